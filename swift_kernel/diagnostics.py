@@ -1,0 +1,150 @@
+"""Turn LLDB's error text and stack frames into Jupyter errors; pure functions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CellError:
+    """An error as Jupyter shows it: ename, evalue and traceback lines."""
+
+    ename: str
+    evalue: str
+    traceback: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One stack frame of Swift code, as read from LLDB."""
+
+    function: str
+    file: str | None
+    line: int
+    column: int = 0
+
+    def render(self) -> str:
+        """Return ``function at <Cell N>:line`` (or just the function when it has no line)."""
+        if self.file and self.line > 0:
+            return f"{self.function} at {self.file}:{self.line}"
+        return self.function
+
+
+# LLDB 17+ says "Expression execution was interrupted: X."; older ones "Execution was interrupted, reason: X."
+_INTERRUPTED = re.compile(r"(?:Expression execution was interrupted:|Execution was interrupted, reason:) (.*?)\.?\n")
+_DIAGNOSTIC = re.compile(r"^(error|warning|note): (<[^>\n]+>|[^:\n]+):(\d+):(\d+): (.*)$")
+_PROCESS_GONE = (
+    "no JIT compiled function",
+    "process is exited",
+    "process exited",
+    "while the process is exited",
+    "no process",
+    "invalid process",
+    "Process must be launched",
+    "execution stopped with unexpected state",
+)
+_SIGNAL_NAMES = {
+    "SIGILL": "illegal instruction",
+    "SIGSEGV": "segmentation fault",
+    "SIGBUS": "bus error",
+    "SIGABRT": "abort",
+    "SIGTRAP": "trap",
+    "SIGFPE": "floating point exception",
+}
+
+
+def is_no_result(error_text: str) -> bool:
+    """Say whether LLDB's error means "ran fine, nothing to show" (declarations, Void statements)."""
+    return error_text.strip() == "unknown error"
+
+
+def interruption_reason(error_text: str) -> str | None:
+    """Return why LLDB stopped the expression (``signal SIGINT``, ``breakpoint 1.1``), or None."""
+    match = _INTERRUPTED.search(error_text + "\n")
+    return match.group(1).strip() if match else None
+
+
+def process_left_stopped(error_text: str) -> bool:
+    """Say whether LLDB left the process inside the expression, so the kernel must unwind it."""
+    return "has been left at the point where it was interrupted" in error_text
+
+
+def is_process_gone(error_text: str) -> bool:
+    """Say whether the error means the Swift process or its debug server is gone."""
+    return any(marker in error_text for marker in _PROCESS_GONE)
+
+
+def compile_error(error_text: str) -> CellError | None:
+    """Parse Swift diagnostics into a CompileError; None when the text has no error diagnostic.
+
+    LLDB prints ``error: <Cell 3>:2:5: message`` followed by the source line and a caret;
+    Jupyter users expect the compiler's own ``<Cell 3>:2:5: error: message`` order.
+    """
+    blocks: list[list[str]] = []
+    first_error: str | None = None
+    for line in error_text.splitlines():
+        match = _DIAGNOSTIC.match(line)
+        if match:
+            severity, file, row, col, message = match.groups()
+            blocks.append([f"{file}:{row}:{col}: {severity}: {message}"])
+            if severity == "error" and first_error is None:
+                first_error = f"{file}:{row}:{col}: {message}"
+        elif line.startswith("error: ") and not blocks:
+            blocks.append([line])
+            if first_error is None:
+                first_error = line[len("error: ") :]
+        elif blocks and line.strip():
+            blocks[-1].append(line)
+    if first_error is None:
+        return None
+    return CellError("CompileError", first_error, ["\n".join(block) for block in blocks])
+
+
+def runtime_error(reason: str, stop_description: str, stderr_text: str, frames: list[Frame]) -> CellError:
+    """Describe a crash: ename names the failure, evalue is the runtime's message, frames the traceback.
+
+    ``reason`` is LLDB's interruption reason (``signal SIGILL: illegal operand``), ``stop_description``
+    the crashed thread's stop description (``Swift runtime failure: arithmetic overflow``) and
+    ``stderr_text`` what the cell wrote to stderr, where the Swift runtime prints ``Fatal error: ...``.
+    """
+    fatal = re.findall(r"(Fatal error|Precondition failed|Assertion failed)(?:: (.*))?", stderr_text)
+    signal_match = re.search(r"signal (SIG[A-Z]+)(?::\s*(.*))?", reason)
+    signal_name = signal_match.group(1) if signal_match else None
+    if fatal:
+        kind, message = fatal[-1]
+        ename, evalue = kind, message.strip() or kind
+    elif stop_description.startswith("Swift runtime failure: "):
+        ename, evalue = "Fatal error", stop_description[len("Swift runtime failure: ") :]
+    elif signal_name:
+        detail = signal_match.group(2) if signal_match and signal_match.group(2) else _SIGNAL_NAMES.get(signal_name, "")
+        ename, evalue = signal_name, detail or signal_name
+        if signal_name == "SIGSEGV" and frames and len(frames) > 1 and len({f.function for f in frames}) == 1:
+            evalue = f"{evalue} (stack overflow: {frames[0].function} calls itself without end)"
+    else:
+        ename, evalue = "RuntimeError", reason or stop_description or "the Swift code stopped unexpectedly"
+    traceback = [f"{ename}: {evalue}"] + [f"  {frame.render()}" for frame in frames]
+    return CellError(ename, evalue, traceback)
+
+
+def cell_frames(frames: list[Frame], limit: int = 20) -> list[Frame]:
+    """Keep the frames worth showing: user code with a line, runtime failure markers; fold repeats."""
+    kept: list[Frame] = []
+    repeats = 0
+    for frame in frames:
+        if frame.file == "<compiler-generated>":
+            continue
+        # Swift code only: cells and included files; C libraries may carry line tables too.
+        is_swift = bool(frame.file) and frame.line > 0 and (frame.file.startswith("<") or frame.file.endswith(".swift"))
+        if not is_swift and not frame.function.startswith("Swift runtime failure"):
+            continue
+        if frame.function == "main" and frame.file and frame.file.startswith("<"):
+            # The REPL wraps each cell's top-level code in `main`; show it as the cell itself.
+            frame = Frame("top-level code", frame.file, frame.line, frame.column)
+        if kept and kept[-1] == frame:
+            repeats += 1
+            continue
+        kept.append(frame)
+    if repeats:
+        kept.append(Frame(f"... {repeats} more identical frames", None, 0))
+    return kept[:limit]

@@ -1,0 +1,591 @@
+"""Run Swift cells in a REPL process through LLDB, and stop them on demand.
+
+``LLDBExecutor`` owns one LLDB debugger, the toolchain's ``repl_swift`` stopped
+at its REPL entry point, and the expression options that make cells behave like
+the Swift REPL. It knows nothing of Jupyter: the kernel calls ``execute`` from
+one worker thread and ``interrupt`` from any thread (control channel, sigwait
+thread, cell timer).
+
+Interrupts never call an SBProcess method that takes the target's API lock while
+an evaluation runs (``Stop``, ``GetState``... block until the evaluation ends).
+They read ``/proc`` instead and signal the Swift process directly.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import diagnostics
+from .diagnostics import CellError, Frame
+from .output import OutputCallback, OutputPump
+from .toolchain import Toolchain
+
+log = logging.getLogger(__name__)
+
+# Integer and Bool results are shown from LLDB's own reading of the value; everything else goes
+# through Swift's String(reflecting:), which costs a second (small) evaluation.
+_FAST_TYPES = {
+    f"Swift.{name}"
+    for name in ("Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64")
+}
+_LLDB_MODULE_PREFIX = re.compile(r"\b__lldb_expr_\d+\.")
+_SIGINT_BIT = 1 << (signal.SIGINT - 1)
+# Frames walked when reading a stack; LLDB's own cap keeps a stack overflow from taking minutes.
+_MAX_BACKTRACE_DEPTH = 1000
+_FRAMES_READ = 64
+
+
+class State(enum.Enum):
+    """What the executor is doing; decides what an interrupt does."""
+
+    STARTING = "starting"
+    IDLE = "idle"
+    EVALUATING = "evaluating"  # compiling or running a cell; LLDB does not say which
+    WAITING_INPUT = "waiting for input"
+    SUBPROCESS = "running a subprocess"
+    DEAD = "dead"
+
+
+@dataclass
+class ExecutionResult:
+    """What one cell produced, beyond the output already streamed."""
+
+    value: str | None = None
+    error: CellError | None = None
+
+
+@dataclass
+class InterruptRecord:
+    """One interrupt of one evaluation, kept for the log and the benchmarks."""
+
+    source: str
+    reason: str
+    requested_at: float
+    rung: str = ""
+    signals_sent: int = 0
+    stopped_at: float | None = None
+
+    @property
+    def latency(self) -> float | None:
+        return None if self.stopped_at is None else self.stopped_at - self.requested_at
+
+
+@dataclass
+class _Evaluation:
+    generation: int
+    time_limit: float | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    interrupt: InterruptRecord | None = None
+
+
+class SwiftProcessEnded(Exception):
+    """The Swift process could not be started or kept alive."""
+
+
+def _proc_status(pid: int) -> tuple[str, int]:
+    """Return (scheduler state letter, pending signal mask) of a process, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0].decode()
+        pending = 0
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(("SigPnd:", "ShdPnd:")):
+                    pending |= int(line.split()[1], 16)
+        return state, pending
+    except (OSError, IndexError, ValueError):
+        return "X", 0
+
+
+def _frames(thread: Any) -> list[Frame]:
+    frames = []
+    for index in range(_FRAMES_READ):
+        frame = thread.GetFrameAtIndex(index)
+        if not frame.IsValid():
+            break
+        entry = frame.GetLineEntry()
+        spec = entry.GetFileSpec() if entry.IsValid() else None
+        file = spec.GetFilename() if spec is not None and spec.IsValid() else None
+        frames.append(
+            Frame(frame.GetDisplayFunctionName() or "??", file, entry.GetLine() or 0, entry.GetColumn() or 0)
+        )
+    return frames
+
+
+def _prelude(result_path: str) -> str:
+    """Return the Swift code run once per Swift process, before the first cell."""
+    # Unbuffered stdout: output reaches the pipe as it is printed, and nothing is left in a
+    # buffer when a cell ends (a partial line would otherwise surface in the next cell).
+    return f"""
+import Glibc
+setvbuf(stdout, nil, _IONBF, 0)
+// An interrupt unwinds the cell's stack; an exclusivity record left on it would corrupt the
+// runtime's access list and crash the next cell that touches the same variable.
+if let flag = dlsym(nil, "_swift_disableExclusivityChecking") {{
+    flag.assumingMemoryBound(to: Bool.self).pointee = true
+}}
+enum __SwiftKernel {{
+    static let channel: Int32 = open("{result_path}", O_WRONLY)
+    static func send(_ kind: String, _ payload: String) {{
+        var bytes = Array("\\(kind) \\(payload.utf8.count)\\n".utf8)
+        bytes.append(contentsOf: payload.utf8)
+        var offset = 0
+        while offset < bytes.count {{
+            let written = bytes[offset...].withUnsafeBytes {{ write(channel, $0.baseAddress, $0.count) }}
+            if written <= 0 {{ break }}
+            offset += written
+        }}
+    }}
+    static func describe<T>(_ value: T) {{ send("result", String(reflecting: value)) }}
+    static func noop() {{}}
+}}
+"""
+
+
+class ResultChannel:
+    """A pipe the Swift process writes framed messages into (``kind length\\npayload``)."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self._buffer = b""
+
+    @property
+    def path_for_child(self) -> str:
+        return f"/proc/{os.getpid()}/fd/{self.write_fd}"
+
+    def read_messages(self) -> list[tuple[str, str]]:
+        """Return every complete message in the pipe now."""
+        while True:
+            try:
+                data = os.read(self.read_fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            self._buffer += data
+        messages = []
+        while b"\n" in self._buffer:
+            header, rest = self._buffer.split(b"\n", 1)
+            kind, _, length_text = header.decode("utf-8", "replace").partition(" ")
+            length = int(length_text) if length_text.isdigit() else 0
+            if len(rest) < length:
+                break
+            messages.append((kind, rest[:length].decode("utf-8", "replace")))
+            self._buffer = rest[length:]
+        return messages
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class LLDBExecutor:
+    """Evaluate Swift cells in one ``repl_swift`` process and interrupt them without losing state."""
+
+    def __init__(
+        self,
+        toolchain: Toolchain,
+        on_output: OutputCallback,
+        interrupt_grace: float = 5.0,
+        resend_interval: float = 0.25,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.toolchain = toolchain
+        self.interrupt_grace = interrupt_grace
+        self.resend_interval = resend_interval
+        self.environment = dict(environment or {})
+        self.interrupts: list[InterruptRecord] = []
+        self.on_interrupt: Callable[[InterruptRecord], None] | None = None
+        self._pump = OutputPump(on_output)
+        self._results = ResultChannel()
+        self._lock = threading.Lock()
+        self._state = State.STARTING
+        self._evaluation: _Evaluation | None = None
+        self._generation = 0
+        self._pid = 0
+        self._lldb: Any = None
+        self._debugger: Any = None
+        self._target: Any = None
+        self._process: Any = None
+        self._main_thread_id = 0
+        self._options: Any = None
+        self._describe_options: Any = None
+
+    # ----- life cycle -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def pid(self) -> int:
+        """Return the Swift process's pid (0 when none runs)."""
+        return self._pid
+
+    def set_output_callback(self, callback: OutputCallback) -> None:
+        """Send the Swift process's output to ``callback`` from now on."""
+        self._pump.set_callback(callback)
+
+    def start(self) -> None:
+        """Create the debugger and launch ``repl_swift``; called once, from the executing thread."""
+        sys.path.insert(0, str(self.toolchain.lldb_python_dir))
+        import lldb  # noqa: PLC0415 - imported late: the caller blocks SIGINT before LLDB starts threads
+
+        self._lldb = lldb
+        self._debugger = lldb.SBDebugger.Create(False)  # False: ignore ~/.lldbinit
+        self._debugger.SetAsync(False)
+        self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
+        self._options = self._expression_options(repl=True)
+        self._describe_options = self._expression_options(repl=False)
+        self._launch()
+
+    def _command(self, command: str) -> None:
+        result = self._lldb.SBCommandReturnObject()
+        self._debugger.GetCommandInterpreter().HandleCommand(command, result)
+        if not result.Succeeded():
+            log.warning("lldb command %r failed: %s", command, result.GetError())
+
+    def _expression_options(self, repl: bool) -> Any:
+        lldb = self._lldb
+        options = lldb.SBExpressionOptions()
+        options.SetLanguage(lldb.eLanguageTypeSwift)
+        options.SetREPLMode(repl)
+        # Left at the point of a crash or interrupt so its frames can be read; unwound by hand.
+        options.SetUnwindOnError(False)
+        options.SetGenerateDebugInfo(True)
+        options.SetTimeoutInMicroSeconds(0)
+        options.SetTryAllThreads(True)
+        # The REPL runs with the other threads going; the default stops them after 250 ms and
+        # resumes them, which makes sleep() misbehave and races with interrupts.
+        options.SetStopOthers(False)
+        return options
+
+    def _launch(self) -> None:
+        lldb = self._lldb
+        self._state = State.STARTING
+        if self._target is not None:
+            self._debugger.DeleteTarget(self._target)
+        target = self._debugger.CreateTarget(str(self.toolchain.repl_swift))
+        if not target.IsValid():
+            raise SwiftProcessEnded(f"LLDB could not load {self.toolchain.repl_swift}")
+        target.BreakpointCreateByName("repl_main", target.GetExecutable().GetFilename())
+        info = lldb.SBLaunchInfo([])
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("JPY_", "SWIFT_KERNEL_")) and key != "PYTHONPATH"
+        }
+        # Swift's own crash reporter would try to attach to the already-debugged process.
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        environment.update(self.environment)
+        info.SetEnvironmentEntries([f"{key}={value}" for key, value in environment.items()], False)
+        info.SetWorkingDirectory(os.getcwd())
+        info.AddOpenFileAction(0, "/dev/null", True, False)
+        info.AddOpenFileAction(1, self._pump.path("stdout"), False, True)
+        info.AddOpenFileAction(2, self._pump.path("stderr"), False, True)
+        error = lldb.SBError()
+        process = target.Launch(info, error)
+        if not error.Success() or not process.IsValid():
+            raise SwiftProcessEnded(f"could not launch {self.toolchain.repl_swift}: {error.GetCString()}")
+        signals = process.GetUnixSignals()
+        # SIGINT stops the Swift code for the debugger and never reaches the program itself.
+        signals.SetShouldStop(signal.SIGINT, True)
+        signals.SetShouldNotify(signal.SIGINT, True)
+        signals.SetShouldSuppress(signal.SIGINT, True)
+        self._target, self._process = target, process
+        self._pid = process.GetProcessID()
+        self._main_thread_id = process.GetSelectedThread().GetThreadID()
+        value = target.EvaluateExpression(_prelude(self._results.path_for_child), self._options)
+        error_text = value.GetError().GetCString() or ""
+        if not value.GetError().Success() and not diagnostics.is_no_result(error_text):
+            raise SwiftProcessEnded(f"the kernel's Swift prelude failed: {error_text}")
+        self._results.read_messages()
+        self._state = State.IDLE
+        log.info("Swift process %d ready", self._pid)
+
+    def relaunch(self) -> None:
+        """Kill the Swift process (if any) and start a fresh one; all Swift state is lost."""
+        self._kill_process()
+        self._launch()
+
+    def _kill_process(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.IsValid():
+            try:
+                process.Kill()
+            except Exception:  # noqa: BLE001 - best effort; the process may already be gone
+                log.debug("kill failed", exc_info=True)
+        if self._pid:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._pid = 0
+
+    def kill_now(self) -> None:
+        """Kill the Swift process at once; safe from any thread, even while a cell runs."""
+        self._state = State.DEAD
+        if self._pid:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def shutdown(self) -> None:
+        """End the Swift process and the debugger; leave no process behind."""
+        self._state = State.DEAD
+        self._kill_process()
+        if self._debugger is not None:
+            if self._target is not None:
+                self._debugger.DeleteTarget(self._target)
+                self._target = None
+            self._lldb.SBDebugger.Destroy(self._debugger)
+            self._debugger = None
+        self._pump.close()
+        self._results.close()
+
+    def is_process_alive(self) -> bool:
+        """Say whether the Swift process is alive; only call while no evaluation runs."""
+        if self._process is None or not self._process.IsValid():
+            return False
+        return self._process.GetState() == self._lldb.eStateStopped
+
+    # ----- execution --------------------------------------------------------------------------
+
+    def execute(self, code: str, cell_name: str, time_limit: float | None = None) -> ExecutionResult:
+        """Evaluate one cell; called from the kernel's single executing thread.
+
+        Output streams to the callback while the cell runs and is drained before this returns.
+        """
+        if not self.is_process_alive():
+            return self._process_ended("The Swift process had ended before this cell ran")
+        with self._lock:
+            self._generation += 1
+            evaluation = _Evaluation(self._generation, time_limit)
+            self._evaluation = evaluation
+            self._state = State.EVALUATING
+        timer = None
+        if time_limit is not None and time_limit > 0:
+            timer = threading.Timer(time_limit, self.interrupt, args=("time limit",))
+            timer.daemon = True
+            timer.start()
+        self._pump.reset_tail()
+        source = f'#sourceLocation(file: "{cell_name}", line: 1)\n{code}\n'
+        try:
+            value = self._target.EvaluateExpression(source, self._options)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with self._lock:
+                evaluation.done.set()
+                self._evaluation = None
+                self._state = State.IDLE
+        return self._finish(value, evaluation)
+
+    def _finish(self, value: Any, evaluation: _Evaluation) -> ExecutionResult:
+        error = value.GetError()
+        error_text = error.GetCString() or ""
+        interrupt = evaluation.interrupt
+        if interrupt is not None:
+            interrupt.stopped_at = time.monotonic()
+        if error.Success():
+            self._pump.drain()
+            return ExecutionResult(value=self._describe(value))
+        if diagnostics.is_no_result(error_text):
+            self._pump.drain()
+            return ExecutionResult()
+        if diagnostics.is_process_gone(error_text) or not self.is_process_alive():
+            self._pump.drain()
+            return self._process_ended("The Swift process ended while the cell ran", interrupt)
+        reason = diagnostics.interruption_reason(error_text)
+        if reason is None:
+            self._pump.drain()
+            compile_error = diagnostics.compile_error(error_text)
+            if compile_error is not None:
+                if interrupt is not None:
+                    return self._interrupted(interrupt, [])
+                return ExecutionResult(error=compile_error)
+            return ExecutionResult(error=CellError("SwiftError", error_text.strip().removeprefix("error: ")))
+        crashed = self._process.GetSelectedThread()
+        stop_description = crashed.GetStopDescription(256) or ""
+        if interrupt is not None and "SIGINT" in reason:
+            main = self._process.GetThreadByID(self._main_thread_id)
+            frames = diagnostics.cell_frames(_frames(main))
+        else:
+            frames = diagnostics.cell_frames(_frames(crashed))
+        if diagnostics.process_left_stopped(error_text) and not self._unwind():
+            self._pump.drain()
+            return self._process_ended("The Swift process could not be returned to its state before the cell")
+        self._clear_pending_interrupt()
+        self._pump.drain()
+        stderr_text = self._pump.tail("stderr")
+        if interrupt is not None:
+            return self._interrupted(interrupt, frames)
+        return ExecutionResult(error=diagnostics.runtime_error(reason, stop_description, stderr_text, frames))
+
+    def _interrupted(self, interrupt: InterruptRecord, frames: list[Frame]) -> ExecutionResult:
+        self._pump.drain()
+        log.info(
+            "interrupt from %s stopped the cell by %s after %.1f ms (%d signals)",
+            interrupt.source,
+            interrupt.rung or "compile finishing",
+            (interrupt.latency or 0) * 1000,
+            interrupt.signals_sent,
+        )
+        self.interrupts.append(interrupt)
+        if self.on_interrupt is not None:
+            self.on_interrupt(interrupt)
+        traceback = [f"KeyboardInterrupt: {interrupt.reason}"] + [f"  {frame.render()}" for frame in frames]
+        return ExecutionResult(error=CellError("KeyboardInterrupt", interrupt.reason, traceback))
+
+    def _unwind(self) -> bool:
+        """Return the main thread to its state before the expression; say whether that worked."""
+        thread = self._process.GetThreadByID(self._main_thread_id)
+        if not thread.IsValid():
+            return False
+        result = thread.UnwindInnermostExpression()
+        if not result.Success():
+            log.warning("unwinding the expression failed: %s", result.GetCString())
+            return False
+        self._process.SetSelectedThread(thread)
+        return True
+
+    def _clear_pending_interrupt(self) -> None:
+        """Swallow a SIGINT still queued for the Swift process, so it cannot stop the next cell."""
+        if not self._pid or not _proc_status(self._pid)[1] & _SIGINT_BIT:
+            return
+        log.info("a SIGINT was still pending after the interrupt; absorbing it")
+        signals = self._process.GetUnixSignals()
+        signals.SetShouldStop(signal.SIGINT, False)
+        signals.SetShouldNotify(signal.SIGINT, False)
+        try:
+            self._target.EvaluateExpression("__SwiftKernel.noop()", self._describe_options)
+        finally:
+            signals.SetShouldStop(signal.SIGINT, True)
+            signals.SetShouldNotify(signal.SIGINT, True)
+
+    def _describe(self, value: Any) -> str | None:
+        """Return the cell's result the way Swift describes it, or None for a Void result."""
+        type_name = value.GetTypeName() or ""
+        if type_name in ("()", "Swift.Void", ""):
+            return None
+        if type_name in _FAST_TYPES and value.GetValue() is not None:
+            return str(value.GetValue())
+        if type_name == "Swift.Bool" and value.GetValue() is not None:
+            return "false" if value.GetValue() in ("0", "false") else "true"
+        name = value.GetName()
+        if not name:
+            return None
+        # REPL mode: only REPL expressions can see the $R result variables.
+        described = self._target.EvaluateExpression(f"__SwiftKernel.describe({name})", self._options)
+        messages = [payload for kind, payload in self._results.read_messages() if kind == "result"]
+        if messages:
+            # Types declared in cells live in per-cell modules named __lldb_expr_N.
+            return _LLDB_MODULE_PREFIX.sub("", messages[-1])
+        error_text = described.GetError().GetCString() or ""
+        log.warning("describing %s failed: %s", name, error_text)
+        return value.GetSummary() or value.GetValue() or f"<{type_name}>"
+
+    def _process_ended(self, why: str, interrupt: InterruptRecord | None = None) -> ExecutionResult:
+        if interrupt is not None:
+            self.interrupts.append(interrupt)
+            if self.on_interrupt is not None:
+                self.on_interrupt(interrupt)
+        exit_text = ""
+        if self._process is not None and self._process.IsValid():
+            if self._process.GetState() == self._lldb.eStateExited:
+                exit_text = f" (exit status {self._process.GetExitStatus()})"
+        try:
+            self.relaunch()
+            fresh = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
+        except SwiftProcessEnded as error:
+            self._state = State.DEAD
+            fresh = f"Starting a fresh Swift process failed: {error}"
+        if interrupt is not None and interrupt.rung == "kill":
+            evalue = f"{interrupt.reason}; the Swift code did not stop within {self.interrupt_grace:g} s, so its process was killed"
+            traceback = [f"KeyboardInterrupt: {evalue}.", fresh]
+            return ExecutionResult(error=CellError("KeyboardInterrupt", evalue, traceback))
+        evalue = f"{why}{exit_text}; its state is gone."
+        return ExecutionResult(error=CellError("SwiftProcessEnded", evalue, [f"SwiftProcessEnded: {evalue}", fresh]))
+
+    # ----- interrupts -------------------------------------------------------------------------
+
+    def interrupt(self, source: str) -> str:
+        """Stop the running cell, if any; safe from any thread and returns at once.
+
+        ``source`` is ``message``, ``signal`` or ``time limit``. The returned word says what happened:
+        ``idle`` (nothing ran), ``already`` (an interrupt of this cell is under way) or ``started``.
+        """
+        with self._lock:
+            evaluation = self._evaluation
+            if evaluation is None or self._state is not State.EVALUATING:
+                log.info("interrupt from %s while %s: nothing to stop", source, self._state.value)
+                return "idle"
+            if evaluation.interrupt is not None:
+                return "already"
+            reason = "Interrupted by user"
+            if source == "time limit":
+                reason = f"Cell time limit of {evaluation.time_limit:g} s exceeded"
+            evaluation.interrupt = InterruptRecord(source, reason, time.monotonic())
+        threading.Thread(
+            target=self._escalate, args=(evaluation,), name="swift-interrupt", daemon=True
+        ).start()
+        return "started"
+
+    def _escalate(self, evaluation: _Evaluation) -> None:
+        """Send stop signals until the evaluation returns; kill the process after the grace period.
+
+        A SIGINT sent while LLDB is still compiling stays pending and stops the code as soon as it
+        runs; one that LLDB's own helper calls swallow is sent again once the code runs and none is
+        pending. Never two at once: a second signal landing while LLDB restores the process has
+        corrupted its JIT state.
+        """
+        record = evaluation.interrupt
+        assert record is not None
+        pid = self._pid
+        deadline = record.requested_at + self.interrupt_grace
+        next_send = record.requested_at
+        async_sent = False
+        while not evaluation.done.is_set():
+            now = time.monotonic()
+            state, pending = _proc_status(pid)
+            if state == "X":
+                break
+            if now >= deadline:
+                record.rung = "kill"
+                log.warning("interrupt grace of %.1f s over: killing Swift process %d", self.interrupt_grace, pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                break
+            # 't' is a ptrace stop: LLDB is compiling or handling a stop; a signal would only queue.
+            if state != "t" and not pending & _SIGINT_BIT and now >= next_send:
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except ProcessLookupError:
+                    break
+                record.signals_sent += 1
+                record.rung = record.rung or "signal"
+                next_send = now + self.resend_interval
+            elif record.signals_sent >= 3 and not async_sent and state != "t":
+                # Signals keep vanishing: let LLDB stop the process itself (slower, ~100 ms).
+                self._process.SendAsyncInterrupt()
+                async_sent = True
+                record.rung = "async interrupt"
+            evaluation.done.wait(0.002 if now - record.requested_at < 0.05 else 0.01)

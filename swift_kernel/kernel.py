@@ -1,0 +1,192 @@
+"""The Jupyter side of the Swift kernel: protocol only, execution lives in the executor."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ipykernel.kernelbase import Kernel
+from traitlets import Float
+
+from . import __version__
+from .completeness import check_completeness
+from .diagnostics import CellError
+from .directives import DirectiveError, SetTimeout, ShowHelp, help_text, parse_cell
+from .executor import LLDBExecutor, SwiftProcessEnded
+from .output import Clear, OutputEvent, Text
+from .toolchain import find_toolchain
+
+
+class SwiftKernel(Kernel):
+    """Run Swift cells in a persistent REPL process through LLDB."""
+
+    implementation = "swift_kernel"
+    implementation_version = __version__
+    language = "swift"
+
+    cell_timeout = Float(
+        0.0,
+        config=True,
+        help="Seconds a cell may run before it is interrupted like a user interrupt (0: no limit). "
+        "%timeout in a cell overrides it for the cells that follow.",
+    )
+    interrupt_grace = Float(
+        5.0,
+        config=True,
+        help="Seconds an interrupted cell gets to stop before its Swift process is killed and restarted.",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
+        self.swift_version = self.toolchain.short_version()
+        self.language_info = {
+            "name": "swift",
+            "version": self.swift_version,
+            "mimetype": "text/x-swift",
+            "file_extension": ".swift",
+            "pygments_lexer": "swift",
+            "codemirror_mode": "swift",
+        }
+        self.banner = f"Swift {self.swift_version} kernel (swift_kernel {__version__}), running through LLDB"
+        self._time_limit: float | None = self.cell_timeout or None
+        # Every LLDB call happens on this one thread; the control thread only signals.
+        self._lldb_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-lldb")
+        self.executor = LLDBExecutor(self.toolchain, self._discard_output, interrupt_grace=self.interrupt_grace)
+        self._started = self._lldb_thread.submit(self.executor.start)
+
+    # ipykernel installs Python's SIGINT handler around each request; SIGINT is blocked in every
+    # thread here and handled by the sigwait thread, so the hooks do nothing.
+    def pre_handler_hook(self) -> None:
+        """Leave SIGINT alone: the sigwait thread owns it."""
+
+    def post_handler_hook(self) -> None:
+        """Leave SIGINT alone: the sigwait thread owns it."""
+
+    @property
+    def kernel_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = super().kernel_info
+        # ipykernel 7 announces a debugger and subshells by default; this kernel has neither.
+        info["supported_features"] = []
+        return info
+
+    # ----- messages ---------------------------------------------------------------------------
+
+    def _publish(self, msg_type: str, content: dict[str, Any], parent: dict[str, Any] | None) -> None:
+        """Send one iopub message for ``parent``; safe from any thread (the iopub socket is threaded)."""
+        if self.session is None:
+            return
+        self.session.send(self.iopub_socket, msg_type, content, parent=parent, ident=self._topic(msg_type))
+
+    def _discard_output(self, name: str, event: OutputEvent) -> None:
+        self.log.debug("output outside a cell on %s: %r", name, event)
+
+    def _output_to(self, parent: dict[str, Any], silent: bool) -> Any:
+        def send(name: str, event: OutputEvent) -> None:
+            if silent:
+                return
+            if isinstance(event, Text):
+                self._publish("stream", {"name": name, "text": event.text}, parent)
+            elif isinstance(event, Clear):
+                self._publish("clear_output", {"wait": False}, parent)
+
+        return send
+
+    def _error_reply(self, error: CellError, parent: dict[str, Any], silent: bool) -> dict[str, Any]:
+        content = {"ename": error.ename, "evalue": error.evalue, "traceback": error.traceback or [f"{error.ename}: {error.evalue}"]}
+        if not silent:
+            self._publish("error", content, parent)
+        return {"status": "error", "execution_count": self.execution_count, **content}
+
+    def _ok_reply(self) -> dict[str, Any]:
+        return {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
+
+    # ----- hooks ------------------------------------------------------------------------------
+
+    async def do_execute(  # type: ignore[override]
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict[str, Any] | None = None,
+        allow_stdin: bool = False,
+        *,
+        cell_meta: dict[str, Any] | None = None,
+        cell_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run one cell: directives first, then its Swift code in the REPL process."""
+        parent = self.get_parent("shell")
+        try:
+            directives, swift_code = parse_cell(code)
+        except DirectiveError as error:
+            return self._error_reply(CellError("DirectiveError", str(error), [f"DirectiveError: {error}"]), parent, silent)
+        for directive in directives:
+            if isinstance(directive, SetTimeout):
+                self._time_limit = directive.seconds
+            elif isinstance(directive, ShowHelp) and not silent:
+                self._publish("stream", {"name": "stdout", "text": help_text()}, parent)
+        if not swift_code.strip():
+            return self._ok_reply()
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wrap_future(self._started)
+        except SwiftProcessEnded as error:
+            return self._error_reply(CellError("SwiftProcessEnded", str(error)), parent, silent)
+        self.executor.set_output_callback(self._output_to(parent, silent))
+        try:
+            result = await loop.run_in_executor(
+                self._lldb_thread,
+                self.executor.execute,
+                swift_code,
+                f"<Cell {self.execution_count}>",
+                self._time_limit,
+            )
+        finally:
+            self.executor.set_output_callback(self._discard_output)
+        if result.error is not None:
+            return self._error_reply(result.error, parent, silent)
+        if result.value is not None and not silent:
+            self._publish(
+                "execute_result",
+                {"execution_count": self.execution_count, "data": {"text/plain": result.value}, "metadata": {}},
+                parent,
+            )
+        return self._ok_reply()
+
+    async def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
+        """Say whether ``code`` is a complete cell, for jupyter console's multi-line input."""
+        result = check_completeness(code)
+        reply: dict[str, Any] = {"status": result.status}
+        if result.status == "incomplete":
+            reply["indent"] = result.indent
+        return reply
+
+    async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:  # type: ignore[override]
+        """Interrupt the running cell through the executor and answer at once (control thread)."""
+        if self.session is None:
+            return
+        content: dict[str, Any] = {"status": "ok"}
+        try:
+            outcome = self.executor.interrupt("message")
+            self.log.debug("interrupt_request: %s", outcome)
+        except Exception as error:  # noqa: BLE001 - the reply must say what went wrong, not vanish
+            content = {"status": "error", "ename": type(error).__name__, "evalue": str(error), "traceback": []}
+        self.session.send(stream, "interrupt_reply", content, parent, ident=ident)
+
+    def interrupt_from_signal(self) -> None:
+        """Interrupt the running cell because the kernel process got SIGINT (sigwait thread)."""
+        self.executor.interrupt("signal")
+
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
+        """End the Swift process and LLDB, leaving no process behind."""
+        # A cell may still be running on the LLDB thread: kill its process so the thread frees up.
+        self.executor.kill_now()
+        future = self._lldb_thread.submit(self.executor.shutdown)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(future), timeout=10)
+        except Exception:  # noqa: BLE001 - shutting down anyway; the log says why
+            self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
+        self._lldb_thread.shutdown(wait=False)
+        return {"status": "ok", "restart": restart}

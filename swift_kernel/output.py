@@ -1,0 +1,222 @@
+"""Pump the Swift process's stdout and stderr into callbacks while a cell runs.
+
+The Swift process writes into pipes the kernel owns. A pump thread reads them as
+data arrives and hands decoded text to a callback, coalescing bursts so that a
+print flood becomes a few large messages instead of one per line. ``drain`` is
+called by the executor once an evaluation has returned: the Swift process is
+stopped then, so everything it wrote is already in the pipes, and reading them
+dry under the pump's lock means no output leaks into the next cell.
+"""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import os
+import selectors
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+CLEAR_SCREEN = "\x1b[2J"
+READ_SIZE = 1 << 16
+# A burst is sent at most this often per stream; the first line after a quiet spell goes at once.
+COALESCE_SECONDS = 0.05
+# The end of each stream's text in the current cell is kept to read crash messages from.
+TAIL_CHARS = 8192
+# Text waiting to be sent never grows past this, whatever the Swift code prints.
+MAX_PENDING_CHARS = 1 << 20
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text written to a stream."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Clear:
+    """The Swift code cleared the screen (``\\u{1B}[2J``)."""
+
+
+OutputEvent = Text | Clear
+OutputCallback = Callable[[str, OutputEvent], None]
+
+
+class StreamDecoder:
+    """Turn a byte stream into text and clear-screen events; pure, no I/O."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._held = ""
+
+    def feed(self, data: bytes, final: bool = False) -> list[OutputEvent]:
+        """Decode ``data``; with ``final`` also flush any incomplete character or escape."""
+        text = self._held + self._decoder.decode(data, final=final)
+        self._held = ""
+        if not final:
+            # Keep back a tail that could be the start of a clear-screen escape split across reads.
+            for keep in range(min(len(CLEAR_SCREEN) - 1, len(text)), 0, -1):
+                if CLEAR_SCREEN.startswith(text[-keep:]):
+                    self._held = text[-keep:]
+                    text = text[:-keep]
+                    break
+        return split_clear(text)
+
+
+def split_clear(text: str) -> list[OutputEvent]:
+    """Split text at clear-screen escapes; NUL characters become U+FFFD."""
+    text = text.replace("\x00", "\ufffd")
+    events: list[OutputEvent] = []
+    parts = text.split(CLEAR_SCREEN)
+    for index, part in enumerate(parts):
+        if index:
+            events.append(Clear())
+        if part:
+            events.append(Text(part))
+    return events
+
+
+class _Stream:
+    """One pipe, its decoder and the text read but not yet sent."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self.decoder = StreamDecoder()
+        self.pending: list[OutputEvent] = []
+        self.pending_chars = 0
+        self.last_sent = 0.0
+        self.tail = ""
+
+    @property
+    def path_for_child(self) -> str:
+        """Return a path another process can open to get this pipe's write end."""
+        return f"/proc/{os.getpid()}/fd/{self.write_fd}"
+
+    def read_available(self, final: bool = False) -> bool:
+        """Read until the pipe is empty; return whether anything was read."""
+        got = False
+        while True:
+            try:
+                data = os.read(self.read_fd, READ_SIZE)
+            except OSError as error:
+                if error.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    break
+                raise
+            if not data:
+                break
+            got = True
+            self._add(self.decoder.feed(data))
+            if self.pending_chars >= MAX_PENDING_CHARS:
+                break
+        if final:
+            self._add(self.decoder.feed(b"", final=True))
+        return got
+
+    def _add(self, events: list[OutputEvent]) -> None:
+        for event in events:
+            if isinstance(event, Text) and self.pending and isinstance(self.pending[-1], Text):
+                self.pending[-1] = Text(self.pending[-1].text + event.text)
+            else:
+                self.pending.append(event)
+            if isinstance(event, Text):
+                self.pending_chars += len(event.text)
+                self.tail = (self.tail + event.text)[-TAIL_CHARS:]
+
+    def take(self) -> list[OutputEvent]:
+        events, self.pending, self.pending_chars = self.pending, [], 0
+        self.last_sent = time.monotonic()
+        return events
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class OutputPump:
+    """Read stdout and stderr pipes on a thread and send what they carry to a callback."""
+
+    def __init__(self, callback: OutputCallback) -> None:
+        self._callback = callback
+        self._streams = {name: _Stream(name) for name in ("stdout", "stderr")}
+        self._lock = threading.Lock()
+        self._stop_read, self._stop_write = os.pipe()
+        self._thread = threading.Thread(target=self._run, name="swift-output-pump", daemon=True)
+        self._thread.start()
+
+    def path(self, name: str) -> str:
+        """Return the path the Swift process opens for stream ``name``."""
+        return self._streams[name].path_for_child
+
+    def set_callback(self, callback: OutputCallback) -> None:
+        """Send output to ``callback`` from now on (the kernel sets one per cell)."""
+        with self._lock:
+            self._callback = callback
+
+    def reset_tail(self) -> None:
+        """Forget the text kept by ``tail``; called when a cell starts."""
+        with self._lock:
+            for stream in self._streams.values():
+                stream.tail = ""
+
+    def tail(self, name: str) -> str:
+        """Return the last few thousand characters stream ``name`` carried in this cell."""
+        with self._lock:
+            return self._streams[name].tail
+
+    def drain(self) -> None:
+        """Read every pipe dry and send everything pending; called after an evaluation returns."""
+        with self._lock:
+            for stream in self._streams.values():
+                while stream.read_available(final=True):
+                    self._send(stream)
+                self._send(stream)
+
+    def close(self) -> None:
+        """Stop the pump thread and close the pipes."""
+        os.write(self._stop_write, b"x")
+        self._thread.join(timeout=2)
+        for stream in self._streams.values():
+            stream.close()
+        os.close(self._stop_read)
+        os.close(self._stop_write)
+
+    def _send(self, stream: _Stream) -> None:
+        for event in stream.take():
+            try:
+                self._callback(stream.name, event)
+            except Exception:  # noqa: BLE001 - a failing frontend callback must not kill the pump
+                pass
+
+    def _run(self) -> None:
+        selector = selectors.DefaultSelector()
+        by_fd = {stream.read_fd: stream for stream in self._streams.values()}
+        for fd in by_fd:
+            selector.register(fd, selectors.EVENT_READ)
+        selector.register(self._stop_read, selectors.EVENT_READ)
+        while True:
+            waiting = [s for s in self._streams.values() if s.pending]
+            timeout = None
+            if waiting:
+                due = min(s.last_sent + COALESCE_SECONDS for s in waiting)
+                timeout = max(0.0, due - time.monotonic())
+            ready = selector.select(timeout)
+            if any(key.fd == self._stop_read for key, _ in ready):
+                selector.close()
+                return
+            with self._lock:
+                for key, _ in ready:
+                    by_fd[key.fd].read_available()
+                now = time.monotonic()
+                for stream in self._streams.values():
+                    if stream.pending and (
+                        now - stream.last_sent >= COALESCE_SECONDS or stream.pending_chars >= MAX_PENDING_CHARS
+                    ):
+                        self._send(stream)
