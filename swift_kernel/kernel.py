@@ -52,6 +52,8 @@ class SwiftKernel(Kernel):
         }
         self.banner = f"Swift {self.swift_version} kernel (swift_kernel {__version__}), running through LLDB"
         self._time_limit: float | None = self.cell_timeout or None
+        # Swift source of every cell that ran without error, in order (code intelligence reads it).
+        self.successful_cells: list[str] = []
         # Every LLDB call happens on this one thread; the control thread only signals.
         self._lldb_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-lldb")
         self.executor = LLDBExecutor(self.toolchain, self._discard_output, interrupt_grace=self.interrupt_grace)
@@ -147,6 +149,7 @@ class SwiftKernel(Kernel):
             self.executor.set_output_callback(self._discard_output)
         if result.error is not None:
             return self._error_reply(result.error, parent, silent)
+        self.successful_cells.append(swift_code)
         if result.value is not None and not silent:
             self._publish(
                 "execute_result",

@@ -1,0 +1,96 @@
+"""Fixtures: real kernels started from the installed kernelspecs."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+
+import psutil
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+from .utils import flush_channels
+
+KernelPair = tuple[KernelManager, BlockingKernelClient]
+
+
+def _require_kernelspec(name: str) -> None:
+    specs = KernelSpecManager().find_kernel_specs()
+    if name not in specs:
+        # Fail, never skip: a missing kernelspec means `make setup` did not do its job.
+        pytest.fail(f"kernelspec {name!r} is not installed (run `make setup`); found {sorted(specs)}")
+
+
+def start_kernel(name: str = "swift", **kwargs: object) -> KernelPair:
+    """Start a kernel from the installed kernelspec ``name`` and wait until it answers."""
+    _require_kernelspec(name)
+    km, kc = start_new_kernel(kernel_name=name, startup_timeout=60, **kwargs)
+    return km, kc
+
+
+def stop_kernel(km: KernelManager, kc: BlockingKernelClient) -> None:
+    """Shut a kernel down and make sure nothing it started is left running."""
+    pid = km.provisioner.process.pid if km.provisioner and km.provisioner.process else None
+    children = []
+    if pid:
+        try:
+            children = psutil.Process(pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            children = []
+    kc.stop_channels()
+    km.shutdown_kernel(now=False)
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for process in alive:
+        process.send_signal(signal.SIGKILL)
+    assert not alive, f"processes left behind after shutdown: {[p.info for p in alive]}"
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[KernelPair]:
+    """One Swift kernel shared by a test module (message-mode interrupts)."""
+    km, kc = start_kernel("swift")
+    yield km, kc
+    stop_kernel(km, kc)
+
+
+@pytest.fixture
+def kc(kernel: KernelPair) -> BlockingKernelClient:
+    """The shared kernel's client, with stale messages dropped."""
+    flush_channels(kernel[1])
+    return kernel[1]
+
+
+@pytest.fixture
+def fresh_kernel() -> Iterator[Callable[..., KernelPair]]:
+    """Start kernels that belong to one test; all are shut down after it."""
+    started: list[KernelPair] = []
+
+    def start(name: str = "swift", **kwargs: object) -> KernelPair:
+        pair = start_kernel(name, **kwargs)
+        started.append(pair)
+        return pair
+
+    yield start
+    for km, kc in started:
+        if km.is_alive():
+            stop_kernel(km, kc)
+
+
+def kernel_pid(km: KernelManager) -> int:
+    """Return the kernel process's pid."""
+    assert km.provisioner is not None and km.provisioner.process is not None
+    return int(km.provisioner.process.pid)
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """Return every process below ``pid``."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")

@@ -1,0 +1,100 @@
+"""Helpers for driving a real kernel through jupyter_client in tests."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+TIMEOUT = 60
+
+
+@dataclass
+class Execution:
+    """Everything one execute_request produced."""
+
+    reply: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return str(self.reply["content"]["status"])
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return dict(self.reply["content"])
+
+    def stream(self, name: str = "stdout") -> str:
+        return "".join(m["content"]["text"] for m in self.messages if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+    @property
+    def result(self) -> str | None:
+        for m in self.messages:
+            if m["msg_type"] == "execute_result":
+                return str(m["content"]["data"]["text/plain"])
+        return None
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.messages if m["msg_type"] == "error"]
+
+    def of_type(self, msg_type: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["msg_type"] == msg_type]
+
+
+def flush_channels(kc: BlockingKernelClient) -> None:
+    """Drop every message waiting on iopub and shell."""
+    for channel in (kc.iopub_channel, kc.shell_channel):
+        while True:
+            try:
+                channel.get_msg(timeout=0.05)
+            except Exception:  # noqa: BLE001 - queue.Empty: nothing left
+                break
+
+
+def collect(kc: BlockingKernelClient, msg_id: str, timeout: float = TIMEOUT) -> Execution:
+    """Wait for the reply to ``msg_id`` and every iopub message it caused, up to its idle status."""
+    deadline = time.monotonic() + timeout
+    messages: list[dict[str, Any]] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no idle status for {msg_id} within {timeout} s")
+        msg = kc.get_iopub_msg(timeout=remaining)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status":
+            if msg["content"]["execution_state"] == "idle":
+                break
+            continue
+        messages.append(msg)
+    while True:
+        reply = kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return Execution(reply, messages)
+
+
+def execute(kc: BlockingKernelClient, code: str, timeout: float = TIMEOUT, **kwargs: Any) -> Execution:
+    """Run ``code`` and return its reply and output."""
+    msg_id = kc.execute(code, **kwargs)
+    return collect(kc, msg_id, timeout)
+
+
+def interrupt_after(km: KernelManager, kc: BlockingKernelClient, code: str, delay: float, timeout: float = TIMEOUT) -> tuple[Execution, float]:
+    """Start ``code``, interrupt it after ``delay`` seconds; return the execution and the reply latency."""
+    msg_id = kc.execute(code)
+    time.sleep(delay)
+    sent = time.monotonic()
+    km.interrupt_kernel()
+    execution = collect(kc, msg_id, timeout)
+    return execution, time.monotonic() - sent
+
+
+def value(kc: BlockingKernelClient, expression: str) -> str | None:
+    """Evaluate a Swift expression and return its text/plain result, failing loudly on errors."""
+    execution = execute(kc, expression)
+    assert execution.status == "ok", execution.content
+    return execution.result
