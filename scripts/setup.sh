@@ -10,6 +10,14 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if
   rm -rf .venv
   "$python" -m venv .venv
 fi
+# tests/e2e/test_jupyterlab.py drives Debian's chromium through playwright: playwright's own browser
+# download cannot work on these machines. SWIFT_KERNEL_SETUP_BROWSER=no skips it (docker/Dockerfile).
+if [ "${SWIFT_KERNEL_SETUP_BROWSER:-yes}" != no ] && ! command -v chromium >/dev/null; then
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
+fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test,lab]'
 .venv/bin/python register.py --sys-prefix --name swift
