@@ -1,0 +1,792 @@
+"""Answer completion and inspection requests for Swift cells from the toolchain's sourcekit-lsp.
+
+The notebook is shown to sourcekit-lsp as one ``main.swift`` in a private temporary directory:
+the Swift source of every cell that ran without error, in order, followed by the cell being
+edited. A ``compile_commands.json`` beside it makes sourcekit-lsp compile that file alone as a
+program's main file, so top-level statements type-check the way the REPL runs them.
+
+One sourcekit-lsp process serves one kernel. It starts on the first request, runs in its own
+process group, and all its I/O happens on one thread with its own asyncio loop, so the kernel's
+shell loop only ever waits on a future with a deadline. A request that misses its deadline gets
+an empty answer; a server that is missing, exits or stops answering is restarted in the
+background. Nothing here runs code or touches LLDB.
+
+The JSON-RPC framing and the message types come from pygls and lsprotocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
+
+__all__ = [
+    "Completion",
+    "CompletionType",
+    "Inspection",
+    "NotebookDocument",
+    "SourceKitLSP",
+    "build_document",
+    "completion_from_items",
+    "from_lsp_position",
+    "inspect_offset",
+    "inspection_from_hover",
+    "to_lsp_position",
+]
+
+_T = TypeVar("_T")
+
+# ----- the document and positions (pure) ------------------------------------------------------
+
+# The line breaks LSP counts; str.splitlines() knows more (\x0c, \u2028, ...) and would disagree.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_DIRECTIVE_LINE = re.compile(r"^[ \t]*%[^\r\n]*", re.MULTILINE)
+
+
+def blank_directives(code: str) -> str:
+    """Replace each ``%`` directive line with spaces of its length, so offsets and columns stay put."""
+    return _DIRECTIVE_LINE.sub(lambda match: " " * len(match.group(0)), code)
+
+
+@dataclass(frozen=True)
+class NotebookDocument:
+    """The text sourcekit-lsp sees, and the line on which the edited cell starts."""
+
+    text: str
+    cell_line: int
+
+
+def build_document(cells: Sequence[str], current: str) -> NotebookDocument:
+    """Join the earlier cells and the edited cell into one document."""
+    # Each earlier cell gets its own final newline so the edited cell always starts a fresh line.
+    prefix = "".join(cell if cell.endswith("\n") else cell + "\n" for cell in cells)
+    return NotebookDocument(prefix + blank_directives(current), len(_LINE_BREAK.findall(prefix)))
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _line_starts(code: str) -> list[int]:
+    return [0, *(match.end() for match in _LINE_BREAK.finditer(code))]
+
+
+def to_lsp_position(code: str, offset: int) -> tuple[int, int]:
+    """Return the (line, UTF-16 column) of the code-point ``offset`` in ``code``.
+
+    Jupyter counts cursor positions in code points; LSP counts columns in UTF-16 units unless
+    both sides agree on another encoding, and sourcekit-lsp offers none.
+    """
+    offset = max(0, min(offset, len(code)))
+    starts = _line_starts(code)
+    line = 0
+    for index, start in enumerate(starts):
+        if start > offset:
+            break
+        line = index
+    return line, _utf16_length(code[starts[line] : offset])
+
+
+def from_lsp_position(code: str, line: int, character: int) -> int:
+    """Return the code-point offset in ``code`` of an LSP (line, UTF-16 column), clamped to the text."""
+    starts = _line_starts(code)
+    if line < 0:
+        return 0
+    if line >= len(starts):
+        return len(code)
+    start = starts[line]
+    end = starts[line + 1] if line + 1 < len(starts) else len(code)
+    text = _LINE_BREAK.sub("", code[start:end])
+    units = 0
+    for index, char in enumerate(text):
+        if units >= character:
+            return start + index
+        units += 2 if ord(char) > 0xFFFF else 1
+    return start + len(text)
+
+
+def _is_identifier_char(char: str) -> bool:
+    return char.isalnum() or char in "_$"
+
+
+def identifier_start(code: str, cursor: int) -> int:
+    """Return where the identifier that ends at ``cursor`` starts (``cursor`` when there is none)."""
+    start = cursor
+    while start > 0 and _is_identifier_char(code[start - 1]):
+        start -= 1
+    return start
+
+
+def inspect_offset(code: str, cursor: int) -> int | None:
+    """Return the offset of the name Shift-Tab at ``cursor`` asks about, or None.
+
+    That is the identifier under or just before the cursor, or else the callee of the innermost
+    open parenthesis before it (``print(x, |`` asks about ``print``), as IPython does.
+    """
+    cursor = max(0, min(cursor, len(code)))
+    if cursor < len(code) and _is_identifier_char(code[cursor]):
+        return identifier_start(code, cursor)
+    if cursor > 0 and _is_identifier_char(code[cursor - 1]):
+        return identifier_start(code, cursor)
+    depth = 0
+    for index in range(cursor - 1, -1, -1):
+        char = code[index]
+        if char == ")":
+            depth += 1
+        elif char == "(":
+            if depth == 0:
+                end = index
+                while end > 0 and code[end - 1] in " \t":
+                    end -= 1
+                if end > 0 and _is_identifier_char(code[end - 1]):
+                    return identifier_start(code, end)
+                return None
+            depth -= 1
+    return None
+
+
+# ----- results (pure) --------------------------------------------------------------------------
+
+# Swift's words for LSP's kinds where they differ (Interface is a protocol, Constructor an init).
+_KIND_NAMES: dict[int, str] = {
+    lsp.CompletionItemKind.Text: "text",
+    lsp.CompletionItemKind.Method: "method",
+    lsp.CompletionItemKind.Function: "function",
+    lsp.CompletionItemKind.Constructor: "initializer",
+    lsp.CompletionItemKind.Field: "field",
+    lsp.CompletionItemKind.Variable: "variable",
+    lsp.CompletionItemKind.Class: "class",
+    lsp.CompletionItemKind.Interface: "protocol",
+    lsp.CompletionItemKind.Module: "module",
+    lsp.CompletionItemKind.Property: "property",
+    lsp.CompletionItemKind.Unit: "unit",
+    lsp.CompletionItemKind.Value: "value",
+    lsp.CompletionItemKind.Enum: "enum",
+    lsp.CompletionItemKind.Keyword: "keyword",
+    lsp.CompletionItemKind.Snippet: "snippet",
+    lsp.CompletionItemKind.Color: "color",
+    lsp.CompletionItemKind.File: "file",
+    lsp.CompletionItemKind.Reference: "reference",
+    lsp.CompletionItemKind.Folder: "folder",
+    lsp.CompletionItemKind.EnumMember: "enum case",
+    lsp.CompletionItemKind.Constant: "constant",
+    lsp.CompletionItemKind.Struct: "struct",
+    lsp.CompletionItemKind.Event: "event",
+    lsp.CompletionItemKind.Operator: "operator",
+    lsp.CompletionItemKind.TypeParameter: "typealias",  # sourcekit-lsp uses this kind for typealiases
+}
+_CALLABLE_KINDS = {lsp.CompletionItemKind.Method, lsp.CompletionItemKind.Function, lsp.CompletionItemKind.Constructor}
+
+
+@dataclass(frozen=True)
+class CompletionType:
+    """What JupyterLab shows beside one match (an entry of ``_jupyter_types_experimental``)."""
+
+    text: str
+    type: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Matches that replace ``code[cursor_start:cursor_end]``."""
+
+    matches: list[str]
+    cursor_start: int
+    cursor_end: int
+    types: list[CompletionType] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, cursor_pos: int) -> Completion:
+        """Return the answer for 'nothing to offer'."""
+        return cls([], cursor_pos, cursor_pos)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The declaration and documentation of one symbol, or ``found=False``."""
+
+    found: bool
+    plain: str = ""
+    markdown: str = ""
+
+
+def _signature(item: lsp.CompletionItem) -> str:
+    if not item.detail:
+        return item.label
+    if item.kind in _CALLABLE_KINDS:
+        return f"{item.label} -> {item.detail}"
+    if item.kind == lsp.CompletionItemKind.Keyword or item.detail == item.label:
+        return item.label
+    return f"{item.label}: {item.detail}"
+
+
+def _item_text_and_start(item: lsp.CompletionItem) -> tuple[str, lsp.Position | None]:
+    edit = item.text_edit
+    if isinstance(edit, lsp.TextEdit):
+        return edit.new_text, edit.range.start
+    if isinstance(edit, lsp.InsertReplaceEdit):
+        return edit.new_text, edit.insert.start
+    return item.insert_text or item.label, None
+
+
+def completion_from_items(
+    items: Sequence[lsp.CompletionItem], code: str, cursor_pos: int, cell_line: int
+) -> Completion:
+    """Turn sourcekit-lsp's completion items into matches for the cell ``code``.
+
+    ``cell_line`` is the document line on which the cell starts; the text each item replaces
+    comes from its text edit, so ``cursor_start`` is where sourcekit-lsp says the name begins.
+    """
+    fallback_start = identifier_start(code, cursor_pos)
+    placed: list[tuple[lsp.CompletionItem, str, int]] = []
+    for item in sorted(items, key=lambda item: item.sort_text or item.label):
+        text, position = _item_text_and_start(item)
+        start = fallback_start
+        if position is not None and position.line >= cell_line:
+            start = from_lsp_position(code, position.line - cell_line, position.character)
+        placed.append((item, text, min(start, cursor_pos)))
+    if not placed:
+        return Completion.empty(cursor_pos)
+    cursor_start = min(start for _, _, start in placed)
+    matches: list[str] = []
+    types: list[CompletionType] = []
+    seen: set[str] = set()
+    for item, text, start in placed:
+        # Jupyter has one replaced range per reply: widen each match to the common start.
+        full = code[cursor_start:start] + text
+        if full in seen:  # overloads insert the same text; one line each is enough
+            continue
+        seen.add(full)
+        matches.append(full)
+        kind = _KIND_NAMES.get(item.kind, "<unknown>") if item.kind is not None else "<unknown>"
+        types.append(CompletionType(full, kind, _signature(item)))
+    return Completion(matches, cursor_start, cursor_pos, types)
+
+
+_FENCE = re.compile(r"^```[\w+-]*[ \t]*$")
+
+
+def _markdown_to_plain(markdown: str) -> str:
+    lines = [line for line in markdown.splitlines() if not _FENCE.match(line.strip())]
+    return "\n".join(lines).strip()
+
+
+def inspection_from_hover(hover: lsp.Hover | None) -> Inspection:
+    """Turn a hover answer into markdown and plain text (``found=False`` when it is empty)."""
+    if hover is None:
+        return Inspection(False)
+    contents = hover.contents
+    parts: list[str] = []
+    for part in contents if isinstance(contents, list) else [contents]:
+        if isinstance(part, lsp.MarkupContent):
+            parts.append(part.value)
+        elif isinstance(part, lsp.MarkedStringWithLanguage):
+            parts.append(f"```{part.language}\n{part.value}\n```")
+        else:
+            parts.append(str(part))
+    markdown = "\n\n".join(p.strip() for p in parts if p.strip())
+    if not markdown:
+        return Inspection(False)
+    return Inspection(True, _markdown_to_plain(markdown), markdown)
+
+
+# ----- the client -----------------------------------------------------------------------------
+
+_QUIET_NOTIFICATIONS = (
+    lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
+    lsp.WINDOW_LOG_MESSAGE,
+    lsp.WINDOW_SHOW_MESSAGE,
+    lsp.PROGRESS,
+    lsp.LOG_TRACE,
+)
+
+
+class _Client(LanguageClient):
+    """pygls's client, telling its owner when the server process exits."""
+
+    def __init__(self, on_exit: Any) -> None:
+        super().__init__("swift_kernel", "0")
+        self._on_exit = on_exit
+        for method in _QUIET_NOTIFICATIONS:
+            # Diagnostics and logs arrive unasked; without a handler pygls warns about each one.
+            self.feature(method)(_ignore)
+
+    async def server_exit(self, server: asyncio.subprocess.Process) -> None:
+        """Report the exit (pygls calls this once the process has ended)."""
+        self._on_exit(self, server.returncode)
+
+
+def _ignore(*_: Any) -> None:
+    """Drop a notification nobody needs."""
+
+
+@dataclass
+class _Session:
+    """One running sourcekit-lsp process and what it has been told."""
+
+    client: _Client
+    process: asyncio.subprocess.Process
+    text: str | None = None
+    version: int = 0
+    warm: bool = False
+    ended: bool = False
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    stdin_closed: asyncio.Task[None] | None = None
+
+
+class SourceKitLSP:
+    """Complete and inspect Swift cells with one lazily started sourcekit-lsp process.
+
+    The kernel calls ``complete`` and ``inspect`` from its shell loop and ``close`` at shutdown;
+    everything else runs on the ``swift-lsp`` thread.
+    """
+
+    def __init__(
+        self,
+        executable: str | os.PathLike[str],
+        *,
+        first_deadline: float = 1.5,
+        warm_deadline: float = 1.0,
+        hang_after: float = 10.0,
+        max_restart_delay: float = 30.0,
+        compiler_arguments: Sequence[str] = (),
+        arguments: Sequence[str] = (),
+        log: logging.Logger | None = None,
+    ) -> None:
+        """Remember the settings; no process or thread starts until the first request.
+
+        ``first_deadline`` bounds a request to a server that has not answered a completion yet
+        (it includes starting the process), ``warm_deadline`` every later one. A request still
+        unanswered ``hang_after`` seconds after it was sent means the server hangs: it is killed
+        and restarted. ``compiler_arguments`` go into the document's compile command (for
+        example ``-I`` for modules built by ``%install``); ``arguments`` go to sourcekit-lsp.
+        """
+        self.executable = str(executable)
+        self.first_deadline = first_deadline
+        self.warm_deadline = warm_deadline
+        self.hang_after = hang_after
+        self.max_restart_delay = max_restart_delay
+        self.arguments = list(arguments)
+        self.log = log or logging.getLogger(__name__)
+        self._compiler_arguments = list(compiler_arguments)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._directory: Path | None = None
+        self._session: _Session | None = None
+        self._starting: asyncio.Task[_Session | None] | None = None
+        self._restart_delay = 0.0
+        self._next_start = 0.0
+        self._closed = False
+        self._ids = itertools.count(1)
+        self._pids: set[int] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ----- called from the kernel's loop --------------------------------------------------
+
+    async def complete(self, cells: Sequence[str], code: str, cursor_pos: int) -> Completion:
+        """Return completions for ``code`` at ``cursor_pos`` after ``cells``; empty past the deadline."""
+        cursor_pos = max(0, min(cursor_pos, len(code)))
+        if _on_directive_line(code, cursor_pos):
+            return Completion.empty(cursor_pos)
+        answer = await self._ask(self._complete(list(cells), code, cursor_pos))
+        return answer if answer is not None else Completion.empty(cursor_pos)
+
+    async def inspect(self, cells: Sequence[str], code: str, cursor_pos: int) -> Inspection:
+        """Return the declaration and documentation at ``cursor_pos``; not found past the deadline."""
+        offset = inspect_offset(code, cursor_pos)
+        if offset is None or _on_directive_line(code, offset):
+            return Inspection(False)
+        answer = await self._ask(self._inspect(list(cells), code, offset))
+        return answer if answer is not None else Inspection(False)
+
+    def close(self) -> None:
+        """Stop sourcekit-lsp and the thread, and delete the document (the kernel's do_shutdown)."""
+        with self._lock:
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(self._stop_all(), loop).result(timeout=3)
+            except Exception:  # the loop is stuck or gone: the killpg below still runs
+                self.log.warning("sourcekit-lsp did not stop cleanly", exc_info=True)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=2)
+        for pid in list(self._pids):
+            _kill_group(pid)
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+
+    @property
+    def pid(self) -> int | None:
+        """Return the running sourcekit-lsp's pid (None before the first request or while restarting)."""
+        session = self._session
+        return session.process.pid if session is not None and not session.ended else None
+
+    def set_compiler_arguments(self, arguments: Sequence[str]) -> None:
+        """Compile the document with ``arguments`` from now on (``%install`` adds its ``-I`` paths)."""
+        self._compiler_arguments = list(arguments)
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._reload_compile_command(), self._loop)
+
+    async def _ask(self, work: Coroutine[Any, Any, _T]) -> _T | None:
+        loop = self._ensure_thread()
+        if loop is None:
+            work.close()
+            return None
+        future = asyncio.run_coroutine_threadsafe(work, loop)
+        try:
+            # The LSP thread keeps its own deadlines; this one only guards against that loop
+            # being stuck, so the shell loop is never held longer than the first deadline.
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.first_deadline + 0.5)
+        except Exception:  # an empty answer beats an error reply for Tab
+            self.log.debug("code intelligence request failed", exc_info=True)
+            return None
+
+    def _ensure_thread(self) -> asyncio.AbstractEventLoop | None:
+        with self._lock:
+            if self._closed:
+                return None
+            if self._loop is None:
+                self._directory = Path(tempfile.mkdtemp(prefix="swift-kernel-lsp-"))
+                self._write_compile_command()
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=_run_loop, args=(loop,), name="swift-lsp", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    # ----- on the LSP thread --------------------------------------------------------------
+
+    @property
+    def _source(self) -> Path:
+        assert self._directory is not None
+        return self._directory / "main.swift"
+
+    def _write_compile_command(self) -> None:
+        assert self._directory is not None
+        command = [
+            {
+                "directory": str(self._directory),
+                "file": str(self._source),
+                # One file on the command line is the program's main file: top-level code is allowed.
+                "arguments": ["swiftc", "-module-name", "Notebook", *self._compiler_arguments, str(self._source)],
+            }
+        ]
+        (self._directory / "compile_commands.json").write_text(json.dumps(command, indent=1))
+
+    async def _reload_compile_command(self) -> None:
+        self._write_compile_command()
+        session = self._session
+        if session is not None and not session.ended:
+            assert self._directory is not None
+            uri = (self._directory / "compile_commands.json").as_uri()
+            change = lsp.FileEvent(uri=uri, type=lsp.FileChangeType.Changed)
+            session.client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=[change]))
+
+    async def _complete(self, cells: list[str], code: str, cursor_pos: int) -> Completion | None:
+        deadline = asyncio.get_running_loop().time() + self._current_deadline()
+        session = await self._session_by(deadline)
+        if session is None:
+            return None
+        document = build_document(cells, code)
+        self._sync(session, document.text)
+        line, character = to_lsp_position(code, cursor_pos)
+        params = lsp.CompletionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=self._source.as_uri()),
+            position=lsp.Position(line=document.cell_line + line, character=character),
+        )
+        result = await self._request(session, lsp.TEXT_DOCUMENT_COMPLETION, params, deadline)
+        if result is None:
+            return None
+        session.warm = True
+        self._restart_delay = 0.0
+        items = result.items if isinstance(result, lsp.CompletionList) else result
+        return completion_from_items(items, code, cursor_pos, document.cell_line)
+
+    async def _inspect(self, cells: list[str], code: str, offset: int) -> Inspection | None:
+        deadline = asyncio.get_running_loop().time() + self._current_deadline()
+        session = await self._session_by(deadline)
+        if session is None:
+            return None
+        document = build_document(cells, code)
+        self._sync(session, document.text)
+        line, character = to_lsp_position(code, offset)
+        params = lsp.HoverParams(
+            text_document=lsp.TextDocumentIdentifier(uri=self._source.as_uri()),
+            position=lsp.Position(line=document.cell_line + line, character=character),
+        )
+        hover = await self._request(session, lsp.TEXT_DOCUMENT_HOVER, params, deadline)
+        return inspection_from_hover(hover if isinstance(hover, lsp.Hover) else None)
+
+    def _current_deadline(self) -> float:
+        session = self._session
+        return self.warm_deadline if session is not None and session.warm and not session.ended else self.first_deadline
+
+    async def _session_by(self, deadline: float) -> _Session | None:
+        """Return the running session, starting one if needed, or None if none is ready by ``deadline``."""
+        session = self._session
+        if session is not None and not session.ended:
+            return session
+        starting = self._start_soon(0.0)
+        if starting is None:
+            return None
+        remaining = deadline - asyncio.get_running_loop().time()
+        # asyncio.wait leaves the start running past our deadline: the next request profits.
+        done, _ = await asyncio.wait({starting}, timeout=max(0.0, remaining))
+        if not done or starting.cancelled() or starting.exception() is not None:
+            return None
+        return starting.result()
+
+    def _start_soon(self, delay: float) -> asyncio.Task[_Session | None] | None:
+        """Return the task that starts sourcekit-lsp, creating it unless one runs or backoff forbids."""
+        if self._closed:
+            return None
+        if self._starting is not None and not self._starting.done():
+            return self._starting
+        loop = asyncio.get_running_loop()
+        if delay <= 0 and loop.time() < self._next_start:
+            return None
+        self._starting = loop.create_task(self._start(delay))
+        return self._starting
+
+    async def _start(self, delay: float) -> _Session | None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        client = _Client(self._on_exit)
+        try:
+            # A process group of its own: a SIGINT for the kernel's group must not reach it, and
+            # shutdown can kill whatever it started with one killpg.
+            await client.start_io(self.executable, *self.arguments, start_new_session=True, cwd=str(self._directory))
+        except OSError as error:
+            self._back_off(f"cannot start {self.executable}: {error}")
+            return None
+        process = client._server  # pygls keeps the process there and nowhere public
+        assert process is not None and process.stderr is not None
+        self._pids.add(process.pid)
+        session = _Session(client, process)
+        session.tasks.add(loop.create_task(_drain(process.stderr, self.log)))
+        if process.stdin is not None:
+            # CPython 3.10 logs 'Future exception was never retrieved' when the stdin of a server
+            # that died breaks; awaiting wait_closed() takes that error. Never cancel this task:
+            # that would cancel the future the pipe later resolves.
+            session.stdin_closed = loop.create_task(_stdin_closed(process.stdin))
+        try:
+            await asyncio.wait_for(client.initialize_async(self._initialize_params()), self.hang_after)
+            client.initialized(lsp.InitializedParams())
+        except Exception as error:  # noqa: BLE001 - any failure to start means try again later
+            self._back_off(f"sourcekit-lsp did not initialize: {error!r}")
+            self._kill(session)
+            return None
+        if self._closed:
+            self._kill(session)
+            return None
+        self._session = session
+        self.log.info("sourcekit-lsp %s started", process.pid)
+        return session
+
+    def _initialize_params(self) -> lsp.InitializeParams:
+        assert self._directory is not None
+        capabilities = lsp.ClientCapabilities(
+            text_document=lsp.TextDocumentClientCapabilities(
+                # Plain insert texts: Jupyter cannot expand ${1:placeholder} snippets.
+                completion=lsp.CompletionClientCapabilities(
+                    completion_item=lsp.ClientCompletionItemOptions(snippet_support=False)
+                ),
+                hover=lsp.HoverClientCapabilities(content_format=[lsp.MarkupKind.Markdown, lsp.MarkupKind.PlainText]),
+            ),
+        )
+        return lsp.InitializeParams(
+            capabilities=capabilities,
+            process_id=os.getpid(),
+            root_uri=self._directory.as_uri(),
+            workspace_folders=[lsp.WorkspaceFolder(uri=self._directory.as_uri(), name="notebook")],
+        )
+
+    def _back_off(self, reason: str) -> None:
+        self._restart_delay = min(max(0.5, self._restart_delay * 2), self.max_restart_delay)
+        self._next_start = asyncio.get_running_loop().time() + self._restart_delay
+        self.log.warning("%s; code intelligence retries in %.1f s", reason, self._restart_delay)
+
+    def _sync(self, session: _Session, text: str) -> None:
+        """Tell sourcekit-lsp the document's text, and keep the file on disk the same."""
+        if text == session.text:
+            return
+        self._source.write_text(text)
+        uri = self._source.as_uri()
+        session.version += 1
+        if session.text is None:
+            item = lsp.TextDocumentItem(uri=uri, language_id="swift", version=session.version, text=text)
+            session.client.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=item))
+        else:
+            change = lsp.TextDocumentContentChangeWholeDocument(text=text)
+            session.client.text_document_did_change(
+                lsp.DidChangeTextDocumentParams(
+                    text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=session.version),
+                    content_changes=[change],
+                )
+            )
+        session.text = text
+
+    async def _request(self, session: _Session, method: str, params: Any, deadline: float) -> Any:
+        """Send one request; return its result, or None if it fails or misses ``deadline``."""
+        msg_id = next(self._ids)
+        # Never cancel pygls's future: it sets a result on it when the answer arrives anyway.
+        answer = asyncio.wrap_future(session.client.protocol.send_request(method, params, msg_id=msg_id))
+        answer.add_done_callback(_retrieve)
+        remaining = deadline - asyncio.get_running_loop().time()
+        done, _ = await asyncio.wait({answer}, timeout=max(0.0, remaining))
+        if not done:
+            session.client.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id=msg_id))
+            self._watch_for_hang(session, answer, method)
+            self.log.debug("%s missed its deadline", method)
+            return None
+        if answer.exception() is not None:
+            self.log.debug("%s failed: %r", method, answer.exception())
+            return None
+        return answer.result()
+
+    def _watch_for_hang(self, session: _Session, answer: asyncio.Future[Any], method: str) -> None:
+        async def watch() -> None:
+            # A cancelled request still gets an answer (an error) from a healthy server.
+            done, _ = await asyncio.wait({answer}, timeout=self.hang_after)
+            if not done and not session.ended and self._session is session:
+                self.log.warning("sourcekit-lsp gave no answer to %s in %.0f s; restarting it", method, self.hang_after)
+                self._kill(session)
+
+        self._spawn(watch())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _on_exit(self, client: _Client, returncode: int | None) -> None:
+        """Restart sourcekit-lsp in the background after it exits (pygls calls this on the LSP loop)."""
+        session = self._session
+        if session is None or session.client is not client:
+            return
+        session.ended = True
+        self._pids.discard(session.process.pid)
+        for task in session.tasks:
+            task.cancel()
+        if self._closed:
+            return
+        self._back_off(f"sourcekit-lsp exited with status {returncode}")
+        text = session.text
+        self._spawn(self._restart(text))
+
+    async def _restart(self, text: str | None) -> None:
+        starting = self._start_soon(self._restart_delay)
+        if starting is None:
+            return
+        try:
+            session = await starting
+        except Exception:  # _start reports its own failures; this is the last net for a bug
+            self.log.exception("restarting sourcekit-lsp failed")
+            return
+        if session is None or text is None:
+            return
+        # Build the document's AST now, so the user's next Tab is answered within the deadline.
+        self._sync(session, text)
+        line = len(_LINE_BREAK.findall(text))
+        params = lsp.CompletionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=self._source.as_uri()),
+            position=lsp.Position(line=line, character=0),
+        )
+        deadline = asyncio.get_running_loop().time() + self.hang_after
+        if await self._request(session, lsp.TEXT_DOCUMENT_COMPLETION, params, deadline) is not None:
+            session.warm = True
+
+    def _kill(self, session: _Session) -> None:
+        session.ended = True
+        _kill_group(session.process.pid)
+        self._pids.discard(session.process.pid)
+
+    async def _stop_all(self) -> None:
+        session = self._session
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+        for task in list(self._background):
+            task.cancel()
+        if session is None or session.ended:
+            return
+        session.ended = True
+        # sourcekit-lsp exits by itself when its stdin closes; the killpg is for when it does not.
+        if session.process.stdin is not None:
+            session.process.stdin.close()
+        try:
+            await asyncio.wait_for(session.process.wait(), 1.0)
+        except asyncio.TimeoutError:
+            _kill_group(session.process.pid)
+            await asyncio.wait_for(session.process.wait(), 1.0)
+        self._pids.discard(session.process.pid)
+        try:
+            # Lets pygls's reader task see the end of stdout and finish instead of being destroyed.
+            await asyncio.wait_for(session.client.stop(), 1.0)  # type: ignore[no-untyped-call]  # pygls leaves it unannotated
+        except Exception:  # the process is gone either way
+            self.log.debug("pygls client did not stop cleanly", exc_info=True)
+        for task in session.tasks:
+            task.cancel()
+
+
+def _on_directive_line(code: str, offset: int) -> bool:
+    line_start = code.rfind("\n", 0, offset) + 1
+    return code[line_start:offset].lstrip(" \t").startswith("%")
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Run the LSP thread's loop until close() stops it, then finish its tasks and close it."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
+def _retrieve(answer: asyncio.Future[Any]) -> None:
+    """Mark an answer's error as seen: a late 'request cancelled' is expected, not worth a log line."""
+    if not answer.cancelled():
+        answer.exception()
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def _stdin_closed(stdin: asyncio.StreamWriter) -> None:
+    """Wait until the server's stdin is closed, taking the error a dead server leaves there."""
+    try:
+        await stdin.wait_closed()
+    except OSError:
+        pass
+
+
+async def _drain(stream: asyncio.StreamReader, log: logging.Logger) -> None:
+    """Read sourcekit-lsp's stderr to the end; a full pipe would block the server."""
+    while line := await stream.readline():
+        log.debug("sourcekit-lsp: %s", line.decode("utf-8", "replace").rstrip())

@@ -1,0 +1,345 @@
+"""Tests of swift_kernel.lsp without sourcekit-lsp: pure document/position code, then the client
+against tests/fake_sourcekit_lsp.py (real pipes, real JSON-RPC framing, a fake server)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from lsprotocol import types as lsp
+
+from swift_kernel.lsp import (
+    Completion,
+    Inspection,
+    SourceKitLSP,
+    blank_directives,
+    build_document,
+    completion_from_items,
+    from_lsp_position,
+    identifier_start,
+    inspect_offset,
+    inspection_from_hover,
+    to_lsp_position,
+)
+
+FAKE_SERVER = str(Path(__file__).with_name("fake_sourcekit_lsp.py"))
+
+pytestmark = pytest.mark.timeout(60)
+
+
+# ----- positions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "offset", "position"),
+    [
+        ("", 0, (0, 0)),
+        ("abc", 2, (0, 2)),
+        ("abc\ndef", 4, (1, 0)),
+        ("abc\ndef", 7, (1, 3)),
+        ("a\r\nb", 3, (1, 0)),  # \r\n is one line break
+        ("a\rb", 2, (1, 0)),  # so is a lone \r in LSP
+        ("😀x", 1, (0, 2)),  # an astral character is two UTF-16 units
+        ("é😀\nx😀y", 6, (1, 4)),
+        ("é😀\nx😀y", 5, (1, 3)),
+        ("abc", 99, (0, 3)),  # clamped
+        ("a\x0cb", 2, (0, 2)),  # form feed is not a line break in LSP
+    ],
+)
+def test_to_lsp_position(code: str, offset: int, position: tuple[int, int]) -> None:
+    assert to_lsp_position(code, offset) == position
+
+
+@pytest.mark.parametrize(
+    ("code", "line", "character", "offset"),
+    [
+        ("😀x", 0, 2, 1),
+        ("😀x", 0, 3, 2),
+        ("é😀\nx😀y", 1, 4, 6),
+        ("é😀\nx😀y", 1, 3, 5),
+        ("abc\ndef", 5, 0, 7),  # past the last line: end of text
+        ("abc\ndef", 0, 99, 3),  # past the end of a line: end of that line, not the next one
+        ("a\r\nb", 0, 5, 1),
+        ("abc", -1, 0, 0),
+    ],
+)
+def test_from_lsp_position(code: str, line: int, character: int, offset: int) -> None:
+    assert from_lsp_position(code, line, character) == offset
+
+
+@pytest.mark.parametrize("code", ["", "let x = 1\nx.", "é😀\r\n\tz👍🏽w\n\n", "a\rb\r\nc\nd"])
+def test_positions_round_trip(code: str) -> None:
+    for offset in range(len(code) + 1):
+        # An offset inside a \r\n pair has no LSP position of its own.
+        if 0 < offset < len(code) and code[offset - 1 : offset + 1] == "\r\n":
+            continue
+        assert from_lsp_position(code, *to_lsp_position(code, offset)) == offset
+
+
+def test_document_puts_the_cell_after_the_earlier_cells() -> None:
+    document = build_document(["let a = 1", "let b = 2\n", "struct P {\n  var x: Int\n}"], "P(x: a).")
+    assert document.text == "let a = 1\nlet b = 2\nstruct P {\n  var x: Int\n}\nP(x: a)."
+    assert document.cell_line == 5
+    assert document.text.splitlines()[document.cell_line] == "P(x: a)."
+
+
+def test_document_without_earlier_cells() -> None:
+    assert build_document([], "x") == build_document([], "x").__class__("x", 0)
+
+
+def test_directives_are_blanked_keeping_columns() -> None:
+    code = "%timeout 5\nlet x = 1\n  %help\nx"
+    blanked = blank_directives(code)
+    assert blanked == "          \nlet x = 1\n       \nx"
+    assert len(blanked) == len(code)
+    assert build_document([], code).text == blanked
+
+
+@pytest.mark.parametrize(
+    ("code", "cursor", "start"),
+    [("p.no", 4, 2), ("foo", 3, 0), ("a.b(", 4, 4), ("x + héllo", 9, 4), ("$0.co", 5, 3), ("", 0, 0)],
+)
+def test_identifier_start(code: str, cursor: int, start: int) -> None:
+    assert identifier_start(code, cursor) == start
+
+
+@pytest.mark.parametrize(
+    ("code", "cursor", "offset"),
+    [
+        ("p.norm()", 4, 2),  # inside the name
+        ("p.norm()", 6, 2),  # just after it
+        ("p.norm", 2, 2),  # at its start
+        ("print(x, ", 9, 0),  # in a call: the callee
+        ("f(g(1), ", 8, 0),  # closed inner calls are skipped
+        ("f (", 3, 0),
+        ("1 + 2", 2, None),
+        ("(1, ", 4, None),
+        ("", 0, None),
+    ],
+)
+def test_inspect_offset(code: str, cursor: int, offset: int | None) -> None:
+    assert inspect_offset(code, cursor) == offset
+
+
+# ----- results --------------------------------------------------------------------------------
+
+
+def _item(
+    label: str, start: int | None, *, line: int = 3, sort: str | None = None, **kwargs: object
+) -> lsp.CompletionItem:
+    edit = None
+    if start is not None:
+        where = lsp.Range(start=lsp.Position(line=line, character=start), end=lsp.Position(line=line, character=99))
+        edit = lsp.TextEdit(range=where, new_text=str(kwargs.pop("new_text", label)))
+    return lsp.CompletionItem(label=label, sort_text=sort, text_edit=edit, **kwargs)  # type: ignore[arg-type]
+
+
+def test_completion_uses_the_text_edit_range_and_sort_order() -> None:
+    items = [
+        _item("norm()", 2, sort="2", kind=lsp.CompletionItemKind.Method, detail="Double"),
+        _item("x", 2, sort="1", kind=lsp.CompletionItemKind.Property, detail="Int"),
+    ]
+    completion = completion_from_items(items, "p.", 2, cell_line=3)
+    assert completion.matches == ["x", "norm()"]
+    assert (completion.cursor_start, completion.cursor_end) == (2, 2)
+    assert [(t.text, t.type, t.signature) for t in completion.types] == [
+        ("x", "property", "x: Int"),
+        ("norm()", "method", "norm() -> Double"),
+    ]
+
+
+def test_completion_converts_utf16_columns() -> None:
+    code = 'print("😀", emo'
+    # sourcekit-lsp says the name starts at UTF-16 column 12: the emoji counts twice.
+    completion = completion_from_items([_item("emojiVar", 12)], code, len(code), cell_line=3)
+    assert completion.cursor_start == code.index("emo")
+    assert code[: completion.cursor_start] + completion.matches[0] == 'print("😀", emojiVar'
+
+
+def test_completion_widens_matches_to_a_common_start() -> None:
+    completion = completion_from_items([_item("alpha", 2), _item("beta", 4, new_text="ta")], "x.be", 4, cell_line=3)
+    assert completion.cursor_start == 2
+    assert completion.matches == ["alpha", "beta"]
+
+
+def test_completion_drops_duplicate_overloads_and_falls_back_without_edits() -> None:
+    items = [
+        lsp.CompletionItem(label="max(a: Int, b: Int)", insert_text="max()", kind=lsp.CompletionItemKind.Function),
+        lsp.CompletionItem(
+            label="max(a: Double, b: Double)", insert_text="max()", kind=lsp.CompletionItemKind.Function
+        ),
+    ]
+    completion = completion_from_items(items, "let m = ma", 10, cell_line=0)
+    assert completion.matches == ["max()"]
+    assert completion.cursor_start == 8
+    assert completion.types[0].type == "function"
+
+
+def test_completion_of_nothing_is_empty() -> None:
+    assert completion_from_items([], "zz", 2, cell_line=0) == Completion([], 2, 2)
+
+
+def test_completion_ignores_ranges_outside_the_cell() -> None:
+    # A start on an earlier line than the cell cannot be expressed in the cell: use the name.
+    completion = completion_from_items([_item("count", 0, line=1)], "s.co", 4, cell_line=3)
+    assert completion.cursor_start == 2
+
+
+def test_inspection_from_markdown_hover() -> None:
+    hover = lsp.Hover(
+        contents=lsp.MarkupContent(
+            kind=lsp.MarkupKind.Markdown, value="```swift\nfunc norm() -> Double\n```\n\nDistance."
+        )
+    )
+    assert inspection_from_hover(hover) == Inspection(
+        True, "func norm() -> Double\n\nDistance.", "```swift\nfunc norm() -> Double\n```\n\nDistance."
+    )
+
+
+def test_inspection_from_marked_strings() -> None:
+    hover = lsp.Hover(contents=[lsp.MarkedStringWithLanguage(language="swift", value="let x: Int"), "The x."])
+    inspection = inspection_from_hover(hover)
+    assert inspection.found
+    assert inspection.plain == "let x: Int\n\nThe x."
+
+
+@pytest.mark.parametrize(
+    "hover", [None, lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=" "))]
+)
+def test_inspection_not_found(hover: lsp.Hover | None) -> None:
+    assert inspection_from_hover(hover) == Inspection(False)
+
+
+# ----- the client against the fake server -----------------------------------------------------
+
+
+def _client(mode: str = "normal", *extra: str, **settings: float) -> SourceKitLSP:
+    settings.setdefault("first_deadline", 15.0)  # the fake is a Python process: slow to start on 2 cores
+    return SourceKitLSP(sys.executable, arguments=[FAKE_SERVER, mode, *extra], **settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clients() -> Iterator[list[SourceKitLSP]]:
+    """Close every client a test made, even when it fails."""
+    made: list[SourceKitLSP] = []
+    yield made
+    for client in made:
+        client.close()
+
+
+def _until(predicate: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not true within {timeout} s")
+
+
+def test_client_completes_and_inspects_through_real_pipes(clients: list[SourceKitLSP]) -> None:
+    client = _client()
+    clients.append(client)
+    assert client.pid is None, "nothing starts before the first request"
+
+    async def run() -> tuple[Completion, Completion, Inspection, Inspection]:
+        cells = ["let alpha = 1", "%timeout 5\nlet alpine = 2"]
+        first = await client.complete(cells, "x = al", 6)
+        # Unicode in the document travels through the framing (Content-Length counts bytes).
+        second = await client.complete([*cells, 'let s = "😀 ünïcode"'], "ünï + alp", 9)
+        found = await client.inspect(cells, "alpha", 3)
+        missing = await client.inspect(cells, "1 + ", 3)
+        return first, second, found, missing
+
+    first, second, found, missing = asyncio.run(run())
+    assert first.matches == ["alpha", "alpine"]
+    assert (first.cursor_start, first.cursor_end) == (4, 6)
+    assert [t.signature for t in first.types] == ["alpha: line 0", "alpine: line 2"]  # the directive kept its line
+    assert second.matches == ["alpha", "alpine"]
+    assert found == Inspection(
+        True, "let alpha\n\nThe word at line 3.", "```swift\nlet alpha\n```\n\nThe word at line 3."
+    )
+    assert missing == Inspection(False)
+
+
+def test_client_process_is_in_its_own_group_and_close_cleans_up(clients: list[SourceKitLSP]) -> None:
+    client = _client()
+    clients.append(client)
+    asyncio.run(client.complete([], "x", 1))
+    pid = client.pid
+    assert pid is not None
+    assert os.getpgid(pid) == pid != os.getpgid(0)
+    directory = client._directory  # private: the test checks the temp dir goes away
+    assert directory is not None and (directory / "main.swift").read_text() == "x"
+    assert (directory / "compile_commands.json").exists()
+    client.close()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not directory.exists()
+    assert not any(t.name == "swift-lsp" for t in threading.enumerate())
+    assert asyncio.run(client.complete([], "x", 1)) == Completion([], 1, 1), "a closed client answers empty"
+
+
+def test_missing_server_answers_empty_at_once(clients: list[SourceKitLSP]) -> None:
+    client = SourceKitLSP("/nonexistent/sourcekit-lsp")
+    clients.append(client)
+
+    async def run() -> list[float]:
+        took = []
+        for _ in range(3):
+            started = time.monotonic()
+            assert await client.complete(["let a = 1"], "a", 1) == Completion([], 1, 1)
+            assert await client.inspect([], "a", 1) == Inspection(False)
+            took.append(time.monotonic() - started)
+        return took
+
+    assert max(asyncio.run(run())) < 0.5
+
+
+def test_crashed_server_is_restarted_in_the_background(clients: list[SourceKitLSP], tmp_path: Path) -> None:
+    client = _client("crash-once", str(tmp_path / "crashed"))
+    clients.append(client)
+
+    async def first() -> Completion:
+        return await client.complete(["let alpha = 1"], "al", 2)
+
+    started = time.monotonic()
+    assert asyncio.run(first()).matches == []  # the server died answering
+    assert time.monotonic() - started < 5, "a crash is noticed at once, not at the deadline"
+    assert (tmp_path / "crashed").exists()
+    # Restarted without any request asking for it.
+    _until(lambda: client.pid is not None, timeout=20)
+    assert asyncio.run(first()).matches == ["alpha"]
+
+
+def test_hung_server_misses_deadlines_then_is_killed_and_restarted(clients: list[SourceKitLSP]) -> None:
+    client = _client("hang", warm_deadline=0.5, hang_after=2.0)
+    clients.append(client)
+    assert asyncio.run(client.complete([], "x = 1; x", 8)).matches == []  # answered (the fake hangs from then on)
+    hung = client.pid
+    assert hung is not None
+    started = time.monotonic()
+    assert asyncio.run(client.complete([], "x", 1)) == Completion([], 1, 1)
+    assert time.monotonic() - started < 1.2, "a warm server gets the warm deadline"
+    _until(lambda: not psutil.pid_exists(hung) or psutil.Process(hung).status() == psutil.STATUS_ZOMBIE, timeout=10)
+    _until(lambda: client.pid not in (None, hung), timeout=20)
+
+
+def test_server_that_never_initializes_answers_empty_within_the_deadline(clients: list[SourceKitLSP]) -> None:
+    client = _client("hang-init", first_deadline=1.0, hang_after=30.0)
+    clients.append(client)
+    started = time.monotonic()
+    assert asyncio.run(client.complete([], "x", 1)) == Completion([], 1, 1)
+    assert time.monotonic() - started < 2.0
+
+
+def test_directive_lines_are_not_completed(clients: list[SourceKitLSP]) -> None:
+    client = SourceKitLSP("/nonexistent/sourcekit-lsp")
+    clients.append(client)
+    assert asyncio.run(client.complete([], "%time", 5)) == Completion([], 5, 5)
+    assert client._loop is None, "a directive line never starts the server"  # private, on purpose
