@@ -15,6 +15,7 @@ from .completeness import check_completeness
 from .diagnostics import CellError
 from .directives import DirectiveError, SetTimeout, ShowHelp, help_text, parse_cell
 from .executor import LLDBExecutor, SwiftProcessEnded
+from .lsp import SourceKitLSP
 from .output import Clear, OutputEvent, Text
 from .toolchain import find_toolchain
 
@@ -54,6 +55,8 @@ class SwiftKernel(Kernel):
         self._time_limit: float | None = self.cell_timeout or None
         # Swift source of every cell that ran without error, in order (code intelligence reads it).
         self.successful_cells: list[str] = []
+        # Completion and Shift-Tab; its sourcekit-lsp process starts on the first such request.
+        self.code_intelligence = SourceKitLSP(self.toolchain.sourcekit_lsp, log=self.log)
         # Every LLDB call happens on this one thread; the control thread only signals.
         self._lldb_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-lldb")
         self.executor = LLDBExecutor(self.toolchain, self._discard_output, interrupt_grace=self.interrupt_grace)
@@ -166,6 +169,30 @@ class SwiftKernel(Kernel):
             reply["indent"] = result.indent
         return reply
 
+    async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        """Offer sourcekit-lsp's completions at the cursor, or none when it cannot answer in time."""
+        completion = await self.code_intelligence.complete(self.successful_cells, code, cursor_pos)
+        start, end = completion.cursor_start, completion.cursor_end
+        types = [
+            {"start": start, "end": end, "text": t.text, "type": t.type, "signature": t.signature}
+            for t in completion.types
+        ]
+        return {
+            "status": "ok",
+            "matches": completion.matches,
+            "cursor_start": start,
+            "cursor_end": end,
+            "metadata": {"_jupyter_types_experimental": types},
+        }
+
+    async def do_inspect(
+        self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
+    ) -> dict[str, Any]:
+        """Show the declaration and doc comment of the symbol at the cursor (Shift-Tab)."""
+        inspection = await self.code_intelligence.inspect(self.successful_cells, code, cursor_pos)
+        data = {"text/plain": inspection.plain, "text/markdown": inspection.markdown} if inspection.found else {}
+        return {"status": "ok", "found": inspection.found, "data": data, "metadata": {}}
+
     async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:  # type: ignore[override]
         """Interrupt the running cell through the executor and answer at once (control thread)."""
         if self.session is None:
@@ -192,4 +219,5 @@ class SwiftKernel(Kernel):
         except Exception:  # noqa: BLE001 - shutting down anyway; the log says why
             self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
         self._lldb_thread.shutdown(wait=False)
+        await asyncio.to_thread(self.code_intelligence.close)
         return {"status": "ok", "restart": restart}

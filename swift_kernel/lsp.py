@@ -653,7 +653,10 @@ class SourceKitLSP:
         remaining = deadline - asyncio.get_running_loop().time()
         done, _ = await asyncio.wait({answer}, timeout=max(0.0, remaining))
         if not done:
-            session.client.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id=msg_id))
+            # A cold server is loading modules (Foundation: 1-2 s here); cancelling would throw that
+            # work away and make the next Tab slow too (measured 0.4 s instead of 0.06 s).
+            if session.warm:
+                session.client.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id=msg_id))
             self._watch_for_hang(session, answer, method)
             self.log.debug("%s missed its deadline", method)
             return None

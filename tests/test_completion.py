@@ -1,0 +1,229 @@
+"""Completion (Tab) and inspection (Shift-Tab) through jupyter_client against the real kernel,
+its real sourcekit-lsp and the real Swift REPL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+
+from .conftest import KernelPair, descendants, kernel_pid
+from .utils import execute, flush_channels
+
+pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
+
+# Every reply must come within the kernel's deadline (1.5 s cold, 1.0 s warm) plus message
+# overhead; slower means the shell loop waited on sourcekit-lsp.
+REPLY_WITHIN = 2.5
+
+
+def complete(kc: BlockingKernelClient, code: str, cursor_pos: int | None = None) -> dict[str, Any]:
+    """Send one complete_request and return its reply content, checking it came in time."""
+    started = time.monotonic()
+    reply = kc.complete(code, len(code) if cursor_pos is None else cursor_pos, reply=True, timeout=30)
+    took = time.monotonic() - started
+    assert took < REPLY_WITHIN, f"complete_reply took {took:.2f} s"
+    content: dict[str, Any] = reply["content"]
+    assert content["status"] == "ok", content
+    return content
+
+
+def complete_until(kc: BlockingKernelClient, code: str, wanted: str, timeout: float = 30) -> dict[str, Any]:
+    """Ask again until ``wanted`` is offered: the first Tab after start may miss its deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        content = complete(kc, code)
+        if wanted in content["matches"] or time.monotonic() > deadline:
+            return content
+        time.sleep(0.2)
+
+
+def inspect(kc: BlockingKernelClient, code: str, cursor_pos: int | None = None) -> dict[str, Any]:
+    """Send one inspect_request and return its reply content, checking it came in time."""
+    started = time.monotonic()
+    reply = kc.inspect(code, len(code) if cursor_pos is None else cursor_pos, reply=True, timeout=30)
+    took = time.monotonic() - started
+    assert took < REPLY_WITHIN, f"inspect_reply took {took:.2f} s"
+    content: dict[str, Any] = reply["content"]
+    assert content["status"] == "ok", content
+    return content
+
+
+def run(kc: BlockingKernelClient, code: str) -> None:
+    """Execute a cell that must succeed."""
+    execution = execute(kc, code)
+    assert execution.status == "ok", execution.content
+
+
+def sourcekit_lsp(km_pid: int) -> list[psutil.Process]:
+    """Return the kernel's sourcekit-lsp processes."""
+    return [p for p in descendants(km_pid) if p.name() == "sourcekit-lsp" and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.fixture(scope="module")
+def notebook(kernel: KernelPair) -> KernelPair:
+    """The shared kernel after the cells every test here completes against."""
+    _, kc = kernel
+    flush_channels(kc)
+    cells = [
+        "import Foundation",
+        "let distanceInMeters = 42",
+        "struct Point {\n  var x: Int\n  var y: Int\n  /// Distance from the origin.\n"
+        "  func norm() -> Double { Double(x * x + y * y).squareRoot() }\n}",
+        "%timeout 30\nextension Int {\n  /// Twice the value.\n  var doubled: Int { self * 2 }\n}",
+        "func triple(_ value: Int) -> Int { value * 3 }",
+        "let p = Point(x: 3, y: 4)",
+        'print("three cells after distanceInMeters")',
+    ]
+    for cell in cells:
+        run(kc, cell)
+    # A cell that failed declares nothing, in the REPL and so in the document.
+    assert execute(kc, "let brokenName: Int = undefinedThing").status == "error"
+    return kernel
+
+
+@pytest.fixture
+def nkc(notebook: KernelPair) -> BlockingKernelClient:
+    """The notebook kernel's client, with stale messages dropped."""
+    flush_channels(notebook[1])
+    return notebook[1]
+
+
+def test_first_answer_is_in_time_and_names_from_three_cells_earlier_follow(nkc: BlockingKernelClient) -> None:
+    # The very first request starts sourcekit-lsp; cold it may miss the deadline and answer empty,
+    # but never late (complete() checks the time).
+    complete(nkc, "distanceIn")
+    content = complete_until(nkc, "distanceIn", "distanceInMeters")
+    assert content["matches"][0] == "distanceInMeters"
+    assert (content["cursor_start"], content["cursor_end"]) == (0, len("distanceIn"))
+    types = content["metadata"]["_jupyter_types_experimental"]
+    assert types[0] == {
+        "start": 0,
+        "end": len("distanceIn"),
+        "text": "distanceInMeters",
+        "type": "variable",
+        "signature": "distanceInMeters: Int",
+    }
+    assert len(types) == len(content["matches"])
+
+
+def test_dot_offers_the_members_of_a_struct_declared_earlier(nkc: BlockingKernelClient) -> None:
+    content = complete_until(nkc, "let d = p.", "norm()")
+    assert {"x", "y", "norm()"} <= set(content["matches"])
+    assert content["cursor_start"] == content["cursor_end"] == len("let d = p.")
+    kinds = {t["text"]: t["type"] for t in content["metadata"]["_jupyter_types_experimental"]}
+    assert kinds["x"] == "property"
+    assert kinds["norm()"] == "method"
+
+    content = complete(nkc, "let d = p.no")
+    assert content["matches"] == ["norm()"]
+    assert (content["cursor_start"], content["cursor_end"]) == (len("let d = p."), len("let d = p.no"))
+
+
+def test_functions_extensions_and_the_current_cell_are_completed(nkc: BlockingKernelClient) -> None:
+    assert "triple()" in complete_until(nkc, "let t = trip", "triple()")["matches"]
+    assert "doubled" in complete(nkc, "let d = 21.doub")["matches"]
+    # A name the edited cell itself declares above the cursor; the text after the cursor counts too.
+    code = "let localThing = 1\nprint(localTh)\nlet after = 2"
+    content = complete(nkc, code, code.index("localTh)") + len("localTh"))
+    assert "localThing" in content["matches"]
+    assert content["cursor_start"] == code.index("localTh)")
+
+
+def test_foundation_symbols_are_completed(nkc: BlockingKernelClient) -> None:
+    content = complete_until(nkc, "let t = Date().timeIntervalSince19", "timeIntervalSince1970")
+    assert content["matches"] == ["timeIntervalSince1970"]
+    assert content["cursor_start"] == len("let t = Date().")
+    assert "JSONEncoder" in complete(nkc, "let e = JSONEnc")["matches"]
+
+
+def test_failed_cells_and_directive_lines_contribute_nothing(nkc: BlockingKernelClient) -> None:
+    complete_until(nkc, "distanceIn", "distanceInMeters")  # warm
+    assert "brokenName" not in complete(nkc, "brokenNa")["matches"]
+    content = complete(nkc, "%timeo")
+    assert content["matches"] == []
+    assert content["cursor_start"] == content["cursor_end"] == len("%timeo")
+
+
+def test_cursor_positions_count_code_points(nkc: BlockingKernelClient) -> None:
+    code = 'let s = "😀👍🏽"; let q = distanceIn'
+    content = complete_until(nkc, code, "distanceInMeters")
+    assert content["cursor_start"] == code.index("distanceIn")
+    assert content["cursor_end"] == len(code)
+
+
+def test_inspect_shows_declaration_and_doc_comment(nkc: BlockingKernelClient) -> None:
+    complete_until(nkc, "distanceIn", "distanceInMeters")  # warm
+    content = inspect(nkc, "let d = p.norm()", len("let d = p.no"))
+    assert content["found"] is True
+    assert content["data"]["text/plain"] == "func norm() -> Double\n\nDistance from the origin."
+    assert content["data"]["text/markdown"].startswith("```swift\nfunc norm() -> Double\n```")
+    assert "Distance from the origin." in content["data"]["text/markdown"]
+
+    # Inside a call's parentheses Shift-Tab asks about the callee, as in IPython.
+    content = inspect(nkc, "let t = triple(")
+    assert content["found"] is True
+    assert "func triple(_ value: Int) -> Int" in content["data"]["text/plain"]
+
+    content = inspect(nkc, "distanceInMeters")
+    assert content["data"]["text/plain"] == "let distanceInMeters: Int"
+
+
+@pytest.mark.parametrize(("code", "cursor_pos"), [("1 + 2", 2), ("   ", 1), ("", 0), ("let q = noSuchName", 12)])
+def test_inspect_not_found(nkc: BlockingKernelClient, code: str, cursor_pos: int) -> None:
+    content = inspect(nkc, code, cursor_pos)
+    assert content == {"status": "ok", "found": False, "data": {}, "metadata": {}}
+
+
+def test_complete_request_while_a_cell_runs_is_answered_after_it(
+    notebook: KernelPair, nkc: BlockingKernelClient
+) -> None:
+    """ipykernel handles shell messages one at a time (a lock around dispatch_shell), so a
+    complete_request sent while a cell runs waits for that cell. The kernel keeps it sensible: the
+    cell is not slowed, and the queued request is answered right after it, against a document that
+    already holds what that cell declared."""
+    km, _ = notebook
+    complete_until(nkc, "distanceIn", "distanceInMeters")  # warm
+    cell = "Thread.sleep(forTimeInterval: 3)\nlet declaredWhileSleeping = 1"
+    started = time.monotonic()
+    execute_id = nkc.execute(cell)
+    time.sleep(0.5)
+    complete_id = nkc.complete("declaredWhileSl", len("declaredWhileSl"))
+    replies: dict[str, tuple[float, dict[str, Any]]] = {}
+    while len(replies) < 2:
+        msg = nkc.get_shell_msg(timeout=30)
+        replies[msg["parent_header"]["msg_id"]] = (time.monotonic() - started, msg["content"])
+    executed_at, executed = replies[execute_id]
+    completed_at, completed = replies[complete_id]
+    assert executed["status"] == "ok", executed
+    assert executed_at < 3 + 2.0, f"the cell took {executed_at:.2f} s: completion slowed it"
+    assert executed_at < completed_at < executed_at + REPLY_WITHIN
+    assert completed["matches"][0] == "declaredWhileSleeping"
+    assert km.is_alive()
+
+
+def test_killed_sourcekit_lsp_is_restarted_and_answers_again(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel()
+    run(kc, "let survivorValue = 7")
+    pid = kernel_pid(km)
+    assert sourcekit_lsp(pid) == [], "sourcekit-lsp starts on the first request, not with the kernel"
+    complete_until(kc, "survivorVa", "survivorValue")
+    (server,) = sourcekit_lsp(pid)
+    # Its own process group: SIGINT for the kernel's group (signal-mode interrupts) misses it.
+    assert os.getpgid(server.pid) == server.pid != os.getpgid(pid)
+
+    server.send_signal(signal.SIGKILL)
+    server.wait(timeout=10)
+    content = complete(kc, "survivorVa")  # answered in time, empty or not, while it restarts
+    assert content["status"] == "ok"
+    content = complete_until(kc, "survivorVa", "survivorValue")
+    assert content["matches"][0] == "survivorValue"
+    (restarted,) = sourcekit_lsp(pid)
+    assert restarted.pid != server.pid
+    run(kc, "print(survivorValue)")  # cells were never affected
