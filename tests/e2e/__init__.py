@@ -1,0 +1,1 @@
+"""End-to-end tests: the kernel driven through the real frontends and servers."""
