@@ -21,6 +21,7 @@ from swift_kernel.lsp import (
     SourceKitLSP,
     blank_directives,
     build_document,
+    build_inspect_documents,
     completion_from_items,
     from_lsp_position,
     identifier_start,
@@ -92,6 +93,21 @@ def test_document_puts_the_cell_after_the_earlier_cells() -> None:
 
 def test_document_without_earlier_cells() -> None:
     assert build_document([], "x") == build_document([], "x").__class__("x", 0)
+
+
+def test_inspect_documents_put_the_cell_alone_under_the_imports() -> None:
+    cells = [
+        "import Foundation\nlet a = 1",
+        "@testable import Glibc",
+        "  import struct Foundation.Date",
+        "import Foundation",
+    ]
+    documents = build_inspect_documents(cells, "%help\na.")
+    assert documents.main.text == "import Foundation\n@testable import Glibc\nimport struct Foundation.Date\n     \na."
+    assert documents.main.cell_line == 3
+    assert documents.cells == build_document(cells, "").text
+    # Not an import: a name that starts with one, a comment, a string.
+    assert build_inspect_documents(['let important = 1 // import X\nprint("import Y")'], "").main.cell_line == 0
 
 
 def test_directives_are_blanked_keeping_columns() -> None:
@@ -263,7 +279,7 @@ def test_client_completes_and_inspects_through_real_pipes(clients: list[SourceKi
     assert [t.signature for t in first.types] == ["alpha: line 0", "alpine: line 2"]  # the directive kept its line
     assert second.matches == ["alpha", "alpine"]
     assert found == Inspection(
-        True, "let alpha\n\nThe word at line 3.", "```swift\nlet alpha\n```\n\nThe word at line 3."
+        True, "let alpha\n\nThe word at line 0.", "```swift\nlet alpha\n```\n\nThe word at line 0."
     )
     assert missing == Inspection(False)
 
@@ -276,7 +292,7 @@ def test_client_process_is_in_its_own_group_and_close_cleans_up(clients: list[So
     assert pid is not None
     assert os.getpgid(pid) == pid != os.getpgid(0)
     directory = client._directory  # private: the test checks the temp dir goes away
-    assert directory is not None and (directory / "main.swift").read_text() == "x"
+    assert directory is not None and (directory / "complete" / "main.swift").read_text() == "x"
     assert (directory / "compile_commands.json").exists()
     client.close()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
