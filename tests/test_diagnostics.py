@@ -1,0 +1,315 @@
+"""Test turning LLDB's error text and frames into Jupyter errors; pure, no LLDB.
+
+The error texts are verbatim what Swift 6.3.1's LLDB returned from ``EvaluateExpression`` with the
+kernel's options (captured by running the cells through ``LLDBExecutor``), so a change in LLDB's
+wording shows up here first.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from swift_kernel.diagnostics import (
+    CellError,
+    Frame,
+    cell_frames,
+    compile_error,
+    interruption_reason,
+    is_no_result,
+    is_process_gone,
+    process_left_stopped,
+    runtime_error,
+)
+
+pytestmark = pytest.mark.timeout(10)
+
+# `let y: Int = "s"` / `undefined_thing` in <Cell 1>.
+TWO_ERRORS = (
+    "error: <Cell 1>:1:14: cannot convert value of type 'String' to specified type 'Int'\n"
+    'let y: Int = "s"\n'
+    "             ^~~\n"
+    "\n"
+    "error: <Cell 1>:2:1: cannot find 'undefined_thing' in scope\n"
+    "undefined_thing\n"
+    "^~~~~~~~~~~~~~~\n"
+    "\n"
+)
+# `func g(_ a: Int, _ b: Int) {}` / `g(1)`: an error followed by a note without a severity word.
+WITH_NOTE = (
+    "error: <Cell 3>:2:4: missing argument for parameter #2 in call\n"
+    "g(1)\n"
+    "   ^\n"
+    "   , <#Int#>\n"
+    "\n"
+    "<Cell 3>:1:6: 'g' declared here\n"
+    "func g(_ a: Int, _ b: Int) {}\n"
+    "     ^\n"
+    "\n"
+)
+# `let q = 1 +` at the end of a cell: LLDB reports it in its own wrapper source.
+AT_END_OF_CELL = "error: /tmp/repl7-558f28..cpp:5:1: expected expression after operator\n\n^\n\n"
+# A declaration, or a cell with only `#warning(...)` and a declaration: LLDB drops the warning.
+NO_RESULT = "unknown error"
+LEFT_STOPPED = (
+    'The process has been left at the point where it was interrupted, use "thread return -x" to return to the '
+    "state before expression evaluation.\n"
+)
+FATAL_ERROR = "error: Expression execution was interrupted: signal SIGILL: illegal operand.\n" + LEFT_STOPPED
+SEGV = (
+    "error: Expression execution was interrupted: signal SIGSEGV: address not mapped to object "
+    "(fault address=0x8).\n" + LEFT_STOPPED
+)
+ABORT = "error: Expression execution was interrupted: signal SIGABRT.\n" + LEFT_STOPPED
+# Older LLDBs (Swift 6.0.3's, from LLDB-NOTES.md) with unwind-on-error on.
+OLD_INTERRUPT = (
+    "error: Execution was interrupted, reason: signal SIGINT.\n"
+    "The process has been returned to the state before expression evaluation.\n"
+)
+# What the Swift runtime writes to stderr for fatalError("boom") in <Cell 2>.
+FATAL_STDERR = (
+    "__lldb_expr_6/<Cell 2>:1: Fatal error: boom\n"
+    "Current stack trace:\n"
+    "0    libswiftCore.so                    0x00007ffff775f130 swift_reportError + 33\n"
+    "3    libswiftCore.so                    0x00007ffff78f9280 _assertionFailure(_:_:file:line:flags:) + 221\n"
+)
+INDEX_STDERR = "Swift/ContiguousArrayBuffer.swift:692: Fatal error: Index out of range\nCurrent stack trace:\n"
+
+
+# ----- classification ----------------------------------------------------------------------------
+
+
+def test_no_result_is_only_unknown_error() -> None:
+    assert is_no_result(NO_RESULT)
+    assert is_no_result("unknown error\n")
+    for text in (TWO_ERRORS, FATAL_ERROR, "error: unknown error in something"):
+        assert not is_no_result(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (FATAL_ERROR, "signal SIGILL: illegal operand"),
+        (SEGV, "signal SIGSEGV: address not mapped to object (fault address=0x8)"),
+        (ABORT, "signal SIGABRT"),
+        (OLD_INTERRUPT, "signal SIGINT"),
+        ("error: Execution was interrupted, reason: breakpoint 1.1.\n", "breakpoint 1.1"),
+        ("Expression execution was interrupted: signal SIGSTOP", "signal SIGSTOP"),
+    ],
+)
+def test_interruption_reason(text: str, reason: str) -> None:
+    assert interruption_reason(text) == reason
+
+
+@pytest.mark.parametrize("text", [TWO_ERRORS, WITH_NOTE, AT_END_OF_CELL, NO_RESULT, ""])
+def test_no_interruption_reason_for_other_errors(text: str) -> None:
+    assert interruption_reason(text) is None
+
+
+def test_process_left_stopped() -> None:
+    assert process_left_stopped(FATAL_ERROR)
+    assert process_left_stopped(ABORT)
+    assert not process_left_stopped(OLD_INTERRUPT)
+    assert not process_left_stopped(TWO_ERRORS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "error: Expression can't be run, because there is no JIT compiled function",
+        "error: unable to evaluate expression while the process is exited",
+        "error: execution stopped with unexpected state.",
+        "error: invalid process",
+    ],
+)
+def test_process_gone(text: str) -> None:
+    assert is_process_gone(text)
+
+
+@pytest.mark.parametrize("text", [TWO_ERRORS, FATAL_ERROR, NO_RESULT, AT_END_OF_CELL])
+def test_process_not_gone(text: str) -> None:
+    assert not is_process_gone(text)
+
+
+# ----- compile errors -----------------------------------------------------------------------------
+
+
+def test_every_diagnostic_in_compiler_order_with_source_and_caret() -> None:
+    error = compile_error(TWO_ERRORS)
+    assert error == CellError(
+        "CompileError",
+        "<Cell 1>:1:14: cannot convert value of type 'String' to specified type 'Int'",
+        [
+            "<Cell 1>:1:14: error: cannot convert value of type 'String' to specified type 'Int'\n"
+            'let y: Int = "s"\n'
+            "             ^~~",
+            "<Cell 1>:2:1: error: cannot find 'undefined_thing' in scope\nundefined_thing\n^~~~~~~~~~~~~~~",
+        ],
+    )
+
+
+def test_note_stays_with_its_error() -> None:
+    error = compile_error(WITH_NOTE)
+    assert error is not None
+    assert error.evalue == "<Cell 3>:2:4: missing argument for parameter #2 in call"
+    assert len(error.traceback) == 1
+    block = error.traceback[0].split("\n")
+    assert block[0] == "<Cell 3>:2:4: error: missing argument for parameter #2 in call"
+    assert block[1:3] == ["g(1)", "   ^"]
+    assert "<Cell 3>:1:6: 'g' declared here" in block
+    assert "func g(_ a: Int, _ b: Int) {}" in block
+
+
+def test_severities_are_kept_and_evalue_is_the_first_error() -> None:
+    text = (
+        "warning: <Cell 4>:1:5: variable 'v' was never mutated\nvar v = 1\n    ^\n\n"
+        "error: <Cell 4>:2:1: cannot find 'w' in scope\nw\n^\n\n"
+        "note: <Cell 4>:1:5: did you mean 'v'?\n"
+        "error: <Cell 4>:3:1: cannot find 'z' in scope\nz\n^\n"
+    )
+    error = compile_error(text)
+    assert error is not None
+    assert error.evalue == "<Cell 4>:2:1: cannot find 'w' in scope"
+    heads = [block.split("\n")[0] for block in error.traceback]
+    assert heads == [
+        "<Cell 4>:1:5: warning: variable 'v' was never mutated",
+        "<Cell 4>:2:1: error: cannot find 'w' in scope",
+        "<Cell 4>:1:5: note: did you mean 'v'?",
+        "<Cell 4>:3:1: error: cannot find 'z' in scope",
+    ]
+
+
+def test_warnings_alone_are_not_a_compile_error() -> None:
+    assert compile_error("warning: <Cell 2>:1:5: variable 'v' was never mutated\nvar v = 1\n    ^\n") is None
+
+
+def test_error_without_location() -> None:
+    error = compile_error("error: could not find the module 'Nope'\n")
+    assert error is not None
+    assert error.ename == "CompileError"
+    assert error.evalue == "could not find the module 'Nope'"
+    assert error.traceback == ["error: could not find the module 'Nope'"]
+
+
+def test_error_at_the_end_of_a_cell_keeps_its_message() -> None:
+    # LLDB names its wrapper file here; the executor is what could map it back to the cell.
+    error = compile_error(AT_END_OF_CELL)
+    assert error is not None
+    assert error.ename == "CompileError"
+    assert error.evalue.endswith("expected expression after operator")
+    assert len(error.traceback) == 1
+
+
+def test_no_error_text_is_no_compile_error() -> None:
+    assert compile_error("") is None
+    assert compile_error(NO_RESULT) is None
+
+
+# ----- runtime errors -----------------------------------------------------------------------------
+
+CELL_FRAME = Frame("top-level code", "<Cell 2>", 1)
+
+
+def test_fatal_error_takes_the_runtimes_message_from_stderr() -> None:
+    reason = "signal SIGILL: illegal operand"
+    error = runtime_error(reason, reason, FATAL_STDERR, [CELL_FRAME])
+    assert error == CellError("Fatal error", "boom", ["Fatal error: boom", "  top-level code at <Cell 2>:1"])
+
+
+def test_library_fatal_error() -> None:
+    error = runtime_error("signal SIGILL: illegal operand", "", INDEX_STDERR, [])
+    assert (error.ename, error.evalue) == ("Fatal error", "Index out of range")
+
+
+def test_last_fatal_message_wins() -> None:
+    stderr = "Fatal error: an old one from user output\n" + INDEX_STDERR
+    assert runtime_error("signal SIGILL", "", stderr, []).evalue == "Index out of range"
+
+
+@pytest.mark.parametrize("kind", ["Precondition failed", "Assertion failed"])
+def test_precondition_and_assertion(kind: str) -> None:
+    error = runtime_error("signal SIGILL", "", f"<Cell 3>:1: {kind}: x must be positive\n", [])
+    assert (error.ename, error.evalue) == (kind, "x must be positive")
+
+
+def test_fatal_error_without_message() -> None:
+    error = runtime_error("signal SIGILL", "", "<Cell 3>:1: Fatal error\n", [])
+    assert (error.ename, error.evalue) == ("Fatal error", "Fatal error")
+
+
+def test_overflow_from_the_stop_description() -> None:
+    # Arithmetic overflow traps with no stderr text; the thread's stop description names it.
+    stop = "Swift runtime failure: arithmetic overflow"
+    error = runtime_error("signal SIGILL: illegal operand", stop, "", [Frame("main", "<Cell 7>", 2)])
+    assert (error.ename, error.evalue) == ("Fatal error", "arithmetic overflow")
+    assert error.traceback == ["Fatal error: arithmetic overflow", "  main at <Cell 7>:2"]
+
+
+def test_segfault_names_the_signal_and_address() -> None:
+    reason = "signal SIGSEGV: address not mapped to object (fault address=0x8)"
+    error = runtime_error(reason, reason, "", [CELL_FRAME])
+    assert error.ename == "SIGSEGV"
+    assert error.evalue == "address not mapped to object (fault address=0x8)"
+
+
+def test_signal_without_detail_gets_a_plain_name() -> None:
+    error = runtime_error("signal SIGABRT", "signal SIGABRT", "", [])
+    assert (error.ename, error.evalue) == ("SIGABRT", "abort")
+    assert runtime_error("signal SIGBUS", "", "", []).evalue == "bus error"
+
+
+def test_stack_overflow_is_named() -> None:
+    frames = [Frame("rec(_:)", "<Cell 8>", 1)] * 2
+    error = runtime_error("signal SIGSEGV: address not mapped to object (fault address=0x7fff)", "", "", frames)
+    assert error.ename == "SIGSEGV"
+    assert "stack overflow" in error.evalue
+    assert "rec(_:)" in error.evalue
+
+
+def test_unknown_stop_reason() -> None:
+    error = runtime_error("breakpoint 1.1", "breakpoint 1.1", "", [])
+    assert error.ename == "RuntimeError"
+    assert error.evalue == "breakpoint 1.1"
+
+
+# ----- frames -------------------------------------------------------------------------------------
+
+
+def test_frames_keep_swift_code_and_rename_the_cells_main() -> None:
+    frames = [
+        Frame("swift_reportError", None, 0),
+        Frame("_assertionFailure(_:_:file:line:flags:)", None, 0),
+        Frame("Swift runtime failure: arithmetic overflow", None, 0),
+        Frame("closure #1", "<compiler-generated>", 0),
+        Frame("memcpy", "memcpy.c", 12),  # C code with a line table is not shown
+        Frame("helper()", "<Cell 5>", 3, 7),
+        Frame("Lib.f()", "Lib.swift", 10),
+        Frame("main", "<Cell 6>", 2),
+        Frame("repl_main", None, 0),
+    ]
+    assert cell_frames(frames) == [
+        Frame("Swift runtime failure: arithmetic overflow", None, 0),
+        Frame("helper()", "<Cell 5>", 3, 7),
+        Frame("Lib.f()", "Lib.swift", 10),
+        Frame("top-level code", "<Cell 6>", 2),
+    ]
+
+
+def test_repeated_frames_are_folded() -> None:
+    frames = [Frame("rec(_:)", "<Cell 8>", 1)] * 64 + [Frame("main", "<Cell 9>", 1)]
+    kept = cell_frames(frames)
+    assert kept[0] == Frame("rec(_:)", "<Cell 8>", 1)
+    assert kept[1] == Frame("top-level code", "<Cell 9>", 1)
+    assert kept[-1].function == "... 63 more identical frames"
+    assert len(kept) == 3
+
+
+def test_frames_are_capped() -> None:
+    frames = [Frame(f"f{i}()", "<Cell 1>", i + 1) for i in range(50)]
+    assert len(cell_frames(frames)) == 20
+    assert len(cell_frames(frames, limit=5)) == 5
+
+
+def test_frame_render() -> None:
+    assert Frame("f()", "<Cell 3>", 4, 2).render() == "f() at <Cell 3>:4"
+    assert Frame("swift_reportError", None, 0).render() == "swift_reportError"
+    assert Frame("g()", "<Cell 3>", 0).render() == "g()"

@@ -1,0 +1,83 @@
+"""Test the parsing of ``%`` directive lines; pure, no LLDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from swift_kernel.directives import REGISTRY, DirectiveError, SetTimeout, ShowHelp, help_text, parse_cell
+
+pytestmark = pytest.mark.timeout(10)
+
+
+def test_cell_without_directives_is_unchanged() -> None:
+    code = 'let x = 1\nprint("100%")\nlet y = 7 % 3'
+    assert parse_cell(code) == ([], code)
+
+
+def test_empty_cell() -> None:
+    assert parse_cell("") == ([], "")
+
+
+def test_timeout_directive_is_parsed_and_its_line_blanked() -> None:
+    directives, swift = parse_cell("%timeout 2.5\nlet x = 1\n")
+    assert directives == [SetTimeout(2.5)]
+    # Blanked, not removed: compiler diagnostics keep the cell's line numbers.
+    assert swift == "\nlet x = 1\n"
+    assert swift.split("\n").index("let x = 1") == 1
+
+
+def test_directive_in_the_middle_keeps_line_numbers() -> None:
+    _, swift = parse_cell("let a = 1\n  %timeout 3\nlet b = 2")
+    assert swift.split("\n") == ["let a = 1", "", "let b = 2"]
+
+
+@pytest.mark.parametrize(("argument", "expected"), [("1", 1.0), (" 0.25 ", 0.25), ("1e2", 100.0), ("off", None)])
+def test_timeout_values(argument: str, expected: float | None) -> None:
+    assert parse_cell(f"%timeout {argument}")[0] == [SetTimeout(expected)]
+
+
+@pytest.mark.parametrize("argument", ["", "0", "-1", "abc", "nan", "inf", "1 2"])
+def test_bad_timeout_values_name_the_directive(argument: str) -> None:
+    with pytest.raises(DirectiveError, match="%timeout"):
+        parse_cell(f"%timeout {argument}")
+
+
+def test_help() -> None:
+    assert parse_cell("%help")[0] == [ShowHelp()]
+    with pytest.raises(DirectiveError, match="%help takes no arguments"):
+        parse_cell("%help me")
+
+
+def test_several_directives_in_order() -> None:
+    directives, swift = parse_cell("%help\n%timeout off\n%timeout 4\nprint(1)")
+    assert directives == [ShowHelp(), SetTimeout(None), SetTimeout(4.0)]
+    assert swift == "\n\n\nprint(1)"
+
+
+@pytest.mark.parametrize("line", ["%foo", "%foo bar baz", "   %foo", "%foo-bar 1"])
+def test_unknown_directive_is_named(line: str) -> None:
+    name = line.strip().split()[0]
+    with pytest.raises(DirectiveError) as raised:
+        parse_cell(f"let x = 1\n{line}\nlet y = 2")
+    assert f"unknown directive {name}" in str(raised.value)
+    assert "%help" in str(raised.value)
+
+
+def test_percent_not_at_line_start_is_swift() -> None:
+    # The remainder operator and format strings are Swift, not directives.
+    code = 'let r = 10 %3\nlet s = "%foo"'
+    assert parse_cell(code) == ([], code)
+
+
+def test_percent_followed_by_non_letter_is_swift() -> None:
+    code = "%1\n% foo"
+    assert parse_cell(code) == ([], code)
+
+
+def test_help_text_lists_every_directive_from_its_docstring() -> None:
+    text = help_text()
+    assert text.endswith("\n")
+    for name, parse in REGISTRY.items():
+        first_line = (parse.__doc__ or "").strip().splitlines()[0]
+        assert first_line.startswith(f"%{name}")
+        assert first_line in text
