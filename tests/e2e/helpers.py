@@ -72,6 +72,11 @@ def jupyter_env(home: Path) -> dict[str, str]:
     return env
 
 
+def root_flag(app: str) -> list[str]:
+    """Return the flag a Jupyter server app needs to run as root (these machines and CI run as root)."""
+    return [f"--{app}.allow_root=True"] if os.geteuid() == 0 else []
+
+
 def process_tree(pid: int) -> list[psutil.Process]:
     """Return ``pid``'s process and everything below it."""
     try:
