@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import diagnostics
@@ -44,6 +43,10 @@ _SIGINT_BIT = 1 << (signal.SIGINT - 1)
 # Frames walked when reading a stack; LLDB's own cap keeps a stack overflow from taking minutes.
 _MAX_BACKTRACE_DEPTH = 1000
 _FRAMES_READ = 64
+# How long an interrupted library call may run on to return to cell code before unwinding.
+_RETURN_SECONDS = 0.3
+# Library functions that block in the kernel holding no user-space lock: unwound where they are.
+_BLOCKING_CALL = re.compile(r"sleep|read|write|poll|select|futex|wait|recv|accept|pause|sigsuspend|nanosleep")
 
 
 class State(enum.Enum):
@@ -85,6 +88,7 @@ class InterruptRecord:
 class _Evaluation:
     generation: int
     time_limit: float | None = None
+    running: bool = False  # False while the cell waits for the executor (start-up, the thread)
     done: threading.Event = field(default_factory=threading.Event)
     interrupt: InterruptRecord | None = None
 
@@ -106,6 +110,14 @@ def _proc_status(pid: int) -> tuple[str, int]:
         return state, pending
     except (OSError, IndexError, ValueError):
         return "X", 0
+
+
+def _signal(pid: int, signum: int) -> None:
+    """Send a signal, ignoring a process that is already gone."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def _frames(thread: Any) -> list[Frame]:
@@ -132,7 +144,8 @@ import Glibc
 setvbuf(stdout, nil, _IONBF, 0)
 // An interrupt unwinds the cell's stack; an exclusivity record left on it would corrupt the
 // runtime's access list and crash the next cell that touches the same variable.
-if let flag = dlsym(nil, "_swift_disableExclusivityChecking") {{
+// (dlsym with RTLD_DEFAULT finds nothing when called from JIT code: ask the library itself.)
+if let flag = dlsym(dlopen("libswiftCore.so", RTLD_NOW | RTLD_NOLOAD), "_swift_disableExclusivityChecking") {{
     flag.assumingMemoryBound(to: Bool.self).pointee = true
 }}
 enum __SwiftKernel {{
@@ -241,8 +254,13 @@ class LLDBExecutor:
         """Send the Swift process's output to ``callback`` from now on."""
         self._pump.set_callback(callback)
 
-    def start(self) -> None:
-        """Create the debugger and launch ``repl_swift``; called once, from the executing thread."""
+    def load(self) -> None:
+        """Import LLDB and create the debugger; call on the main thread, once.
+
+        LLDB's Python support installs a SIGINT handler when a debugger is created, which Python
+        allows only on the main thread; ``sys.path`` is also best changed before other threads
+        run imports.
+        """
         sys.path.insert(0, str(self.toolchain.lldb_python_dir))
         import lldb  # noqa: PLC0415 - imported late: the caller blocks SIGINT before LLDB starts threads
 
@@ -252,6 +270,11 @@ class LLDBExecutor:
         self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
         self._options = self._expression_options(repl=True)
         self._describe_options = self._expression_options(repl=False)
+
+    def start(self) -> None:
+        """Launch ``repl_swift`` and run the prelude; called from the executing thread."""
+        if self._debugger is None:
+            self.load()
         self._launch()
 
     def _command(self, command: str) -> None:
@@ -328,7 +351,7 @@ class LLDBExecutor:
         if process is not None and process.IsValid():
             try:
                 process.Kill()
-            except Exception:  # noqa: BLE001 - best effort; the process may already be gone
+            except Exception:
                 log.debug("kill failed", exc_info=True)
         if self._pid:
             try:
@@ -367,35 +390,62 @@ class LLDBExecutor:
 
     # ----- execution --------------------------------------------------------------------------
 
-    def execute(self, code: str, cell_name: str, time_limit: float | None = None) -> ExecutionResult:
-        """Evaluate one cell; called from the kernel's single executing thread.
+    def expect_cell(self, time_limit: float | None = None) -> _Evaluation:
+        """Register the cell the kernel has accepted, so that an interrupt from now on applies to it.
 
-        Output streams to the callback while the cell runs and is drained before this returns.
+        Called by the kernel as soon as it takes an execute_request, before the cell reaches the
+        executing thread (which may still be starting the Swift process).
         """
-        if not self.is_process_alive():
-            return self._process_ended("The Swift process had ended before this cell ran")
         with self._lock:
             self._generation += 1
             evaluation = _Evaluation(self._generation, time_limit)
             self._evaluation = evaluation
             self._state = State.EVALUATING
-        timer = None
-        if time_limit is not None and time_limit > 0:
-            timer = threading.Timer(time_limit, self.interrupt, args=("time limit",))
-            timer.daemon = True
-            timer.start()
-        self._pump.reset_tail()
-        source = f'#sourceLocation(file: "{cell_name}", line: 1)\n{code}\n'
+        return evaluation
+
+    def execute(
+        self, code: str, cell_name: str, time_limit: float | None = None, evaluation: _Evaluation | None = None
+    ) -> ExecutionResult:
+        """Evaluate one cell; called from the kernel's single executing thread.
+
+        Output streams to the callback while the cell runs and is drained before this returns.
+        """
+        if evaluation is None:
+            evaluation = self.expect_cell(time_limit)
         try:
-            value = self._target.EvaluateExpression(source, self._options)
+            if not self.is_process_alive():
+                return self._process_ended("The Swift process had ended before this cell ran")
+            with self._lock:
+                evaluation.running = True
+                interrupted_early = evaluation.interrupt
+            if interrupted_early is not None:
+                # Interrupted before it could start: nothing ran, nothing to stop.
+                interrupted_early.stopped_at = time.monotonic()
+                interrupted_early.rung = "before start"
+                return self._interrupted(interrupted_early, [])
+            timer = None
+            if evaluation.time_limit is not None and evaluation.time_limit > 0:
+                timer = threading.Timer(evaluation.time_limit, self.interrupt, args=("time limit",))
+                timer.daemon = True
+                timer.start()
+            self._pump.reset_tail()
+            source = f'#sourceLocation(file: "{cell_name}", line: 1)\n{code}\n'
+            try:
+                value = self._target.EvaluateExpression(source, self._options)
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                with self._lock:
+                    evaluation.done.set()
+                    self._evaluation = None
+                    self._state = State.IDLE
+            return self._finish(value, evaluation)
         finally:
-            if timer is not None:
-                timer.cancel()
             with self._lock:
                 evaluation.done.set()
-                self._evaluation = None
-                self._state = State.IDLE
-        return self._finish(value, evaluation)
+                if self._evaluation is evaluation:
+                    self._evaluation = None
+                    self._state = State.IDLE
 
     def _finish(self, value: Any, evaluation: _Evaluation) -> ExecutionResult:
         error = value.GetError()
@@ -428,7 +478,8 @@ class LLDBExecutor:
             frames = diagnostics.cell_frames(_frames(main))
         else:
             frames = diagnostics.cell_frames(_frames(crashed))
-        if diagnostics.process_left_stopped(error_text) and not self._unwind():
+        stopped_by_us = interrupt is not None and "SIGINT" in reason
+        if diagnostics.process_left_stopped(error_text) and not self._unwind(run_to_cell_code=stopped_by_us):
             self._pump.drain()
             return self._process_ended("The Swift process could not be returned to its state before the cell")
         self._clear_pending_interrupt()
@@ -453,10 +504,58 @@ class LLDBExecutor:
         traceback = [f"KeyboardInterrupt: {interrupt.reason}"] + [f"  {frame.render()}" for frame in frames]
         return ExecutionResult(error=CellError("KeyboardInterrupt", interrupt.reason, traceback))
 
-    def _unwind(self) -> bool:
-        """Return the main thread to its state before the expression; say whether that worked."""
+    def _return_to_cell_code(self, thread: Any) -> Any:
+        """Let a thread stopped inside a library run on until it is back in cell code.
+
+        An interrupt can land inside malloc while it holds the heap lock (or inside any other
+        library lock); unwinding the cell from there leaves the lock taken for ever and the next
+        cell that allocates hangs (measured: one interrupt in three of an allocating loop). So a
+        one-shot breakpoint goes on the return address in the innermost cell frame and the
+        process runs on to it. A call that does not get there within ``_RETURN_SECONDS`` is
+        stopped again by a SIGINT wherever it is; calls blocked in a system call (sleep, read)
+        hold no such locks and are unwound at once. Returns the thread, refreshed.
+        """
+        user_index = None
+        for index in range(_FRAMES_READ):
+            frame = thread.GetFrameAtIndex(index)
+            if not frame.IsValid():
+                break
+            module = frame.GetModule()
+            if module.IsValid() and (module.GetFileSpec().GetFilename() or "").startswith("$__lldb_expr"):
+                user_index = index
+                break
+        if not user_index:
+            return thread
+        innermost = thread.GetFrameAtIndex(0).GetFunctionName() or ""
+        log.debug("stopped in %s, %d frames above cell code", innermost, user_index)
+        if _BLOCKING_CALL.search(innermost):
+            return thread
+        breakpoint = self._target.BreakpointCreateBySBAddress(thread.GetFrameAtIndex(user_index).GetPCAddress())
+        breakpoint.SetThreadID(self._main_thread_id)
+        breakpoint.SetOneShot(True)
+        pid = self._pid
+        watchdog = threading.Timer(_RETURN_SECONDS, lambda: _signal(pid, signal.SIGINT))
+        watchdog.start()
+        try:
+            self._process.Continue()
+        finally:
+            watchdog.cancel()
+            self._target.BreakpointDelete(breakpoint.GetID())
+        thread = self._process.GetThreadByID(self._main_thread_id)
+        log.debug("ran on to %s (%s)", thread.GetFrameAtIndex(0).GetFunctionName(), thread.GetStopDescription(100))
+        return thread
+
+    def _unwind(self, run_to_cell_code: bool) -> bool:
+        """Return the main thread to its state before the expression; say whether that worked.
+
+        ``run_to_cell_code`` only after our own SIGINT: a crashed thread would crash again.
+        """
         thread = self._process.GetThreadByID(self._main_thread_id)
         if not thread.IsValid():
+            return False
+        if run_to_cell_code:
+            thread = self._return_to_cell_code(thread)
+        if not self.is_process_alive() or not thread.IsValid():
             return False
         result = thread.UnwindInnermostExpression()
         if not result.Success():
@@ -542,25 +641,32 @@ class LLDBExecutor:
             if source == "time limit":
                 reason = f"Cell time limit of {evaluation.time_limit:g} s exceeded"
             evaluation.interrupt = InterruptRecord(source, reason, time.monotonic())
+            if not evaluation.running:
+                log.info("interrupt from %s before the cell started: it will not run", source)
+                return "started"
         threading.Thread(
             target=self._escalate, args=(evaluation,), name="swift-interrupt", daemon=True
         ).start()
         return "started"
 
     def _escalate(self, evaluation: _Evaluation) -> None:
-        """Send stop signals until the evaluation returns; kill the process after the grace period.
+        """Stop the evaluation: SIGINT, then LLDB's own interrupt, then kill after the grace period.
 
-        A SIGINT sent while LLDB is still compiling stays pending and stops the code as soon as it
-        runs; one that LLDB's own helper calls swallow is sent again once the code runs and none is
-        pending. Never two at once: a second signal landing while LLDB restores the process has
-        corrupted its JIT state.
+        Runs on its own thread until the evaluation returns. A SIGINT sent while LLDB compiles the
+        cell (the process sits in a ptrace stop, state 't') would only queue, so none is sent
+        then; it goes out as soon as the code runs. One that LLDB's helper calls swallow is sent
+        again once the code runs and none is pending, never two at once: a second signal landing
+        while LLDB restores the process has corrupted its JIT state. A SIGINT that stays pending
+        while the code runs is blocked by the program: LLDB's SendAsyncInterrupt (SIGSTOP, which
+        cannot be blocked) takes over. After ``interrupt_grace`` seconds the process is killed.
         """
         record = evaluation.interrupt
         assert record is not None
         pid = self._pid
         deadline = record.requested_at + self.interrupt_grace
-        next_send = record.requested_at
-        async_sent = False
+        next_signal = record.requested_at
+        next_async = 0.0
+        pending_since: float | None = None
         while not evaluation.done.is_set():
             now = time.monotonic()
             state, pending = _proc_status(pid)
@@ -569,23 +675,21 @@ class LLDBExecutor:
             if now >= deadline:
                 record.rung = "kill"
                 log.warning("interrupt grace of %.1f s over: killing Swift process %d", self.interrupt_grace, pid)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _signal(pid, signal.SIGKILL)
                 break
-            # 't' is a ptrace stop: LLDB is compiling or handling a stop; a signal would only queue.
-            if state != "t" and not pending & _SIGINT_BIT and now >= next_send:
-                try:
-                    os.kill(pid, signal.SIGINT)
-                except ProcessLookupError:
-                    break
-                record.signals_sent += 1
-                record.rung = record.rung or "signal"
-                next_send = now + self.resend_interval
-            elif record.signals_sent >= 3 and not async_sent and state != "t":
-                # Signals keep vanishing: let LLDB stop the process itself (slower, ~100 ms).
-                self._process.SendAsyncInterrupt()
-                async_sent = True
-                record.rung = "async interrupt"
+            if state != "t":
+                if pending & _SIGINT_BIT:
+                    pending_since = pending_since or now
+                blocked = pending_since is not None and now - pending_since > self.resend_interval
+                if blocked or record.signals_sent >= 3:
+                    if now >= next_async:
+                        # Repeated because a lone SendAsyncInterrupt has been seen to get lost.
+                        self._process.SendAsyncInterrupt()
+                        record.rung = "async interrupt"
+                        next_async = now + self.resend_interval
+                elif not pending & _SIGINT_BIT and now >= next_signal:
+                    _signal(pid, signal.SIGINT)
+                    record.signals_sent += 1
+                    record.rung = record.rung or "signal"
+                    next_signal = now + self.resend_interval
             evaluation.done.wait(0.002 if now - record.requested_at < 0.05 else 0.01)

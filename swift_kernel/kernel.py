@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
+from ipykernel._version import kernel_protocol_version
 from traitlets import Float
 
 from . import __version__
@@ -60,6 +61,7 @@ class SwiftKernel(Kernel):
         # Every LLDB call happens on this one thread; the control thread only signals.
         self._lldb_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-lldb")
         self.executor = LLDBExecutor(self.toolchain, self._discard_output, interrupt_grace=self.interrupt_grace)
+        self.executor.load()
         self._started = self._lldb_thread.submit(self.executor.start)
 
     # ipykernel installs Python's SIGINT handler around each request; SIGINT is blocked in every
@@ -72,10 +74,17 @@ class SwiftKernel(Kernel):
 
     @property
     def kernel_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = super().kernel_info
-        # ipykernel 7 announces a debugger and subshells by default; this kernel has neither.
-        info["supported_features"] = []
-        return info
+        # Built here rather than from ipykernel's, which imports debugpy (it edits sys.path while
+        # the LLDB thread may be importing) and announces a debugger and subshells this kernel lacks.
+        return {
+            "protocol_version": kernel_protocol_version,
+            "implementation": self.implementation,
+            "implementation_version": self.implementation_version,
+            "language_info": self.language_info,
+            "banner": self.banner,
+            "help_links": self.help_links,
+            "supported_features": [],
+        }
 
     # ----- messages ---------------------------------------------------------------------------
 
@@ -135,6 +144,7 @@ class SwiftKernel(Kernel):
         if not swift_code.strip():
             return self._ok_reply()
         loop = asyncio.get_running_loop()
+        evaluation = self.executor.expect_cell(self._time_limit)
         try:
             await asyncio.wrap_future(self._started)
         except SwiftProcessEnded as error:
@@ -147,6 +157,7 @@ class SwiftKernel(Kernel):
                 swift_code,
                 f"<Cell {self.execution_count}>",
                 self._time_limit,
+                evaluation,
             )
         finally:
             self.executor.set_output_callback(self._discard_output)
@@ -216,7 +227,7 @@ class SwiftKernel(Kernel):
         future = self._lldb_thread.submit(self.executor.shutdown)
         try:
             await asyncio.wait_for(asyncio.wrap_future(future), timeout=10)
-        except Exception:  # noqa: BLE001 - shutting down anyway; the log says why
+        except Exception:
             self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
         self._lldb_thread.shutdown(wait=False)
         await asyncio.to_thread(self.code_intelligence.close)

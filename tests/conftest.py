@@ -12,7 +12,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager, start_new_kernel
 
-from .utils import flush_channels
+from .utils import execute, flush_channels
 
 KernelPair = tuple[KernelManager, BlockingKernelClient]
 
@@ -28,6 +28,9 @@ def start_kernel(name: str = "swift", **kwargs: object) -> KernelPair:
     """Start a kernel from the installed kernelspec ``name`` and wait until it answers."""
     _require_kernelspec(name)
     km, kc = start_new_kernel(kernel_name=name, startup_timeout=60, **kwargs)
+    # The Swift process starts in the background; wait for it so timings in tests mean what they say.
+    warm_up = execute(kc, "()")
+    assert warm_up.status == "ok", warm_up.content
     return km, kc
 
 
