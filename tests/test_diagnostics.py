@@ -265,6 +265,15 @@ def test_stack_overflow_is_named() -> None:
     assert "rec(_:)" in error.evalue
 
 
+def test_stack_overflow_is_named_after_the_frames_are_folded() -> None:
+    # The executor folds the frames (cell_frames) before it describes the crash (runtime_error):
+    # 64 frames of one recursive function become one frame and a "... 63 more" marker.
+    frames = cell_frames([Frame("forever(_:)", "<Cell 8>", 1)] * 64)
+    error = runtime_error("signal SIGSEGV: address not mapped to object (fault address=0x7fffff7feff8)", "", "", frames)
+    assert error.ename == "SIGSEGV"
+    assert "stack overflow" in error.evalue, error
+
+
 def test_unknown_stop_reason() -> None:
     error = runtime_error("breakpoint 1.1", "breakpoint 1.1", "", [])
     assert error.ename == "RuntimeError"

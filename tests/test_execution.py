@@ -1,0 +1,648 @@
+"""Swift cells through the real kernel: state, output, results, errors, crashes, process loss, bad input.
+
+Everything goes through jupyter_client to the installed ``swift`` kernelspec, with a real LLDB and
+Swift process. Most tests share one module-scoped kernel and make their own variables, so they do
+not depend on each other; the tests that end the Swift process come last in the file, and the
+tests that need a clean process table start their own kernel.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import psutil
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+from swift_kernel.toolchain import find_toolchain
+
+from .conftest import KernelPair, descendants, kernel_pid
+from .utils import Execution, collect, execute, value
+
+pytestmark = [pytest.mark.lldb, pytest.mark.timeout(60)]
+
+EMOJI = "\U0001f600"
+# How a traceback line names a place in a cell, e.g. "top-level code at <Cell 12>:3".
+CELL_FRAME = re.compile(r" at <Cell (\d+)>:(\d+)$")
+
+
+def ok(execution: Execution) -> Execution:
+    """Fail with the reply when a cell did not run cleanly; return it for chaining."""
+    assert execution.status == "ok", execution.content
+    assert execution.errors == [], execution.errors
+    return execution
+
+
+def count_of(execution: Execution) -> int:
+    return int(execution.content["execution_count"])
+
+
+def single_error(execution: Execution) -> dict[str, object]:
+    """Return the one iopub error of a failed cell, checking it matches the reply."""
+    assert execution.status == "error", execution.content
+    assert len(execution.errors) == 1, execution.errors
+    error = execution.errors[0]
+    for key in ("ename", "evalue", "traceback"):
+        assert execution.content[key] == error[key]
+    return error
+
+
+def swift_processes(km: KernelManager) -> dict[str, psutil.Process]:
+    """Return the kernel's ``lldb-server`` and ``repl_swift`` processes by name."""
+    found = {p.name(): p for p in descendants(kernel_pid(km)) if p.is_running()}
+    return {name: process for name, process in found.items() if name in ("lldb-server", "repl_swift")}
+
+
+def gone(process: psutil.Process) -> bool:
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+# ----- state across cells -------------------------------------------------------------------------
+
+
+def test_lets_vars_and_funcs_persist(kc: BlockingKernelClient) -> None:
+    ok(execute(kc, "let base = 10\nvar counter = 1\nfunc twice(_ n: Int) -> Int { n * 2 }"))
+    ok(execute(kc, "counter += base"))
+    assert value(kc, "twice(counter)") == "22"
+    assert value(kc, "base") == "10"
+
+
+def test_imports_persist(kc: BlockingKernelClient) -> None:
+    ok(execute(kc, "import Foundation"))
+    assert value(kc, '"a,b,c".components(separatedBy: ",")') == '["a", "b", "c"]'
+
+
+def test_extensions_persist(kc: BlockingKernelClient) -> None:
+    ok(execute(kc, "extension Int {\n    var doubled: Int { self * 2 }\n}"))
+    assert value(kc, "21.doubled") == "42"
+
+
+def test_types_persist_and_a_redefined_struct_replaces_the_old_one(kc: BlockingKernelClient) -> None:
+    ok(execute(kc, "struct Shape { var sides: Int }"))
+    assert value(kc, "Shape(sides: 3)") == "Shape(sides: 3)"
+    ok(execute(kc, "struct Shape { var name: String }"))
+    assert value(kc, 'Shape(name: "square")') == 'Shape(name: "square")'
+
+
+def test_a_redefined_func_replaces_the_old_one(kc: BlockingKernelClient) -> None:
+    ok(execute(kc, "func version() -> Int { 1 }"))
+    assert value(kc, "version()") == "1"
+    ok(execute(kc, "func version() -> Int { 2 }"))
+    assert value(kc, "version()") == "2"
+
+
+def test_classes_keep_their_identity_across_cells(kc: BlockingKernelClient) -> None:
+    ok(execute(kc, "final class Box { var items: [Int] = [] }\nlet box = Box()"))
+    ok(execute(kc, "box.items.append(1)"))
+    ok(execute(kc, "box.items.append(2)"))
+    assert value(kc, "box.items") == "[1, 2]"
+
+
+# ----- cell names ---------------------------------------------------------------------------------
+
+
+def test_diagnostics_name_the_cell_by_its_execution_count(kc: BlockingKernelClient) -> None:
+    for _ in range(2):
+        execution = execute(kc, 'let named: Int = "text"')
+        error = single_error(execution)
+        assert str(error["evalue"]).startswith(f"<Cell {count_of(execution)}>:1:"), error
+
+
+def test_directive_lines_keep_the_cells_line_numbers(kc: BlockingKernelClient) -> None:
+    execution = execute(kc, '%timeout off\n\nlet lined: Int = "text"')
+    assert str(single_error(execution)["evalue"]).startswith(f"<Cell {count_of(execution)}>:3:18:")
+
+
+def test_runtime_frames_name_the_cell_by_its_execution_count(kc: BlockingKernelClient) -> None:
+    execution = execute(kc, '\n\nfatalError("third line")')
+    traceback = [str(line) for line in single_error(execution)["traceback"]]  # type: ignore[attr-defined]
+    assert f"  top-level code at <Cell {count_of(execution)}>:3" in traceback, traceback
+
+
+# ----- output -------------------------------------------------------------------------------------
+
+
+def test_stdout_and_stderr_are_separate_streams(kc: BlockingKernelClient) -> None:
+    execution = ok(
+        execute(
+            kc, 'import Glibc\nprint("out 1")\nfputs("err 1\\n", stderr)\nprint("out 2")\nfputs("err 2\\n", stderr)'
+        )
+    )
+    assert execution.stream("stdout") == "out 1\nout 2\n"
+    assert execution.stream("stderr") == "err 1\nerr 2\n"
+
+
+def test_many_lines_arrive_complete_and_in_order(kc: BlockingKernelClient) -> None:
+    execution = ok(execute(kc, 'for i in 0..<5000 { print("line \\(i)") }'))
+    assert execution.stream("stdout") == "".join(f"line {i}\n" for i in range(5000))
+    # Coalesced: a burst is a few messages, not one per line.
+    assert len(execution.of_type("stream")) < 100
+
+
+def test_output_arrives_while_the_cell_runs(kc: BlockingKernelClient) -> None:
+    ok(execute(kc, "import Glibc"))
+    sent = time.monotonic()
+    msg_id = kc.execute('print("first")\nsleep(3)\nprint("second")')
+    streams: list[tuple[float, str]] = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            streams.append((time.monotonic() - sent, msg["content"]["text"]))
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            idle_at = time.monotonic() - sent
+            break
+    reply = kc.get_shell_msg(timeout=10)
+    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "ok"
+    assert "".join(text for _, text in streams) == "first\nsecond\n"
+    first_at = streams[0][0]
+    assert streams[0][1] == "first\n", streams
+    # The first line came while the cell slept, long before the reply, not with it at the end.
+    assert first_at < 1.5, streams
+    assert idle_at >= 3.0 and idle_at - first_at > 2.0, (first_at, idle_at)
+
+
+def test_output_without_newline_stays_in_its_cell(kc: BlockingKernelClient) -> None:
+    import_glibc = ok(execute(kc, "import Glibc"))
+    assert import_glibc.stream("stdout") == ""
+    first = ok(execute(kc, 'print("x", terminator: "")\nfputs("e", stderr)'))
+    second = ok(execute(kc, 'print("y")'))
+    assert (first.stream("stdout"), first.stream("stderr")) == ("x", "e")
+    assert (second.stream("stdout"), second.stream("stderr")) == ("y\n", "")
+
+
+def test_output_before_a_crash_belongs_to_the_crashing_cell(kc: BlockingKernelClient) -> None:
+    crashed = execute(kc, 'print("before the crash", terminator: "")\nfatalError("down")')
+    assert crashed.status == "error"
+    assert crashed.stream("stdout") == "before the crash"
+    after = ok(execute(kc, 'print("after")'))
+    assert after.stream("stdout") == "after\n"
+    assert after.stream("stderr") == ""
+
+
+def test_character_split_across_writes_survives(kc: BlockingKernelClient) -> None:
+    code = (
+        "import Glibc\n"
+        'for byte in Array("' + EMOJI + '".utf8) {\n'
+        "    var one = byte\n"
+        "    write(1, &one, 1)\n"
+        "    usleep(60_000)\n"
+        "}\n"
+        'print("")'
+    )
+    execution = ok(execute(kc, code))
+    assert execution.stream("stdout") == EMOJI + "\n"
+
+
+def test_invalid_utf8_becomes_replacement_characters(kc: BlockingKernelClient) -> None:
+    execution = ok(
+        execute(kc, "import Glibc\nvar raw: [UInt8] = [0x61, 0xFF, 0xFE, 0x62, 0x0A]\n_ = write(1, &raw, raw.count)")
+    )
+    assert execution.stream("stdout") == "a\ufffd\ufffdb\n"
+
+
+def test_truncated_character_at_the_end_of_a_cell(kc: BlockingKernelClient) -> None:
+    partial = "[" + ", ".join(f"0x{b:02X}" for b in EMOJI.encode()[:2]) + "]"
+    first = ok(execute(kc, f"import Glibc\nvar half: [UInt8] = {partial}\n_ = write(2, &half, half.count)"))
+    second = ok(execute(kc, 'fputs("next\\n", stderr)'))
+    assert first.stream("stderr") == "\ufffd"
+    assert second.stream("stderr") == "next\n"
+
+
+def test_nul_bytes_become_replacement_characters(kc: BlockingKernelClient) -> None:
+    execution = ok(execute(kc, 'print("nul\\0byte")'))
+    assert execution.stream("stdout") == "nul\ufffdbyte\n"
+
+
+def test_clear_screen_becomes_clear_output(kc: BlockingKernelClient) -> None:
+    execution = ok(execute(kc, 'print("old")\nprint("\\u{1B}[2J", terminator: "")\nprint("new")'))
+    kinds = [(m["msg_type"], m["content"].get("text")) for m in execution.messages if m["msg_type"] != "execute_input"]
+    assert kinds == [("stream", "old\n"), ("clear_output", None), ("stream", "new\n")]
+    assert execution.of_type("clear_output")[0]["content"] == {"wait": False}
+
+
+# ----- results ------------------------------------------------------------------------------------
+
+RESULTS = {
+    "int arithmetic": ("let ten = 10\nten + 5", "15"),
+    "negative int": ("-7", "-7"),
+    "uint8": ("UInt8(200)", "200"),
+    "string": ('"abc"', '"abc"'),
+    "string with escapes": ('"say \\"hi\\"\\n"', '"say \\"hi\\"\\n"'),
+    "character": ('Character("z")', '"z"'),
+    "struct": ("struct Point { var x: Int; var y: Int }\nPoint(x: 1, y: 2)", "Point(x: 1, y: 2)"),
+    "double": ("3.14", "3.14"),
+    "double arithmetic": ("0.1 + 0.2", "0.30000000000000004"),
+    "float": ("Float(1.5)", "1.5"),
+    "array": ("[1, 2, 3]", "[1, 2, 3]"),
+    "array of strings": ('["a", "b"]', '["a", "b"]'),
+    "dictionary": ('["k": 1]', '["k": 1]'),
+    "tuple": ('(1, "one")', '(1, "one")'),
+    "optional some": ("let some: Int? = 5\nsome", "Optional(5)"),
+    "optional none": ("let none: Int? = nil\nnone", "nil"),
+    "bool true": ("1 < 2", "true"),
+    "bool false": ("1 > 2", "false"),
+    "enum": ("enum Suit { case hearts, spades }\nSuit.spades", "Suit.spades"),
+    "range": ("1..<4", "Range(1..<4)"),
+}
+
+
+@pytest.mark.parametrize(("code", "expected"), list(RESULTS.values()), ids=list(RESULTS))
+def test_final_expression_is_the_result(kc: BlockingKernelClient, code: str, expected: str) -> None:
+    execution = ok(execute(kc, code))
+    results = execution.of_type("execute_result")
+    assert len(results) == 1, execution.messages
+    assert results[0]["content"]["data"] == {"text/plain": expected}
+    assert results[0]["content"]["execution_count"] == count_of(execution)
+
+
+NO_RESULTS = {
+    "let": "let declared = 1",
+    "var": "var declaredVar = [1, 2]",
+    "func": "func noResult() -> Int { 1 }",
+    "struct": "struct Empty {}",
+    "void call": 'print("side effect")',
+    "assignment": "var assigned = 1\nassigned += 1",
+    "if": "if true { _ = 1 }",
+    "for": "for _ in 0..<3 {}",
+    "discarded": "_ = 5",
+}
+
+
+@pytest.mark.parametrize("code", list(NO_RESULTS.values()), ids=list(NO_RESULTS))
+def test_declarations_and_statements_give_no_result(kc: BlockingKernelClient, code: str) -> None:
+    execution = ok(execute(kc, code))
+    assert execution.of_type("execute_result") == []
+
+
+# ----- compile errors -----------------------------------------------------------------------------
+
+
+def test_compile_error_lists_every_diagnostic(kc: BlockingKernelClient) -> None:
+    execution = execute(kc, 'let fine = 1\nlet bad: Int = "s"\nundefinedName + fine')
+    error = single_error(execution)
+    n = count_of(execution)
+    assert error["ename"] == "CompileError"
+    assert error["evalue"] == f"<Cell {n}>:2:16: cannot convert value of type 'String' to specified type 'Int'"
+    traceback = error["traceback"]
+    assert isinstance(traceback, list) and len(traceback) == 2, traceback
+    first, second = (entry.split("\n") for entry in traceback)
+    assert first == [
+        f"<Cell {n}>:2:16: error: cannot convert value of type 'String' to specified type 'Int'",
+        'let bad: Int = "s"',
+        "               ^~~",
+    ]
+    assert second[0] == f"<Cell {n}>:3:1: error: cannot find 'undefinedName' in scope"
+    assert second[1:] == ["undefinedName + fine", "^~~~~~~~~~~~~"]
+
+
+def test_compile_error_runs_nothing_and_keeps_state(kc: BlockingKernelClient) -> None:
+    ok(execute(kc, "var untouched = 5"))
+    execution = execute(kc, 'untouched = 6\nprint("ran")\nlet broken: Int = "s"')
+    assert single_error(execution)["ename"] == "CompileError"
+    assert execution.stream("stdout") == ""
+    assert value(kc, "untouched") == "5"
+
+
+def test_compile_error_at_the_end_of_the_cell_names_the_cell(kc: BlockingKernelClient) -> None:
+    # The parser reports a missing operand or brace at the end of input.
+    for code in ("let dangling = 1 +", "func unclosed() {"):
+        execution = execute(kc, code)
+        error = single_error(execution)
+        assert error["ename"] == "CompileError"
+        assert str(error["evalue"]).startswith(f"<Cell {count_of(execution)}>:"), error
+        for entry in error["traceback"]:  # type: ignore[attr-defined]
+            assert entry.startswith(f"<Cell {count_of(execution)}>:"), error
+
+
+def test_warnings_alone_do_not_fail_a_cell(kc: BlockingKernelClient) -> None:
+    execution = ok(execute(kc, '#warning("mind the gap")\nvar neverMutated = 1\nprint(neverMutated)'))
+    assert execution.stream("stdout") == "1\n"
+
+
+def test_warnings_go_to_stderr(kc: BlockingKernelClient) -> None:
+    execution = ok(execute(kc, '#warning("mind the gap")\nlet afterWarning = 1'))
+    stderr = execution.stream("stderr")
+    assert f"<Cell {count_of(execution)}>:1:" in stderr and "warning: mind the gap" in stderr, execution.messages
+
+
+# ----- runtime traps ------------------------------------------------------------------------------
+
+
+class Trap(NamedTuple):
+    setup: str  # a cell run first
+    crash: str  # the crashing cell
+    ename: str
+    evalue: str  # text the evalue must contain
+    innermost: str  # which cell holds the innermost Swift frame: "crash" or "setup"
+
+
+TRAPS = {
+    "fatalError": Trap("", 'fatalError("boom")', "Fatal error", "boom", "crash"),
+    "index out of range": Trap(
+        "let small = [1, 2, 3]\nvar at = 5", "small[at]", "Fatal error", "Index out of range", "crash"
+    ),
+    "nil unwrap": Trap(
+        "let missing: Int? = nil",
+        "missing!",
+        "Fatal error",
+        "Unexpectedly found nil while unwrapping an Optional value",
+        "crash",
+    ),
+    # Through a function and a variable, so the compiler cannot see the zero.
+    "division by zero": Trap(
+        "var zero = 0\nfunc divide(_ a: Int, _ b: Int) -> Int { a / b }",
+        "divide(10, zero)",
+        "Fatal error",
+        "Division by zero",
+        "setup",
+    ),
+    "overflow": Trap("var biggest = Int.max", "biggest + 1", "Fatal error", "overflow", "crash"),
+    "infinite recursion": Trap(
+        "func forever(_ n: Int) -> Int { forever(n + 1) + 1 }", "forever(0)", "SIGSEGV", "stack overflow", "setup"
+    ),
+    "abort": Trap("import Glibc", "abort()", "SIGABRT", "abort", "crash"),
+    "bad pointer": Trap(
+        "let wild = UnsafeMutablePointer<Int>(bitPattern: 8)!",
+        "wild.pointee = 1",
+        "SIGSEGV",
+        "fault address=0x8",
+        "crash",
+    ),
+}
+
+
+@pytest.mark.parametrize("trap", list(TRAPS.values()), ids=list(TRAPS))
+def test_runtime_trap_is_an_error_and_state_survives(kc: BlockingKernelClient, trap: Trap) -> None:
+    ok(execute(kc, 'var survivor = 1234\nlet survivorName = "kept"'))
+    setup_count = count_of(ok(execute(kc, trap.setup))) if trap.setup else 0
+    execution = execute(kc, f'print("crashing")\n{trap.crash}')
+    error = single_error(execution)
+    assert execution.stream("stdout") == "crashing\n"
+    assert error["ename"] == trap.ename, error
+    assert trap.evalue in str(error["evalue"]), error
+    traceback = [str(line) for line in error["traceback"]]  # type: ignore[attr-defined]
+    assert traceback[0] == f"{trap.ename}: {error['evalue']}"
+    frames = [match for match in (CELL_FRAME.search(line) for line in traceback[1:]) if match]
+    assert frames, traceback
+    expected_cell = count_of(execution) if trap.innermost == "crash" else setup_count
+    assert int(frames[0].group(1)) == expected_cell, traceback
+    # Returned to the state before the cell: earlier variables intact, the next cell runs normally.
+    assert value(kc, "survivor") == "1234"
+    assert value(kc, "survivorName") == '"kept"'
+    ok(execute(kc, "survivor += 1"))
+    assert value(kc, "survivor") == "1235"
+
+
+def test_the_runtimes_message_goes_to_stderr_of_the_crashing_cell(kc: BlockingKernelClient) -> None:
+    execution = execute(kc, 'fatalError("visible")')
+    assert single_error(execution)["evalue"] == "visible"
+    assert "Fatal error: visible" in execution.stream("stderr")
+
+
+def test_crash_in_a_function_from_an_earlier_cell_shows_both_cells(kc: BlockingKernelClient) -> None:
+    # The frame of the calling cell tells the user which of their lines led to the crash.
+    defined = ok(
+        execute(kc, 'func explode(_ n: Int) -> Int {\n    precondition(n > 0, "n must be positive")\n    return n\n}')
+    )
+    execution = execute(kc, "let exploded = explode(-1)")
+    error = single_error(execution)
+    assert (error["ename"], error["evalue"]) == ("Precondition failed", "n must be positive")
+    traceback = [str(line) for line in error["traceback"]]  # type: ignore[attr-defined]
+    assert f"  explode(_:) at <Cell {count_of(defined)}>:2" in traceback, traceback
+    assert f"  top-level code at <Cell {count_of(execution)}>:1" in traceback, traceback
+
+
+# ----- kernel_info --------------------------------------------------------------------------------
+
+
+def test_kernel_info(kc: BlockingKernelClient) -> None:
+    msg_id = kc.kernel_info()
+    reply = kc.get_shell_msg(timeout=30)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    content = reply["content"]
+    version = find_toolchain().short_version()
+    assert content["status"] == "ok"
+    assert content["language_info"] == {
+        "name": "swift",
+        "version": version,
+        "mimetype": "text/x-swift",
+        "file_extension": ".swift",
+        "pygments_lexer": "swift",
+        "codemirror_mode": "swift",
+    }
+    assert version in content["banner"]
+    assert content["implementation"] == "swift_kernel"
+    assert "debugger" not in content.get("supported_features", [])
+    assert "kernel subshells" not in content.get("supported_features", [])
+    assert content.get("debugger", False) is False
+
+
+def test_first_kernel_info_request_is_answered() -> None:
+    # Frontends (JupyterLab, nbclient) send kernel_info once when they connect; it must not be lost
+    # while the kernel is still loading LLDB.
+    km = KernelManager(kernel_name="swift")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        msg_id = kc.kernel_info()
+        try:
+            reply = kc.get_shell_msg(timeout=30)
+        except Exception as error:  # noqa: BLE001 - queue.Empty: no reply at all
+            pytest.fail(f"no reply to the first kernel_info_request within 30 s ({type(error).__name__})")
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+# ----- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code", ["", "   ", "\n\n\t\n", "// only a comment"], ids=["empty", "spaces", "blank lines", "comment"]
+)
+def test_empty_cells_are_fine(kc: BlockingKernelClient, code: str) -> None:
+    started = time.monotonic()
+    execution = ok(execute(kc, code))
+    assert [m["msg_type"] for m in execution.messages] == ["execute_input"]
+    assert time.monotonic() - started < 2
+    assert value(kc, "40 + 2") == "42"
+
+
+def test_unknown_directive_is_an_error_naming_it(kc: BlockingKernelClient) -> None:
+    execution = execute(kc, '%frobnicate now\nprint("must not run")')
+    error = single_error(execution)
+    assert "%frobnicate" in str(error["evalue"])
+    assert any("%frobnicate" in line for line in error["traceback"])  # type: ignore[attr-defined]
+    assert execution.stream("stdout") == ""
+    assert value(kc, "1 + 1") == "2"
+
+
+@pytest.mark.timeout(120)
+def test_one_megabyte_cells_run(kc: BlockingKernelClient) -> None:
+    comments = "let afterComments = 7\n" + "".join(f"// filler line {i:07d} {'x' * 40}\n" for i in range(17000))
+    literal = 'let huge = "' + "a" * 1_000_000 + '"\nhuge.count'
+    assert len(comments) > 1_000_000
+    started = time.monotonic()
+    ok(execute(kc, comments, timeout=60))
+    assert value(kc, "afterComments") == "7"
+    execution = ok(execute(kc, literal, timeout=60))
+    assert execution.result == "1000000"
+    assert time.monotonic() - started < 60
+
+
+@pytest.mark.timeout(120)
+def test_one_megabyte_of_statements_does_not_hang(fresh_kernel: Callable[..., KernelPair]) -> None:
+    # 1 MB of ordinary statements: it must run, or fail with a clear error, within a minute.
+    _, kc = fresh_kernel()
+    code = "var total = 0\n" + "".join(f"total += {i}\n" for i in range(90_000)) + "total"
+    assert len(code) > 1_000_000
+    msg_id = kc.execute(code)
+    try:
+        execution = collect(kc, msg_id, timeout=60)
+    except Exception as error:  # noqa: BLE001 - queue.Empty or TimeoutError: no reply
+        pytest.fail(f"no reply to a 1 MB cell of statements within 60 s ({type(error).__name__})")
+    if execution.status == "ok":
+        assert execution.result == str(sum(range(90_000)))
+    else:
+        assert execution.errors and execution.errors[0]["evalue"], execution.content
+
+
+# ----- the Swift process ends ---------------------------------------------------------------------
+
+
+def assert_process_ended(execution: Execution) -> None:
+    error = single_error(execution)
+    text = f"{error['evalue']} {' '.join(map(str, error['traceback']))}"  # type: ignore[call-overload]
+    assert error["ename"] == "SwiftProcessEnded", error
+    assert "Swift process ended" in text and "state is gone" in text, error
+    assert "fresh Swift process" in text, error
+
+
+def settle(kc: BlockingKernelClient) -> None:
+    """Let a Swift process loss left over from an earlier test be reported before this test starts."""
+    for _ in range(3):
+        if execute(kc, "0").status == "ok":
+            return
+    pytest.fail("the kernel does not run cells any more")
+
+
+def test_exit_ends_the_process_and_the_next_cell_works(kernel: KernelPair, kc: BlockingKernelClient) -> None:
+    km, _ = kernel
+    settle(kc)
+    before = swift_processes(km)
+    ok(execute(kc, "var beforeExit = 1"))
+    execution = execute(kc, 'import Glibc\nprint("bye")\nexit(3)')
+    assert_process_ended(execution)
+    assert execution.stream("stdout") == "bye\n"
+    assert "exit status 3" in str(execution.errors[0]["evalue"])
+    gone_variable = execute(kc, "beforeExit")
+    assert "cannot find 'beforeExit' in scope" in str(single_error(gone_variable)["evalue"])
+    assert value(kc, "1 + 1") == "2"
+    assert gone(before["repl_swift"])
+    assert swift_processes(km)["repl_swift"].pid != before["repl_swift"].pid
+
+
+@pytest.mark.parametrize("victim", ["repl_swift", "lldb-server"])
+def test_killed_from_outside_while_idle(kernel: KernelPair, kc: BlockingKernelClient, victim: str) -> None:
+    km, _ = kernel
+    settle(kc)
+    # Several rounds, the next cell sent right after the kill: the kernel must not run it on a
+    # debugger that has not yet noticed its process is gone.
+    for round_number in range(3):
+        ok(execute(kc, f"var beforeKill{round_number} = 1"))
+        before = swift_processes(km)
+        assert set(before) == {"repl_swift", "lldb-server"}, before
+        before[victim].kill()
+        assert_process_ended(execute(kc, f"beforeKill{round_number}"))
+        assert value(kc, "2 + 2") == "4"
+        missing = single_error(execute(kc, f"beforeKill{round_number}"))
+        assert f"cannot find 'beforeKill{round_number}'" in str(missing["evalue"])
+        after = swift_processes(km)
+        # The old pair is gone, not orphaned; a new pair runs the cells.
+        assert all(gone(process) for process in before.values()), before
+        assert set(after) == {"repl_swift", "lldb-server"}
+        assert {p.pid for p in after.values()}.isdisjoint({p.pid for p in before.values()})
+    assert psutil.Process(kernel_pid(km)).is_running()
+
+
+@pytest.mark.parametrize("victim", ["repl_swift", "lldb-server"])
+def test_killed_from_outside_while_a_cell_runs(kernel: KernelPair, kc: BlockingKernelClient, victim: str) -> None:
+    km, _ = kernel
+    settle(kc)
+    ok(execute(kc, "import Glibc"))
+    msg_id = kc.execute('print("started")\nsleep(30)\nprint("never")')
+    time.sleep(1.5)
+    swift_processes(km)[victim].kill()
+    killed = time.monotonic()
+    execution = collect(kc, msg_id, timeout=20)
+    assert time.monotonic() - killed < 10
+    assert_process_ended(execution)
+    assert execution.stream("stdout") == "started\n"
+    assert value(kc, "3 + 3") == "6"
+
+
+# ----- shutdown and restart -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_shutdown_leaves_no_process_behind(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel()
+    ok(execute(kc, "var alive = 1"))
+    pid = kernel_pid(km)
+    processes = swift_processes(km)
+    assert set(processes) == {"repl_swift", "lldb-server"}, processes
+    everything = [psutil.Process(pid), *descendants(pid)]
+    started = time.monotonic()
+    kc.stop_channels()
+    km.shutdown_kernel(now=False)
+    took = time.monotonic() - started
+    _, alive = psutil.wait_procs(everything, timeout=5)
+    assert alive == [], [(p.pid, p.name()) for p in alive]
+    assert took < 10, took
+
+
+@pytest.mark.timeout(90)
+def test_shutdown_while_a_cell_runs_leaves_no_process_behind(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel()
+    pid = kernel_pid(km)
+    kc.execute("import Glibc\nsleep(1000)")
+    time.sleep(2)
+    everything = [psutil.Process(pid), *descendants(pid)]
+    assert {p.name() for p in everything} >= {"repl_swift", "lldb-server"}
+    started = time.monotonic()
+    kc.stop_channels()
+    km.shutdown_kernel(now=False)
+    took = time.monotonic() - started
+    _, alive = psutil.wait_procs(everything, timeout=5)
+    assert alive == [], [(p.pid, p.name()) for p in alive]
+    assert took < 10, took
+
+
+@pytest.mark.timeout(120)
+def test_restart_gives_a_fresh_working_kernel(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel()
+    ok(execute(kc, "var fromBefore = 1"))
+    old = [psutil.Process(kernel_pid(km)), *descendants(kernel_pid(km))]
+    assert {p.name() for p in old} >= {"repl_swift", "lldb-server"}
+    started = time.monotonic()
+    km.restart_kernel(now=False)
+    kc.wait_for_ready(timeout=60)
+    ready = time.monotonic() - started
+    _, alive = psutil.wait_procs(old, timeout=5)
+    assert alive == [], [(p.pid, p.name()) for p in alive]
+    assert value(kc, "20 + 22") == "42"
+    assert "cannot find 'fromBefore'" in str(single_error(execute(kc, "fromBefore"))["evalue"])
+    assert set(swift_processes(km)) == {"repl_swift", "lldb-server"}
+    assert ready < 20, ready
