@@ -26,6 +26,7 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ __all__ = [
     "from_lsp_position",
     "inspect_offset",
     "inspection_from_hover",
+    "inspection_from_items",
     "to_lsp_position",
 ]
 
@@ -80,7 +82,14 @@ def _joined(cells: Sequence[str]) -> str:
 def build_document(cells: Sequence[str], current: str) -> NotebookDocument:
     """Join the earlier cells and the edited cell into one document (the one completion reads)."""
     prefix = _joined(cells)
-    return NotebookDocument(prefix + blank_directives(current), len(_LINE_BREAK.findall(prefix)))
+    return NotebookDocument(prefix + _with_final_newline(blank_directives(current)), len(_LINE_BREAK.findall(prefix)))
+
+
+def _with_final_newline(text: str) -> str:
+    # sourcekit-lsp 6.3.1 crashes ('String index is out of bounds' in CodeCompletionSession) on
+    # a completion right after `(` at the very end of a document, as in `print(`; a final
+    # newline after the cursor avoids it and changes nothing else.
+    return text if text.endswith("\n") else text + "\n"
 
 
 _IMPORT_LINE = re.compile(
@@ -108,7 +117,7 @@ def build_inspect_documents(cells: Sequence[str], current: str) -> InspectDocume
     """
     prefix = _joined(cells)
     imports = "".join(dict.fromkeys(match.group(0).strip() + "\n" for match in _IMPORT_LINE.finditer(prefix)))
-    main = NotebookDocument(imports + blank_directives(current), len(_LINE_BREAK.findall(imports)))
+    main = NotebookDocument(imports + _with_final_newline(blank_directives(current)), len(_LINE_BREAK.findall(imports)))
     return InspectDocuments(main, prefix)
 
 
@@ -164,6 +173,14 @@ def identifier_start(code: str, cursor: int) -> int:
     while start > 0 and _is_identifier_char(code[start - 1]):
         start -= 1
     return start
+
+
+def identifier_end(code: str, offset: int) -> int:
+    """Return where the identifier that starts at or contains ``offset`` ends."""
+    end = offset
+    while end < len(code) and _is_identifier_char(code[end]):
+        end += 1
+    return end
 
 
 def inspect_offset(code: str, cursor: int) -> int | None:
@@ -321,6 +338,28 @@ def _markdown_to_plain(markdown: str) -> str:
     return "\n".join(lines).strip()
 
 
+def _documentation(item: lsp.CompletionItem) -> str:
+    documentation = item.documentation
+    if isinstance(documentation, lsp.MarkupContent):
+        return documentation.value.strip()
+    return (documentation or "").strip()
+
+
+def inspection_from_items(items: Sequence[lsp.CompletionItem], name: str) -> Inspection:
+    """Describe the completion items called ``name``: the overloads a hover could not choose between."""
+    markdown: list[str] = []
+    plain: list[str] = []
+    for item in sorted(items, key=lambda item: item.sort_text or item.label):
+        if re.split(r"[(<\s]", item.label, maxsplit=1)[0] != name:
+            continue
+        signature, documentation = _signature(item), _documentation(item)
+        markdown.append(f"```swift\n{signature}\n```" + (f"\n\n{documentation}" if documentation else ""))
+        plain.append(signature + (f"\n\n{_markdown_to_plain(documentation)}" if documentation else ""))
+    if not markdown:
+        return Inspection(False)
+    return Inspection(True, "\n\n".join(plain), "\n\n---\n\n".join(markdown))
+
+
 def inspection_from_hover(hover: lsp.Hover | None) -> Inspection:
     """Turn a hover answer into markdown and plain text (``found=False`` when it is empty)."""
     if hover is None:
@@ -344,6 +383,9 @@ def inspection_from_hover(hover: lsp.Hover | None) -> Inspection:
 
 # What _request returns when the server did not answer in time or answered with an error.
 _NO_ANSWER: Any = object()
+
+# Enough of sourcekit-lsp's stderr to hold a whole crash report of Swift's backtracer.
+_STDERR_LINES_KEPT = 1000
 
 _QUIET_NOTIFICATIONS = (
     lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
@@ -373,6 +415,14 @@ def _ignore(*_: Any) -> None:
     """Drop a notification nobody needs."""
 
 
+@dataclass(frozen=True)
+class _Completed:
+    """sourcekit-lsp's completion items, and the document line the cell starts on."""
+
+    items: Sequence[lsp.CompletionItem]
+    cell_line: int
+
+
 @dataclass
 class _Session:
     """One running sourcekit-lsp process and what it has been told."""
@@ -385,6 +435,7 @@ class _Session:
     ended: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     stdin_closed: asyncio.Task[None] | None = None
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=_STDERR_LINES_KEPT))
 
 
 class SourceKitLSP:
@@ -443,7 +494,9 @@ class SourceKitLSP:
         if _on_directive_line(code, cursor_pos):
             return Completion.empty(cursor_pos)
         answer = await self._ask(self._complete(list(cells), code, cursor_pos))
-        return answer if answer is not None else Completion.empty(cursor_pos)
+        if answer is None:
+            return Completion.empty(cursor_pos)
+        return completion_from_items(answer.items, code, cursor_pos, answer.cell_line)
 
     async def inspect(self, cells: Sequence[str], code: str, cursor_pos: int) -> Inspection:
         """Return the declaration and documentation at ``cursor_pos``; not found past the deadline."""
@@ -557,8 +610,11 @@ class SourceKitLSP:
             change = lsp.FileEvent(uri=uri, type=lsp.FileChangeType.Changed)
             session.client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=[change]))
 
-    async def _complete(self, cells: list[str], code: str, cursor_pos: int) -> Completion | None:
-        deadline = asyncio.get_running_loop().time() + self._current_deadline()
+    async def _complete(
+        self, cells: list[str], code: str, cursor_pos: int, deadline: float | None = None
+    ) -> _Completed | None:
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self._current_deadline()
         session = await self._session_by(deadline)
         if session is None:
             return None
@@ -575,7 +631,7 @@ class SourceKitLSP:
         session.warm.add(lsp.TEXT_DOCUMENT_COMPLETION)
         self._restart_delay = 0.0
         items = result.items if isinstance(result, lsp.CompletionList) else (result or [])
-        return completion_from_items(items, code, cursor_pos, document.cell_line)
+        return _Completed(items, document.cell_line)
 
     async def _inspect(self, cells: list[str], code: str, offset: int) -> Inspection | None:
         deadline = asyncio.get_running_loop().time() + self._current_deadline(lsp.TEXT_DOCUMENT_HOVER)
@@ -597,7 +653,20 @@ class SourceKitLSP:
         if hover is _NO_ANSWER:
             return None
         session.warm.add(lsp.TEXT_DOCUMENT_HOVER)
-        return inspection_from_hover(hover if isinstance(hover, lsp.Hover) else None)
+        inspection = inspection_from_hover(hover if isinstance(hover, lsp.Hover) else None)
+        if inspection.found:
+            return inspection
+        # Hover gives up on a name it cannot resolve to one declaration, such as an overloaded
+        # method before its arguments are written (`formatter.string(`); completion of that name
+        # lists every overload with its documentation. Only for calls and members: a global
+        # completion of an unknown name costs up to a second and finds nothing anyway.
+        end = identifier_end(code, offset)
+        if not (code[end:].lstrip(" \t").startswith("(") or code[:offset].rstrip().endswith(".")):
+            return inspection
+        completed = await self._complete(cells, code, end, deadline)
+        if completed is None or not completed.items:
+            return inspection
+        return inspection_from_items(completed.items, code[offset:end])
 
     def _current_deadline(self, method: str = lsp.TEXT_DOCUMENT_COMPLETION) -> float:
         session = self._session
@@ -647,7 +716,7 @@ class SourceKitLSP:
         assert process is not None and process.stderr is not None
         self._pids.add(process.pid)
         session = _Session(client, process)
-        session.tasks.add(loop.create_task(_drain(process.stderr, self.log)))
+        session.tasks.add(loop.create_task(_drain(process.stderr, self.log, session.stderr_tail)))
         if process.stdin is not None:
             # CPython 3.10 logs 'Future exception was never retrieved' when the stdin of a server
             # that died breaks; awaiting wait_closed() takes that error. Never cancel this task:
@@ -656,12 +725,15 @@ class SourceKitLSP:
         try:
             await asyncio.wait_for(client.initialize_async(self._initialize_params()), self.hang_after)
             client.initialized(lsp.InitializedParams())
+        except asyncio.CancelledError:  # close() while starting
+            await self._end(session)
+            raise
         except Exception as error:  # noqa: BLE001 - any failure to start means try again later
             self._back_off(f"sourcekit-lsp did not initialize: {error!r}")
-            self._kill(session)
+            await self._end(session)
             return None
         if self._closed:
-            self._kill(session)
+            await self._end(session)
             return None
         self._session = session
         self.log.info("sourcekit-lsp %s started", process.pid)
@@ -753,14 +825,17 @@ class SourceKitLSP:
             return
         session.ended = True
         self._pids.discard(session.process.pid)
-        for task in session.tasks:
-            task.cancel()
-        if self._closed:
-            return
-        self._back_off(f"sourcekit-lsp exited with status {returncode}")
-        self._spawn(self._restart(session.texts.get(self._completion_source.as_uri())))
+        if not self._closed:
+            self._spawn(self._restart(session, returncode))
 
-    async def _restart(self, text: str | None) -> None:
+    async def _restart(self, ended: _Session, returncode: int | None) -> None:
+        # Let the stderr reader reach the end first: a crash's reason is in the last lines.
+        if ended.tasks:
+            await asyncio.wait(ended.tasks, timeout=1.0)
+        for task in ended.tasks:
+            task.cancel()
+        self._back_off(f"sourcekit-lsp exited with status {returncode}{_crash_report(ended.stderr_tail)}")
+        text = ended.texts.get(self._completion_source.as_uri())
         starting = self._start_soon(self._restart_delay)
         if starting is None:
             return
@@ -787,10 +862,19 @@ class SourceKitLSP:
         _kill_group(session.process.pid)
         self._pids.discard(session.process.pid)
 
+    async def _end(self, session: _Session) -> None:
+        """Kill a session's process and wait for it, so no exit is reported to a closed loop."""
+        self._kill(session)
+        try:
+            await asyncio.wait_for(session.process.wait(), 1.0)
+        except asyncio.TimeoutError:
+            self.log.warning("sourcekit-lsp %s did not exit after SIGKILL", session.process.pid)
+
     async def _stop_all(self) -> None:
         session = self._session
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
+            await asyncio.gather(self._starting, return_exceptions=True)
         for task in list(self._background):
             task.cancel()
         if session is None or session.ended:
@@ -833,6 +917,17 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.close()
 
 
+def _crash_report(stderr: Sequence[str]) -> str:
+    """Return the crash message and first frames from the end of sourcekit-lsp's stderr, if any."""
+    lines = list(stderr)
+    # Swift's backtracer prints '*** Program crashed: ...' then the crashed thread's frames, then
+    # registers and images; the first part says why.
+    start = next((i for i, line in enumerate(lines) if "Program crashed" in line or "Fatal error" in line), None)
+    if start is None:
+        return ""
+    return ":\n" + "\n".join(lines[start : start + 30]) + "\n"
+
+
 def _retrieve(answer: asyncio.Future[Any]) -> None:
     """Mark an answer's error as seen: a late 'request cancelled' is expected, not worth a log line."""
     if not answer.cancelled():
@@ -854,7 +949,9 @@ async def _stdin_closed(stdin: asyncio.StreamWriter) -> None:
         pass
 
 
-async def _drain(stream: asyncio.StreamReader, log: logging.Logger) -> None:
-    """Read sourcekit-lsp's stderr to the end; a full pipe would block the server."""
+async def _drain(stream: asyncio.StreamReader, log: logging.Logger, tail: deque[str]) -> None:
+    """Read sourcekit-lsp's stderr to the end (a full pipe would block the server), keeping its tail."""
     while line := await stream.readline():
-        log.debug("sourcekit-lsp: %s", line.decode("utf-8", "replace").rstrip())
+        text = line.decode("utf-8", "replace").rstrip()
+        tail.append(text)
+        log.debug("sourcekit-lsp: %s", text)

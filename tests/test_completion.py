@@ -79,6 +79,7 @@ def notebook(kernel: KernelPair) -> KernelPair:
         "%timeout 30\nextension Int {\n  /// Twice the value.\n  var doubled: Int { self * 2 }\n}",
         "func triple(_ value: Int) -> Int { value * 3 }",
         "let p = Point(x: 3, y: 4)",
+        "let formatter = DateFormatter()",
         'print("three cells after distanceInMeters")',
     ]
     for cell in cells:
@@ -173,6 +174,31 @@ def test_inspect_shows_declaration_and_doc_comment(nkc: BlockingKernelClient) ->
 
     content = inspect(nkc, "distanceInMeters")
     assert content["data"]["text/plain"] == "let distanceInMeters: Int"
+
+
+def test_inspect_of_an_overloaded_call_lists_the_overloads(nkc: BlockingKernelClient) -> None:
+    complete_until(nkc, "distanceIn", "distanceInMeters")  # warm
+    # Hover cannot pick one of DateFormatter.string(from:) and string(for:) before the arguments
+    # are written; completion of the name lists both.
+    content = inspect(nkc, "let s = formatter.string(")
+    assert content["found"] is True
+    plain = content["data"]["text/plain"]
+    assert "string(from: Date) -> String" in plain
+    assert "string(for: Any?) -> String?" in plain or "string(for: Any) -> String?" in plain
+
+
+def test_tab_after_an_open_parenthesis_offers_arguments_and_keeps_sourcekit_lsp_alive(
+    notebook: KernelPair, nkc: BlockingKernelClient
+) -> None:
+    km, _ = notebook
+    complete_until(nkc, "distanceIn", "distanceInMeters")  # warm
+    (before,) = sourcekit_lsp(kernel_pid(km))
+    # sourcekit-lsp 6.3.1 crashes on this when the document ends right after the parenthesis.
+    content = complete(nkc, "print(")
+    assert any("separator" in match for match in content["matches"]), content["matches"][:10]
+    assert "distanceInMeters" in complete(nkc, "let t = triple(distanceIn")["matches"]
+    time.sleep(0.5)
+    assert [p.pid for p in sourcekit_lsp(kernel_pid(km))] == [before.pid]
 
 
 @pytest.mark.parametrize(("code", "cursor_pos"), [("1 + 2", 2), ("   ", 1), ("", 0), ("let q = noSuchName", 12)])

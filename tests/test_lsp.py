@@ -18,15 +18,18 @@ from lsprotocol import types as lsp
 from swift_kernel.lsp import (
     Completion,
     Inspection,
+    NotebookDocument,
     SourceKitLSP,
     blank_directives,
     build_document,
     build_inspect_documents,
     completion_from_items,
     from_lsp_position,
+    identifier_end,
     identifier_start,
     inspect_offset,
     inspection_from_hover,
+    inspection_from_items,
     to_lsp_position,
 )
 
@@ -86,13 +89,15 @@ def test_positions_round_trip(code: str) -> None:
 
 def test_document_puts_the_cell_after_the_earlier_cells() -> None:
     document = build_document(["let a = 1", "let b = 2\n", "struct P {\n  var x: Int\n}"], "P(x: a).")
-    assert document.text == "let a = 1\nlet b = 2\nstruct P {\n  var x: Int\n}\nP(x: a)."
+    # The final newline keeps sourcekit-lsp 6.3.1 from crashing on a Tab after `print(`.
+    assert document.text == "let a = 1\nlet b = 2\nstruct P {\n  var x: Int\n}\nP(x: a).\n"
     assert document.cell_line == 5
     assert document.text.splitlines()[document.cell_line] == "P(x: a)."
 
 
 def test_document_without_earlier_cells() -> None:
-    assert build_document([], "x") == build_document([], "x").__class__("x", 0)
+    assert build_document([], "x") == NotebookDocument("x\n", 0)
+    assert build_document([], "x\n") == NotebookDocument("x\n", 0)
 
 
 def test_inspect_documents_put_the_cell_alone_under_the_imports() -> None:
@@ -103,9 +108,11 @@ def test_inspect_documents_put_the_cell_alone_under_the_imports() -> None:
         "import Foundation",
     ]
     documents = build_inspect_documents(cells, "%help\na.")
-    assert documents.main.text == "import Foundation\n@testable import Glibc\nimport struct Foundation.Date\n     \na."
+    assert (
+        documents.main.text == "import Foundation\n@testable import Glibc\nimport struct Foundation.Date\n     \na.\n"
+    )
     assert documents.main.cell_line == 3
-    assert documents.cells == build_document(cells, "").text
+    assert documents.cells == "".join(cell + "\n" for cell in cells)
     # Not an import: a name that starts with one, a comment, a string.
     assert build_inspect_documents(['let important = 1 // import X\nprint("import Y")'], "").main.cell_line == 0
 
@@ -115,7 +122,7 @@ def test_directives_are_blanked_keeping_columns() -> None:
     blanked = blank_directives(code)
     assert blanked == "          \nlet x = 1\n       \nx"
     assert len(blanked) == len(code)
-    assert build_document([], code).text == blanked
+    assert build_document([], code).text == blanked + "\n"
 
 
 @pytest.mark.parametrize(
@@ -124,6 +131,13 @@ def test_directives_are_blanked_keeping_columns() -> None:
 )
 def test_identifier_start(code: str, cursor: int, start: int) -> None:
     assert identifier_start(code, cursor) == start
+
+
+@pytest.mark.parametrize(
+    ("code", "offset", "end"), [("p.norm()", 2, 6), ("p.norm()", 4, 6), ("abc", 3, 3), ("x", 0, 1)]
+)
+def test_identifier_end(code: str, offset: int, end: int) -> None:
+    assert identifier_end(code, offset) == end
 
 
 @pytest.mark.parametrize(
@@ -219,6 +233,31 @@ def test_inspection_from_markdown_hover() -> None:
     )
 
 
+def test_inspection_from_overloads_lists_each_with_its_documentation() -> None:
+    documented = lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value="Formats `date`.")
+    items = [
+        lsp.CompletionItem(
+            label="string(for: Any?)", kind=lsp.CompletionItemKind.Method, detail="String?", sort_text="2"
+        ),
+        lsp.CompletionItem(label="strings", kind=lsp.CompletionItemKind.Property, detail="[String]", sort_text="0"),
+        lsp.CompletionItem(
+            label="string(from: Date)",
+            kind=lsp.CompletionItemKind.Method,
+            detail="String",
+            documentation=documented,
+            sort_text="1",
+        ),
+    ]
+    inspection = inspection_from_items(items, "string")
+    assert inspection.found
+    assert inspection.plain == "string(from: Date) -> String\n\nFormats `date`.\n\nstring(for: Any?) -> String?"
+    assert inspection.markdown == (
+        "```swift\nstring(from: Date) -> String\n```\n\nFormats `date`."
+        "\n\n---\n\n```swift\nstring(for: Any?) -> String?\n```"
+    )
+    assert inspection_from_items(items, "str") == Inspection(False)
+
+
 def test_inspection_from_marked_strings() -> None:
     hover = lsp.Hover(contents=[lsp.MarkedStringWithLanguage(language="swift", value="let x: Int"), "The x."])
     inspection = inspection_from_hover(hover)
@@ -292,7 +331,7 @@ def test_client_process_is_in_its_own_group_and_close_cleans_up(clients: list[So
     assert pid is not None
     assert os.getpgid(pid) == pid != os.getpgid(0)
     directory = client._directory  # private: the test checks the temp dir goes away
-    assert directory is not None and (directory / "complete" / "main.swift").read_text() == "x"
+    assert directory is not None and (directory / "complete" / "main.swift").read_text() == "x\n"
     assert (directory / "compile_commands.json").exists()
     client.close()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
