@@ -7,34 +7,12 @@ import signal
 # swallow jupyter_client's interrupt signal while the main thread sits in EvaluateExpression.
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
-import os  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
     from swift_kernel.kernel import SwiftKernel
-
-
-def _ensure_loader_path() -> None:
-    """Re-run this process with the toolchain's libraries on LD_LIBRARY_PATH if they are missing.
-
-    The dynamic loader reads LD_LIBRARY_PATH only at process start, and LLDB's Python module
-    needs the toolchain's Swift runtime libraries. The kernelspec sets it; a bare
-    ``python -m swift_kernel`` gets it here.
-    """
-    from swift_kernel.toolchain import ToolchainError, find_toolchain, loader_path
-
-    try:
-        toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
-    except ToolchainError as error:
-        sys.exit(f"swift_kernel: {error}")
-    current = os.environ.get("LD_LIBRARY_PATH", "")
-    if all(str(d) in current.split(":") for d in toolchain.library_dirs):
-        return
-    os.environ["LD_LIBRARY_PATH"] = loader_path(toolchain, current)
-    os.environ["SWIFT_KERNEL_TOOLCHAIN"] = str(toolchain.root)
-    os.execv(sys.executable, [sys.executable, "-m", "swift_kernel", *sys.argv[1:]])
 
 
 def _sigwait_loop(kernel_class: "type[SwiftKernel]") -> None:
@@ -47,7 +25,12 @@ def _sigwait_loop(kernel_class: "type[SwiftKernel]") -> None:
 
 def main() -> None:
     """Launch the kernel application with the SIGINT thread running."""
-    _ensure_loader_path()
+    from swift_kernel.toolchain import ToolchainError, ensure_loader_path
+
+    try:
+        ensure_loader_path(["-m", "swift_kernel", *sys.argv[1:]])
+    except ToolchainError as error:
+        sys.exit(f"swift_kernel: {error}")
     from ipykernel.kernelapp import IPKernelApp
 
     from swift_kernel.kernel import SwiftKernel

@@ -128,6 +128,23 @@ def loader_path(toolchain: Toolchain, existing: str | None = None) -> str:
     return ":".join(parts)
 
 
+def ensure_loader_path(argv: list[str]) -> Toolchain:
+    """Re-run this process as ``python *argv`` if the toolchain's libraries are not on LD_LIBRARY_PATH.
+
+    The dynamic loader reads LD_LIBRARY_PATH only at process start, and LLDB's Python module
+    needs the toolchain's Swift runtime libraries; the kernelspec sets it, everything else
+    (``python -m swift_kernel``, the benchmarks) gets it here. Returns the toolchain when the
+    path is already right.
+    """
+    toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
+    current = os.environ.get("LD_LIBRARY_PATH", "")
+    if all(str(d) in current.split(":") for d in toolchain.library_dirs):
+        return toolchain
+    os.environ["LD_LIBRARY_PATH"] = loader_path(toolchain, current)
+    os.environ["SWIFT_KERNEL_TOOLCHAIN"] = str(toolchain.root)
+    os.execv(sys.executable, [sys.executable, *argv])
+
+
 def python_for_lldb(toolchain: Toolchain) -> Path:
     """Find a shared-library CPython whose minor version matches the LLDB bindings."""
     major, minor = toolchain.lldb_python_version
