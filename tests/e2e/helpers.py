@@ -109,6 +109,8 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
+        except urllib.error.HTTPError as error:
+            error.close()
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
@@ -139,6 +141,16 @@ class Server:
         with urllib.request.urlopen(request, timeout=60) as response:
             data = response.read()
         return json.loads(data) if data else None
+
+    def status(self, method: str, path: str) -> int:
+        """Send one REST request with the token and return its HTTP status code."""
+        request = urllib.request.Request(self.url(path), method=method, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            error.close()
+            return int(error.code)
 
 
 @contextmanager
