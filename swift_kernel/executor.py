@@ -148,6 +148,12 @@ setvbuf(stdout, nil, _IONBF, 0)
 if let flag = dlsym(dlopen("libswiftCore.so", RTLD_NOW | RTLD_NOLOAD), "_swift_disableExclusivityChecking") {{
     flag.assumingMemoryBound(to: Bool.self).pointee = true
 }}
+// If the debug server dies (the kernel was killed), this process dies with it instead of running
+// on detached. prctl is variadic, so Swift calls it through a fixed-argument pointer.
+if let prctl = dlsym(dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD), "prctl") {{
+    typealias Prctl = @convention(c) (Int32, UInt) -> Int32
+    _ = unsafeBitCast(prctl, to: Prctl.self)(1, 9)  // PR_SET_PDEATHSIG, SIGKILL
+}}
 enum __SwiftKernel {{
     static let channel: Int32 = open("{result_path}", O_WRONLY)
     static func send(_ kind: String, _ payload: String) {{

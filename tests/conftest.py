@@ -80,6 +80,10 @@ def fresh_kernel() -> Iterator[Callable[..., KernelPair]]:
     for km, kc in started:
         if km.is_alive():
             stop_kernel(km, kc)
+        else:
+            # A test killed it: close the client's sockets and the manager's leftovers.
+            kc.stop_channels()
+            km.cleanup_resources()
 
 
 def kernel_pid(km: KernelManager) -> int:
