@@ -224,11 +224,13 @@ class SwiftKernel(Kernel):
         """End the Swift process and LLDB, leaving no process behind."""
         # A cell may still be running on the LLDB thread: kill its process so the thread frees up.
         self.executor.kill_now()
+        # Before the executor's shutdown, which may take seconds: a kernel manager that loses
+        # patience kills this process, and the language server should be gone by then.
+        await asyncio.to_thread(self.code_intelligence.close)
         future = self._lldb_thread.submit(self.executor.shutdown)
         try:
             await asyncio.wait_for(asyncio.wrap_future(future), timeout=10)
         except Exception:
             self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
         self._lldb_thread.shutdown(wait=False)
-        await asyncio.to_thread(self.code_intelligence.close)
         return {"status": "ok", "restart": restart}

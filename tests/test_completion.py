@@ -7,13 +7,14 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from .conftest import KernelPair, descendants, kernel_pid
+from .conftest import KernelPair, descendants, kernel_pid, stop_kernel
 from .utils import execute, flush_channels
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
@@ -253,3 +254,8 @@ def test_killed_sourcekit_lsp_is_restarted_and_answers_again(fresh_kernel: Calla
     (restarted,) = sourcekit_lsp(pid)
     assert restarted.pid != server.pid
     run(kc, "print(survivorValue)")  # cells were never affected
+
+    workspace = Path(restarted.cwd())
+    assert "let survivorValue = 7\n" in (workspace / "complete" / "main.swift").read_text()
+    stop_kernel(km, kc)  # also asserts that no process is left
+    assert not workspace.exists(), "shutdown removes the private document directory"
