@@ -531,8 +531,10 @@ class SourceKitLSP:
 
     def set_compiler_arguments(self, arguments: Sequence[str]) -> None:
         """Compile the document with ``arguments`` from now on (``%install`` adds its ``-I`` paths)."""
-        self._compiler_arguments = list(arguments)
-        if self._loop is not None:
+        with self._lock:
+            self._compiler_arguments = list(arguments)
+            if self._loop is None or self._closed:
+                return  # the first request writes the compile command with them
             asyncio.run_coroutine_threadsafe(self._reload_compile_command(), self._loop)
 
     async def _ask(self, work: Coroutine[Any, Any, _T]) -> _T | None:
@@ -608,7 +610,13 @@ class SourceKitLSP:
             assert self._directory is not None
             uri = (self._directory / "compile_commands.json").as_uri()
             change = lsp.FileEvent(uri=uri, type=lsp.FileChangeType.Changed)
+            # Both are needed (measured): the notification makes sourcekit-lsp reread the file, and
+            # documents it has open keep their old arguments until they are opened again.
             session.client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=[change]))
+            for source in (self._completion_source, self._inspect_source):
+                if session.texts.pop(source.as_uri(), None) is not None:
+                    document = lsp.TextDocumentIdentifier(uri=source.as_uri())
+                    session.client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=document))
 
     async def _complete(
         self, cells: list[str], code: str, cursor_pos: int, deadline: float | None = None

@@ -3,8 +3,10 @@ its real sourcekit-lsp and the real Swift REPL."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +15,9 @@ from typing import Any
 import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
+
+from swift_kernel.lsp import SourceKitLSP
+from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, descendants, kernel_pid, stop_kernel
 from .utils import execute, flush_channels
@@ -259,3 +264,33 @@ def test_killed_sourcekit_lsp_is_restarted_and_answers_again(fresh_kernel: Calla
     assert "let survivorValue = 7\n" in (workspace / "complete" / "main.swift").read_text()
     stop_kernel(km, kc)  # also asserts that no process is left
     assert not workspace.exists(), "shutdown removes the private document directory"
+
+
+def test_modules_on_added_search_paths_are_completed(tmp_path: Path) -> None:
+    """The hook ``%install`` uses: a module built outside the notebook, found through ``-I``."""
+    toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
+    source = tmp_path / "Greeter.swift"
+    source.write_text('/// Says hello.\npublic func greetSomeone(_ name: String) -> String { "Hello, \\(name)" }\n')
+    module = ["-emit-module", "-module-name", "Greeter", "-emit-module-path", str(tmp_path / "Greeter.swiftmodule")]
+    subprocess.run(
+        [str(toolchain.swiftc), "-parse-as-library", *module, str(source)],
+        check=True,
+        timeout=60,
+    )
+    client = SourceKitLSP(toolchain.sourcekit_lsp, first_deadline=30, warm_deadline=30)
+    try:
+
+        async def ask() -> tuple[list[str], list[str], bool]:
+            cells = ["import Greeter"]
+            before = (await client.complete(cells, "greetSome", 9)).matches
+            client.set_compiler_arguments(["-I", str(tmp_path)])
+            after = (await client.complete(cells, "greetSome", 9)).matches
+            inspection = await client.inspect(cells, "greetSomeone(", 3)
+            return before, after, inspection.found and "Says hello." in inspection.plain
+
+        before, after, documented = asyncio.run(ask())
+    finally:
+        client.close()
+    assert before == []
+    assert after == ["greetSomeone()"]
+    assert documented
