@@ -25,6 +25,12 @@ REPO = Path(__file__).resolve().parents[2]
 # The tests run under the venv's interpreter; its bin/ holds the jupyter commands they drive.
 VENV_BIN = Path(sys.executable).parent
 ARTIFACTS = REPO / "test-artifacts"
+ARTIFACT_DIRS = pytest.StashKey[list[Path]]()
+
+
+def record_artifacts(config: pytest.Config, folder: Path) -> None:
+    """Remember ``folder`` so that pytest's terminal summary names it, even when output is captured."""
+    config.stash.setdefault(ARTIFACT_DIRS, []).append(folder)
 
 
 def venv_tool(name: str) -> str:

@@ -13,7 +13,18 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from .helpers import ARTIFACTS, REPO, Server, free_port, jupyter_env, root_flag, running_server, system_tool, venv_tool
+from .helpers import (
+    ARTIFACTS,
+    REPO,
+    Server,
+    free_port,
+    jupyter_env,
+    record_artifacts,
+    root_flag,
+    running_server,
+    system_tool,
+    venv_tool,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -73,11 +84,12 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def shots() -> Path:
+def shots(request: pytest.FixtureRequest) -> Path:
+    """The screenshot folder, emptied; pytest's summary names it."""
     if SHOTS.exists():
         shutil.rmtree(SHOTS)
     SHOTS.mkdir(parents=True)
-    print(f"\nJupyterLab screenshots: {SHOTS}")
+    record_artifacts(request.config, SHOTS)
     return SHOTS
 
 
