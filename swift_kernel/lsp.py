@@ -49,6 +49,7 @@ __all__ = [
     "inspect_offset",
     "inspection_from_hover",
     "inspection_from_items",
+    "shadow_redeclarations",
     "to_lsp_position",
 ]
 
@@ -72,6 +73,67 @@ class NotebookDocument:
 
     text: str
     cell_line: int
+
+
+_DECLARATION = re.compile(
+    r"^[ \t]*(?:@\w+(?:\([^)]*\))?[ \t]+)*"
+    r"(?:(?:public|private|fileprivate|internal|open|final|static|lazy|nonisolated|indirect)[ \t]+)*"
+    r"(let|var|struct|class|enum|protocol|typealias|actor|func)[ \t]+([A-Za-z_]\w*|`[^`]+`)"
+)
+_STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|//.*$')
+
+
+def _top_level_declarations(code: str) -> list[tuple[str, int, int]]:
+    """Return (key, first line, last line) of each declaration at bracket depth 0 in ``code``.
+
+    A rough scan (strings and line comments skipped, nothing else parsed): enough to find what
+    a later cell declares again. A function's key is its whole header, so overloads differ.
+    """
+    found: list[tuple[str, int, int]] = []
+    depth = 0
+    pending: tuple[str, int] | None = None
+    for number, line in enumerate(code.split("\n")):
+        if depth == 0 and pending is None and (match := _DECLARATION.match(line)):
+            keyword, name = match.groups()
+            key = " ".join(line.split("{")[0].split()) if keyword == "func" else name
+            pending = (key, number)
+        bare = _STRING_OR_COMMENT.sub("", line)
+        opened = bare.count("{") + bare.count("(") + bare.count("[")
+        depth = max(0, depth + opened - bare.count("}") - bare.count(")") - bare.count("]"))
+        if pending is not None and depth == 0:
+            found.append((pending[0], pending[1], number))
+            pending = None
+    if pending is not None:
+        found.append((pending[0], pending[1], code.count("\n")))
+    return found
+
+
+def shadow_redeclarations(cells: Sequence[str], current: str) -> list[str]:
+    """Blank out what later cells declare again, as the REPL's shadowing hides it.
+
+    A cell run twice, or a `let`, type or function declared again (the edited cell counts as
+    the latest), leaves two declarations in one file, and sourcekit-lsp then offers nothing
+    for either (measured: `p.` after a cell run twice). The older copy's lines become empty,
+    so line numbers stay the same.
+    """
+    sources = [*cells, current]
+    last_copy = {text: index for index, text in enumerate(sources)}
+    declarations = [_top_level_declarations(text) for text in sources]
+    last_declared: dict[str, int] = {}
+    for index, found in enumerate(declarations):
+        for key, _, _ in found:
+            last_declared[key] = index
+    result: list[str] = []
+    for index, text in enumerate(cells):
+        if last_copy[text] != index:
+            result.append("\n" * text.count("\n"))
+            continue
+        lines = text.split("\n")
+        for key, first, last in declarations[index]:
+            if last_declared[key] != index:
+                lines[first : last + 1] = [""] * (last + 1 - first)
+        result.append("\n".join(lines))
+    return result
 
 
 def _joined(cells: Sequence[str]) -> str:
@@ -626,7 +688,7 @@ class SourceKitLSP:
         session = await self._session_by(deadline)
         if session is None:
             return None
-        document = build_document(cells, code)
+        document = build_document(shadow_redeclarations(cells, code), code)
         self._sync(session, self._completion_source, document.text)
         line, character = to_lsp_position(code, cursor_pos)
         params = lsp.CompletionParams(
@@ -646,7 +708,7 @@ class SourceKitLSP:
         session = await self._session_by(deadline)
         if session is None:
             return None
-        documents = build_inspect_documents(cells, code)
+        documents = build_inspect_documents(shadow_redeclarations(cells, code), code)
         # The second file is read from disk: sourcekitd notices its new modification time.
         if session.texts.get(self._inspect_cells.as_uri()) != documents.cells:
             self._inspect_cells.write_text(documents.cells)

@@ -143,6 +143,21 @@ def test_functions_extensions_and_the_current_cell_are_completed(nkc: BlockingKe
     assert content["cursor_start"] == code.index("localTh)")
 
 
+def test_cells_run_again_or_redefined_complete_like_the_repl(nkc: BlockingKernelClient) -> None:
+    # Re-running a cell is the notebook's habit; two copies in one file used to leave `pair.`
+    # with nothing, and a redefinition must win over the original, as in the REPL.
+    pair = "struct Pair {\n  var first: Int\n  var second: Int\n}\nlet pair = Pair(first: 1, second: 2)"
+    run(nkc, pair)
+    run(nkc, pair)
+    content = complete_until(nkc, "let f = pair.", "first")
+    assert {"first", "second"} <= set(content["matches"])
+    run(nkc, pair.replace("var second: Int", "var second: Int\n  var third: Int").replace("2)", "2, third: 3)"))
+    assert "third" in complete(nkc, "let f = pair.")["matches"]
+    run(nkc, 'let pair2 = 1\nlet pair2Text = "x"')
+    run(nkc, 'let pair2 = "now a string"')
+    assert "uppercased()" in complete(nkc, "pair2.upperc")["matches"]
+
+
 def test_foundation_symbols_are_completed(nkc: BlockingKernelClient) -> None:
     content = complete_until(nkc, "let t = Date().timeIntervalSince19", "timeIntervalSince1970")
     assert content["matches"] == ["timeIntervalSince1970"]

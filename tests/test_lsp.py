@@ -30,6 +30,7 @@ from swift_kernel.lsp import (
     inspect_offset,
     inspection_from_hover,
     inspection_from_items,
+    shadow_redeclarations,
     to_lsp_position,
 )
 
@@ -115,6 +116,36 @@ def test_inspect_documents_put_the_cell_alone_under_the_imports() -> None:
     assert documents.cells == "".join(cell + "\n" for cell in cells)
     # Not an import: a name that starts with one, a comment, a string.
     assert build_inspect_documents(['let important = 1 // import X\nprint("import Y")'], "").main.cell_line == 0
+
+
+def test_a_cell_run_twice_keeps_only_its_last_copy() -> None:
+    point = "struct P {\n  var x: Int\n}"
+    assert shadow_redeclarations([point, "let a = 1", point], "a") == ["\n\n", "let a = 1", point]
+
+
+def test_redeclared_names_keep_only_the_latest_declaration() -> None:
+    cells = [
+        "let v = 1\nlet keep = 2",
+        'struct P {\n  var x: Int\n  func f() { if true { } }\n}\nprint("{")',
+        'let v = "text" // }',
+        "struct P {\n  var y: Int\n}",
+        "func g(_ x: Int) -> Int { x }\nfunc g(_ x: String) -> Int { 0 }",
+    ]
+    current = "@discardableResult func g(_ x: Int) -> Int { x + 1 }\nlet w = 1"
+    assert shadow_redeclarations(cells, current) == [
+        "\nlet keep = 2",
+        '\n\n\n\nprint("{")',  # the whole struct, braces in a string not counted
+        'let v = "text" // }',
+        "struct P {\n  var y: Int\n}",
+        "func g(_ x: Int) -> Int { x }\nfunc g(_ x: String) -> Int { 0 }",  # other headers: overloads
+    ]
+
+
+def test_shadowing_keeps_line_counts_and_ignores_nested_declarations() -> None:
+    cells = ["func outer() {\n  let v = 1\n}", "if true {\n  var v = 2\n}", "let z = 0"]
+    assert shadow_redeclarations(cells, "let v = 3") == cells
+    shadowed = shadow_redeclarations(["let z = [\n  1,\n]\nz"], "let z = 2")
+    assert shadowed == ["\n\n\nz"]
 
 
 def test_directives_are_blanked_keeping_columns() -> None:
