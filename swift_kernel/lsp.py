@@ -1,9 +1,12 @@
 """Answer completion and inspection requests for Swift cells from the toolchain's sourcekit-lsp.
 
-The notebook is shown to sourcekit-lsp as one ``main.swift`` in a private temporary directory:
-the Swift source of every cell that ran without error, in order, followed by the cell being
-edited. A ``compile_commands.json`` beside it makes sourcekit-lsp compile that file alone as a
-program's main file, so top-level statements type-check the way the REPL runs them.
+The notebook is shown to sourcekit-lsp as real files in a private temporary directory. For
+completion, ``complete/main.swift`` holds the Swift source of every cell that ran without error,
+in order, followed by the cell being edited. For hover, ``inspect/main.swift`` holds the edited
+cell alone (under the earlier cells' imports) and ``inspect/cells.swift`` the earlier cells, which
+is faster for hover and slower for completion. A ``compile_commands.json`` compiles each as a
+program whose main file is ``main.swift``, so top-level statements type-check the way the REPL
+runs them. Declarations that a later cell makes again are blanked out, as the REPL shadows them.
 
 One sourcekit-lsp process serves one kernel. It starts on the first request, runs in its own
 process group, and all its I/O happens on one thread with its own asyncio loop, so the kernel's
@@ -137,6 +140,7 @@ def shadow_redeclarations(cells: Sequence[str], current: str) -> list[str]:
 
 
 def _joined(cells: Sequence[str]) -> str:
+    """Join cells, each ending with a newline."""
     # Each earlier cell gets its own final newline so the edited cell always starts a fresh line.
     return "".join(cell if cell.endswith("\n") else cell + "\n" for cell in cells)
 
@@ -148,6 +152,7 @@ def build_document(cells: Sequence[str], current: str) -> NotebookDocument:
 
 
 def _with_final_newline(text: str) -> str:
+    """Return ``text`` ending with a newline."""
     # sourcekit-lsp 6.3.1 crashes ('String index is out of bounds' in CodeCompletionSession) on
     # a completion right after `(` at the very end of a document, as in `print(`; a final
     # newline after the cursor avoids it and changes nothing else.
@@ -184,10 +189,12 @@ def build_inspect_documents(cells: Sequence[str], current: str) -> InspectDocume
 
 
 def _utf16_length(text: str) -> int:
+    """Return how many UTF-16 code units ``text`` takes."""
     return len(text.encode("utf-16-le")) // 2
 
 
 def _line_starts(code: str) -> list[int]:
+    """Return the offset at which each line of ``code`` starts."""
     return [0, *(match.end() for match in _LINE_BREAK.finditer(code))]
 
 
@@ -226,6 +233,7 @@ def from_lsp_position(code: str, line: int, character: int) -> int:
 
 
 def _is_identifier_char(char: str) -> bool:
+    """Say whether ``char`` can be part of a Swift identifier."""
     return char.isalnum() or char in "_$"
 
 
@@ -340,6 +348,7 @@ class Inspection:
 
 
 def _signature(item: lsp.CompletionItem) -> str:
+    """Render a completion item as a one-line Swift signature."""
     if not item.detail:
         return item.label
     if item.kind in _CALLABLE_KINDS:
@@ -350,6 +359,7 @@ def _signature(item: lsp.CompletionItem) -> str:
 
 
 def _item_text_and_start(item: lsp.CompletionItem) -> tuple[str, lsp.Position | None]:
+    """Return the text an item inserts and where its replaced range starts, if it says."""
     edit = item.text_edit
     if isinstance(edit, lsp.TextEdit):
         return edit.new_text, edit.range.start
@@ -396,11 +406,13 @@ _FENCE = re.compile(r"^```[\w+-]*[ \t]*$")
 
 
 def _markdown_to_plain(markdown: str) -> str:
+    """Drop the code fences from sourcekit-lsp's markdown."""
     lines = [line for line in markdown.splitlines() if not _FENCE.match(line.strip())]
     return "\n".join(lines).strip()
 
 
 def _documentation(item: lsp.CompletionItem) -> str:
+    """Return an item's documentation as markdown."""
     documentation = item.documentation
     if isinstance(documentation, lsp.MarkupContent):
         return documentation.value.strip()
@@ -600,6 +612,7 @@ class SourceKitLSP:
             asyncio.run_coroutine_threadsafe(self._reload_compile_command(), self._loop)
 
     async def _ask(self, work: Coroutine[Any, Any, _T]) -> _T | None:
+        """Run ``work`` on the LSP thread and await it from the kernel's loop, None on any failure."""
         loop = self._ensure_thread()
         if loop is None:
             work.close()
@@ -614,6 +627,7 @@ class SourceKitLSP:
             return None
 
     def _ensure_thread(self) -> asyncio.AbstractEventLoop | None:
+        """Start the LSP thread and create the document directory on first use; None once closed."""
         with self._lock:
             if self._closed:
                 return None
@@ -630,20 +644,24 @@ class SourceKitLSP:
 
     @property
     def _completion_source(self) -> Path:
+        """Return the completion document's path."""
         assert self._directory is not None
         return self._directory / "complete" / "main.swift"
 
     @property
     def _inspect_source(self) -> Path:
+        """Return the hover document's path (the edited cell)."""
         assert self._directory is not None
         return self._directory / "inspect" / "main.swift"
 
     @property
     def _inspect_cells(self) -> Path:
+        """Return the path of the earlier cells beside the hover document."""
         assert self._directory is not None
         return self._directory / "inspect" / "cells.swift"
 
     def _write_compile_command(self) -> None:
+        """Write compile_commands.json for both documents, creating their folders."""
         assert self._directory is not None
         for folder in ("complete", "inspect"):
             (self._directory / folder).mkdir(exist_ok=True)
@@ -666,6 +684,7 @@ class SourceKitLSP:
         (self._directory / "compile_commands.json").write_text(json.dumps(command, indent=1))
 
     async def _reload_compile_command(self) -> None:
+        """Rewrite the compile command and make the running server use it."""
         self._write_compile_command()
         session = self._session
         if session is not None and not session.ended:
@@ -683,6 +702,7 @@ class SourceKitLSP:
     async def _complete(
         self, cells: list[str], code: str, cursor_pos: int, deadline: float | None = None
     ) -> _Completed | None:
+        """Ask for completion items at ``cursor_pos`` of the edited cell; None without an answer."""
         if deadline is None:
             deadline = asyncio.get_running_loop().time() + self._current_deadline()
         session = await self._session_by(deadline)
@@ -704,6 +724,7 @@ class SourceKitLSP:
         return _Completed(items, document.cell_line)
 
     async def _inspect(self, cells: list[str], code: str, offset: int) -> Inspection | None:
+        """Ask for the hover at ``offset`` of the edited cell, falling back to overloads; None without an answer."""
         deadline = asyncio.get_running_loop().time() + self._current_deadline(lsp.TEXT_DOCUMENT_HOVER)
         session = await self._session_by(deadline)
         if session is None:
@@ -739,6 +760,7 @@ class SourceKitLSP:
         return inspection_from_items(completed.items, code[offset:end])
 
     def _current_deadline(self, method: str = lsp.TEXT_DOCUMENT_COMPLETION) -> float:
+        """Return the deadline for ``method``: longer until the server has answered one."""
         session = self._session
         warm = session is not None and method in session.warm and not session.ended
         return self.warm_deadline if warm else self.first_deadline
@@ -771,6 +793,7 @@ class SourceKitLSP:
         return self._starting
 
     async def _start(self, delay: float) -> _Session | None:
+        """Start sourcekit-lsp and initialize it; None (with a backoff) if that fails."""
         if delay > 0:
             await asyncio.sleep(delay)
         loop = asyncio.get_running_loop()
@@ -810,6 +833,7 @@ class SourceKitLSP:
         return session
 
     def _initialize_params(self) -> lsp.InitializeParams:
+        """Return the initialize request: plain-text completions, markdown hovers."""
         assert self._directory is not None
         capabilities = lsp.ClientCapabilities(
             text_document=lsp.TextDocumentClientCapabilities(
@@ -828,6 +852,7 @@ class SourceKitLSP:
         )
 
     def _back_off(self, reason: str) -> None:
+        """Log why starting failed and wait longer before the next start."""
         self._restart_delay = min(max(0.5, self._restart_delay * 2), self.max_restart_delay)
         self._next_start = asyncio.get_running_loop().time() + self._restart_delay
         self.log.warning("%s; code intelligence retries in %.1f s", reason, self._restart_delay)
@@ -874,7 +899,10 @@ class SourceKitLSP:
         return answer.result()
 
     def _watch_for_hang(self, session: _Session, answer: asyncio.Future[Any], method: str) -> None:
+        """Kill the server if ``answer`` is still missing ``hang_after`` seconds from now."""
+
         async def watch() -> None:
+            """Wait for the answer; kill the session if it does not come."""
             # A cancelled request still gets an answer (an error) from a healthy server.
             done, _ = await asyncio.wait({answer}, timeout=self.hang_after)
             if not done and not session.ended and self._session is session:
@@ -884,6 +912,7 @@ class SourceKitLSP:
         self._spawn(watch())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, keeping a reference until it ends."""
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -899,6 +928,7 @@ class SourceKitLSP:
             self._spawn(self._restart(session, returncode))
 
     async def _restart(self, ended: _Session, returncode: int | None) -> None:
+        """Report an exit, then start a new server and warm it up with the last document."""
         # Let the stderr reader reach the end first: a crash's reason is in the last lines.
         if ended.tasks:
             await asyncio.wait(ended.tasks, timeout=1.0)
@@ -928,6 +958,7 @@ class SourceKitLSP:
             session.warm.add(lsp.TEXT_DOCUMENT_COMPLETION)
 
     def _kill(self, session: _Session) -> None:
+        """SIGKILL a session's process group and forget its pid."""
         session.ended = True
         _kill_group(session.process.pid)
         self._pids.discard(session.process.pid)
@@ -941,6 +972,7 @@ class SourceKitLSP:
             self.log.warning("sourcekit-lsp %s did not exit after SIGKILL", session.process.pid)
 
     async def _stop_all(self) -> None:
+        """Stop starting, background work and the running server (close() runs this)."""
         session = self._session
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
@@ -969,6 +1001,7 @@ class SourceKitLSP:
 
 
 def _on_directive_line(code: str, offset: int) -> bool:
+    """Say whether ``offset`` is on a ``%`` directive line."""
     line_start = code.rfind("\n", 0, offset) + 1
     return code[line_start:offset].lstrip(" \t").startswith("%")
 
@@ -1005,6 +1038,7 @@ def _retrieve(answer: asyncio.Future[Any]) -> None:
 
 
 def _kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads, if it still exists."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
