@@ -1,0 +1,423 @@
+"""Kernel overhead against raw LLDB: round trip, start-up, print throughput, memory per cell.
+
+One run prints one markdown table (and the machine it ran on):
+
+- a trivial expression: raw ``SBTarget.EvaluateExpression`` in a session set up exactly as the
+  kernel's (``LLDBExecutor``: same ``repl_swift`` launch, prelude and expression options) against
+  the kernel's execute_request -> execute_reply round trip through jupyter_client (p50, p90, ratio);
+- kernel start (``KernelManager.start_kernel``) to the first ``execute_result``;
+- 200k printed lines: time until the reply, every line delivered in order, peak kernel RSS; against
+  the raw session with the Swift process's stdout going to a file;
+- kernel RSS growth per 100 one-line cells.
+
+    .venv/bin/python bench/latency.py [--trials 200] [--lines 200000] [--cells 300]   (or: make bench)
+
+It re-executes itself with the toolchain's libraries on LD_LIBRARY_PATH (as ``python -m swift_kernel``
+does), because LLDB's Python module needs them and the loader reads the variable only at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from swift_kernel.toolchain import find_toolchain, loader_path  # noqa: E402
+
+
+def _ensure_loader_path() -> None:
+    """Re-run this script with the toolchain's libraries on LD_LIBRARY_PATH if they are missing."""
+    toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
+    current = os.environ.get("LD_LIBRARY_PATH", "")
+    if all(str(d) in current.split(":") for d in toolchain.library_dirs):
+        return
+    os.environ["LD_LIBRARY_PATH"] = loader_path(toolchain, current)
+    os.environ["SWIFT_KERNEL_TOOLCHAIN"] = str(toolchain.root)
+    os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+_ensure_loader_path()
+
+import psutil  # noqa: E402
+from jupyter_client.blocking.client import BlockingKernelClient  # noqa: E402
+from jupyter_client.manager import KernelManager  # noqa: E402
+
+from swift_kernel.executor import LLDBExecutor  # noqa: E402
+from swift_kernel.output import OutputEvent  # noqa: E402
+
+TOOLCHAIN = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
+EXPRESSION = "x + 1"
+TIMEOUT = 600.0
+MIB = 1 << 20
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def print_cell(lines: int) -> str:
+    return f'for i in 0..<{lines} {{ print("line \\(i)") }}'
+
+
+def expected_output(lines: int) -> str:
+    return "".join(f"line {i}\n" for i in range(lines))
+
+
+# ----- raw LLDB -----------------------------------------------------------------------------------
+
+
+def _discard(name: str, event: OutputEvent) -> None:
+    pass
+
+
+@contextmanager
+def raw_session(stdout_path: str | None = None) -> Iterator[LLDBExecutor]:
+    """Start the kernel's own LLDB session in this process, optionally with stdout into a file."""
+    executor = LLDBExecutor(TOOLCHAIN, _discard)
+    if stdout_path is not None:
+        pump_path = executor._pump.path
+        executor._pump.path = lambda name: stdout_path if name == "stdout" else pump_path(name)  # type: ignore[method-assign]
+    executor.start()
+    try:
+        yield executor
+    finally:
+        executor.shutdown()
+
+
+def evaluate(executor: LLDBExecutor, code: str) -> Any:
+    """Run ``code`` with the kernel's expression options, straight through LLDB; fail on errors."""
+    value = executor._target.EvaluateExpression(code, executor._options)
+    error = value.GetError()
+    if not error.Success() and (error.GetCString() or "").strip() != "unknown error":
+        raise RuntimeError(f"raw LLDB failed on {code!r}: {error.GetCString()}")
+    return value
+
+
+def raw_start_seconds() -> float:
+    """Time creating the debugger, launching repl_swift with the kernel's prelude, and a first result."""
+    started = time.perf_counter()
+    with raw_session() as executor:
+        assert evaluate(executor, "1 + 1").GetValue() == "2"
+        return time.perf_counter() - started
+
+
+def raw_rss_per_100_cells(cells: int) -> float:
+    """Return how much a fresh process hosting only LLDB grows per 100 one-line statement cells.
+
+    Measured in a child process: in this one, memory freed by the earlier raw sessions would be
+    reused and hide the growth.
+    """
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--raw-rss-child", "--cells", str(cells)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    return float(child.stdout.strip().splitlines()[-1])
+
+
+def _raw_rss_child(cells: int) -> float:
+    this = psutil.Process()
+    with raw_session() as executor:
+        evaluate(executor, "var counter = 0")
+        before = this.memory_info().rss
+        for i in range(cells):
+            evaluate(executor, f"counter += {i}")
+        return (this.memory_info().rss - before) / cells * 100
+
+
+def raw_expression_seconds(executor: LLDBExecutor) -> float:
+    """Time one raw evaluation of the trivial expression, reading its value as the kernel does."""
+    started = time.perf_counter()
+    value = evaluate(executor, EXPRESSION)
+    result = value.GetValue()
+    seconds = time.perf_counter() - started
+    assert result == "42", result
+    return seconds
+
+
+def raw_print_seconds(lines: int, buffered: bool) -> float:
+    """Time the print cell in a raw session whose stdout is a file; check the file holds every line."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = str(Path(directory) / "stdout.txt")
+        Path(path).touch()
+        with raw_session(path) as executor:
+            evaluate(executor, "import Glibc")
+            if buffered:
+                # The C default for a file; the kernel's prelude makes stdout unbuffered instead.
+                evaluate(executor, "setvbuf(stdout, nil, _IOFBF, 1 << 16)")
+            started = time.perf_counter()
+            evaluate(executor, print_cell(lines) + "\nfflush(stdout)")
+            seconds = time.perf_counter() - started
+        if Path(path).read_text() != expected_output(lines):
+            raise RuntimeError("raw LLDB's output file does not hold every line in order")
+    return seconds
+
+
+# ----- the kernel ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    seconds: float  # execute_request sent -> execute_reply received
+    status: str
+    result: str | None
+    stdout: str
+    stream_messages: int
+
+
+def run(kc: BlockingKernelClient, code: str, collect_output: bool = True) -> Reply:
+    """Execute ``code``; time the round trip to the reply, then read its iopub messages up to idle."""
+    started = time.perf_counter()
+    msg_id = kc.execute(code)
+    while True:
+        reply = kc.get_shell_msg(timeout=TIMEOUT)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    seconds = time.perf_counter() - started
+    result, stdout, stream_messages = None, [], 0
+    while True:
+        msg = kc.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind = msg["msg_type"]
+        if kind == "execute_result":
+            result = msg["content"]["data"]["text/plain"]
+        elif kind == "stream" and msg["content"]["name"] == "stdout" and collect_output:
+            stdout.append(msg["content"]["text"])
+            stream_messages += 1
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    return Reply(seconds, reply["content"]["status"], result, "".join(stdout), stream_messages)
+
+
+@dataclass
+class Start:
+    ready: float  # start_kernel() -> first kernel_info_reply
+    first_result: float  # start_kernel() -> execute_result of the first cell
+
+
+@contextmanager
+def kernel() -> Iterator[tuple[KernelManager, BlockingKernelClient, Start]]:
+    """Start the installed ``swift`` kernel; also yield how long it took to answer and to run a cell."""
+    km = KernelManager(kernel_name="swift")
+    started = time.perf_counter()
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        ready = time.perf_counter() - started
+        first = run(kc, "1 + 1")
+        start = Start(ready, time.perf_counter() - started)
+        assert first.result == "2", first
+        yield km, kc, start
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+
+
+def kernel_process(km: KernelManager) -> psutil.Process:
+    assert km.provisioner is not None and km.provisioner.process is not None
+    return psutil.Process(km.provisioner.process.pid)
+
+
+class PeakRSS:
+    """Sample a process's resident memory on a thread until stopped."""
+
+    def __init__(self, process: psutil.Process, interval: float = 0.005) -> None:
+        self.process, self.interval = process, interval
+        self.peak = process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def kernel_figures(trials: int, lines: int, cells: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    with kernel() as (km, kc, start_to_result), raw_session() as raw:
+        figures["start"] = [start_to_result]
+        process = kernel_process(km)
+        assert run(kc, "let x = 41").status == "ok"
+        evaluate(raw, "let x = 41")
+        for _ in range(20):
+            run(kc, EXPRESSION)
+            raw_expression_seconds(raw)
+        # Interleaved, so that load from elsewhere on the machine weighs on both sides alike.
+        figures["round trip"], figures["raw"] = [], []
+        for _ in range(trials):
+            reply = run(kc, EXPRESSION)
+            assert reply.result == "42", reply
+            figures["round trip"].append(reply.seconds)
+            figures["raw"].append(raw_expression_seconds(raw))
+
+        assert run(kc, "var counter = 0").status == "ok"
+        before = process.memory_info().rss
+        started = time.perf_counter()
+        for i in range(cells):
+            assert run(kc, f"counter += {i}").status == "ok"
+        figures["cells seconds"] = time.perf_counter() - started
+        figures["rss per 100 cells"] = (process.memory_info().rss - before) / cells * 100
+        figures["rss before print"] = process.memory_info().rss
+        with PeakRSS(process) as peak:
+            reply = run(kc, print_cell(lines))
+        figures["print seconds"] = reply.seconds
+        figures["print in order"] = reply.status == "ok" and reply.stdout == expected_output(lines)
+        figures["print messages"] = reply.stream_messages
+        figures["print peak rss"] = peak.peak
+    for _ in range(4):  # more starts, for a median
+        with kernel() as (_, _, start_to_result):
+            figures["start"].append(start_to_result)
+    return figures
+
+
+def python_kernel_round_trips(trials: int) -> list[float]:
+    """Round trips of ``1 + 1`` on ipykernel's own python kernel: what the Jupyter hop costs anyway."""
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        for _ in range(20):
+            run(kc, "1 + 1")
+        return [run(kc, "1 + 1").seconds for _ in range(trials)]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+
+
+# ----- report -------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"Machine: {os.cpu_count()} cores ({model}), {memory:.1f} GiB RAM, Linux {platform.release()}, "
+        f"{TOOLCHAIN.version()}, Python {platform.python_version()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=200, help="round trips per side")
+    parser.add_argument("--lines", type=int, default=200_000, help="lines the print cell writes")
+    parser.add_argument("--cells", type=int, default=300, help="one-line cells for the memory figure")
+    load_before = os.getloadavg()[0]
+    parser.add_argument("--raw-rss-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.raw_rss_child:
+        print(_raw_rss_child(args.cells))
+        return
+
+    raw_start = statistics.median(raw_start_seconds() for _ in range(3))
+    raw_rss = raw_rss_per_100_cells(args.cells)
+    raw_print_unbuffered = raw_print_seconds(args.lines, buffered=False)
+    raw_print_buffered = raw_print_seconds(args.lines, buffered=True)
+    k = kernel_figures(args.trials, args.lines, args.cells)
+    raw = k["raw"]
+    python_round_trip = python_kernel_round_trips(args.trials)
+
+    ms: Callable[[float], str] = lambda seconds: f"{seconds * 1000:.1f} ms"  # noqa: E731 - a formatter
+    raw_p50, raw_p90 = statistics.median(raw), percentile(raw, 0.9)
+    rt_p50, rt_p90 = statistics.median(k["round trip"]), percentile(k["round trip"], 0.9)
+    start = statistics.median(s.first_result for s in k["start"])
+    ready = statistics.median(s.ready for s in k["start"])
+    lines_per_second = args.lines / k["print seconds"]
+    share_unbuffered = raw_print_unbuffered / k["print seconds"]
+    share_buffered = raw_print_buffered / k["print seconds"]
+    rows = [
+        (f"trivial expression `{EXPRESSION}`, p50", ms(rt_p50), ms(raw_p50), f"{rt_p50 / raw_p50:.2f}x", "≤ 1.2x"),
+        (f"trivial expression `{EXPRESSION}`, p90", ms(rt_p90), ms(raw_p90), f"{rt_p90 / raw_p90:.2f}x", ""),
+        (
+            "anchor: ipykernel's python kernel, `1 + 1` round trip, p50 / p90",
+            f"{ms(statistics.median(python_round_trip))} / {ms(percentile(python_round_trip, 0.9))}",
+            "",
+            f"kernel - raw at p50: {ms(rt_p50 - raw_p50)}",
+            "",
+        ),
+        (
+            f"kernel start → first result (median of {len(k['start'])})",
+            f"{start:.2f} s (runs: {', '.join(f'{s.first_result:.2f}' for s in k['start'])}); "
+            f"first kernel_info reply at {ready:.2f} s",
+            f"{raw_start:.2f} s (debugger, launch, prelude, `1 + 1`; median of 3)",
+            f"{start / raw_start:.1f}x",
+            "≤ 2 s",
+        ),
+        (
+            f"{args.lines:,} printed lines: time",
+            f"{k['print seconds']:.2f} s ({lines_per_second:,.0f} lines/s)",
+            f"{raw_print_unbuffered:.2f} s unbuffered (kernel's prelude) / {raw_print_buffered:.2f} s block-buffered",
+            f"kernel at {share_unbuffered:.0%} / {share_buffered:.0%} of raw speed",
+            "≥ 50% of raw",
+        ),
+        (
+            f"{args.lines:,} printed lines: all delivered in order",
+            ("yes" if k["print in order"] else "**no**") + f" ({k['print messages']} stream messages)",
+            "yes (file checked)",
+            "",
+            "yes",
+        ),
+        (
+            f"{args.lines:,} printed lines: peak kernel RSS",
+            f"{k['print peak rss'] / MIB:.0f} MiB (+{(k['print peak rss'] - k['rss before print']) / MIB:.0f} MiB)",
+            "",
+            "",
+            "bounded",
+        ),
+        (
+            f"kernel RSS growth per 100 one-line cells ({args.cells} cells)",
+            f"{k['rss per 100 cells'] / MIB:.1f} MiB ({k['cells seconds'] / args.cells * 1000:.0f} ms per cell)",
+            f"{raw_rss / MIB:.1f} MiB (a fresh process hosting LLDB)",
+            f"{k['rss per 100 cells'] / raw_rss:.2f}x" if raw_rss > 0 else "",
+            "",
+        ),
+    ]
+    print(machine())
+    print(f"1-minute load average: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"{args.trials} round trips per side after 20 warm-up, kernel and raw interleaved; "
+        "round trip = execute_request sent → execute_reply received"
+    )
+    print()
+    print("| measure | kernel | raw LLDB | kernel vs raw | target |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
