@@ -458,6 +458,9 @@ def inspection_from_hover(hover: lsp.Hover | None) -> Inspection:
 # What _request returns when the server did not answer in time or answered with an error.
 _NO_ANSWER: Any = object()
 
+# The private document directory's name: this prefix, the kernel's pid, a random part.
+_DIRECTORY_PREFIX = "swift-kernel-lsp-"
+
 # Enough of sourcekit-lsp's stderr to hold a whole crash report of Swift's backtracer.
 _STDERR_LINES_KEPT = 1000
 
@@ -632,7 +635,8 @@ class SourceKitLSP:
             if self._closed:
                 return None
             if self._loop is None:
-                self._directory = Path(tempfile.mkdtemp(prefix="swift-kernel-lsp-"))
+                _remove_stale_directories(Path(tempfile.gettempdir()))
+                self._directory = Path(tempfile.mkdtemp(prefix=f"{_DIRECTORY_PREFIX}{os.getpid()}-"))
                 self._write_compile_command()
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=_run_loop, args=(loop,), name="swift-lsp", daemon=True)
@@ -1035,6 +1039,20 @@ def _retrieve(answer: asyncio.Future[Any]) -> None:
     """Mark an answer's error as seen: a late 'request cancelled' is expected, not worth a log line."""
     if not answer.cancelled():
         answer.exception()
+
+
+def _remove_stale_directories(parent: Path) -> None:
+    """Delete the document directories of kernels that died without shutting down (SIGKILL)."""
+    for path in parent.glob(f"{_DIRECTORY_PREFIX}*"):
+        match = re.fullmatch(rf"{re.escape(_DIRECTORY_PREFIX)}(\d+)-\w+", path.name)
+        if match is None:
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # someone else's live process
 
 
 def _kill_group(pid: int) -> None:

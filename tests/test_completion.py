@@ -281,6 +281,25 @@ def test_killed_sourcekit_lsp_is_restarted_and_answers_again(fresh_kernel: Calla
     assert not workspace.exists(), "shutdown removes the private document directory"
 
 
+def test_sourcekit_lsp_exits_when_the_kernel_is_killed(fresh_kernel: Callable[..., KernelPair]) -> None:
+    """A SIGKILLed kernel runs no shutdown code; sourcekit-lsp must still go (its stdin closes)."""
+    km, kc = fresh_kernel()
+    run(kc, "let orphanCheck = 1")
+    complete_until(kc, "orphanChe", "orphanCheck")
+    (server,) = sourcekit_lsp(kernel_pid(km))
+    workspace = Path(server.cwd())
+    os.kill(kernel_pid(km), signal.SIGKILL)
+    server.wait(timeout=10)  # raises psutil.TimeoutExpired if it outlives the kernel
+    assert km.provisioner is not None and km.provisioner.process is not None
+    km.provisioner.process.wait(timeout=10)  # reap it: a zombie's pid still counts as alive
+    # Nothing in the killed kernel could delete its documents; the next client to start does.
+    assert workspace.exists()
+    other = SourceKitLSP("/nonexistent/sourcekit-lsp")
+    asyncio.run(other.complete([], "x", 1))
+    other.close()
+    assert not workspace.exists()
+
+
 def test_modules_on_added_search_paths_are_completed(tmp_path: Path) -> None:
     """The hook ``%install`` uses: a module built outside the notebook, found through ``-I``."""
     toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
