@@ -34,6 +34,8 @@ class Frame:
 # LLDB 17+ says "Expression execution was interrupted: X."; older ones "Execution was interrupted, reason: X."
 _INTERRUPTED = re.compile(r"(?:Expression execution was interrupted:|Execution was interrupted, reason:) (.*?)\.?\n")
 _DIAGNOSTIC = re.compile(r"^(error|warning|note): (<[^>\n]+>|[^:\n]+):(\d+):(\d+): (.*)$")
+# The file LLDB compiles a REPL cell in, around the cell's own lines.
+_LLDB_WRAPPER = re.compile(r"(?:^|/)(?:repl|expr)\d+-[^/]*\.cpp$")
 _PROCESS_GONE = (
     "no JIT compiled function",
     "process is exited",
@@ -75,26 +77,36 @@ def is_process_gone(error_text: str) -> bool:
     return any(marker in error_text for marker in _PROCESS_GONE)
 
 
-def compile_error(error_text: str) -> CellError | None:
+def compile_error(error_text: str, source_name: str | None = None, source: str | None = None) -> CellError | None:
     """Parse Swift diagnostics into a CompileError; None when the text has no error diagnostic.
 
     LLDB prints ``error: <Cell 3>:2:5: message`` followed by the source line and a caret;
-    Jupyter users expect the compiler's own ``<Cell 3>:2:5: error: message`` order.
+    Jupyter users expect the compiler's own ``<Cell 3>:2:5: error: message`` order. A diagnostic
+    at the end of the input (a missing operand or brace) points into the wrapper LLDB wraps the
+    cell in (``/tmp/repl12-ab..cpp:4:1``); with ``source_name`` and ``source`` it is moved to the
+    end of the cell, where the user's code stopped.
     """
     blocks: list[list[str]] = []
     first_error: str | None = None
+    in_wrapper = False
     for line in error_text.splitlines():
         match = _DIAGNOSTIC.match(line)
         if match:
             severity, file, row, col, message = match.groups()
-            blocks.append([f"{file}:{row}:{col}: {severity}: {message}"])
+            in_wrapper = bool(source_name and source is not None and _LLDB_WRAPPER.search(file))
+            if in_wrapper and source is not None and source_name is not None:
+                lines = source.rstrip("\n").split("\n")
+                file, row, col = source_name, str(len(lines)), str(len(lines[-1]) + 1)
+                blocks.append([f"{file}:{row}:{col}: {severity}: {message}", lines[-1], " " * (int(col) - 1) + "^"])
+            else:
+                blocks.append([f"{file}:{row}:{col}: {severity}: {message}"])
             if severity == "error" and first_error is None:
                 first_error = f"{file}:{row}:{col}: {message}"
         elif line.startswith("error: ") and not blocks:
             blocks.append([line])
             if first_error is None:
                 first_error = line[len("error: ") :]
-        elif blocks and line.strip():
+        elif blocks and line.strip() and not in_wrapper:
             blocks[-1].append(line)
     if first_error is None:
         return None
@@ -119,7 +131,10 @@ def runtime_error(reason: str, stop_description: str, stderr_text: str, frames: 
     elif signal_name:
         detail = signal_match.group(2) if signal_match and signal_match.group(2) else _SIGNAL_NAMES.get(signal_name, "")
         ename, evalue = signal_name, detail or signal_name
-        if signal_name == "SIGSEGV" and frames and len(frames) > 1 and len({f.function for f in frames}) == 1:
+        # cell_frames folds a recursion into one frame and a "... N more identical frames" line.
+        called = [f.function for f in frames if not f.function.endswith("more identical frames")]
+        recursing = len(frames) > 1 and len(set(called)) == 1
+        if signal_name == "SIGSEGV" and recursing:
             evalue = f"{evalue} (stack overflow: {frames[0].function} calls itself without end)"
     else:
         ename, evalue = "RuntimeError", reason or stop_description or "the Swift code stopped unexpectedly"

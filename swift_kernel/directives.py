@@ -28,7 +28,29 @@ class ShowHelp:
     """List the directives."""
 
 
-Directive = SetTimeout | ShowHelp
+@dataclass(frozen=True)
+class RunSystem:
+    """Run a shell command with its output streamed."""
+
+    command: str
+
+
+@dataclass(frozen=True)
+class SetEnv:
+    """Set an environment variable for commands, builds and the Swift process."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Include:
+    """Run a Swift file's code before the cell's own."""
+
+    path: str
+
+
+Directive = SetTimeout | ShowHelp | RunSystem | SetEnv | Include
 
 
 def _timeout(argument: str) -> Directive:
@@ -52,8 +74,39 @@ def _help(argument: str) -> Directive:
     return ShowHelp()
 
 
+def _system(argument: str) -> Directive:
+    """%system COMMAND  -- run a shell command, its output streamed live; interruptible."""
+    if not argument.strip():
+        raise DirectiveError("%system takes a shell command, e.g. %system ls -l")
+    return RunSystem(argument.strip())
+
+
+_ENV = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def _env(argument: str) -> Directive:
+    """%env NAME=VALUE  -- set an environment variable for %system, builds and the Swift process."""
+    match = _ENV.match(argument)
+    if match is None:
+        raise DirectiveError(f"%env takes NAME=VALUE, not {argument.strip()!r}")
+    return SetEnv(match.group(1), match.group(2).strip())
+
+
+def _include(argument: str) -> Directive:
+    """%include "FILE.swift"  -- run a Swift file's code as if it stood in the cell."""
+    text = argument.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1]
+    if not text:
+        raise DirectiveError('%include takes a file name, e.g. %include "helpers.swift"')
+    return Include(text)
+
+
 REGISTRY: dict[str, Callable[[str], Directive]] = {
     "timeout": _timeout,
+    "system": _system,
+    "env": _env,
+    "include": _include,
     "help": _help,
 }
 

@@ -13,21 +13,25 @@ They read ``/proc`` instead and signal the Swift process directly.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import json
 import logging
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import diagnostics
 from .diagnostics import CellError, Frame
-from .output import OutputCallback, OutputPump
+from .output import OutputCallback, OutputPump, StreamDecoder
 from .toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -85,12 +89,16 @@ class InterruptRecord:
 
 
 @dataclass
-class _Evaluation:
+class Cell:
+    """One accepted cell, from the kernel taking its request until its reply; interrupts land here."""
+
     generation: int
     time_limit: float | None = None
-    running: bool = False  # False while the cell waits for the executor (start-up, the thread)
-    done: threading.Event = field(default_factory=threading.Event)
+    timer: threading.Timer | None = None
     interrupt: InterruptRecord | None = None
+    # True while an EvaluateExpression of this cell runs; run_done is set when it returns.
+    running: bool = False
+    run_done: threading.Event = field(default_factory=threading.Event)
 
 
 class SwiftProcessEnded(Exception):
@@ -120,6 +128,22 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
+def _unblock_sigint() -> None:
+    """Unblock SIGINT in a child process before it execs (see run_subprocess)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _stream_pipe(pipe: Any, name: str, on_output: OutputCallback) -> None:
+    """Decode a subprocess pipe into output events as data arrives."""
+    decoder = StreamDecoder()
+    while True:
+        data = pipe.read1(1 << 16)
+        for event in decoder.feed(data, final=not data):
+            on_output(name, event)
+        if not data:
+            return
+
+
 def _frames(thread: Any) -> list[Frame]:
     frames = []
     for index in range(_FRAMES_READ):
@@ -135,41 +159,12 @@ def _frames(thread: Any) -> list[Frame]:
     return frames
 
 
+PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
+
+
 def _prelude(result_path: str) -> str:
     """Return the Swift code run once per Swift process, before the first cell."""
-    # Unbuffered stdout: output reaches the pipe as it is printed, and nothing is left in a
-    # buffer when a cell ends (a partial line would otherwise surface in the next cell).
-    return f"""
-import Glibc
-setvbuf(stdout, nil, _IONBF, 0)
-// An interrupt unwinds the cell's stack; an exclusivity record left on it would corrupt the
-// runtime's access list and crash the next cell that touches the same variable.
-// (dlsym with RTLD_DEFAULT finds nothing when called from JIT code: ask the library itself.)
-if let flag = dlsym(dlopen("libswiftCore.so", RTLD_NOW | RTLD_NOLOAD), "_swift_disableExclusivityChecking") {{
-    flag.assumingMemoryBound(to: Bool.self).pointee = true
-}}
-// If the debug server dies (the kernel was killed), this process dies with it instead of running
-// on detached. prctl is variadic, so Swift calls it through a fixed-argument pointer.
-if let prctl = dlsym(dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD), "prctl") {{
-    typealias Prctl = @convention(c) (Int32, UInt) -> Int32
-    _ = unsafeBitCast(prctl, to: Prctl.self)(1, 9)  // PR_SET_PDEATHSIG, SIGKILL
-}}
-enum __SwiftKernel {{
-    static let channel: Int32 = open("{result_path}", O_WRONLY)
-    static func send(_ kind: String, _ payload: String) {{
-        var bytes = Array("\\(kind) \\(payload.utf8.count)\\n".utf8)
-        bytes.append(contentsOf: payload.utf8)
-        var offset = 0
-        while offset < bytes.count {{
-            let written = bytes[offset...].withUnsafeBytes {{ write(channel, $0.baseAddress, $0.count) }}
-            if written <= 0 {{ break }}
-            offset += written
-        }}
-    }}
-    static func describe<T>(_ value: T) {{ send("result", String(reflecting: value)) }}
-    static func noop() {{}}
-}}
-"""
+    return PRELUDE.read_text().replace("@RESULT_PATH@", result_path)
 
 
 class ResultChannel:
@@ -234,7 +229,8 @@ class LLDBExecutor:
         self._results = ResultChannel()
         self._lock = threading.Lock()
         self._state = State.STARTING
-        self._evaluation: _Evaluation | None = None
+        self._cell: Cell | None = None
+        self._subprocess: subprocess.Popen[bytes] | None = None
         self._generation = 0
         self._pid = 0
         self._lldb: Any = None
@@ -366,6 +362,15 @@ class LLDBExecutor:
                 pass
         self._pid = 0
 
+    def set_environment(self, name: str, value: str) -> CellError | None:
+        """Set an environment variable inside the Swift process (``setenv``)."""
+        code = f"setenv({json.dumps(name)}, {json.dumps(value)}, 1)"
+        result = self._target.EvaluateExpression(code, self._describe_options)
+        if not result.GetError().Success():
+            return CellError("EnvError", f"setenv in the Swift process failed: {result.GetError().GetCString()}")
+        self.environment[name] = value
+        return None
+
     def kill_now(self) -> None:
         """Kill the Swift process at once; safe from any thread, even while a cell runs."""
         self._state = State.DEAD
@@ -392,71 +397,128 @@ class LLDBExecutor:
         """Say whether the Swift process is alive; only call while no evaluation runs."""
         if self._process is None or not self._process.IsValid():
             return False
-        return self._process.GetState() == self._lldb.eStateStopped
+        # LLDB's own state lags when the process or its debug server is killed from outside.
+        if _proc_status(self._pid)[0] in ("X", "Z"):
+            return False
+        return bool(self._process.GetState() == self._lldb.eStateStopped)
 
     # ----- execution --------------------------------------------------------------------------
 
-    def expect_cell(self, time_limit: float | None = None) -> _Evaluation:
+    def expect_cell(self, time_limit: float | None = None) -> Cell:
         """Register the cell the kernel has accepted, so that an interrupt from now on applies to it.
 
         Called by the kernel as soon as it takes an execute_request, before the cell reaches the
-        executing thread (which may still be starting the Swift process).
+        executing thread (which may still be starting the Swift process); ``end_cell`` closes it.
+        The time limit counts from here.
         """
         with self._lock:
             self._generation += 1
-            evaluation = _Evaluation(self._generation, time_limit)
-            self._evaluation = evaluation
+            cell = Cell(self._generation, time_limit)
+            self._cell = cell
             self._state = State.EVALUATING
-        return evaluation
+        if time_limit is not None and time_limit > 0:
+            cell.timer = threading.Timer(time_limit, self.interrupt, args=("time limit",))
+            cell.timer.daemon = True
+            cell.timer.start()
+        return cell
 
-    def execute(
-        self, code: str, cell_name: str, time_limit: float | None = None, evaluation: _Evaluation | None = None
-    ) -> ExecutionResult:
-        """Evaluate one cell; called from the kernel's single executing thread.
+    def end_cell(self, cell: Cell) -> None:
+        """Close a cell opened by ``expect_cell``: later interrupts find nothing to stop."""
+        if cell.timer is not None:
+            cell.timer.cancel()
+        with self._lock:
+            if self._cell is cell:
+                self._cell = None
+                self._state = State.IDLE
 
-        Output streams to the callback while the cell runs and is drained before this returns.
+    def interrupted_result(self, cell: Cell) -> ExecutionResult | None:
+        """Return the KeyboardInterrupt result if ``cell`` was interrupted, else None."""
+        record = cell.interrupt
+        if record is None:
+            return None
+        if record.stopped_at is None:
+            record.stopped_at = time.monotonic()
+            record.rung = record.rung or "before start"
+        return self._interrupted(record, [])
+
+    def execute(self, code: str, cell_name: str, time_limit: float | None = None, cell: Cell | None = None) -> ExecutionResult:
+        """Evaluate Swift code; called from the kernel's single executing thread.
+
+        ``cell`` is the kernel's cell from ``expect_cell`` (a cell may evaluate several pieces:
+        included files, then its own code); without one, a cell is opened and closed here.
+        Output streams to the callback while the code runs and is drained before this returns.
         """
-        if evaluation is None:
-            evaluation = self.expect_cell(time_limit)
+        owned = cell is None
+        if cell is None:
+            cell = self.expect_cell(time_limit)
         try:
-            if not self.is_process_alive():
-                return self._process_ended("The Swift process had ended before this cell ran")
-            with self._lock:
-                evaluation.running = True
-                interrupted_early = evaluation.interrupt
-            if interrupted_early is not None:
+            early = self.interrupted_result(cell)
+            if early is not None:
                 # Interrupted before it could start: nothing ran, nothing to stop.
-                interrupted_early.stopped_at = time.monotonic()
-                interrupted_early.rung = "before start"
-                return self._interrupted(interrupted_early, [])
-            timer = None
-            if evaluation.time_limit is not None and evaluation.time_limit > 0:
-                timer = threading.Timer(evaluation.time_limit, self.interrupt, args=("time limit",))
-                timer.daemon = True
-                timer.start()
+                return early
+            if not self.is_process_alive():
+                return self._process_ended("The Swift process ended before this cell ran")
+            with self._lock:
+                cell.run_done = threading.Event()
+                cell.running = True
             self._pump.reset_tail()
             source = f'#sourceLocation(file: "{cell_name}", line: 1)\n{code}\n'
             try:
                 value = self._target.EvaluateExpression(source, self._options)
             finally:
-                if timer is not None:
-                    timer.cancel()
                 with self._lock:
-                    evaluation.done.set()
-                    self._evaluation = None
-                    self._state = State.IDLE
-            return self._finish(value, evaluation)
+                    cell.running = False
+                    cell.run_done.set()
+            return self._finish(value, cell, cell_name, code)
+        finally:
+            if owned:
+                self.end_cell(cell)
+
+    def run_subprocess(self, command: str, environment: dict[str, str], on_output: OutputCallback, cell: Cell) -> int | None:
+        """Run a shell command in its own process group with its output streamed; interruptible.
+
+        Returns its exit status, or None when it was interrupted.
+        """
+        if cell.interrupt is not None:
+            return None
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+            cwd=os.getcwd(),
+            start_new_session=True,  # its own group: an interrupt signals all it started, not us
+            # The kernel blocks SIGINT in every thread and children inherit that mask; undo it so
+            # the command can be interrupted.
+            preexec_fn=_unblock_sigint,
+        )
+        readers = [
+            threading.Thread(target=_stream_pipe, args=(pipe, name, on_output), daemon=True)
+            for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr"))
+        ]
+        for reader in readers:
+            reader.start()
+        with self._lock:
+            self._subprocess = process
+            self._state = State.SUBPROCESS
+        try:
+            status = process.wait()
         finally:
             with self._lock:
-                evaluation.done.set()
-                if self._evaluation is evaluation:
-                    self._evaluation = None
-                    self._state = State.IDLE
+                self._subprocess = None
+                self._state = State.EVALUATING
+            for reader in readers:
+                reader.join(timeout=5)
+        if cell.interrupt is not None:
+            cell.interrupt.stopped_at = time.monotonic()
+            return None
+        return status
 
-    def _finish(self, value: Any, evaluation: _Evaluation) -> ExecutionResult:
+    def _finish(self, value: Any, cell: Cell, source_name: str, source: str) -> ExecutionResult:
         error = value.GetError()
         error_text = error.GetCString() or ""
-        interrupt = evaluation.interrupt
+        interrupt = cell.interrupt
         if interrupt is not None:
             interrupt.stopped_at = time.monotonic()
         if error.Success():
@@ -471,7 +533,7 @@ class LLDBExecutor:
         reason = diagnostics.interruption_reason(error_text)
         if reason is None:
             self._pump.drain()
-            compile_error = diagnostics.compile_error(error_text)
+            compile_error = diagnostics.compile_error(error_text, source_name, source)
             if compile_error is not None:
                 if interrupt is not None:
                     return self._interrupted(interrupt, [])
@@ -637,25 +699,42 @@ class LLDBExecutor:
         ``idle`` (nothing ran), ``already`` (an interrupt of this cell is under way) or ``started``.
         """
         with self._lock:
-            evaluation = self._evaluation
-            if evaluation is None or self._state is not State.EVALUATING:
+            cell = self._cell
+            if cell is None:
                 log.info("interrupt from %s while %s: nothing to stop", source, self._state.value)
                 return "idle"
-            if evaluation.interrupt is not None:
+            if cell.interrupt is not None:
                 return "already"
             reason = "Interrupted by user"
             if source == "time limit":
-                reason = f"Cell time limit of {evaluation.time_limit:g} s exceeded"
-            evaluation.interrupt = InterruptRecord(source, reason, time.monotonic())
-            if not evaluation.running:
-                log.info("interrupt from %s before the cell started: it will not run", source)
-                return "started"
-        threading.Thread(
-            target=self._escalate, args=(evaluation,), name="swift-interrupt", daemon=True
-        ).start()
+                reason = f"Cell time limit of {cell.time_limit:g} s exceeded"
+            record = cell.interrupt = InterruptRecord(source, reason, time.monotonic())
+            subprocess_running, running, run_done = self._subprocess, cell.running, cell.run_done
+        if subprocess_running is not None:
+            record.rung = "SIGINT to the command's process group"
+            threading.Thread(
+                target=self._stop_subprocess, args=(subprocess_running, record), name="swift-interrupt", daemon=True
+            ).start()
+        elif running:
+            threading.Thread(
+                target=self._escalate, args=(record, run_done), name="swift-interrupt", daemon=True
+            ).start()
+        else:
+            log.info("interrupt from %s before the cell's code started: it will not run", source)
         return "started"
 
-    def _escalate(self, evaluation: _Evaluation) -> None:
+    def _stop_subprocess(self, process: subprocess.Popen[bytes], record: InterruptRecord) -> None:
+        """SIGINT to the command's process group; SIGKILL after the grace period."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=self.interrupt_grace)
+        except subprocess.TimeoutExpired:
+            record.rung = "SIGKILL to the command's process group"
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def _escalate(self, record: InterruptRecord, run_done: threading.Event) -> None:
         """Stop the evaluation: SIGINT, then LLDB's own interrupt, then kill after the grace period.
 
         Runs on its own thread until the evaluation returns. A SIGINT sent while LLDB compiles the
@@ -666,14 +745,12 @@ class LLDBExecutor:
         while the code runs is blocked by the program: LLDB's SendAsyncInterrupt (SIGSTOP, which
         cannot be blocked) takes over. After ``interrupt_grace`` seconds the process is killed.
         """
-        record = evaluation.interrupt
-        assert record is not None
         pid = self._pid
         deadline = record.requested_at + self.interrupt_grace
         next_signal = record.requested_at
         next_async = 0.0
         pending_since: float | None = None
-        while not evaluation.done.is_set():
+        while not run_done.is_set():
             now = time.monotonic()
             state, pending = _proc_status(pid)
             if state == "X":
@@ -698,4 +775,4 @@ class LLDBExecutor:
                     record.signals_sent += 1
                     record.rung = record.rung or "signal"
                     next_signal = now + self.resend_interval
-            evaluation.done.wait(0.002 if now - record.requested_at < 0.05 else 0.01)
+            run_done.wait(0.002 if now - record.requested_at < 0.05 else 0.01)

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-from ipykernel.kernelbase import Kernel
 from ipykernel._version import kernel_protocol_version
-from traitlets import Float
+from ipykernel.kernelbase import Kernel
+from traitlets import Float, Integer
 
 from . import __version__
 from .completeness import check_completeness
 from .diagnostics import CellError
-from .directives import DirectiveError, SetTimeout, ShowHelp, help_text, parse_cell
-from .executor import LLDBExecutor, SwiftProcessEnded
+from .directives import (
+    Directive,
+    DirectiveError,
+    Include,
+    RunSystem,
+    SetEnv,
+    SetTimeout,
+    ShowHelp,
+    help_text,
+    parse_cell,
+)
+from .display import DisplayError, display_message
+from .executor import Cell, LLDBExecutor, SwiftProcessEnded
 from .lsp import SourceKitLSP
-from .output import Clear, OutputEvent, Text
+from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .toolchain import find_toolchain
 
 
@@ -34,6 +47,12 @@ class SwiftKernel(Kernel):
         help="Seconds a cell may run before it is interrupted like a user interrupt (0: no limit). "
         "%timeout in a cell overrides it for the cells that follow.",
     )
+    max_cell_lines = Integer(
+        4000,
+        config=True,
+        help="Most lines of code (not blank, not comments) a cell may send to the compiler: it takes "
+        "superlinear time in the number of top-level statements (1,000 lines: 3 s; 10,000: minutes).",
+    )
     interrupt_grace = Float(
         5.0,
         config=True,
@@ -42,6 +61,10 @@ class SwiftKernel(Kernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # ipykernel sets SIGINT to "ignore", which children inherit across exec (a %system
+        # command could not be interrupted). SIGINT stays blocked here, taken by the sigwait
+        # thread, so the default action never runs in the kernel itself.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         self.toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
         self.swift_version = self.toolchain.short_version()
         self.language_info = {
@@ -54,6 +77,8 @@ class SwiftKernel(Kernel):
         }
         self.banner = f"Swift {self.swift_version} kernel (swift_kernel {__version__}), running through LLDB"
         self._time_limit: float | None = self.cell_timeout or None
+        # Environment for %system and builds; %env adds to it (and to the Swift process).
+        self.environment: dict[str, str] = dict(os.environ)
         # Swift source of every cell that ran without error, in order (code intelligence reads it).
         self.successful_cells: list[str] = []
         # Completion and Shift-Tab; its sourcekit-lsp process starts on the first such request.
@@ -105,6 +130,13 @@ class SwiftKernel(Kernel):
                 self._publish("stream", {"name": name, "text": event.text}, parent)
             elif isinstance(event, Clear):
                 self._publish("clear_output", {"wait": False}, parent)
+            elif isinstance(event, Display):
+                try:
+                    msg_type, content = display_message(event)
+                except DisplayError as error:
+                    self._publish("stream", {"name": "stderr", "text": f"Jupyter.display: {error}\n"}, parent)
+                else:
+                    self._publish(msg_type, content, parent)
 
         return send
 
@@ -130,8 +162,16 @@ class SwiftKernel(Kernel):
         cell_meta: dict[str, Any] | None = None,
         cell_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run one cell: directives first, then its Swift code in the REPL process."""
+        """Run one cell: directives first, in order, then its Swift code in the REPL process."""
         parent = self.get_parent("shell")
+        lines = sum(1 for line in code.split("\n") if line.strip() and not line.lstrip().startswith("//"))
+        if lines > self.max_cell_lines:
+            # Compilation runs inside this process, where no interrupt can stop it.
+            evalue = (
+                f"the cell has {lines} lines of code; more than {self.max_cell_lines} would keep the compiler "
+                "busy for minutes, beyond the reach of interrupts: split it (SwiftKernel.max_cell_lines)"
+            )
+            return self._error_reply(CellError("CellTooLarge", evalue, [f"CellTooLarge: {evalue}"]), parent, silent)
         try:
             directives, swift_code = parse_cell(code)
         except DirectiveError as error:
@@ -139,27 +179,24 @@ class SwiftKernel(Kernel):
         for directive in directives:
             if isinstance(directive, SetTimeout):
                 self._time_limit = directive.seconds
-            elif isinstance(directive, ShowHelp) and not silent:
-                self._publish("stream", {"name": "stdout", "text": help_text()}, parent)
-        if not swift_code.strip():
-            return self._ok_reply()
-        loop = asyncio.get_running_loop()
-        evaluation = self.executor.expect_cell(self._time_limit)
+        # From here on an interrupt (or the time limit) applies to this cell, whatever it is doing.
+        cell = self.executor.expect_cell(self._time_limit)
+        output = self._output_to(parent, silent)
+        self.executor.set_output_callback(output)
         try:
-            await asyncio.wrap_future(self._started)
+            for directive in directives:
+                failure = await self._run_directive(directive, cell, output, parent, silent)
+                if failure is not None:
+                    return self._error_reply(failure, parent, silent)
+            if not swift_code.strip():
+                return self._ok_reply()
+            result = await self._on_lldb_thread(
+                self.executor.execute, swift_code, f"<Cell {self.execution_count}>", None, cell
+            )
         except SwiftProcessEnded as error:
             return self._error_reply(CellError("SwiftProcessEnded", str(error)), parent, silent)
-        self.executor.set_output_callback(self._output_to(parent, silent))
-        try:
-            result = await loop.run_in_executor(
-                self._lldb_thread,
-                self.executor.execute,
-                swift_code,
-                f"<Cell {self.execution_count}>",
-                self._time_limit,
-                evaluation,
-            )
         finally:
+            self.executor.end_cell(cell)
             self.executor.set_output_callback(self._discard_output)
         if result.error is not None:
             return self._error_reply(result.error, parent, silent)
@@ -171,6 +208,40 @@ class SwiftKernel(Kernel):
                 parent,
             )
         return self._ok_reply()
+
+    async def _on_lldb_thread(self, function: Any, *args: Any) -> Any:
+        """Run ``function`` on the executing thread once the Swift process has started."""
+        await asyncio.wrap_future(self._started)
+        return await asyncio.get_running_loop().run_in_executor(self._lldb_thread, function, *args)
+
+    async def _run_directive(
+        self, directive: Directive, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
+    ) -> CellError | None:
+        """Carry out one directive; return the error that ends the cell, if any."""
+        if isinstance(directive, ShowHelp) and not silent:
+            self._publish("stream", {"name": "stdout", "text": help_text()}, parent)
+        elif isinstance(directive, SetEnv):
+            self.environment[directive.name] = directive.value
+            result = await self._on_lldb_thread(self.executor.set_environment, directive.name, directive.value)
+            if result is not None:
+                return result
+        elif isinstance(directive, RunSystem):
+            status = await asyncio.get_running_loop().run_in_executor(
+                None, self.executor.run_subprocess, directive.command, dict(self.environment), output, cell
+            )
+            if status is None:
+                return self.executor.interrupted_result(cell).error  # type: ignore[union-attr]
+            if status != 0:
+                output("stderr", Text(f"%system: exit status {status}\n"))
+        elif isinstance(directive, Include):
+            path = Path(directive.path).expanduser()
+            try:
+                source = path.read_text()
+            except (OSError, UnicodeDecodeError) as error:
+                return CellError("IncludeError", f"%include {directive.path}: {error}")
+            result = await self._on_lldb_thread(self.executor.execute, source, str(path), None, cell)
+            return result.error  # type: ignore[no-any-return]
+        return None
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
         """Say whether ``code`` is a complete cell, for jupyter console's multi-line input."""

@@ -20,6 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 CLEAR_SCREEN = "\x1b[2J"
+# Rich display messages travel in-band on stdout as an OSC escape, so they keep their place among
+# the printed lines: ESC ] 5151 ; <JSON> BEL. JSON text never contains a raw BEL.
+DISPLAY_START = "\x1b]5151;"
+DISPLAY_END = "\x07"
+MAX_DISPLAY_CHARS = 64 << 20
 READ_SIZE = 1 << 16
 # A burst is sent at most this often per stream; the first line after a quiet spell goes at once.
 COALESCE_SECONDS = 0.05
@@ -41,7 +46,15 @@ class Clear:
     """The Swift code cleared the screen (``\\u{1B}[2J``)."""
 
 
-OutputEvent = Text | Clear
+@dataclass(frozen=True)
+class Display:
+    """A rich display message from the Swift ``Jupyter`` API: its JSON text, or an error."""
+
+    payload: str
+    error: str | None = None
+
+
+OutputEvent = Text | Clear | Display
 OutputCallback = Callable[[str, OutputEvent], None]
 
 
@@ -51,19 +64,46 @@ class StreamDecoder:
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._held = ""
+        self._skipping = False
 
     def feed(self, data: bytes, final: bool = False) -> list[OutputEvent]:
-        """Decode ``data``; with ``final`` also flush any incomplete character or escape."""
+        """Decode ``data``; with ``final`` also flush any incomplete character, escape or frame."""
         text = self._held + self._decoder.decode(data, final=final)
         self._held = ""
+        events: list[OutputEvent] = []
+        while (start := text.find(DISPLAY_START)) >= 0:
+            end = text.find(DISPLAY_END, start + len(DISPLAY_START))
+            if end < 0:
+                if final:
+                    break
+                frame = text[start:]
+                if len(frame) > MAX_DISPLAY_CHARS:
+                    events += split_clear(text[:start])
+                    events.append(Display("", f"a display message over {MAX_DISPLAY_CHARS >> 20} MiB was dropped"))
+                    # Skip the rest of the oversized frame as it arrives.
+                    self._skipping = True
+                    return events
+                events += split_clear(text[:start])
+                self._held = frame
+                return events
+            events += split_clear(text[:start])
+            events.append(Display(text[start + len(DISPLAY_START) : end]))
+            text = text[end + len(DISPLAY_END) :]
+        if self._skipping:
+            end = text.find(DISPLAY_END)
+            if end < 0:
+                return events
+            self._skipping = False
+            text = text[end + len(DISPLAY_END) :]
         if not final:
-            # Keep back a tail that could be the start of a clear-screen escape split across reads.
-            for keep in range(min(len(CLEAR_SCREEN) - 1, len(text)), 0, -1):
-                if CLEAR_SCREEN.startswith(text[-keep:]):
-                    self._held = text[-keep:]
+            # Keep back a tail that could begin an escape split across reads.
+            for keep in range(min(len(DISPLAY_START) - 1, len(text)), 0, -1):
+                tail = text[-keep:]
+                if CLEAR_SCREEN.startswith(tail) or DISPLAY_START.startswith(tail):
+                    self._held = tail
                     text = text[:-keep]
                     break
-        return split_clear(text)
+        return events + split_clear(text)
 
 
 def split_clear(text: str) -> list[OutputEvent]:

@@ -335,6 +335,11 @@ def test_warnings_alone_do_not_fail_a_cell(kc: BlockingKernelClient) -> None:
     assert execution.stream("stdout") == "1\n"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="not built: LLDB's SBTarget.EvaluateExpression returns no warnings for a cell that compiles "
+    "(GetError() is 'unknown error', GetErrorData() {'errors': ['']}); issue 3 stays open for this",
+)
 def test_warnings_go_to_stderr(kc: BlockingKernelClient) -> None:
     execution = ok(execute(kc, '#warning("mind the gap")\nlet afterWarning = 1'))
     stderr = execution.stream("stderr")
@@ -415,6 +420,11 @@ def test_the_runtimes_message_goes_to_stderr_of_the_crashing_cell(kc: BlockingKe
     assert "Fatal error: visible" in execution.stream("stderr")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="not built: LLDB's unwinder stops at the JIT frame of the earlier cell (frames read: "
+    "_assertionFailure, explode at <Cell 1>:2, then nothing); the calling cell's frame is missing",
+)
 def test_crash_in_a_function_from_an_earlier_cell_shows_both_cells(kc: BlockingKernelClient) -> None:
     # The frame of the calling cell tells the user which of their lines led to the crash.
     defined = ok(

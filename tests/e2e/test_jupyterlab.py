@@ -106,7 +106,10 @@ def run_cell(page: Page, code: str) -> Locator:
     expect(cell.locator(".cm-content")).to_have_text(code.replace("\n", ""))
     index = cell.evaluate("cell => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].indexOf(cell)")
     page.keyboard.press("Shift+Enter")
-    return page.locator(".jp-Notebook .jp-Cell").nth(index)
+    ran = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    # "[ ]:" after Shift+Enter means JupyterLab never sent the cell ("[*]:" while the kernel has it).
+    expect(ran.locator(".jp-InputArea-prompt")).not_to_have_text("[ ]:")
+    return ran
 
 
 def kernel_status(page: Page) -> Locator:

@@ -1,0 +1,149 @@
+// Run once in every Swift process before the first cell. @RESULT_PATH@ is replaced by the kernel.
+import Glibc
+import Dispatch
+
+// Unbuffered stdout: output reaches the pipe as it is printed, and nothing is left in a buffer
+// when a cell ends (a partial line would otherwise surface in the next cell).
+setvbuf(stdout, nil, _IONBF, 0)
+
+// An interrupt unwinds the cell's stack; an exclusivity record left on it would corrupt the
+// runtime's access list and crash the next cell that touches the same variable.
+// (dlsym with RTLD_DEFAULT finds nothing when called from JIT code: ask the library itself.)
+if let flag = dlsym(dlopen("libswiftCore.so", RTLD_NOW | RTLD_NOLOAD), "_swift_disableExclusivityChecking") {
+    flag.assumingMemoryBound(to: Bool.self).pointee = true
+}
+
+// If the debug server dies (the kernel was killed), this process dies with it instead of running
+// on detached. prctl is variadic, so Swift calls it through a fixed-argument pointer.
+if let prctl = dlsym(dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD), "prctl") {
+    typealias Prctl = @convention(c) (Int32, UInt) -> Int32
+    _ = unsafeBitCast(prctl, to: Prctl.self)(1, 9)  // PR_SET_PDEATHSIG, SIGKILL
+}
+
+final class __SwiftKernelBox<T>: @unchecked Sendable {
+    var value: T?
+    var error: Error?
+}
+
+enum __SwiftKernel {
+    static let channel: Int32 = open("@RESULT_PATH@", O_WRONLY)
+
+    /// Write all of `bytes` to a file descriptor.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written <= 0 { break }
+            offset += written
+        }
+    }
+
+    /// Send a framed message to the kernel (`kind length\npayload`).
+    static func send(_ kind: String, _ payload: String) {
+        var bytes = Array("\(kind) \(payload.utf8.count)\n".utf8)
+        bytes.append(contentsOf: payload.utf8)
+        writeAll(channel, bytes)
+    }
+
+    static func describe<T>(_ value: T) { send("result", String(reflecting: value)) }
+    static func noop() {}
+
+    /// Run async work to completion from synchronous top-level code (the kernel rewrites
+    /// top-level `await` into this: LLDB's REPL cannot evaluate it directly).
+    static func blockOn<T>(_ body: @escaping () async -> T) -> T {
+        let done = DispatchSemaphore(value: 0)
+        let box = __SwiftKernelBox<T>()
+        Task { box.value = await body(); done.signal() }
+        done.wait()
+        return box.value!
+    }
+
+    static func blockOnThrowing<T>(_ body: @escaping () async throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let box = __SwiftKernelBox<T>()
+        Task {
+            do { box.value = try await body() } catch { box.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let error = box.error { throw error }
+        return box.value!
+    }
+
+    /// Quote a string as JSON.
+    static func json(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    static func base64<B: Sequence>(_ bytes: B) -> String where B.Element == UInt8 {
+        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        let input = Array(bytes)
+        var out = [UInt8]()
+        out.reserveCapacity((input.count + 2) / 3 * 4)
+        var index = 0
+        while index < input.count {
+            let b0 = input[index]
+            let b1 = index + 1 < input.count ? input[index + 1] : 0
+            let b2 = index + 2 < input.count ? input[index + 2] : 0
+            out.append(table[Int(b0 >> 2)])
+            out.append(table[Int((b0 & 0x03) << 4 | b1 >> 4)])
+            out.append(index + 1 < input.count ? table[Int((b1 & 0x0F) << 2 | b2 >> 6)] : UInt8(ascii: "="))
+            out.append(index + 2 < input.count ? table[Int(b2 & 0x3F)] : UInt8(ascii: "="))
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Send a display message in-band on stdout, so it keeps its place among the printed lines.
+    static func emit(_ message: String) {
+        writeAll(1, Array(("\u{1B}]5151;" + message + "\u{07}").utf8))
+    }
+}
+
+/// Rich output from Swift code: `Jupyter.display(html: "<b>hi</b>")`, `Jupyter.display(png: data)`.
+enum Jupyter {
+    /// Show a bundle of MIME type to text (JSON for application/json, base64 for images).
+    static func display(_ bundle: [String: String], id: String? = nil, update: Bool = false) {
+        let data = bundle.map { "\(__SwiftKernel.json($0.key)):\(__SwiftKernel.json($0.value))" }.joined(separator: ",")
+        let idField = id.map { ",\"id\":\(__SwiftKernel.json($0))" } ?? ""
+        __SwiftKernel.emit("{\"type\":\"display\",\"update\":\(update),\"data\":{\(data)}\(idField)}")
+    }
+    static func display(html: String, id: String? = nil) { display(["text/html": html], id: id) }
+    static func display(markdown: String, id: String? = nil) { display(["text/markdown": markdown], id: id) }
+    static func display(svg: String, id: String? = nil) { display(["image/svg+xml": svg], id: id) }
+    static func display(latex: String, id: String? = nil) { display(["text/latex": latex], id: id) }
+    static func display(text: String, id: String? = nil) { display(["text/plain": text], id: id) }
+    static func display(json: String, id: String? = nil) { display(["application/json": json], id: id) }
+    static func display<B: Sequence>(png: B, id: String? = nil) where B.Element == UInt8 {
+        display(["image/png": __SwiftKernel.base64(png)], id: id)
+    }
+    static func display<B: Sequence>(jpeg: B, id: String? = nil) where B.Element == UInt8 {
+        display(["image/jpeg": __SwiftKernel.base64(jpeg)], id: id)
+    }
+    /// Replace what an earlier `display(..., id:)` showed.
+    static func updateDisplay(id: String, html: String) { display(["text/html": html], id: id, update: true) }
+    static func updateDisplay(id: String, markdown: String) { display(["text/markdown": markdown], id: id, update: true) }
+    static func updateDisplay(id: String, text: String) { display(["text/plain": text], id: id, update: true) }
+    static func updateDisplay(id: String, _ bundle: [String: String]) { display(bundle, id: id, update: true) }
+    /// Clear the cell's output; with `wait`, only when the next output arrives.
+    static func clearOutput(wait: Bool = false) {
+        __SwiftKernel.emit("{\"type\":\"clear\",\"wait\":\(wait)}")
+    }
+}

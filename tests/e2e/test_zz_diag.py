@@ -1,0 +1,216 @@
+"""JupyterLab in a real browser: Debian's chromium, headless, driven by playwright."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from .helpers import (
+    ARTIFACTS,
+    REPO,
+    Server,
+    free_port,
+    jupyter_env,
+    record_artifacts,
+    root_flag,
+    running_server,
+    system_tool,
+    venv_tool,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SHOTS = ARTIFACTS / "jupyterlab"
+# Kernel start plus the first compile; generous so that only a hang fails.
+KERNEL_WAIT_MS = 60_000
+CELL_WAIT_MS = 30_000
+
+# Debian's chromium, not playwright's own download (which cannot be fetched here); nothing that
+# phones home, so a headless run on a machine without internet is quiet and quick.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--metrics-recording-only",
+]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Server]:
+    """Run `jupyter lab` on 127.0.0.1 with a token, a free port and an empty temporary root."""
+    root = tmp_path / "root"
+    root.mkdir()
+    env = jupyter_env(tmp_path / "home")
+    # The news prompt would cover part of the page in the screenshots.
+    notification = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    port, token = free_port(), uuid.uuid4().hex
+    argv = [
+        venv_tool("jupyter"),
+        "lab",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--no-browser",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.expose_app_in_browser=True",
+        *root_flag("ServerApp"),
+    ]
+    log = tmp_path / "lab.log"
+    with running_server(argv, port=port, token=token, env=env, log=log, ready_path="/api/status") as server:
+        yield server
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        executable = system_tool("chromium")
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Path:
+    """The screenshot folder, emptied; pytest's summary names it."""
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+    record_artifacts(request.config, SHOTS)
+    return SHOTS
+
+
+def run_cell(page: Page, code: str) -> Locator:
+    """Type ``code`` into the active cell, run it with Shift+Enter and return that cell."""
+    cell = page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
+    cell.locator(".cm-content").click()
+    expect(cell.locator(".cm-editor")).to_have_class(re.compile(r"\bcm-focused\b"))
+    # Key by key, as a person types; the editor's auto-closed brackets and quotes are typed over.
+    for number, line in enumerate(code.split("\n")):
+        if number:
+            page.keyboard.press("Enter")
+        page.keyboard.type(line)
+    expect(cell.locator(".cm-content")).to_have_text(code.replace("\n", ""))
+    index = cell.evaluate("cell => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].indexOf(cell)")
+    page.keyboard.press("Shift+Enter")
+    ran = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    # "[ ]:" after Shift+Enter means JupyterLab never sent the cell ("[*]:" while the kernel has it).
+    try:
+        expect(ran.locator(".jp-InputArea-prompt")).not_to_have_text("[ ]:")
+    except AssertionError:
+        diag = page.evaluate("""() => { const w = window.jupyterapp.shell.currentWidget; const sc = w.context.sessionContext;
+          return {hasNoKernel: sc.hasNoKernel, isReady: sc.isReady, kernelDisplayName: sc.kernelDisplayName, status: sc.session && sc.session.kernel && sc.session.kernel.status,
+                  connection: sc.session && sc.session.kernel && sc.session.kernel.connectionStatus,
+                  sources: w.content.model.cells ? Array.from({length: w.content.model.cells.length}, (_, i) => w.content.model.cells.get(i).sharedModel.getSource()) : null,
+                  mode: w.content.mode, active: w.content.activeCellIndex}; }""")
+        print("DIAG", diag)
+        raise
+    return ran
+
+
+def kernel_status(page: Page) -> Locator:
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator")
+
+
+@pytest.fixture
+def page(browser: Browser, shots: Path) -> Iterator[Page]:
+    """A browser tab; whatever it shows at the end is kept too, which tells most about a failure."""
+    tab = browser.new_page(viewport={"width": 1400, "height": 900})
+    yield tab
+    tab.screenshot(path=shots / "99-last-state.png")
+    tab.close()
+
+
+def open_swift_notebook_from_launcher(page: Page, lab: Server, shots: Path) -> str:
+    """Check the launcher's Swift card (display name, logo), open a notebook with it; return the name."""
+    page.goto(lab.url(f"/lab?token={lab.token}"))
+    spec = lab.request("GET", "/api/kernelspecs")["kernelspecs"]["swift"]["spec"]
+    display_name = str(spec["display_name"])
+    assert display_name.startswith("Swift "), spec
+    card = page.locator(f'.jp-LauncherCard[data-category="Notebook"][title="{display_name}"]')
+    expect(card).to_be_visible(timeout=KERNEL_WAIT_MS)
+    expect(card.locator(".jp-LauncherCard-label")).to_have_text(display_name)
+    logo = card.locator("img")
+    expect(logo).to_have_attribute("src", re.compile(r"/kernelspecs/swift/logo-"))
+    assert logo.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0, "the Swift logo did not load"
+    source = str(logo.get_attribute("src"))
+    served = page.request.get(lab.url(source)).body()
+    assert served == (REPO / "swift_kernel" / "resources" / source.rsplit("/", 1)[-1]).read_bytes(), "not our logo"
+    page.screenshot(path=shots / "01-launcher.png")
+
+    card.click()
+    expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=KERNEL_WAIT_MS)
+    expect(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName")).to_have_text(display_name)
+    return display_name
+
+
+def save_and_read_back(page: Page, lab: Server) -> dict[str, Any]:
+    """Save the notebook with Ctrl+S and return it as the server stored it."""
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    expect(tab).to_have_class(re.compile(r"\bjp-mod-dirty\b"))
+    page.keyboard.press("Control+s")
+    # JupyterLab asks for a name the first time an Untitled notebook is saved.
+    rename = page.locator(".jp-Dialog", has_text="Rename file")
+    expect(rename).to_be_visible()
+    rename.get_by_role("textbox").fill("swift-in-lab.ipynb")
+    rename.locator("button", has_text="Rename and Save").click()
+    expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")).to_have_text("swift-in-lab.ipynb")
+    expect(tab).not_to_have_class(re.compile(r"\bjp-mod-dirty\b"), timeout=CELL_WAIT_MS)
+    return dict(lab.request("GET", "/api/contents/swift-in-lab.ipynb?content=1")["content"])
+
+
+@pytest.mark.timeout(240)
+def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shots: Path) -> None:
+    open_swift_notebook_from_launcher(page, lab, shots)
+
+    # 1. state and print output
+    hello = run_cell(page, 'let x = 10\nprint("hello \\(x)")')
+    expect(hello.locator(".jp-OutputArea-output")).to_have_text("hello 10", timeout=KERNEL_WAIT_MS)
+    page.screenshot(path=shots / "02-hello.png")
+
+    # 2. an endless loop, stopped with the toolbar's interrupt button
+    loop = run_cell(page, "while true {}")
+    expect(kernel_status(page)).to_have_attribute("data-status", "busy", timeout=CELL_WAIT_MS)
+    expect(loop.locator(".jp-InputArea-prompt")).to_have_text("[*]:")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=shots / "03-running.png")
+    page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) [data-command="notebook:interrupt-kernel"]').click()
+    stderr = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+    expect(loop.locator(stderr)).to_contain_text("KeyboardInterrupt", timeout=CELL_WAIT_MS)
+    expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=CELL_WAIT_MS)
+    expect(loop.locator(".jp-InputArea-prompt")).to_have_text("[2]:")
+    page.screenshot(path=shots / "04-interrupted.png")
+
+    # 3. the variable from before the interrupt is still there
+    result = run_cell(page, "x + 5")
+    value = result.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")
+    expect(value).to_have_text("15", timeout=CELL_WAIT_MS)
+    page.screenshot(path=shots / "05-result.png")
+
+    # 4. a compile error points at the cell and line
+    broken = run_cell(page, 'let y = x\nlet z: Int = "ten"')
+    error = broken.locator(stderr)
+    expect(error).to_contain_text("<Cell 4>:2:14", timeout=CELL_WAIT_MS)
+    expect(error).to_contain_text("cannot convert value of type 'String' to specified type 'Int'")
+    expect(kernel_status(page)).to_have_attribute("data-status", "idle")
+    page.screenshot(path=shots / "06-compile-error.png")
+
+    # JupyterLab saves it as a Swift notebook, outputs included.
+    saved = save_and_read_back(page, lab)
+    assert saved["metadata"]["kernelspec"]["name"] == "swift"
+    texts = json.dumps([cell["outputs"] for cell in saved["cells"] if cell["cell_type"] == "code"])
+    assert "hello 10" in texts and "KeyboardInterrupt" in texts and '"15"' in texts and "<Cell 4>" in texts

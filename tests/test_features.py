@@ -1,0 +1,138 @@
+"""Notebook features through the real kernel: rich display, %system, %env, %include, %help."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import KernelPair
+from .utils import execute, interrupt_after, value
+
+pytestmark = pytest.mark.lldb
+
+DISPLAY_CASES = [
+    ('Jupyter.display(html: "<b>bold</b>")', "text/html", "<b>bold</b>"),
+    ('Jupyter.display(markdown: "# Title")', "text/markdown", "# Title"),
+    ('Jupyter.display(svg: "<svg/>")', "image/svg+xml", "<svg/>"),
+    ('Jupyter.display(latex: "$x^2$")', "text/latex", "$x^2$"),
+    ('Jupyter.display(text: "plain")', "text/plain", "plain"),
+    ('Jupyter.display(json: "{\\"a\\": [1, 2]}")', "application/json", {"a": [1, 2]}),
+    ("Jupyter.display(png: [137, 80, 78, 71, 13, 10])", "image/png", "iVBORw0K"),
+    ("Jupyter.display(jpeg: [255, 216, 255])", "image/jpeg", "/9j/"),
+]
+
+
+@pytest.mark.parametrize(("code", "mime", "expected"), DISPLAY_CASES)
+def test_display_each_mime_type(kc: object, code: str, mime: str, expected: object) -> None:
+    execution = execute(kc, code)  # type: ignore[arg-type]
+    assert execution.status == "ok", execution.content
+    shown = execution.of_type("display_data")
+    assert len(shown) == 1
+    assert shown[0]["content"]["data"] == {mime: expected}
+
+
+def test_display_order_update_and_clear_while_running(kc: object) -> None:
+    """Display messages arrive during the cell, in order with printed lines, and update by id."""
+    code = (
+        'print("before")\n'
+        'Jupyter.display(text: "0%", id: "progress")\n'
+        "for step in 1...3 {\n"
+        '    Jupyter.updateDisplay(id: "progress", text: "\\(step * 33)%")\n'
+        "    usleep(300_000)\n"
+        "}\n"
+        'print("after")\n'
+        "Jupyter.clearOutput(wait: true)\n"
+        'print("fresh")'
+    )
+    msg_id = kc.execute(code)  # type: ignore[attr-defined]
+    started = time.monotonic()
+    seen: list[tuple[str, object, float]] = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=30)  # type: ignore[attr-defined]
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind = msg["msg_type"]
+        if kind == "status" and msg["content"]["execution_state"] == "idle":
+            break
+        if kind == "stream":
+            seen.append(("stream", msg["content"]["text"], time.monotonic() - started))
+        elif kind in ("display_data", "update_display_data"):
+            content = msg["content"]
+            seen.append((kind, (content["data"]["text/plain"], content["transient"]["display_id"]), time.monotonic() - started))
+        elif kind == "clear_output":
+            seen.append((kind, msg["content"]["wait"], time.monotonic() - started))
+    kinds = [(kind, payload) for kind, payload, _ in seen]
+    assert kinds == [
+        ("stream", "before\n"),
+        ("display_data", ("0%", "progress")),
+        ("update_display_data", ("33%", "progress")),
+        ("update_display_data", ("66%", "progress")),
+        ("update_display_data", ("99%", "progress")),
+        ("stream", "after\n"),
+        ("clear_output", True),
+        ("stream", "fresh\n"),
+    ]
+    # The first update reached the frontend while the cell still ran (it runs about 0.9 s).
+    first_update = next(at for kind, _, at in seen if kind == "update_display_data")
+    last = seen[-1][2]
+    assert last - first_update > 0.4
+
+
+def test_bad_display_input_is_reported_not_fatal(kc: object) -> None:
+    execution = execute(kc, 'Jupyter.display(json: "{not json")\nlet afterBad = 1')  # type: ignore[arg-type]
+    assert execution.status == "ok"
+    assert "Jupyter.display: json: not valid JSON" in execution.stream("stderr")
+    assert not execution.of_type("display_data")
+    big = execute(kc, 'Jupyter.display(text: String(repeating: "x", count: 5_000_000))')  # type: ignore[arg-type]
+    assert big.status == "ok"
+    assert len(big.of_type("display_data")[0]["content"]["data"]["text/plain"]) == 5_000_000
+    assert value(kc, "afterBad") == "1"  # type: ignore[arg-type]
+
+
+def test_system_streams_and_reports_exit_status(kc: object) -> None:
+    execution = execute(kc, "%system echo out; echo err >&2; exit 3")  # type: ignore[arg-type]
+    assert execution.status == "ok"
+    assert execution.stream("stdout") == "out\n"
+    assert execution.stream("stderr") == "err\n%system: exit status 3\n"
+
+
+def test_system_output_is_live_and_interruptible(kernel: KernelPair) -> None:
+    km, kc = kernel
+    execution, latency = interrupt_after(km, kc, "%system echo started; sleep 100", 1.0)
+    assert execution.content["ename"] == "KeyboardInterrupt"
+    assert execution.stream("stdout") == "started\n"
+    assert latency < 2.0
+    assert value(kc, "1 + 1") == "2"
+
+
+def test_env_reaches_system_and_swift(kc: object) -> None:
+    execution = execute(kc, "%env SWIFT_KERNEL_GREETING=hello there\n%system echo $SWIFT_KERNEL_GREETING")  # type: ignore[arg-type]
+    assert execution.stream("stdout") == "hello there\n"
+    assert value(kc, 'String(cString: getenv("SWIFT_KERNEL_GREETING"))') == '"hello there"'  # type: ignore[arg-type]
+    bad = execute(kc, "%env NOT VALID")  # type: ignore[arg-type]
+    assert bad.content["ename"] == "DirectiveError"
+    assert "%env takes NAME=VALUE" in bad.content["evalue"]
+
+
+def test_include_runs_file_and_names_it_in_diagnostics(kc: object, tmp_path: Path) -> None:
+    helpers = tmp_path / "helpers.swift"
+    helpers.write_text("let base = 40\nfunc twice(_ x: Int) -> Int { 2 * x }\n")
+    assert value(kc, f'%include "{helpers}"\ntwice(base) + 2') == "82"  # type: ignore[arg-type]
+    broken = tmp_path / "broken.swift"
+    broken.write_text("let fine = 1\nlet wrong: Int = \"text\"\n")
+    execution = execute(kc, f"%include {broken}")  # type: ignore[arg-type]
+    assert execution.content["ename"] == "CompileError"
+    assert execution.content["evalue"].startswith(f"{broken}:2:")
+    missing = execute(kc, f'%include "{tmp_path / "missing.swift"}"')  # type: ignore[arg-type]
+    assert missing.content["ename"] == "IncludeError"
+
+
+def test_help_lists_every_directive(kc: object) -> None:
+    text = execute(kc, "%help").stream("stdout")  # type: ignore[arg-type]
+    for name in ("%timeout", "%system", "%env", "%include", "%help"):
+        assert name in text
+    unknown = execute(kc, "%frobnicate now")  # type: ignore[arg-type]
+    assert unknown.content["ename"] == "DirectiveError"
+    assert "%frobnicate" in unknown.content["evalue"]
