@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +78,8 @@ class SwiftKernel(Kernel):
         }
         self.banner = f"Swift {self.swift_version} kernel (swift_kernel {__version__}), running through LLDB"
         self._time_limit: float | None = self.cell_timeout or None
+        # Every cell's source, for history requests.
+        self.history: list[str] = []
         # Environment for %system and builds; %env adds to it (and to the Swift process).
         self.environment: dict[str, str] = dict(os.environ)
         # Swift source of every cell that ran without error, in order (code intelligence reads it).
@@ -164,6 +167,8 @@ class SwiftKernel(Kernel):
     ) -> dict[str, Any]:
         """Run one cell: directives first, in order, then its Swift code in the REPL process."""
         parent = self.get_parent("shell")
+        if store_history:
+            self.history.append(code)
         lines = sum(1 for line in code.split("\n") if line.strip() and not line.lstrip().startswith("//"))
         if lines > self.max_cell_lines:
             # Compilation runs inside this process, where no interrupt can stop it.
@@ -242,6 +247,35 @@ class SwiftKernel(Kernel):
             result = await self._on_lldb_thread(self.executor.execute, source, str(path), None, cell)
             return result.error  # type: ignore[no-any-return]
         return None
+
+    async def do_history(  # type: ignore[override]
+        self,
+        hist_access_type: str,
+        output: bool,
+        raw: bool,
+        session: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        n: int | None = None,
+        pattern: str | None = None,
+        unique: bool = False,
+    ) -> dict[str, Any]:
+        """Answer history requests from this kernel's session (session 0 is the current one)."""
+        entries = [(0, number, code) for number, code in enumerate(self.history, start=1)]
+        if hist_access_type == "tail":
+            entries = entries[-n:] if n else entries
+        elif hist_access_type == "range":
+            entries = [e for e in entries if (start or 0) <= e[1] and (stop is None or e[1] < stop)]
+        elif hist_access_type == "search":
+            entries = [e for e in entries if fnmatch.fnmatchcase(e[2], pattern or "*")]
+            if unique:
+                seen: set[str] = set()
+                entries = [e for e in entries if not (e[2] in seen or seen.add(e[2]))]  # type: ignore[func-returns-value]
+            entries = entries[-n:] if n else entries
+        else:
+            entries = []
+        history: list[Any] = [(s_, line, (code, None)) if output else (s_, line, code) for s_, line, code in entries]
+        return {"status": "ok", "history": history}
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
         """Say whether ``code`` is a complete cell, for jupyter console's multi-line input."""

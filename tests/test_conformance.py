@@ -1,8 +1,7 @@
 """Run jupyter_kernel_test's protocol conformance checks against the installed Swift kernelspec.
 
-Completion and inspection samples are left out on purpose: code intelligence is tested on its own.
-``code_display_data`` is left out until the kernel has a display API. The base class skips, with a
-reason shown by ``-ra``, every check whose sample is empty. The error sample is a compile error: the
+Completion is tested in depth in test_completion.py; the one sample here checks the protocol shape.
+The pager check is removed: the kernel sends no pager payloads. The error sample is a compile error: the
 check wants the error as the only output, and a runtime trap also writes the runtime's own message
 to stderr (tested in test_execution.py).
 """
@@ -35,6 +34,18 @@ class SwiftKernelTests(jupyter_kernel_test.KernelTests):
         {"code": "3 > 2", "result": "true"},
         {"code": "Optional(5)", "result": "Optional(5)"},
     ]
+
+    code_display_data = [  # noqa: RUF012 - as above
+        {"code": 'Jupyter.display(html: "<b>hi</b>")', "mime": "text/html"},
+        {"code": 'Jupyter.display(markdown: "# hi")', "mime": "text/markdown"},
+    ]
+    completion_samples = [{"text": "Int.bitWid", "matches": {"bitWidth"}}]  # noqa: RUF012 - as above
+    supported_history_operations = ("tail", "range", "search")
+    code_history_pattern = "6 * *"
+    code_inspect_sample = "print"
+
+    # The kernel sends no pager payloads (help is %help, printed): this check does not apply.
+    test_pager = None  # type: ignore[assignment]
 
     complete_code_samples = ["let x = 1", 'print("a{")', "func f() {\n}"]  # noqa: RUF012 - as above
     incomplete_code_samples = ["func f() {", "let x = 1 +"]  # noqa: RUF012 - as above
