@@ -28,9 +28,13 @@ def main() -> None:
     from swift_kernel.toolchain import ToolchainError, ensure_loader_path
 
     try:
-        ensure_loader_path(["-m", "swift_kernel", *sys.argv[1:]])
+        toolchain = ensure_loader_path(["-m", "swift_kernel", *sys.argv[1:]])
     except ToolchainError as error:
         sys.exit(f"swift_kernel: {error}")
+    from swift_kernel.executor import EarlyStart
+
+    # The Swift process starts while ipykernel is imported and set up.
+    EarlyStart.begin(toolchain)
     from ipykernel.kernelapp import IPKernelApp
 
     from swift_kernel.kernel import SwiftKernel

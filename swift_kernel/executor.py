@@ -27,7 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, ClassVar
 
 from . import diagnostics
 from .diagnostics import CellError, Frame
@@ -776,3 +777,35 @@ class LLDBExecutor:
                     record.rung = record.rung or "signal"
                     next_signal = now + self.resend_interval
             run_done.wait(0.002 if now - record.requested_at < 0.05 else 0.01)
+
+
+@dataclass
+class EarlyStart:
+    """An executor whose Swift process starts before the kernel object exists.
+
+    ``python -m swift_kernel`` begins this before importing ipykernel, so that launching
+    ``repl_swift`` and running the prelude overlap with the Jupyter imports; the kernel takes it.
+    """
+
+    executor: LLDBExecutor
+    thread: ThreadPoolExecutor
+    started: Future[None]
+
+    _pending: ClassVar[EarlyStart | None] = None
+
+    @classmethod
+    def begin(cls, toolchain: Toolchain) -> EarlyStart:
+        """Create the debugger here (it must be the main thread) and launch on the executing thread."""
+        executor = LLDBExecutor(toolchain, lambda name, event: None)
+        executor.load()
+        # Every LLDB call happens on this one thread; other threads only signal.
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-lldb")
+        early = cls(executor, thread, thread.submit(executor.start))
+        cls._pending = early
+        return early
+
+    @classmethod
+    def take(cls) -> EarlyStart | None:
+        """Hand over the early start, once."""
+        early, cls._pending = cls._pending, None
+        return early

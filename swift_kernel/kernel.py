@@ -29,7 +29,7 @@ from .directives import (
     parse_cell,
 )
 from .display import DisplayError, display_message
-from .executor import Cell, LLDBExecutor, SwiftProcessEnded
+from .executor import Cell, EarlyStart, SwiftProcessEnded
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .toolchain import find_toolchain
@@ -67,7 +67,8 @@ class SwiftKernel(Kernel):
         # thread, so the default action never runs in the kernel itself.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         self.toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
-        self.swift_version = self.toolchain.short_version()
+        # register.py records the version in the kernelspec; asking `swift --version` costs a process.
+        self.swift_version = os.environ.get("SWIFT_KERNEL_SWIFT_VERSION") or self.toolchain.short_version()
         self.language_info = {
             "name": "swift",
             "version": self.swift_version,
@@ -87,10 +88,11 @@ class SwiftKernel(Kernel):
         # Completion and Shift-Tab; its sourcekit-lsp process starts on the first such request.
         self.code_intelligence = SourceKitLSP(self.toolchain.sourcekit_lsp, log=self.log)
         # Every LLDB call happens on this one thread; the control thread only signals.
-        self._lldb_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-lldb")
-        self.executor = LLDBExecutor(self.toolchain, self._discard_output, interrupt_grace=self.interrupt_grace)
-        self.executor.load()
-        self._started = self._lldb_thread.submit(self.executor.start)
+        early = EarlyStart.take()
+        if early is None or early.executor.toolchain != self.toolchain:
+            early = EarlyStart.begin(self.toolchain)
+        self.executor, self._lldb_thread, self._started = early.executor, early.thread, early.started
+        self.executor.interrupt_grace = self.interrupt_grace
 
     # ipykernel installs Python's SIGINT handler around each request; SIGINT is blocked in every
     # thread here and handled by the sigwait thread, so the hooks do nothing.
