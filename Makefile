@@ -25,6 +25,7 @@ demo: setup
 bench: setup
 	$(PYTHON) bench/latency.py
 	$(PYTHON) bench/interrupt_latency.py
+	$(PYTHON) bench/completion.py
 
 lint: setup
 	$(VENV)/bin/ruff check swift_kernel tests bench register.py

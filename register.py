@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from swift_kernel.toolchain import Toolchain, ToolchainError, find_toolchain, loader_path  # noqa: E402
+from swift_kernel.toolchain import Toolchain, ToolchainError, find_toolchain, loader_path
 
 
 def _check_lldb_import(toolchain: Toolchain, python: str) -> None:

@@ -7,9 +7,9 @@ import signal
 # swallow jupyter_client's interrupt signal while the main thread sits in EvaluateExpression.
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
-import sys  # noqa: E402
-import threading  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
+import sys
+import threading
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from swift_kernel.kernel import SwiftKernel

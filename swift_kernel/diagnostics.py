@@ -150,16 +150,18 @@ def cell_frames(frames: list[Frame], limit: int = 20) -> list[Frame]:
         if frame.file == "<compiler-generated>":
             continue
         # Swift code only: cells and included files; C libraries may carry line tables too.
-        is_swift = bool(frame.file) and frame.line > 0 and (frame.file.startswith("<") or frame.file.endswith(".swift"))
+        file = frame.file or ""
+        is_swift = frame.line > 0 and (file.startswith("<") or file.endswith(".swift"))
         if not is_swift and not frame.function.startswith("Swift runtime failure"):
             continue
+        shown = frame
         if frame.function == "main" and frame.file and frame.file.startswith("<"):
             # The REPL wraps each cell's top-level code in `main`; show it as the cell itself.
-            frame = Frame("top-level code", frame.file, frame.line, frame.column)
-        if kept and kept[-1] == frame:
+            shown = Frame("top-level code", frame.file, frame.line, frame.column)
+        if kept and kept[-1] == shown:
             repeats += 1
             continue
-        kept.append(frame)
+        kept.append(shown)
     if repeats:
         kept.append(Frame(f"... {repeats} more identical frames", None, 0))
     return kept[:limit]

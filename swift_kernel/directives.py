@@ -7,6 +7,7 @@ removed, so compiler diagnostics keep the cell's own line numbers.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def _timeout(argument: str) -> Directive:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+    if not math.isfinite(seconds) or seconds <= 0:
         raise DirectiveError(f"%timeout takes a positive number of seconds or 'off', not {text!r}")
     return SetTimeout(seconds)
 

@@ -25,9 +25,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from . import diagnostics
@@ -442,7 +442,9 @@ class LLDBExecutor:
             record.rung = record.rung or "before start"
         return self._interrupted(record, [])
 
-    def execute(self, code: str, cell_name: str, time_limit: float | None = None, cell: Cell | None = None) -> ExecutionResult:
+    def execute(
+        self, code: str, cell_name: str, time_limit: float | None = None, cell: Cell | None = None
+    ) -> ExecutionResult:
         """Evaluate Swift code; called from the kernel's single executing thread.
 
         ``cell`` is the kernel's cell from ``expect_cell`` (a cell may evaluate several pieces:
@@ -475,7 +477,9 @@ class LLDBExecutor:
             if owned:
                 self.end_cell(cell)
 
-    def run_subprocess(self, command: str, environment: dict[str, str], on_output: OutputCallback, cell: Cell) -> int | None:
+    def run_subprocess(
+        self, command: str, environment: dict[str, str], on_output: OutputCallback, cell: Cell
+    ) -> int | None:
         """Run a shell command in its own process group with its output streamed; interruptible.
 
         Returns its exit status, or None when it was interrupted.
@@ -492,7 +496,7 @@ class LLDBExecutor:
             start_new_session=True,  # its own group: an interrupt signals all it started, not us
             # The kernel blocks SIGINT in every thread and children inherit that mask; undo it so
             # the command can be interrupted.
-            preexec_fn=_unblock_sigint,
+            preexec_fn=_unblock_sigint,  # noqa: PLW1509 - only a signal-mask syscall runs in the child
         )
         readers = [
             threading.Thread(target=_stream_pipe, args=(pipe, name, on_output), daemon=True)
@@ -685,7 +689,10 @@ class LLDBExecutor:
             self._state = State.DEAD
             fresh = f"Starting a fresh Swift process failed: {error}"
         if interrupt is not None and interrupt.rung == "kill":
-            evalue = f"{interrupt.reason}; the Swift code did not stop within {self.interrupt_grace:g} s, so its process was killed"
+            evalue = (
+                f"{interrupt.reason}; the Swift code did not stop within {self.interrupt_grace:g} s, "
+                "so its process was killed"
+            )
             traceback = [f"KeyboardInterrupt: {evalue}.", fresh]
             return ExecutionResult(error=CellError("KeyboardInterrupt", evalue, traceback))
         evalue = f"{why}{exit_text}; its state is gone."

@@ -6,7 +6,6 @@ import asyncio
 import fnmatch
 import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from .directives import (
     parse_cell,
 )
 from .display import DisplayError, display_message
-from .executor import Cell, EarlyStart, SwiftProcessEnded
+from .executor import Cell, EarlyStart, ExecutionResult, SwiftProcessEnded
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .toolchain import find_toolchain
@@ -146,7 +145,8 @@ class SwiftKernel(Kernel):
         return send
 
     def _error_reply(self, error: CellError, parent: dict[str, Any], silent: bool) -> dict[str, Any]:
-        content = {"ename": error.ename, "evalue": error.evalue, "traceback": error.traceback or [f"{error.ename}: {error.evalue}"]}
+        traceback = error.traceback or [f"{error.ename}: {error.evalue}"]
+        content = {"ename": error.ename, "evalue": error.evalue, "traceback": traceback}
         if not silent:
             self._publish("error", content, parent)
         return {"status": "error", "execution_count": self.execution_count, **content}
@@ -156,7 +156,7 @@ class SwiftKernel(Kernel):
 
     # ----- hooks ------------------------------------------------------------------------------
 
-    async def do_execute(  # type: ignore[override]
+    async def do_execute(
         self,
         code: str,
         silent: bool,
@@ -182,7 +182,8 @@ class SwiftKernel(Kernel):
         try:
             directives, swift_code = parse_cell(code)
         except DirectiveError as error:
-            return self._error_reply(CellError("DirectiveError", str(error), [f"DirectiveError: {error}"]), parent, silent)
+            refused = CellError("DirectiveError", str(error), [f"DirectiveError: {error}"])
+            return self._error_reply(refused, parent, silent)
         for directive in directives:
             if isinstance(directive, SetTimeout):
                 self._time_limit = directive.seconds
@@ -229,9 +230,10 @@ class SwiftKernel(Kernel):
             self._publish("stream", {"name": "stdout", "text": help_text()}, parent)
         elif isinstance(directive, SetEnv):
             self.environment[directive.name] = directive.value
-            result = await self._on_lldb_thread(self.executor.set_environment, directive.name, directive.value)
-            if result is not None:
-                return result
+            env_error: CellError | None = await self._on_lldb_thread(
+                self.executor.set_environment, directive.name, directive.value
+            )
+            return env_error
         elif isinstance(directive, RunSystem):
             status = await asyncio.get_running_loop().run_in_executor(
                 None, self.executor.run_subprocess, directive.command, dict(self.environment), output, cell
@@ -247,10 +249,11 @@ class SwiftKernel(Kernel):
             except (OSError, UnicodeDecodeError) as error:
                 return CellError("IncludeError", f"%include {directive.path}: {error}")
             result = await self._on_lldb_thread(self.executor.execute, source, str(path), None, cell)
-            return result.error  # type: ignore[no-any-return]
+            included: ExecutionResult = result
+            return included.error
         return None
 
-    async def do_history(  # type: ignore[override]
+    async def do_history(  # noqa: PLR0917 - ipykernel's signature
         self,
         hist_access_type: str,
         output: bool,
@@ -279,7 +282,7 @@ class SwiftKernel(Kernel):
         history: list[Any] = [(s_, line, (code, None)) if output else (s_, line, code) for s_, line, code in entries]
         return {"status": "ok", "history": history}
 
-    async def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
+    async def do_is_complete(self, code: str) -> dict[str, Any]:
         """Say whether ``code`` is a complete cell, for jupyter console's multi-line input."""
         result = check_completeness(code)
         reply: dict[str, Any] = {"status": result.status}
@@ -311,7 +314,7 @@ class SwiftKernel(Kernel):
         data = {"text/plain": inspection.plain, "text/markdown": inspection.markdown} if inspection.found else {}
         return {"status": "ok", "found": inspection.found, "data": data, "metadata": {}}
 
-    async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:  # type: ignore[override]
+    async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         """Interrupt the running cell through the executor and answer at once (control thread)."""
         if self.session is None:
             return
@@ -327,7 +330,7 @@ class SwiftKernel(Kernel):
         """Interrupt the running cell because the kernel process got SIGINT (sigwait thread)."""
         self.executor.interrupt("signal")
 
-    async def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """End the Swift process and LLDB, leaving no process behind."""
         # A cell may still be running on the LLDB thread: kill its process so the thread frees up.
         self.executor.kill_now()

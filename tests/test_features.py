@@ -57,7 +57,11 @@ def test_display_order_update_and_clear_while_running(kc: object) -> None:
         if kind == "status" and msg["content"]["execution_state"] == "idle":
             break
         if kind == "stream":
-            seen.append(("stream", msg["content"]["text"], time.monotonic() - started))
+            # A line may arrive in pieces (stdout is unbuffered); frontends join adjacent stream text.
+            if seen and seen[-1][0] == "stream":
+                seen[-1] = ("stream", str(seen[-1][1]) + msg["content"]["text"], seen[-1][2])
+            else:
+                seen.append(("stream", msg["content"]["text"], time.monotonic() - started))
         elif kind in ("display_data", "update_display_data"):
             content = msg["content"]
             seen.append((kind, (content["data"]["text/plain"], content["transient"]["display_id"]), time.monotonic() - started))
