@@ -48,8 +48,11 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Server]:
-    """Run `jupyter lab` on 127.0.0.1 with a token, a free port and an empty temporary root."""
+def lab(tmp_path: Path, shots: Path) -> Iterator[Server]:
+    """Run `jupyter lab` on 127.0.0.1 with a token, a free port and an empty temporary root.
+
+    Its log, at debug level (it then names every kernel message), goes beside the screenshots.
+    """
     root = tmp_path / "root"
     root.mkdir()
     env = jupyter_env(tmp_path / "home")
@@ -67,9 +70,10 @@ def lab(tmp_path: Path) -> Iterator[Server]:
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--ServerApp.log_level=DEBUG",
         *root_flag("ServerApp"),
     ]
-    log = tmp_path / "lab.log"
+    log = shots / "lab.log"
     with running_server(argv, port=port, token=token, env=env, log=log, ready_path="/api/status") as server:
         yield server
 
@@ -118,10 +122,13 @@ def kernel_status(page: Page) -> Locator:
 
 @pytest.fixture
 def page(browser: Browser, shots: Path) -> Iterator[Page]:
-    """A browser tab; whatever it shows at the end is kept too, which tells most about a failure."""
+    """A browser tab; its last picture and its console log are kept too, which tell most about a failure."""
     tab = browser.new_page(viewport={"width": 1400, "height": 900})
+    console: list[str] = []
+    tab.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     yield tab
     tab.screenshot(path=shots / "99-last-state.png")
+    (shots / "browser-console.log").write_text("\n".join(console) + "\n")
     tab.close()
 
 
@@ -145,6 +152,8 @@ def open_swift_notebook_from_launcher(page: Page, lab: Server, shots: Path) -> s
     card.click()
     expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=KERNEL_WAIT_MS)
     expect(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName")).to_have_text(display_name)
+    # The status bar's kernel item follows the session itself, not only the kernel's status messages.
+    expect(page.locator(".jp-StatusBar-Widget", has_text=f"{display_name} | Idle")).to_be_visible()
     return display_name
 
 
