@@ -16,7 +16,7 @@ The awaited expression moves into an async closure that the prelude runs in a
 ``Task`` while the cell waits, so the cell's own code stays synchronous and
 its declarations persist to later cells as usual.  ``await`` inside function,
 accessor, closure and type bodies is left alone: those bodies are async
-contexts of their own (or the compiler reports that they are not).
+contexts of their own (or the compiler says they are not).
 
 "Top-level code" is the cell's statements and the bodies of top-level
 ``if``/``else``/``guard``/``for``/``while``/``repeat``/``do``/``catch``/
@@ -24,46 +24,66 @@ contexts of their own (or the compiler reports that they are not).
 diagnostics still point at the user's lines.
 
 This is not a Swift parser.  It masks string literals and comments, then
-follows brackets and a handful of keywords; the extent of an ``await`` ends
-where Swift's expression would (``,``, ``;``, a closing bracket, ``:``,
-``else``, ``where``, the ``{`` of a statement body, or a newline that neither
-a trailing binary operator nor a leading ``.member`` or operator continues).
+follows braces, bracket depth and a handful of keywords.  An awaited
+expression ends where Swift's would: at ``,``, ``;``, ``:``, ``else``,
+``where`` or a closing bracket at its own depth, at the ``{`` of a statement
+body, or at a line break that neither a trailing binary operator nor a
+leading ``.member`` or binary operator on the next line continues.
 
-Cells without ``await`` cost one substring test; cells whose ``await`` is
-only inside bodies cost a linear scan in which bodies are skipped with C-level
-``str.find``/``str.count`` calls, well under 100 ms for a megabyte.
+Speed: a cell without ``await`` or ``async`` costs two substring tests.
+Otherwise the work is linear and mostly in C: one regular expression takes
+common literals whole, the scan stops only at top-level braces and at
+``await``/``try``, statement keywords and bracket depth are read between
+stops with ``findall`` and ``str.count``, a function, type or closure body
+(or a statement body without an ``await``) is skipped by one balanced-brace
+match, and the scan ends at the last ``await``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum
 from typing import Final, NamedTuple
 
 __all__ = ["AwaitRewriteError", "rewrite_top_level_await"]
 
-# What the rewrite inserts around an awaited expression.  The prelude defines
-# both functions; the parentheses keep the closure from ever being read as a
-# trailing closure or statement body (``if (blockOn { ... }) {``).
+# What the rewrite inserts around an awaited expression; the prelude defines
+# both functions.  The parentheses keep the closure from ever being read as a
+# trailing closure or as a statement body (``if (blockOn { ... }) {``).
 _BLOCK_ON: Final = "(__SwiftKernel.blockOn { "
 _BLOCK_ON_THROWING: Final = "(__SwiftKernel.blockOnThrowing { "
 _CLOSE: Final = " })"
 
-# --- Masking strings and comments ---------------------------------------------------
+# --- Masking strings and comments ----------------------------------------------------
 
-# Character that stands for string, raw string and regex literal text in the
-# masked copy: not a bracket, operator, keyword letter or space, so a literal
-# reads as one opaque operand.  Comments become spaces (newlines kept), which
-# is what Swift makes of them.
+# Stands for string, raw string and regex literal text in the masked copy: no
+# bracket, operator, letter or space, so a literal reads as one opaque
+# operand.  Comments become spaces (line breaks kept), as they are for Swift.
 _LITERAL_FILL: Final = '"'
 
-# Whole literals that need no interpolation handling: the regex engine takes
-# them in C.  Anything with "\(" or an unusual shape fails these patterns and
-# reaches the precise scanner through the fallbacks of _LITERAL.
+# Whole literals that the regex engine can take in C.  Interpolations may
+# hold plain code, "/" that opens no comment, strings without escapes and
+# balanced brackets up to _INTERPOLATION_DEPTH deep; anything more unusual
+# fails these patterns and reaches the precise scanner (_mask_literal).
+_PLAIN: Final = r'[^()\[\]{}"\\\n/#]'
+_INTERPOLATION_DEPTH: Final = 2
+
+
+def _interpolation_pattern(depth: int) -> str:
+    """Build a pattern for a ``\\(...)`` interpolation nesting brackets ``depth`` deep."""
+    body = ""
+    for level in range(depth + 1):
+        atoms = [r"/(?![/*])", r'"(?!"")[^"\\\n]*"']
+        if level:
+            atoms += [r"\(" + body + r"\)", r"\[" + body + r"\]", r"\{" + body + r"\}"]
+        body = _PLAIN + "*(?:(?:" + "|".join(atoms) + ")" + _PLAIN + "*)*"
+    return r"\(" + body + r"\)"
+
+
+_SIMPLE_INTERPOLATION: Final = _interpolation_pattern(_INTERPOLATION_DEPTH)
 # The (?!"") keeps "" from swallowing the start of a """ delimiter.
-_SINGLE_LINE_STRING: Final = r'"(?!"")[^"\\\n]*(?:\\[^(\n][^"\\\n]*)*"'
-_MULTI_LINE_STRING: Final = r'"""[^"\\]*(?:(?:\\[^(]|"(?!""))[^"\\]*)*"""'
+_SINGLE_LINE_STRING: Final = r'"(?!"")[^"\\\n]*(?:\\(?:[^(\n]|' + _SIMPLE_INTERPOLATION + r')[^"\\\n]*)*"'
+_MULTI_LINE_STRING: Final = r'"""[^"\\]*(?:(?:\\(?:[^(]|' + _SIMPLE_INTERPOLATION + r')|"(?!""))[^"\\]*)*"""'
 # One-hash raw strings whose backslashes are all literal (no "\#" escapes).
 _RAW_STRING: Final = r'#"(?!"")[^"\\\n]*(?:(?:\\(?!#)|"(?!#))[^"\\\n]*)*"#'
 # Consecutive comment lines form one token: fewer Python steps for heavily
@@ -71,10 +91,11 @@ _RAW_STRING: Final = r'#"(?!"")[^"\\\n]*(?:(?:\\(?!#)|"(?!#))[^"\\\n]*)*"#'
 _LINE_COMMENT: Final = r"//[^\n]*(?:\n[^\S\n]*//[^\n]*)*"
 # Unnested block comments only; a "/*" inside makes the match fail on purpose.
 _BLOCK_COMMENT: Final = r"/\*[^*/]*(?:(?:\*(?!/)|/(?!\*))[^*/]*)*\*/"
-# Every alternative starts with '"', '#' or '/', so the engine skips plain
-# code quickly.  The last three catch what the whole-token patterns could not
-# (interpolations, "##" raw strings, "#/regex/#" literals, nested comments);
-# their empty groups make ``match.lastindex`` non-None.
+# Every alternative starts with a literal '"', '#' or '/', which lets the
+# regex engine jump between those characters in C.  The last three catch
+# what the whole-token patterns could not take (complex interpolations,
+# "##" raw strings, "#/regex/#" literals, nested comments); their empty
+# groups make ``match.lastindex`` non-None.
 _LITERAL: Final = re.compile(
     "|".join(
         (
@@ -84,13 +105,23 @@ _LITERAL: Final = re.compile(
             _LINE_COMMENT,
             _BLOCK_COMMENT,
             r'"()',
-            r'#+(?=["/])()',
+            r'##*(?=["/])()',
             r"/\*()",
         )
     )
 )
+# Interpolated code matters only when a top-level literal interpolates an
+# await, or a try that makes an await throw; other literals are filled whole.
+_INTERPOLATED_WORD: Final = re.compile(r"(?<![\w.`$])(?:await|try)(?![\w`])")
 _NOT_NEWLINE: Final = re.compile(r"[^\n]")
 _HASHES: Final = re.compile(r"#*")
+# A string body up to its end, next interpolation or (single-line) line
+# break; an escaped character, quote included, is taken with its backslash.
+_SINGLE_LINE_BODY: Final = re.compile(r'[^"\\\n]*(?:\\[^(\n][^"\\\n]*)*')
+# In a multi-line body a quote ends it only as the start of """.
+_MULTI_LINE_BODY: Final = re.compile(r'[^"\\]*(?:(?:\\[^(]|"(?!""))[^"\\]*)*')
+# Raw strings go a quote or backslash at a time: their delimiters and
+# escapes carry "#".
 _SINGLE_LINE_STRING_TOKEN: Final = re.compile(r'["\\\n]')
 _MULTI_LINE_STRING_TOKEN: Final = re.compile(r'["\\]')
 # Inside an interpolation only parentheses (to find the closing ")"), nested
@@ -100,42 +131,69 @@ _BLOCK_COMMENT_TOKEN: Final = re.compile(r"/\*|\*/")
 
 # --- Words and tokens in masked code ---------------------------------------------------
 
-# A keyword is not one after "." (member), "`" (escaped identifier), "$", "#"
-# (#if, #else), "@" or "\" (key path), or inside a longer identifier.
-_WORD_START: Final = r"(?<![\w.$`#@\\])"
-# ... and not when an argument label: ``f(for: x)``, ``g(await: 1)``.
-_WORD_END: Final = r"(?![\w`])(?!\s*:)"
-_ASYNC_WORD: Final = re.compile(_WORD_START + r"(?:await|async\s+let)" + _WORD_END)
-# What the top-level scan reacts to: brackets, ";" and the keywords that open
-# statement bodies, start an await or try, or start an unsupported form.
-_TOP_TOKEN: Final = re.compile(
-    r"[(){}\[\];]|"
-    + _WORD_START
-    + r"(if|guard|for|while|repeat|do|switch|defer|else|catch|await|async|try)"
-    + _WORD_END
-)
-# What can end an awaited expression at its own bracket depth.  A ternary "?"
-# has whitespace on both sides; "x?.y", "try?" and "??" do not qualify.
-_EXTENT_TOKEN: Final = re.compile(r"[()\[\]{},;:\n]|(?<=\s)\?(?=\s)|" + _WORD_START + r"(?:else|where)(?![\w`])")
-_NON_SPACE: Final = re.compile(r"\S")
-_TRY_AFTER: Final = re.compile(r"[?!]?")
-_PLAIN_TRY: Final = re.compile(_WORD_START + r"try(?![\w`?!])")
-_FOR_AWAIT: Final = re.compile(r"\s+(try\s+)?await(?![\w`])")
-_ASYNC_LET: Final = re.compile(r"\s+let(?![\w`])")
-_LINE_BREAK: Final = re.compile(r"\r\n?|\n")
+# Not a keyword after "." (member), "`" (escaped identifier), "$", "#" (#if,
+# #else), "@" or "\" (key path), or inside a longer identifier.
+_NOT_BEFORE_KEYWORD: Final = r"[\w.$`#@\\]"
+# ... nor as an argument label: ``f(for: x)``, ``g(await: 1)``.
+_KEYWORD_END: Final = r"(?![\w`])(?!\s*:)"
 
-# Keywords whose statement body is the next "{" at the same bracket depth.
-# "guard" is absent: its body follows "else", which is listed.
+
+def _keywords(*words: str) -> str:
+    """Build alternatives matching each of ``words`` only where it is a keyword.
+
+    Each alternative starts with the word's first letter and checks the
+    character before it afterwards, in a lookbehind: a pattern whose every
+    alternative starts with a literal lets the regex engine skip in C to the
+    next candidate letter, where a leading lookbehind would be tried at every
+    position.  A word may be a pattern that starts with a plain letter.
+    """
+    return "|".join(f"{word[0]}(?<!{_NOT_BEFORE_KEYWORD}{word[0]}){word[1:]}{_KEYWORD_END}" for word in words)
+
+
+# The keywords whose statement body is the next "{" at the same depth.
+# "guard" is not one: its body follows "else", which is.
 _BODY_KEYWORDS: Final = frozenset({"if", "for", "while", "switch", "do", "repeat", "defer", "else", "catch"})
 # Pending state after a repeat body closes: the "while" that follows is the
-# loop condition and opens no body.
+# loop's condition, not a loop of its own.
 _AFTER_REPEAT: Final = "repeat }"
+_FOR_AWAIT: Final = r"for\s+(?:try\s+)?await"
+_ASYNC_LET: Final = r"async\s+let"
+# An await, or an unsupported form (which wins over the "await" in it).
+# Swift 5 still accepts ``let await = 1``: an "=" after it names a variable.
+_ASYNC_WORD: Final = re.compile(_keywords(_FOR_AWAIT, _ASYNC_LET, r"await(?!\s*=(?!=))"))
+# What else the scan of top-level code stops at.
+_TOP_TOKEN: Final = re.compile(r"\{|\}|" + _keywords("try"))
+# What decides which "{" opens a statement body: the last of these before it.
+_PENDING_WORD: Final = re.compile(";|" + _keywords("guard", *sorted(_BODY_KEYWORDS)))
+# What can end an awaited expression at its own depth.  A ternary "?" has
+# whitespace on both sides, unlike "x?.y", "try?" and "??".
+_EXTENT_TOKEN: Final = re.compile(r"\(|\)|\[|\]|\{|\}|,|;|:|\n|\?(?<=\s\?)(?=\s)|" + _keywords("else", "where"))
+_PLAIN_TRY: Final = re.compile(_keywords(r"try(?![?!])"))
+_NON_SPACE: Final = re.compile(r"\S")
+_TRY_SUFFIX: Final = re.compile(r"[?!]?")
+_LINE_BREAK: Final = re.compile(r"\r\n?|\n")
 _OPERATOR_CHARS: Final = frozenset("/=-+!*%<>&|^~?.")
+# Characters that, right before a word, make it part of an identifier,
+# member, escaped name or directive rather than a keyword.
 _IDENTIFIER_EDGE: Final = frozenset("_.`$@#")
-# Words after which an expression cannot end (``x as``, ``try``); "as" and
-# "try" also take a "?" or "!" that would otherwise look postfix.
+# Words an expression cannot end with (``x as``, ``try``); "as" and "try"
+# also take a "?" or "!" that would otherwise look like a postfix operator.
 _CONTINUING_WORDS: Final = ("as", "is", "try", "await")
 _BANG_WORDS: Final = ("as", "try")
+
+
+def _nested_braces(depth: int) -> str:
+    """Build a pattern for a ``{...}`` group with braces nested up to ``depth`` deep."""
+    other = r"[^{}]*"
+    pattern = r"\{" + other + r"\}"
+    for _ in range(depth):
+        pattern = r"\{" + other + "(?:" + pattern + other + r")*\}"
+    return pattern
+
+
+# A function, type or closure body in one C-level match; deeper nesting falls
+# back to _skip_group.  Each level adds a few characters to the pattern.
+_BRACE_GROUP: Final = re.compile(_nested_braces(12))
 
 
 class AwaitRewriteError(ValueError):
@@ -163,16 +221,23 @@ def rewrite_top_level_await(code: str) -> str:
     AwaitRewriteError for top-level ``for await``, ``for try await`` and
     ``async let``, which cannot be run one expression at a time.
     """
-    # Most cells never mention either word: one C-level scan each.
+    # Most cells mention neither word: one C-level scan for each.
     if "await" not in code and "async" not in code:
         return code
-    # Swift also breaks lines at a lone CR; mapping every CR to LF keeps all
-    # offsets, so edits found in the copy apply to ``code`` unchanged.
+    # Swift also breaks lines at a lone CR.  Mapping every CR to LF keeps all
+    # offsets, so edits planned on the copy apply to ``code`` as they are.
     text = code.replace("\r", "\n") if "\r" in code else code
-    masked = _mask(text)
-    if _ASYNC_WORD.search(masked) is None:
+    masked, deferred = _mask(text)
+    if not deferred and _ASYNC_WORD.search(masked) is None:
         return code
-    edits = _TopLevelScan(code, masked).run()
+    scan = _TopLevelScan(code, masked)
+    edits = scan.run()
+    # Deferred literals in skipped groups are not top-level code.  The
+    # others (in statement bodies, or past the last await) may be.
+    exposed = _outside(deferred, scan.skipped)
+    if exposed:
+        # Show their code and plan again; nothing outside them changes.
+        edits = _TopLevelScan(code, _expose(text, masked, exposed)).run()
     if not edits:
         return code
     pieces: list[str] = []
@@ -188,13 +253,19 @@ def rewrite_top_level_await(code: str) -> str:
 # --- Masking ----------------------------------------------------------------------------
 
 
-def _mask(text: str) -> str:
+def _mask(text: str) -> tuple[str, list[tuple[int, int]]]:
     """Return ``text`` with literal text filled and comments blanked, offsets kept.
 
-    Interpolated code inside strings stays as it is, with the ``(`` of each
-    ``\\(`` kept, so an interpolation reads as a parenthesized expression.
+    Code interpolated into a string stays, with the ``(`` of its ``\\(``, so
+    it reads as a parenthesized expression.  Except: a literal that the fast
+    patterns take whole is filled whole, interpolations and all, and when
+    one of those interpolates something like an ``await`` or ``try`` its
+    span is returned too, for _expose to show if it turns out to be in
+    top-level code.  Most such literals sit in function bodies, and scanning
+    them precisely would double the masking time.
     """
     out: list[str] = []
+    deferred: list[tuple[int, int]] = []
     pos = 0
     search = _LITERAL.search
     while True:
@@ -204,16 +275,52 @@ def _mask(text: str) -> str:
             break
         start = match.start()
         out.append(text[pos:start])
-        if match.lastindex is None:
-            token = match.group()
-            out.append(_blank(token) if token[0] == "/" else _LITERAL_FILL * len(token))
-            pos = match.end()
-        else:
+        if match.lastindex is not None:
             pos = _mask_literal(text, start, out)
+            continue
+        token = match.group()
+        pos = match.end()
+        if token[0] == "/":
+            out.append(_blank(token))
+            continue
+        # ("try" in prose costs a look, never a wrong answer.)
+        if "\\(" in token and _INTERPOLATED_WORD.search(token):
+            deferred.append((start, pos))
+        out.append(_LITERAL_FILL * len(token))
     masked = "".join(out)
-    # Every later offset relies on this.
+    # Every offset found in the masked copy is used on the original.
     assert len(masked) == len(text)
-    return masked
+    return masked, deferred
+
+
+def _outside(literals: list[tuple[int, int]], groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Return the ``literals`` that lie in none of the ``groups``; both are sorted spans."""
+    kept: list[tuple[int, int]] = []
+    index = 0
+    for literal in literals:
+        while index < len(groups) and groups[index][1] <= literal[0]:
+            index += 1
+        if index == len(groups) or groups[index][0] > literal[0]:
+            kept.append(literal)
+    return kept
+
+
+def _expose(text: str, masked: str, literals: list[tuple[int, int]]) -> str:
+    """Return ``masked`` with the interpolated code of ``literals`` shown again."""
+    out: list[str] = []
+    last = 0
+    for start, end in literals:
+        out.append(masked[last:start])
+        shown: list[str] = []
+        # The precise scan ends where the fast pattern did; should it ever
+        # not, the literal stays filled rather than shift every offset.
+        if _mask_literal(text, start, shown) == end:
+            out += shown
+        else:
+            out.append(masked[start:end])
+        last = end
+    out.append(masked[last:])
+    return "".join(out)
 
 
 def _blank(comment: str) -> str:
@@ -241,9 +348,9 @@ class _StringEnd(Enum):
 def _mask_literal(text: str, start: int, out: list[str]) -> int:
     """Append the masked form of the literal or comment at ``start``; return its end.
 
-    Handles what the whole-token patterns leave over: nested block comments,
-    ``#/regex/#`` literals and strings with any number of ``#`` and with
-    interpolations, which may hold further literals and comments.
+    This is the precise path: nested block comments, ``#/regex/#`` literals,
+    strings with any number of ``#``, and interpolations holding any code,
+    including further literals and comments.
     """
     if text.startswith("/*", start):
         end = _block_comment_end(text, start + 2)
@@ -254,77 +361,108 @@ def _mask_literal(text: str, start: int, out: list[str]) -> int:
         end = _regex_end(text, start, hashes_end)
         out.append(_LITERAL_FILL * (end - start))
         return end
-    string: _StringKind | None
-    string, pos = _open_string(text, start, hashes_end)
-    # Literals whose interpolation is open, each with the parenthesis depth
-    # at its "\(": the ")" that returns to that depth closes the interpolation.
-    suspended: list[tuple[_StringKind, int]] = []
-    parens = 0
-    # Start of the text not yet appended: literal text while ``string`` is
-    # set, interpolated code while it is None.
-    segment = start
-    while True:
-        if string is not None:
-            end_kind, pos = _scan_string_body(text, pos, string)
-            if end_kind is _StringEnd.INTERPOLATION:
-                out.append(_LITERAL_FILL * (pos - 1 - segment) + "(")
-                suspended.append((string, parens))
-                string = None
-            else:
-                out.append(_LITERAL_FILL * (pos - segment))
-                # An unterminated literal ends the whole scan: Swift reports
-                # it, and the masked copy only has to stay in step.
-                if end_kind is _StringEnd.UNTERMINATED or not suspended:
-                    return pos
-                # A literal nested in interpolated code closed.
-                string = None
-            segment = pos
-            continue
-        match = _INTERPOLATION_TOKEN.search(text, pos)
+    return _StringMask(text, start, hashes_end, out).run()
+
+
+class _StringMask:
+    """Mask one string literal, interpolations included, into ``out``.
+
+    Literal text is filled; interpolated code is copied, except for the
+    literals and comments inside it, which are masked in turn.
+    """
+
+    def __init__(self, text: str, start: int, hashes_end: int, out: list[str]) -> None:
+        """Prepare to mask the string whose opening delimiter starts at ``start``."""
+        self.text = text
+        self.out = out
+        # The literal being scanned, or None while in interpolated code.
+        self.string: _StringKind | None
+        self.string, self.pos = _open_string(text, start, hashes_end)
+        # Literals whose interpolation is open, each with the parenthesis
+        # depth at its "\(": the ")" back at that depth closes it.
+        self.suspended: list[tuple[_StringKind, int]] = []
+        self.parens = 0
+        # Start of the text not appended yet: literal text while ``string``
+        # is set, interpolated code while it is None.
+        self.segment = start
+
+    def run(self) -> int:
+        """Return the index just past the literal's closing delimiter."""
+        done = False
+        while not done:
+            done = self._code_token() if self.string is None else self._string_body(self.string)
+        return self.pos
+
+    def _string_body(self, string: _StringKind) -> bool:
+        """Mask literal text up to where it stops; tell whether the scan is over."""
+        end_kind, self.pos = _scan_string_body(self.text, self.pos, string)
+        if end_kind is _StringEnd.INTERPOLATION:
+            self.out.append(_LITERAL_FILL * (self.pos - 1 - self.segment) + "(")
+            self.suspended.append((string, self.parens))
+            self.string = None
+        else:
+            self.out.append(_LITERAL_FILL * (self.pos - self.segment))
+            # An unterminated literal ends the whole scan: Swift reports it,
+            # and the masked copy only has to keep the offsets.
+            if end_kind is _StringEnd.UNTERMINATED or not self.suspended:
+                return True
+            # A literal nested in interpolated code closed.
+            self.string = None
+        self.segment = self.pos
+        return False
+
+    def _code_token(self) -> bool:
+        """Handle the next token of interpolated code; tell whether the scan is over."""
+        text = self.text
+        out = self.out
+        match = _INTERPOLATION_TOKEN.search(text, self.pos)
         if match is None:
-            out.append(text[segment:])
-            return len(text)
+            # Unterminated: the rest is code.
+            out.append(text[self.segment :])
+            self.pos = len(text)
+            return True
         token = match.start()
         char = text[token]
-        pos = token + 1
+        self.pos = token + 1
         if char == "(":
-            parens += 1
+            self.parens += 1
         elif char == ")":
-            if parens == suspended[-1][1]:
-                out.append(text[segment:pos])
-                segment = pos
-                string = suspended.pop()[0]
+            if self.parens == self.suspended[-1][1]:
+                out.append(text[self.segment : self.pos])
+                self.segment = self.pos
+                self.string = self.suspended.pop()[0]
             else:
-                parens -= 1
+                self.parens -= 1
         elif char == "/":
-            out.append(text[segment:token])
+            out.append(text[self.segment : token])
             if text.startswith("//", token):
                 newline = text.find("\n", token)
-                pos = len(text) if newline < 0 else newline
+                self.pos = len(text) if newline < 0 else newline
             else:
-                pos = _block_comment_end(text, token + 2)
-            out.append(_blank(text[token:pos]))
-            segment = pos
+                self.pos = _block_comment_end(text, token + 2)
+            out.append(_blank(text[token : self.pos]))
+            self.segment = self.pos
         else:
             hashes_end = _hashes_end(text, token)
             if text.startswith('"', hashes_end):
-                out.append(text[segment:token])
-                segment = token
-                string, pos = _open_string(text, token, hashes_end)
+                out.append(text[self.segment : token])
+                self.segment = token
+                self.string, self.pos = _open_string(text, token, hashes_end)
             elif char == "#" and text.startswith("/", hashes_end):
-                out.append(text[segment:token])
-                pos = _regex_end(text, token, hashes_end)
-                out.append(_LITERAL_FILL * (pos - token))
-                segment = pos
+                out.append(text[self.segment : token])
+                self.pos = _regex_end(text, token, hashes_end)
+                out.append(_LITERAL_FILL * (self.pos - token))
+                self.segment = self.pos
             else:
                 # "#if", "#available(...)": code.
-                pos = hashes_end
+                self.pos = hashes_end
+        return False
 
 
 def _hashes_end(text: str, start: int) -> int:
     """Return the index past the run of ``#`` starting at ``start``."""
     match = _HASHES.match(text, start)
-    assert match is not None  # "#*" always matches
+    assert match is not None  # "#*" matches everywhere
     return match.end()
 
 
@@ -365,9 +503,30 @@ def _scan_string_body(text: str, pos: int, kind: _StringKind) -> tuple[_StringEn
     The position is past the closing delimiter for CLOSED, past the ``(``
     for INTERPOLATION, and at the line break or end for UNTERMINATED.
     """
+    if kind.hashes:
+        return _scan_raw_string_body(text, pos, kind)
+    # One C-level match takes the text up to the next interpolation, closing
+    # quote or (single-line) line break.
+    body = _MULTI_LINE_BODY if kind.multiline else _SINGLE_LINE_BODY
+    match = body.match(text, pos)
+    assert match is not None  # every part of the pattern is optional
+    end = match.end()
+    if end >= len(text):
+        return _StringEnd.UNTERMINATED, end
+    char = text[end]
+    if char == '"':
+        return _StringEnd.CLOSED, end + (3 if kind.multiline else 1)
+    if char == "\\" and text.startswith("(", end + 1):
+        return _StringEnd.INTERPOLATION, end + 2
+    # A line break, or a backslash at the end or before one.
+    return _StringEnd.UNTERMINATED, end + (char == "\\")
+
+
+def _scan_raw_string_body(text: str, pos: int, kind: _StringKind) -> tuple[_StringEnd, int]:
+    """Scan the body of a raw string, whose delimiters and escapes carry ``#``."""
     pattern = _MULTI_LINE_STRING_TOKEN if kind.multiline else _SINGLE_LINE_STRING_TOKEN
-    # In a raw string the closing quote, and an escape's backslash, must be
-    # followed by the same number of "#" as the opening.
+    # The closing quote, and an escape's backslash, must be followed by as
+    # many "#" as the opening delimiter has.
     hashes = "#" * kind.hashes
     quote = '"""' if kind.multiline else '"'
     while True:
@@ -384,7 +543,7 @@ def _scan_string_body(text: str, pos: int, kind: _StringKind) -> tuple[_StringEn
             pos = token + 1
             continue
         if not text.startswith(hashes, token + 1):
-            # A backslash without enough "#" is literal text in a raw string.
+            # A backslash without enough "#" is literal text.
             pos = token + 1
             continue
         escaped = token + 1 + kind.hashes
@@ -392,129 +551,138 @@ def _scan_string_body(text: str, pos: int, kind: _StringKind) -> tuple[_StringEn
             return _StringEnd.UNTERMINATED, len(text)
         if text[escaped] == "(":
             return _StringEnd.INTERPOLATION, escaped + 1
-        # Skip the escaped character so \" cannot close the literal; a
-        # backslash before a line break in a single-line string continues
-        # nothing, so leave the break for the next search.
+        # Skip the escaped character so that \#" cannot close the literal.  A
+        # backslash before a line break continues no single-line string, so
+        # leave the break for the next search.
         pos = escaped if text[escaped] == "\n" and not kind.multiline else escaped + 1
 
 
 # --- Top-level structure -----------------------------------------------------------------
 
 
-@dataclass
-class _Frame:
-    """Hold one open bracket or block of top-level code.
-
-    ``closer`` is ``")"`` or ``"]"`` for brackets, ``"}"`` for the body of a
-    top-level statement and ``""`` for the cell itself.  ``keyword`` names
-    the statement whose body this is; ``pending`` is the last body keyword
-    seen whose ``{`` has not come yet.
-    """
-
-    closer: str
-    keyword: str = ""
-    pending: str = ""
-
-    @property
-    def is_block(self) -> bool:
-        """Tell whether statements (rather than an expression) live here."""
-        return self.closer in ("", "}")
-
-
 class _TopLevelScan:
-    """Walk the top-level code of one masked cell and plan the insertions."""
+    """Walk the top-level code of one masked cell and plan the insertions.
+
+    The walk stops at top-level braces, at ``try`` and at each await (or
+    unsupported form), and ends after the last await.  A ``{`` opens either
+    the body of a top-level statement, walked into when an await is inside,
+    or some other group (a function, accessor, type or closure body),
+    skipped whole.  Which one depends on the last statement keyword before
+    it and on the brackets open there; both are read lazily, in C, when a
+    brace or await asks.
+    """
 
     def __init__(self, code: str, masked: str) -> None:
         """Prepare to scan ``masked``, the masked copy of ``code``."""
         self.code = code
         self.masked = masked
-        self.frames: list[_Frame] = [_Frame("")]
         # (offset, text) insertions, in increasing offset order.
         self.edits: list[tuple[int, str]] = []
-        # End of the furthest-reaching ``try`` expression seen so far: an
-        # await before it is covered by that ``try``.
+        # The brace groups skipped as not top-level, in order.
+        self.skipped: list[tuple[int, int]] = []
+        # Each top-level ``try``: where its operand starts, and whether a
+        # statement body follows it.  An await inside the expression of one
+        # must throw; their extents are only measured when an await asks.
+        self.trys: list[tuple[int, bool]] = []
+        self.next_try = 0
         self.try_end = -1
 
     def run(self) -> list[tuple[int, str]]:
         """Return the insertions that make every top-level ``await`` blocking."""
+        # This loop runs once per top-level brace, so it keeps its state in
+        # locals and calls out only for awaits and trys.
         masked = self.masked
         search = _TOP_TOKEN.search
-        pos = 0
-        while (match := search(masked, pos)) is not None:
-            word = match.group(1)
-            if word is None:
-                pos = self._punctuation(match.group(), match.end())
+        group_match = _BRACE_GROUP.match
+        pending_words = _PENDING_WORD.findall
+        # The keywords of the statements whose bodies are open, innermost last.
+        bodies: list[str] = []
+        # The body keyword whose "{" has not come yet (or _AFTER_REPEAT, or
+        # ""), as of offset ``head``: later keywords are not read yet.
+        pending, head = "", 0
+        # How many "(" and "[" are open at offset ``counted``, read the same
+        # lazy way.  Skipped groups in between are balanced.
+        brackets, counted = 0, 0
+        # Where the scan is, and the next await (or unsupported form) from there.
+        pos, candidate = 0, None
+        while True:
+            if candidate is None or candidate.start() < pos:
+                candidate = _ASYNC_WORD.search(masked, pos)
+                if candidate is None:
+                    # No await ahead, top-level or not: nothing left to plan.
+                    break
+            # Braces and trys before the await; the await itself when none.
+            match = search(masked, pos, candidate.start()) or candidate
+            start, pos = match.span()
+            if masked[start] == "}":
+                pending = _AFTER_REPEAT if bodies and bodies.pop() == "repeat" else ""
+                # A body opens only outside brackets, and any left open in it
+                # are Swift's to report.
+                head, counted, brackets = pos, pos, 0
+                continue
+            if start > head:
+                words = pending_words(masked, head, start)
+                if words:
+                    pending = _pending_after(words, pending)
+                head = start
+            # The keyword whose body a "{" here would open, if any.
+            keyword = ""
+            if pending in _BODY_KEYWORDS:
+                if start > counted:
+                    # A stray closer is Swift's to report; it must not hide later openers.
+                    brackets = max(brackets + _net_brackets(masked, counted, start), 0)
+                    counted = start
+                if brackets == 0:
+                    keyword = pending
+            if masked[start] != "{":
+                pos = head = self._word(match.group(), start, pos, keyword != "")
+            elif keyword:
+                # A statement body.  Bounding the match by the next await
+                # keeps it short, even where braces nest deeply or never close.
+                group = group_match(masked, start, candidate.start())
+                if group is None:
+                    # The await is inside: walk in.
+                    bodies.append(keyword)
+                    pending = ""
+                    head = counted = pos
+                else:
+                    pos = head = counted = group.end()
+                    pending = _AFTER_REPEAT if keyword == "repeat" else ""
             else:
-                pos = self._keyword(word, match.start(), match.end())
+                # Not top-level code: nothing inside matters.
+                group = group_match(masked, start)
+                pos = head = group.end() if group else _skip_group(masked, pos, "{", "}")
+                self.skipped.append((start, pos))
         return self.edits
 
-    def _punctuation(self, char: str, end: int) -> int:
-        """Follow a bracket or ``;`` ending at ``end``; return where to go on."""
-        frames = self.frames
-        frame = frames[-1]
-        if char == "{":
-            if frame.is_block and frame.pending in _BODY_KEYWORDS:
-                frames.append(_Frame("}", frame.pending))
-                frame.pending = ""
-                return end
-            # A function, accessor, type or closure body: its code is not
-            # top-level, so none of it matters.
-            return _skip_group(self.masked, end, "{", "}")
-        if char in "([":
-            frames.append(_Frame(")" if char == "(" else "]"))
-        elif char in ")]":
-            if frame.closer == char:
-                frames.pop()
-        elif char == "}":
-            # Brackets left open inside the block are a syntax error for
-            # Swift to report; close them with it.
-            while len(frames) > 1 and frames[-1].closer != "}":
-                frames.pop()
-            if len(frames) > 1:
-                closed = frames.pop()
-                if closed.keyword == "repeat":
-                    frames[-1].pending = _AFTER_REPEAT
-        else:
-            frame.pending = ""
-        return end
+    def _word(self, word: str, start: int, end: int, body_follows: bool) -> int:
+        """Follow ``await``, ``try`` or an unsupported form at ``start``; return where to go on.
 
-    def _keyword(self, word: str, start: int, end: int) -> int:
-        """Follow the keyword ``word`` at ``start``; return where to go on."""
-        frame = self.frames[-1]
+        ``body_follows`` says that a ``{`` at this depth would open the body
+        of the statement the word is in.
+        """
         if word == "await":
-            return self._await(start, end)
+            return self._await(start, end, body_follows)
         if word == "try":
-            if start >= self.try_end:
-                after = _TRY_AFTER.match(self.masked, end)
-                assert after is not None  # optional pattern
-                self.try_end = _expression_end(self.masked, after.end(), self._body_follows())
-        elif word == "async":
-            if _ASYNC_LET.match(self.masked, end):
-                raise AwaitRewriteError(
-                    "async let", self._line(start), "a child task needs an enclosing async function."
-                )
-        elif word == "for":
-            loop = _FOR_AWAIT.match(self.masked, end)
-            if loop is not None:
-                form = "for try await" if loop.group(1) else "for await"
-                raise AwaitRewriteError(
-                    form, self._line(start), "each step of the loop awaits, so it cannot be run as one blocking call."
-                )
-            frame.pending = word
-        elif word == "while":
-            frame.pending = "" if frame.pending == _AFTER_REPEAT else word
-        else:
-            frame.pending = word
-        return end
+            operand = _TRY_SUFFIX.match(self.masked, end)
+            assert operand is not None  # an optional pattern always matches
+            self.trys.append((operand.end(), body_follows))
+            return end
+        line = len(_LINE_BREAK.findall(self.code, 0, start)) + 1
+        if word.startswith("async"):
+            raise AwaitRewriteError("async let", line, "a child task needs an enclosing async function.")
+        raise AwaitRewriteError(
+            " ".join(word.split()), line, "each step of the loop awaits, so it cannot run as one blocking call."
+        )
 
-    def _await(self, start: int, end: int) -> int:
+    def _await(self, start: int, end: int, body_follows: bool) -> int:
         """Plan the rewrite of the ``await`` at ``start``; return where to go on."""
         masked = self.masked
-        stop = _expression_end(masked, end, self._body_follows())
+        stop = _expression_end(masked, end, body_follows)
         if stop == end:
-            # Nothing to await: leave the error to the compiler.
+            # Nothing to await: the compiler reports that better.
             return end
-        if start < self.try_end:
+        if self._covered_by_try(start):
             # The user's ``try`` stays outside and covers the throwing call;
             # the closure needs its own for what it awaits.
             prefix = _BLOCK_ON_THROWING + "try "
@@ -525,25 +693,44 @@ class _TopLevelScan:
             prefix = _BLOCK_ON
         self.edits.append((start, prefix))
         self.edits.append((stop, _CLOSE))
-        # Awaits inside the expression now run in the async closure.
+        # Awaits inside the expression now run in the async closure.  It has
+        # balanced brackets and no statement keyword of its own.
         return stop
 
-    def _body_follows(self) -> bool:
-        """Tell whether the next ``{`` here opens a statement body."""
-        frame = self.frames[-1]
-        return frame.is_block and frame.pending in _BODY_KEYWORDS
+    def _covered_by_try(self, offset: int) -> bool:
+        """Tell whether the expression of an earlier top-level ``try`` contains ``offset``."""
+        trys = self.trys
+        while offset >= self.try_end and self.next_try < len(trys):
+            operand, body_follows = trys[self.next_try]
+            self.next_try += 1
+            # A try inside an earlier one's expression also ends before
+            # ``offset``: no need to measure it.
+            if operand > self.try_end:
+                self.try_end = _expression_end(self.masked, operand, body_follows)
+        return offset < self.try_end
 
-    def _line(self, offset: int) -> int:
-        """Return the 1-based line number of ``offset`` in the original cell."""
-        return len(_LINE_BREAK.findall(self.code, 0, offset)) + 1
+
+def _pending_after(words: list[str], pending: str) -> str:
+    """Return the pending body keyword after reading ``words`` with ``pending`` before them."""
+    last = words[-1]
+    if last == ";" or (last == "while" and len(words) == 1 and pending == _AFTER_REPEAT):
+        # The statement ended, or this "while" ends a repeat loop.
+        return ""
+    return last
+
+
+def _net_brackets(masked: str, start: int, end: int) -> int:
+    """Return how many more ``(`` and ``[`` than closers ``masked[start:end]`` has."""
+    count = masked.count
+    return count("(", start, end) + count("[", start, end) - count(")", start, end) - count("]", start, end)
 
 
 def _skip_group(masked: str, pos: int, opener: str, closer: str) -> int:
-    """Return the index past the ``closer`` that matches an ``opener`` before ``pos``.
+    """Return the index past the ``closer`` matching an ``opener`` just before ``pos``.
 
     Only one kind of bracket is counted: literals and comments are masked,
-    so in code that compiles the others nest properly inside.  Searching and
-    counting in C keeps skipping a large body fast.
+    so in code that compiles the other kinds nest properly inside.
+    Searching and counting run in C, one step per closer.
     """
     depth = 1
     while True:
@@ -560,7 +747,7 @@ def _expression_end(masked: str, start: int, body_follows: bool) -> int:
     """Return where the expression starting at ``start`` ends, before trailing blanks.
 
     ``body_follows`` says that the expression is a statement's condition or
-    subject, so a ``{`` at its depth opens the statement body rather than a
+    subject, so a ``{`` at its depth opens the statement's body rather than a
     trailing closure.
     """
     n = len(masked)
@@ -579,7 +766,8 @@ def _expression_end(masked: str, start: int, body_follows: bool) -> int:
         elif token == "[":
             pos = _skip_group(masked, stop + 1, "[", "]")
         elif token == "{" and not body_follows:
-            pos = _skip_group(masked, stop + 1, "{", "}")
+            group = _BRACE_GROUP.match(masked, stop)
+            pos = group.end() if group else _skip_group(masked, stop + 1, "{", "}")
         elif token == "?":
             ternaries += 1
             pos = stop + 1
@@ -623,11 +811,11 @@ def _continues(masked: str, start: int, newline: int, ternaries: int) -> bool:
     at = following.start()
     char = masked[at]
     if char == ".":
-        # ``.member`` continues a chain; ``...x`` or ``..<x`` would not.
+        # ``.member`` continues a chain; a ``...x`` or ``..<x`` range would not.
         return not masked.startswith(".", at + 1)
     if char in _OPERATOR_CHARS:
-        # A binary operator leading the next line continues the expression;
-        # a prefix one (``-x``, ``!flag``) starts a new statement.
+        # A binary operator leading the next line continues the expression; a
+        # prefix one (``-x``, ``!flag``) starts a new statement.
         after = at
         while after < len(masked) and masked[after] in _OPERATOR_CHARS:
             after += 1
