@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from . import diagnostics
+from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
 from .diagnostics import CellError, Frame
 from .output import OutputCallback, OutputPump, StreamDecoder
 from .toolchain import Toolchain
@@ -464,6 +465,11 @@ class LLDBExecutor:
             with self._lock:
                 cell.run_done = threading.Event()
                 cell.running = True
+            try:
+                # LLDB 6.3.1 segfaults (taking this process with it) on top-level `await`.
+                code = rewrite_top_level_await(code)
+            except AwaitRewriteError as error:
+                return ExecutionResult(error=CellError("AwaitError", str(error), [f"AwaitError: {error}"]))
             self._pump.reset_tail()
             source = f'#sourceLocation(file: "{cell_name}", line: 1)\n{code}\n'
             try:

@@ -140,3 +140,46 @@ def test_help_lists_every_directive(kc: object) -> None:
     unknown = execute(kc, "%frobnicate now")  # type: ignore[arg-type]
     assert unknown.content["ename"] == "DirectiveError"
     assert "%frobnicate" in unknown.content["evalue"]
+
+
+def test_top_level_await_runs_and_its_values_persist(kc: object) -> None:
+    """LLDB crashes on top-level await; the kernel rewrites it, so the kernel lives and values persist."""
+    assert execute(kc, "func work(_ n: Int) async -> Int { n * 2 }").status == "ok"  # type: ignore[arg-type]
+    assert execute(kc, "let page = await work(21)").status == "ok"  # type: ignore[arg-type]
+    assert value(kc, "page") == "42"  # type: ignore[arg-type]
+    assert value(kc, "await work(4) + 1") == "9"  # type: ignore[arg-type]
+    shown = execute(kc, 'print("got \\(await work(5))")')  # type: ignore[arg-type]
+    assert shown.stream("stdout") == "got 10\n"
+    thrown = execute(  # type: ignore[arg-type]
+        kc, "struct Nope: Error {}\nfunc fail() async throws -> Int { throw Nope() }\nlet caught = (try? await fail()) ?? -1"
+    )
+    assert thrown.status == "ok", thrown.content
+    assert value(kc, "caught") == "-1"  # type: ignore[arg-type]
+
+
+def test_async_forms_in_cells(kc: object) -> None:
+    actor = execute(  # type: ignore[arg-type]
+        kc, "actor Tally { var n = 0; func bump() -> Int { n += 1; return n } }\nlet tally = Tally()\n"
+        "_ = await tally.bump()\nawait tally.bump()"
+    )
+    assert actor.result == "2", actor.content
+    task = execute(  # type: ignore[arg-type]
+        kc, "import Dispatch\nlet gate = DispatchSemaphore(value: 0)\nvar fromTask = 0\n"
+        "Task { fromTask = await work(50); gate.signal() }\ngate.wait()\nfromTask"
+    )
+    assert task.result == "100", task.content
+    queue = execute(  # type: ignore[arg-type]
+        kc, "var fromQueue = 0\nDispatchQueue.global().async { fromQueue = 7; gate.signal() }\ngate.wait()\nfromQueue"
+    )
+    assert queue.result == "7", queue.content
+    unsupported = execute(kc, "for await x in AsyncStream<Int> { $0.finish() } { print(x) }")  # type: ignore[arg-type]
+    assert unsupported.content["ename"] == "AwaitError"
+    assert "for await" in unsupported.content["evalue"]
+
+
+def test_interrupting_an_await_keeps_the_kernel(kernel: KernelPair) -> None:
+    km, kc = kernel
+    execution, _ = interrupt_after(km, kc, "let slept = try await Task.sleep(nanoseconds: 100_000_000_000)", 1.0)
+    assert execution.content["ename"] == "KeyboardInterrupt"
+    assert km.is_alive()
+    assert value(kc, "page") == "42"

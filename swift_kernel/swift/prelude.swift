@@ -50,6 +50,7 @@ enum __SwiftKernel {
 
     /// Run async work to completion from synchronous top-level code (the kernel rewrites
     /// top-level `await` into this: LLDB's REPL cannot evaluate it directly).
+    @discardableResult
     static func blockOn<T>(_ body: @escaping () async -> T) -> T {
         let done = DispatchSemaphore(value: 0)
         let box = __SwiftKernelBox<T>()
@@ -58,6 +59,7 @@ enum __SwiftKernel {
         return box.value!
     }
 
+    @discardableResult
     static func blockOnThrowing<T>(_ body: @escaping () async throws -> T) throws -> T {
         let done = DispatchSemaphore(value: 0)
         let box = __SwiftKernelBox<T>()
