@@ -45,6 +45,8 @@ import re
 from enum import Enum
 from typing import Final, NamedTuple
 
+from .swiftlex import BLOCK_COMMENT, LINE_COMMENT, MULTI_LINE_STRING, RAW_STRING, SINGLE_LINE_STRING
+
 __all__ = ["AwaitRewriteError", "rewrite_top_level_await"]
 
 # What the rewrite inserts around an awaited expression; the prelude defines
@@ -61,36 +63,6 @@ _CLOSE: Final = " })"
 # operand.  Comments become spaces (line breaks kept), as they are for Swift.
 _LITERAL_FILL: Final = '"'
 
-# Whole literals that the regex engine can take in C.  Interpolations may
-# hold plain code, "/" that opens no comment, strings without escapes and
-# balanced brackets up to _INTERPOLATION_DEPTH deep; anything more unusual
-# fails these patterns and reaches the precise scanner (_mask_literal).
-_PLAIN: Final = r'[^()\[\]{}"\\\n/#]'
-_INTERPOLATION_DEPTH: Final = 2
-
-
-def _interpolation_pattern(depth: int) -> str:
-    """Build a pattern for a ``\\(...)`` interpolation nesting brackets ``depth`` deep."""
-    body = ""
-    for level in range(depth + 1):
-        atoms = [r"/(?![/*])", r'"(?!"")[^"\\\n]*"']
-        if level:
-            atoms += [r"\(" + body + r"\)", r"\[" + body + r"\]", r"\{" + body + r"\}"]
-        body = _PLAIN + "*(?:(?:" + "|".join(atoms) + ")" + _PLAIN + "*)*"
-    return r"\(" + body + r"\)"
-
-
-_SIMPLE_INTERPOLATION: Final = _interpolation_pattern(_INTERPOLATION_DEPTH)
-# The (?!"") keeps "" from swallowing the start of a """ delimiter.
-_SINGLE_LINE_STRING: Final = r'"(?!"")[^"\\\n]*(?:\\(?:[^(\n]|' + _SIMPLE_INTERPOLATION + r')[^"\\\n]*)*"'
-_MULTI_LINE_STRING: Final = r'"""[^"\\]*(?:(?:\\(?:[^(]|' + _SIMPLE_INTERPOLATION + r')|"(?!""))[^"\\]*)*"""'
-# One-hash raw strings whose backslashes are all literal (no "\#" escapes).
-_RAW_STRING: Final = r'#"(?!"")[^"\\\n]*(?:(?:\\(?!#)|"(?!#))[^"\\\n]*)*"#'
-# Consecutive comment lines form one token: fewer Python steps for heavily
-# commented code.
-_LINE_COMMENT: Final = r"//[^\n]*(?:\n[^\S\n]*//[^\n]*)*"
-# Unnested block comments only; a "/*" inside makes the match fail on purpose.
-_BLOCK_COMMENT: Final = r"/\*[^*/]*(?:(?:\*(?!/)|/(?!\*))[^*/]*)*\*/"
 # Every alternative starts with a literal '"', '#' or '/', which lets the
 # regex engine jump between those characters in C.  The last three catch
 # what the whole-token patterns could not take (complex interpolations,
@@ -99,11 +71,11 @@ _BLOCK_COMMENT: Final = r"/\*[^*/]*(?:(?:\*(?!/)|/(?!\*))[^*/]*)*\*/"
 _LITERAL: Final = re.compile(
     "|".join(
         (
-            _MULTI_LINE_STRING,
-            _SINGLE_LINE_STRING,
-            _RAW_STRING,
-            _LINE_COMMENT,
-            _BLOCK_COMMENT,
+            MULTI_LINE_STRING,
+            SINGLE_LINE_STRING,
+            RAW_STRING,
+            LINE_COMMENT,
+            BLOCK_COMMENT,
             r'"()',
             r'##*(?=["/])()',
             r"/\*()",

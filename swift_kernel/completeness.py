@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Literal, NamedTuple
 
+from .swiftlex import BLOCK_COMMENT, LINE_COMMENT, MULTI_LINE_STRING, RAW_STRING, SINGLE_LINE_STRING
+
 __all__ = ["Completeness", "Status", "check_completeness"]
 
 Status = Literal["complete", "incomplete", "invalid"]
@@ -67,39 +69,6 @@ _DIRECTIVE_LINE: Final = re.compile(r"^[^\S\n]*%[A-Za-z][^\n]*", re.MULTILINE)
 # "\(a.b + 1)".  Brackets, quotes, backslashes, "/" and "#" are excluded and
 # handled by _interpolation_pattern; anything more unusual sends the literal
 # to the precise scanner instead.
-_PLAIN: Final = r'[^()\[\]{}"\\\n/#]'
-# How deeply brackets may nest inside a fast-path interpolation: "\(f(a[0]))"
-# needs 2.  Each level triples the size of the pattern.
-_INTERPOLATION_DEPTH: Final = 2
-
-
-def _interpolation_pattern(depth: int) -> str:
-    """Build a pattern for an interpolation nesting brackets ``depth`` deep.
-
-    The body may hold plain characters, a "/" that starts no comment, strings
-    without escapes, and balanced (), [] and {} groups.
-    """
-    body = ""
-    for level in range(depth + 1):
-        atoms = [r"/(?![/*])", r'"(?!"")[^"\\\n]*"']
-        if level:
-            atoms += [r"\(" + body + r"\)", r"\[" + body + r"\]", r"\{" + body + r"\}"]
-        body = _PLAIN + "*(?:(?:" + "|".join(atoms) + ")" + _PLAIN + "*)*"
-    return r"\(" + body + r"\)"
-
-
-_SIMPLE_INTERPOLATION: Final = _interpolation_pattern(_INTERPOLATION_DEPTH)
-# The (?!"") keeps "" from swallowing the start of a """ delimiter.
-_SINGLE_LINE_STRING: Final = r'"(?!"")[^"\\\n]*(?:\\(?:[^(\n]|' + _SIMPLE_INTERPOLATION + r')[^"\\\n]*)*"'
-_MULTI_LINE_STRING: Final = r'"""[^"\\]*(?:(?:\\(?:[^(]|' + _SIMPLE_INTERPOLATION + r')|"(?!""))[^"\\]*)*"""'
-# Only one-hash raw strings without "\#" escapes; the rest are rare enough
-# for the precise scanner.
-_RAW_STRING: Final = r'#"(?!"")[^"\\\n]*(?:(?:\\(?!#)|"(?!#))[^"\\\n]*)*"#'
-# Consecutive comment lines form one token, which saves per-token work on
-# heavily commented code.
-_LINE_COMMENT: Final = r"//[^\n]*(?:\n[^\S\n]*//[^\n]*)*"
-# Unnested block comments only: a "/*" inside makes the match fail on purpose.
-_BLOCK_COMMENT: Final = r"/\*[^*/]*(?:(?:\*(?!/)|/(?!\*))[^*/]*)*\*/"
 # Every alternative starts with a literal '"', '#' or '/', which lets the
 # regex engine jump between those characters in C.  The last three are the
 # fallbacks for literals the fast alternatives could not match whole; their
@@ -107,11 +76,11 @@ _BLOCK_COMMENT: Final = r"/\*[^*/]*(?:(?:\*(?!/)|/(?!\*))[^*/]*)*\*/"
 _TOKEN: Final = re.compile(
     "|".join(
         (
-            _MULTI_LINE_STRING,
-            _SINGLE_LINE_STRING,
-            _RAW_STRING,
-            _LINE_COMMENT,
-            _BLOCK_COMMENT,
+            MULTI_LINE_STRING,
+            SINGLE_LINE_STRING,
+            RAW_STRING,
+            LINE_COMMENT,
+            BLOCK_COMMENT,
             r'"()',
             r"#()",
             r"/\*()",
