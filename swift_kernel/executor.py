@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +61,6 @@ class State(enum.Enum):
     STARTING = "starting"
     IDLE = "idle"
     EVALUATING = "evaluating"  # compiling or running a cell; LLDB does not say which
-    WAITING_INPUT = "waiting for input"
     SUBPROCESS = "running a subprocess"
     DEAD = "dead"
 
@@ -225,8 +224,8 @@ class LLDBExecutor:
         self.interrupt_grace = interrupt_grace
         self.resend_interval = resend_interval
         self.environment = dict(environment or {})
-        self.interrupts: list[InterruptRecord] = []
-        self.on_interrupt: Callable[[InterruptRecord], None] | None = None
+        # The latest interrupts with their rung and latency, for logs and benchmarks.
+        self.interrupts: deque[InterruptRecord] = deque(maxlen=1000)
         self._pump = OutputPump(on_output)
         self._results = ResultChannel()
         self._lock = threading.Lock()
@@ -241,7 +240,7 @@ class LLDBExecutor:
         self._process: Any = None
         self._main_thread_id = 0
         self._options: Any = None
-        self._describe_options: Any = None
+        self._plain_options: Any = None
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -273,7 +272,7 @@ class LLDBExecutor:
         self._debugger.SetAsync(False)
         self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
         self._options = self._expression_options(repl=True)
-        self._describe_options = self._expression_options(repl=False)
+        self._plain_options = self._expression_options(repl=False)
 
     def start(self) -> None:
         """Launch ``repl_swift`` and run the prelude; called from the executing thread."""
@@ -367,7 +366,7 @@ class LLDBExecutor:
     def set_environment(self, name: str, value: str) -> CellError | None:
         """Set an environment variable inside the Swift process (``setenv``)."""
         code = f"setenv({json.dumps(name)}, {json.dumps(value)}, 1)"
-        result = self._target.EvaluateExpression(code, self._describe_options)
+        result = self._target.EvaluateExpression(code, self._plain_options)
         if not result.GetError().Success():
             return CellError("EnvError", f"setenv in the Swift process failed: {result.GetError().GetCString()}")
         self.environment[name] = value
@@ -578,8 +577,6 @@ class LLDBExecutor:
             interrupt.signals_sent,
         )
         self.interrupts.append(interrupt)
-        if self.on_interrupt is not None:
-            self.on_interrupt(interrupt)
         traceback = [f"KeyboardInterrupt: {interrupt.reason}"] + [f"  {frame.render()}" for frame in frames]
         return ExecutionResult(error=CellError("KeyboardInterrupt", interrupt.reason, traceback))
 
@@ -652,7 +649,7 @@ class LLDBExecutor:
         signals.SetShouldStop(signal.SIGINT, False)
         signals.SetShouldNotify(signal.SIGINT, False)
         try:
-            self._target.EvaluateExpression("__SwiftKernel.noop()", self._describe_options)
+            self._target.EvaluateExpression("__SwiftKernel.noop()", self._plain_options)
         finally:
             signals.SetShouldStop(signal.SIGINT, True)
             signals.SetShouldNotify(signal.SIGINT, True)
@@ -682,8 +679,6 @@ class LLDBExecutor:
     def _process_ended(self, why: str, interrupt: InterruptRecord | None = None) -> ExecutionResult:
         if interrupt is not None:
             self.interrupts.append(interrupt)
-            if self.on_interrupt is not None:
-                self.on_interrupt(interrupt)
         exit_text = ""
         if self._process is not None and self._process.IsValid():
             if self._process.GetState() == self._lldb.eStateExited:
