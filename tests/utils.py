@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,25 +57,47 @@ def flush_channels(kc: BlockingKernelClient) -> None:
 
 
 def collect(kc: BlockingKernelClient, msg_id: str, timeout: float = TIMEOUT) -> Execution:
-    """Wait for the reply to ``msg_id`` and every iopub message it caused, up to its idle status."""
+    """Wait for the reply to ``msg_id`` and every iopub message it caused, up to its last idle status.
+
+    ipykernel 7 can publish a stray busy/idle pair carrying the request's parent before the request
+    runs (control messages handled meanwhile, such as a burst of interrupt_requests), so the idle
+    that counts is the one after the reply has been sent.
+    """
     deadline = time.monotonic() + timeout
     messages: list[dict[str, Any]] = []
+    reply: dict[str, Any] | None = None
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError(f"no idle status for {msg_id} within {timeout} s")
-        msg = kc.get_iopub_msg(timeout=remaining)
+            raise TimeoutError(f"no reply and idle status for {msg_id} within {timeout} s")
+        try:
+            msg = kc.get_iopub_msg(timeout=min(remaining, 0.2))
+        except queue.Empty:
+            continue
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
-        if msg["msg_type"] == "status":
-            if msg["content"]["execution_state"] == "idle":
-                break
+        if msg["msg_type"] != "status":
+            messages.append(msg)
             continue
-        messages.append(msg)
-    while True:
-        reply = kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
-        if reply["parent_header"].get("msg_id") == msg_id:
+        if msg["content"]["execution_state"] != "idle":
+            continue
+        ran = any(m["msg_type"] == "execute_input" for m in messages)
+        # An execute_request that ran published execute_input; one that was aborted did not, and
+        # its (aborted) reply is already out. Any other idle is the stray pair described above.
+        reply = reply or _reply_if_sent(kc, msg_id, wait=max(1.0, remaining) if ran else 0.2)
+        if reply is not None and (ran or reply["content"]["status"] == "aborted"):
             return Execution(reply, messages)
+
+
+def _reply_if_sent(kc: BlockingKernelClient, msg_id: str, wait: float) -> dict[str, Any] | None:
+    """Return the shell reply to ``msg_id`` if it arrives within ``wait`` seconds, dropping others."""
+    while True:
+        try:
+            reply: dict[str, Any] = kc.get_shell_msg(timeout=wait)
+        except queue.Empty:
+            return None
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
 
 
 def execute(kc: BlockingKernelClient, code: str, timeout: float = TIMEOUT, **kwargs: Any) -> Execution:
