@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,7 +52,22 @@ class Include:
     path: str
 
 
-Directive = SetTimeout | ShowHelp | RunSystem | SetEnv | Include
+@dataclass(frozen=True)
+class InstallPackage:
+    """Build a SwiftPM package and make its products importable."""
+
+    spec: str
+    products: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InstallFlags:
+    """Pass extra flags to the SwiftPM builds of %install."""
+
+    flags: tuple[str, ...]
+
+
+Directive = SetTimeout | ShowHelp | RunSystem | SetEnv | Include | InstallPackage | InstallFlags
 
 
 def _timeout(argument: str) -> Directive:
@@ -103,11 +119,35 @@ def _include(argument: str) -> Directive:
     return Include(text)
 
 
+_INSTALL = re.compile(r"""^\s*'(\.package\(.*\))'\s+(.+)$""")
+
+
+def _install(argument: str) -> Directive:
+    """%install '.package(path: "DIR")' PRODUCT [PRODUCT...]  -- build a SwiftPM package; import its products."""
+    match = _INSTALL.match(argument)
+    if match is None:
+        raise DirectiveError(
+            "%install takes a quoted package and product names, e.g. "
+            """%install '.package(path: "$cwd/MyLib")' MyLib"""
+        )
+    spec, products = match.group(1), tuple(match.group(2).split())
+    if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", product) for product in products):
+        raise DirectiveError(f"%install: product names must be Swift identifiers, not {' '.join(products)!r}")
+    return InstallPackage(spec, products)
+
+
+def _install_flags(argument: str) -> Directive:
+    """%install-swiftpm-flags FLAG...  -- extra flags for the builds of %install."""
+    return InstallFlags(tuple(shlex.split(argument)))
+
+
 REGISTRY: dict[str, Callable[[str], Directive]] = {
     "timeout": _timeout,
     "system": _system,
     "env": _env,
     "include": _include,
+    "install": _install,
+    "install-swiftpm-flags": _install_flags,
     "help": _help,
 }
 

@@ -372,6 +372,22 @@ class LLDBExecutor:
         self.environment[name] = value
         return None
 
+    def load_installed(self, module_dirs: list[str], module_maps: list[str], library: str) -> CellError | None:
+        """Put built modules on LLDB's search path and load their library into the Swift process."""
+        for directory in module_dirs:
+            self._command(f"settings append target.swift-module-search-paths {directory}")
+        for module_map in module_maps:
+            self._command(f"settings append target.swift-extra-clang-flags -fmodule-map-file={module_map}")
+        code = f"dlopen({json.dumps(library)}, RTLD_NOW | RTLD_GLOBAL) == nil ? String(cString: dlerror()) : \"\""
+        result = self._target.EvaluateExpression(code, self._plain_options)
+        error = result.GetError()
+        if not error.Success():
+            return CellError("InstallError", f"loading {library} failed: {error.GetCString()}")
+        message = (result.GetSummary() or "").strip('"')
+        if message:
+            return CellError("InstallError", f"loading {library} failed: {message}")
+        return None
+
     def kill_now(self) -> None:
         """Kill the Swift process at once; safe from any thread, even while a cell runs."""
         self._state = State.DEAD
@@ -483,7 +499,7 @@ class LLDBExecutor:
                 self.end_cell(cell)
 
     def run_subprocess(
-        self, command: str, environment: dict[str, str], on_output: OutputCallback, cell: Cell
+        self, command: str, environment: dict[str, str], on_output: OutputCallback, cell: Cell, cwd: str | None = None
     ) -> int | None:
         """Run a shell command in its own process group with its output streamed; interruptible.
 
@@ -497,7 +513,7 @@ class LLDBExecutor:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=environment,
-            cwd=os.getcwd(),
+            cwd=cwd or os.getcwd(),
             start_new_session=True,  # its own group: an interrupt signals all it started, not us
             # The kernel blocks SIGINT in every thread and children inherit that mask; undo it so
             # the command can be interrupted.

@@ -6,6 +6,7 @@ import asyncio
 import fnmatch
 import os
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from .directives import (
     Directive,
     DirectiveError,
     Include,
+    InstallFlags,
+    InstallPackage,
     RunSystem,
     SetEnv,
     SetTimeout,
@@ -29,6 +32,7 @@ from .directives import (
 )
 from .display import DisplayError, display_message
 from .executor import Cell, EarlyStart, ExecutionResult, SwiftProcessEnded
+from .install import InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .toolchain import find_toolchain
@@ -78,6 +82,9 @@ class SwiftKernel(Kernel):
         }
         self.banner = f"Swift {self.swift_version} kernel (swift_kernel {__version__}), running through LLDB"
         self._time_limit: float | None = self.cell_timeout or None
+        # The generated SwiftPM package that %install adds to; lives as long as the kernel.
+        self._install_dir = tempfile.TemporaryDirectory(prefix="swift-kernel-install-")
+        self.packages = PackageWorkspace(Path(self._install_dir.name))
         # Every cell's source, for history requests.
         self.history: list[str] = []
         # Environment for %system and builds; %env adds to it (and to the Swift process).
@@ -217,6 +224,42 @@ class SwiftKernel(Kernel):
             )
         return self._ok_reply()
 
+    async def _install(self, directive: InstallPackage, cell: Cell, output: OutputCallback) -> CellError | None:
+        """Build the installed packages with this one added and load the result (%install)."""
+        try:
+            self.packages.add(directive.spec, directive.products)
+            self.packages.write()
+        except (InstallError, OSError) as error:
+            return CellError("InstallError", f"%install: {error}")
+        command = self.packages.build_command(self.toolchain.swift_build)
+        output("stdout", Text(f"Building {', '.join(directive.products)} with SwiftPM...\n"))
+        status = await asyncio.get_running_loop().run_in_executor(
+            None, self.executor.run_subprocess, command, dict(self.environment), output, cell
+        )
+        if status is None:
+            return self.executor.interrupted_result(cell).error  # type: ignore[union-attr]
+        if status != 0:
+            # Leave the failed package out of later builds.
+            self.packages.specs.remove(directive.spec.replace("$cwd", os.getcwd()))
+            self.packages.products = [p for p in self.packages.products if p[0] not in directive.products]
+            self.packages.write()
+            evalue = f"%install: swift build failed (exit status {status}); see its output above"
+            return CellError("InstallError", evalue)
+        try:
+            library = str(self.packages.fresh_library())
+        except InstallError as error:
+            return CellError("InstallError", f"%install: {error}")
+        failure: CellError | None = await self._on_lldb_thread(
+            self.executor.load_installed,
+            [str(d) for d in self.packages.module_dirs()],
+            [str(m) for m in self.packages.module_maps()],
+            library,
+        )
+        if failure is None:
+            names = ", ".join(directive.products)
+            output("stdout", Text(f"Installed {names}: import them in the cells that follow.\n"))
+        return failure
+
     async def _on_lldb_thread(self, function: Any, *args: Any) -> Any:
         """Run ``function`` on the executing thread once the Swift process has started."""
         await asyncio.wrap_future(self._started)
@@ -242,6 +285,10 @@ class SwiftKernel(Kernel):
                 return self.executor.interrupted_result(cell).error  # type: ignore[union-attr]
             if status != 0:
                 output("stderr", Text(f"%system: exit status {status}\n"))
+        elif isinstance(directive, InstallFlags):
+            self.packages.flags = list(directive.flags)
+        elif isinstance(directive, InstallPackage):
+            return await self._install(directive, cell, output)
         elif isinstance(directive, Include):
             path = Path(directive.path).expanduser()
             try:

@@ -1,0 +1,3 @@
+#include "cmath_add.h"
+
+int cmath_add(int a, int b) { return a + b; }
