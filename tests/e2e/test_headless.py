@@ -50,6 +50,9 @@ def assert_tour_ran_clean(nb: Any) -> None:
     assert '["SWIFT", "PYTHON", "RUST"]' in shown, shown
     assert '"pi is about 3.142"' in shown, shown
     assert "%timeout" in everything
+    assert "Hello, headless reader\n" in everything, shown
+    assert '"Hello, notebook!"' in shown, shown
+    assert "42" in shown, shown
 
 
 def write_notebook(path: Path, sources: list[str]) -> Path:
@@ -76,7 +79,8 @@ def test_tour_executes_with_nbconvert(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 def test_tour_executes_with_nbclient() -> None:
     nb = nbformat.read(TOUR, as_version=4)
-    NotebookClient(nb, timeout=60, startup_timeout=60).execute()
+    # The kernel runs in the notebook's folder, as nbconvert and JupyterLab run it ($cwd in %install).
+    NotebookClient(nb, timeout=60, startup_timeout=60, resources={"metadata": {"path": str(TOUR.parent)}}).execute()
     assert_tour_ran_clean(nb)
 
 
