@@ -59,34 +59,36 @@ def flush_channels(kc: BlockingKernelClient) -> None:
 def collect(kc: BlockingKernelClient, msg_id: str, timeout: float = TIMEOUT) -> Execution:
     """Wait for the reply to ``msg_id`` and every iopub message it caused, up to its last idle status.
 
-    ipykernel 7 can publish a stray busy/idle pair carrying the request's parent before the request
-    runs (control messages handled meanwhile, such as a burst of interrupt_requests), so the idle
-    that counts is the one after the reply has been sent.
+    Two things make "the first idle" the wrong end: ipykernel 7 can publish a stray busy/idle pair
+    carrying the request's parent before the request runs (while it handles a burst of control
+    messages), and a client that just connected may miss the start of iopub (a slow subscriber).
+    So the end is an idle after execute_input, or, with the reply in hand, a second of quiet.
     """
     deadline = time.monotonic() + timeout
     messages: list[dict[str, Any]] = []
     reply: dict[str, Any] | None = None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no reply and idle status for {msg_id} within {timeout} s")
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
         try:
-            msg = kc.get_iopub_msg(timeout=min(remaining, 0.2))
+            msg = kc.get_iopub_msg(timeout=0.2)
         except queue.Empty:
+            reply = reply or _reply_if_sent(kc, msg_id, wait=0.01)
+            if reply is not None and time.monotonic() - quiet_since > 1.0:
+                return Execution(reply, messages)
             continue
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
+        quiet_since = time.monotonic()
         if msg["msg_type"] != "status":
             messages.append(msg)
             continue
         if msg["content"]["execution_state"] != "idle":
             continue
         ran = any(m["msg_type"] == "execute_input" for m in messages)
-        # An execute_request that ran published execute_input; one that was aborted did not, and
-        # its (aborted) reply is already out. Any other idle is the stray pair described above.
-        reply = reply or _reply_if_sent(kc, msg_id, wait=max(1.0, remaining) if ran else 0.2)
+        reply = reply or _reply_if_sent(kc, msg_id, wait=max(1.0, deadline - time.monotonic()) if ran else 0.5)
         if reply is not None and (ran or reply["content"]["status"] == "aborted"):
             return Execution(reply, messages)
+    raise TimeoutError(f"no reply and idle status for {msg_id} within {timeout} s")
 
 
 def _reply_if_sent(kc: BlockingKernelClient, msg_id: str, wait: float) -> dict[str, Any] | None:
