@@ -232,6 +232,7 @@ class SwiftKernel(Kernel):
 
     async def _install(self, directive: InstallPackage, cell: Cell, output: OutputCallback) -> CellError | None:
         """Build the installed packages with this one added and load the result (%install)."""
+        again = [p for p, _ in self.packages.products if p in directive.products]
         try:
             self.packages.add(directive.spec, directive.products)
             self.packages.write()
@@ -264,6 +265,12 @@ class SwiftKernel(Kernel):
         if failure is None:
             names = ", ".join(directive.products)
             output("stdout", Text(f"Installed {names}: import them in the cells that follow.\n"))
+            if again:
+                # Measured: after a rebuild LLDB still calls the first version and sees no new declarations.
+                output("stderr", Text(
+                    f"%install: {', '.join(again)} was installed before in this kernel; LLDB keeps the "
+                    "declarations it loaded first, so changes show only after a kernel restart.\n"
+                ))
         return failure
 
     def _ask_for_line(self, parent: dict[str, Any], ident: Any, cancel: threading.Event) -> str | None:
