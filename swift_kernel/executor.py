@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
 from .diagnostics import CellError, Frame
-from .output import OutputCallback, OutputPump, StreamDecoder
+from .output import OutputCallback, OutputPump, StreamDecoder, child_path, close_fds
 from .toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class StdinPipe:
 
     @property
     def path_for_child(self) -> str:
-        return f"/proc/{os.getpid()}/fd/{self.read_fd}"
+        return child_path(self.read_fd)
 
     def renew(self) -> None:
         """Open a fresh pipe (the Swift process opens it by path)."""
@@ -188,10 +188,7 @@ class StdinPipe:
         self.ended = True
 
     def close(self) -> None:
-        for fd in (self.read_fd, self.write_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        close_fds(self.read_fd, self.write_fd)
         self.read_fd = self.write_fd = -1
 
 
@@ -244,7 +241,7 @@ class ResultChannel:
 
     @property
     def path_for_child(self) -> str:
-        return f"/proc/{os.getpid()}/fd/{self.write_fd}"
+        return child_path(self.write_fd)
 
     def read_messages(self) -> list[tuple[str, str]]:
         """Return every complete message in the pipe now."""
@@ -268,11 +265,7 @@ class ResultChannel:
         return messages
 
     def close(self) -> None:
-        for fd in (self.read_fd, self.write_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        close_fds(self.read_fd, self.write_fd)
 
 
 class LLDBExecutor:

@@ -11,6 +11,7 @@ dry under the pump's lock means no output leaks into the next cell.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import os
 import selectors
@@ -119,6 +120,19 @@ def split_clear(text: str) -> list[OutputEvent]:
     return events
 
 
+def child_path(fd: int) -> str:
+    """Return a path another process (the Swift process, via lldb-server) can open to reach ``fd``."""
+    return f"/proc/{os.getpid()}/fd/{fd}"
+
+
+def close_fds(*fds: int) -> None:
+    """Close file descriptors, ignoring ones already closed (-1 or gone)."""
+    for fd in fds:
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 class _Stream:
     """One pipe, its decoder and the text read but not yet sent."""
 
@@ -135,7 +149,7 @@ class _Stream:
     @property
     def path_for_child(self) -> str:
         """Return a path another process can open to get this pipe's write end."""
-        return f"/proc/{os.getpid()}/fd/{self.write_fd}"
+        return child_path(self.write_fd)
 
     def read_available(self, final: bool = False) -> bool:
         """Read until the pipe is empty; return whether anything was read."""
@@ -173,11 +187,7 @@ class _Stream:
         return events
 
     def close(self) -> None:
-        for fd in (self.read_fd, self.write_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        close_fds(self.read_fd, self.write_fd)
 
 
 class OutputPump:
