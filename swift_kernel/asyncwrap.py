@@ -43,9 +43,18 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Final, NamedTuple
+from typing import Final
 
-from .swiftlex import BLOCK_COMMENT, LINE_COMMENT, MULTI_LINE_STRING, RAW_STRING, SINGLE_LINE_STRING
+from .swiftlex import (
+    BLOCK_COMMENT,
+    LINE_COMMENT,
+    MULTI_LINE_STRING,
+    RAW_STRING,
+    SINGLE_LINE_STRING,
+    StringEnd,
+    scan_string_body,
+)
+from .swiftlex import StringKind as _StringKind
 
 __all__ = ["AwaitRewriteError", "rewrite_top_level_await"]
 
@@ -94,8 +103,6 @@ _SINGLE_LINE_BODY: Final = re.compile(r'[^"\\\n]*(?:\\[^(\n][^"\\\n]*)*')
 _MULTI_LINE_BODY: Final = re.compile(r'[^"\\]*(?:(?:\\[^(]|"(?!""))[^"\\]*)*')
 # Raw strings go a quote or backslash at a time: their delimiters and
 # escapes carry "#".
-_SINGLE_LINE_STRING_TOKEN: Final = re.compile(r'["\\\n]')
-_MULTI_LINE_STRING_TOKEN: Final = re.compile(r'["\\]')
 # Inside an interpolation only parentheses (to find the closing ")"), nested
 # literals and comments matter.
 _INTERPOLATION_TOKEN: Final = re.compile(r'[()"#]|/[/*]')
@@ -302,13 +309,6 @@ def _blank(comment: str) -> str:
     return " " * len(comment)
 
 
-class _StringKind(NamedTuple):
-    """Describe the delimiters of a string literal: triple quotes, and how many ``#``."""
-
-    multiline: bool
-    hashes: int
-
-
 class _StringEnd(Enum):
     """Name the ways a scan of a string literal's body can stop."""
 
@@ -495,38 +495,13 @@ def _scan_string_body(text: str, pos: int, kind: _StringKind) -> tuple[_StringEn
 
 
 def _scan_raw_string_body(text: str, pos: int, kind: _StringKind) -> tuple[_StringEnd, int]:
-    """Scan the body of a raw string, whose delimiters and escapes carry ``#``."""
-    pattern = _MULTI_LINE_STRING_TOKEN if kind.multiline else _SINGLE_LINE_STRING_TOKEN
-    # The closing quote, and an escape's backslash, must be followed by as
-    # many "#" as the opening delimiter has.
-    hashes = "#" * kind.hashes
-    quote = '"""' if kind.multiline else '"'
-    while True:
-        match = pattern.search(text, pos)
-        if match is None:
-            return _StringEnd.UNTERMINATED, len(text)
-        token = match.start()
-        char = text[token]
-        if char == "\n":
-            return _StringEnd.UNTERMINATED, token
-        if char == '"':
-            if text.startswith(quote, token) and text.startswith(hashes, token + len(quote)):
-                return _StringEnd.CLOSED, token + len(quote) + kind.hashes
-            pos = token + 1
-            continue
-        if not text.startswith(hashes, token + 1):
-            # A backslash without enough "#" is literal text.
-            pos = token + 1
-            continue
-        escaped = token + 1 + kind.hashes
-        if escaped >= len(text):
-            return _StringEnd.UNTERMINATED, len(text)
-        if text[escaped] == "(":
-            return _StringEnd.INTERPOLATION, escaped + 1
-        # Skip the escaped character so that \#" cannot close the literal.  A
-        # backslash before a line break continues no single-line string, so
-        # leave the break for the next search.
-        pos = escaped if text[escaped] == "\n" and not kind.multiline else escaped + 1
+    """Scan the body of a raw string, whose delimiters and escapes carry ``#`` (shared scanner)."""
+    end, position = scan_string_body(text, pos, kind)
+    if end is StringEnd.CLOSED:
+        return _StringEnd.CLOSED, position
+    if end is StringEnd.INTERPOLATION:
+        return _StringEnd.INTERPOLATION, position
+    return _StringEnd.UNTERMINATED, position
 
 
 # --- Top-level structure -----------------------------------------------------------------

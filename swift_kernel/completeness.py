@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal
 
 from .swiftlex import BLOCK_COMMENT, LINE_COMMENT, MULTI_LINE_STRING, RAW_STRING, SINGLE_LINE_STRING
+from .swiftlex import StringEnd as _StringEnd
+from .swiftlex import StringKind as _StringKind
+from .swiftlex import scan_string_body as _scan_string_body
 
 __all__ = ["Completeness", "Status", "check_completeness"]
 
@@ -116,8 +118,6 @@ _CODE_TOKEN: Final = re.compile(r'[()\[\]{}"#]|/[/*]')
 # Inside the interpolation of a single-line string a newline is an error.
 _CODE_TOKEN_OR_NEWLINE: Final = re.compile(r'[()\[\]{}"#\n]|/[/*]')
 _BLOCK_COMMENT_TOKEN: Final = re.compile(r"/\*|\*/")
-_SINGLE_LINE_STRING_TOKEN: Final = re.compile(r'["\\\n]')
-_MULTI_LINE_STRING_TOKEN: Final = re.compile(r'["\\]')
 _HASHES: Final = re.compile(r"#+")
 _WORD: Final = re.compile(r"\w+")
 _OPENER_OF: Final = {")": "(", "]": "[", "}": "{"}
@@ -159,22 +159,6 @@ class _Incomplete(Exception):
         """Remember the brackets still open inside the unfinished literal."""
         super().__init__()
         self.opens = opens
-
-
-class _StringKind(NamedTuple):
-    """Describe the delimiters of a string literal being scanned."""
-
-    multiline: bool
-    hashes: int
-
-
-class _StringEnd(Enum):
-    """Name the ways a scan of a string literal's body can stop."""
-
-    CLOSED = "closed"
-    INTERPOLATION = "interpolation"
-    NEWLINE = "newline"
-    END_OF_INPUT = "end of input"
 
 
 def check_completeness(code: str) -> Completeness:
@@ -521,45 +505,6 @@ class _LiteralScan:
             self.pos = len(text) if newline < 0 else newline
         else:
             self.pos = _skip_block_comment(text, tok + 2, opens)
-
-
-def _scan_string_body(text: str, pos: int, kind: _StringKind) -> tuple[_StringEnd, int]:
-    """Scan a string literal's body from ``pos`` and report how it stopped.
-
-    The returned position is just past the closing delimiter for
-    ``CLOSED`` and just past the ``(`` for ``INTERPOLATION``.
-    """
-    pattern = _MULTI_LINE_STRING_TOKEN if kind.multiline else _SINGLE_LINE_STRING_TOKEN
-    # In a raw string #"..."# the closing quote must be followed, and an
-    # escape's backslash followed, by the same number of "#".
-    hashes = "#" * kind.hashes
-    quote = '"""' if kind.multiline else '"'
-    while True:
-        match = pattern.search(text, pos)
-        if match is None:
-            return _StringEnd.END_OF_INPUT, len(text)
-        tok = match.start()
-        ch = text[tok]
-        if ch == "\n":
-            return _StringEnd.NEWLINE, tok
-        if ch == '"':
-            if text.startswith(quote, tok) and text.startswith(hashes, tok + len(quote)):
-                return _StringEnd.CLOSED, tok + len(quote) + kind.hashes
-            pos = tok + 1
-            continue
-        # A backslash.  In a raw string without enough "#" it is literal.
-        if not text.startswith(hashes, tok + 1):
-            pos = tok + 1
-            continue
-        escaped = tok + 1 + kind.hashes
-        if escaped >= len(text):
-            return _StringEnd.END_OF_INPUT, len(text)
-        if text[escaped] == "(":
-            return _StringEnd.INTERPOLATION, escaped + 1
-        # Skip the escaped character (e.g. \" or \\) so it cannot end the
-        # literal, except a newline in a single-line string: Swift has no
-        # line continuation there, so let the next search report it.
-        pos = escaped if text[escaped] == "\n" and not kind.multiline else escaped + 1
 
 
 def _skip_block_comment(text: str, pos: int, opens: list[int]) -> int:

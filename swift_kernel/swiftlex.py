@@ -6,7 +6,9 @@ comments fast by letting the regex engine match whole literals in C; these are t
 
 from __future__ import annotations
 
-from typing import Final
+import re
+from enum import Enum
+from typing import Final, NamedTuple
 
 PLAIN: Final = r'[^()\[\]{}"\\\n/#]'
 # How deeply brackets may nest inside a fast-path interpolation: "\(f(a[0]))"
@@ -41,3 +43,64 @@ RAW_STRING: Final = r'#"(?!"")[^"\\\n]*(?:(?:\\(?!#)|"(?!#))[^"\\\n]*)*"#'
 LINE_COMMENT: Final = r"//[^\n]*(?:\n[^\S\n]*//[^\n]*)*"
 # Unnested block comments only: a "/*" inside makes the match fail on purpose.
 BLOCK_COMMENT: Final = r"/\*[^*/]*(?:(?:\*(?!/)|/(?!\*))[^*/]*)*\*/"
+
+# Inside a string body only quotes, backslashes (and, for single-line strings, line breaks) matter.
+SINGLE_LINE_STRING_TOKEN: Final = re.compile(r'["\\\n]')
+MULTI_LINE_STRING_TOKEN: Final = re.compile(r'["\\]')
+
+
+class StringKind(NamedTuple):
+    """Describe the delimiters of a string literal: triple quotes, and how many ``#``."""
+
+    multiline: bool
+    hashes: int
+
+
+class StringEnd(Enum):
+    """Name the ways a scan of a string literal's body can stop."""
+
+    CLOSED = "closed"
+    INTERPOLATION = "interpolation"
+    NEWLINE = "newline"
+    END_OF_INPUT = "end of input"
+
+
+def scan_string_body(text: str, pos: int, kind: StringKind) -> tuple[StringEnd, int]:
+    """Scan a string literal's body from ``pos`` and report how it stopped.
+
+    The returned position is just past the closing delimiter for
+    ``CLOSED`` and just past the ``(`` for ``INTERPOLATION``.
+    """
+    pattern = MULTI_LINE_STRING_TOKEN if kind.multiline else SINGLE_LINE_STRING_TOKEN
+    # In a raw string #"..."# the closing quote must be followed, and an
+    # escape's backslash followed, by the same number of "#".
+    hashes = "#" * kind.hashes
+    quote = '"""' if kind.multiline else '"'
+    while True:
+        match = pattern.search(text, pos)
+        if match is None:
+            return StringEnd.END_OF_INPUT, len(text)
+        tok = match.start()
+        ch = text[tok]
+        if ch == "\n":
+            return StringEnd.NEWLINE, tok
+        if ch == '"':
+            if text.startswith(quote, tok) and text.startswith(hashes, tok + len(quote)):
+                return StringEnd.CLOSED, tok + len(quote) + kind.hashes
+            pos = tok + 1
+            continue
+        # A backslash.  In a raw string without enough "#" it is literal.
+        if not text.startswith(hashes, tok + 1):
+            pos = tok + 1
+            continue
+        escaped = tok + 1 + kind.hashes
+        if escaped >= len(text):
+            return StringEnd.END_OF_INPUT, len(text)
+        if text[escaped] == "(":
+            return StringEnd.INTERPOLATION, escaped + 1
+        # Skip the escaped character (e.g. \" or \\) so it cannot end the
+        # literal, except a newline in a single-line string: Swift has no
+        # line continuation there, so let the next search report it.
+        pos = escaped if text[escaped] == "\n" and not kind.multiline else escaped + 1
+
+
