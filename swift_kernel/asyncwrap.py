@@ -52,6 +52,7 @@ from .swiftlex import (
     RAW_STRING,
     SINGLE_LINE_STRING,
     StringEnd,
+    block_comment_end,
     scan_string_body,
 )
 from .swiftlex import StringKind as _StringKind
@@ -106,7 +107,6 @@ _MULTI_LINE_BODY: Final = re.compile(r'[^"\\]*(?:(?:\\[^(]|"(?!""))[^"\\]*)*')
 # Inside an interpolation only parentheses (to find the closing ")"), nested
 # literals and comments matter.
 _INTERPOLATION_TOKEN: Final = re.compile(r'[()"#]|/[/*]')
-_BLOCK_COMMENT_TOKEN: Final = re.compile(r"/\*|\*/")
 
 # --- Words and tokens in masked code ---------------------------------------------------
 
@@ -454,19 +454,9 @@ def _regex_end(text: str, start: int, hashes_end: int) -> int:
 
 
 def _block_comment_end(text: str, pos: int) -> int:
-    """Return the index past a block comment whose body starts at ``pos``.
-
-    Swift block comments nest, so ``/* /* */`` is still open.
-    """
-    depth = 1
-    for match in _BLOCK_COMMENT_TOKEN.finditer(text, pos):
-        if text[match.start()] == "/":
-            depth += 1
-        else:
-            depth -= 1
-            if depth == 0:
-                return match.end()
-    return len(text)
+    """Return the index past a (nested) block comment starting at ``pos``; an open one runs to the end."""
+    end = block_comment_end(text, pos)
+    return len(text) if end is None else end
 
 
 def _scan_string_body(text: str, pos: int, kind: _StringKind) -> tuple[_StringEnd, int]:

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from .swiftlex import BLOCK_COMMENT, LINE_COMMENT, MULTI_LINE_STRING, RAW_STRING, SINGLE_LINE_STRING
+from .swiftlex import BLOCK_COMMENT, LINE_COMMENT, MULTI_LINE_STRING, RAW_STRING, SINGLE_LINE_STRING, block_comment_end
 from .swiftlex import StringEnd as _StringEnd
 from .swiftlex import StringKind as _StringKind
 from .swiftlex import scan_string_body as _scan_string_body
@@ -117,7 +117,6 @@ _SLOW_PROGRESS: Final = 8
 _CODE_TOKEN: Final = re.compile(r'[()\[\]{}"#]|/[/*]')
 # Inside the interpolation of a single-line string a newline is an error.
 _CODE_TOKEN_OR_NEWLINE: Final = re.compile(r'[()\[\]{}"#\n]|/[/*]')
-_BLOCK_COMMENT_TOKEN: Final = re.compile(r"/\*|\*/")
 _HASHES: Final = re.compile(r"#+")
 _WORD: Final = re.compile(r"\w+")
 _OPENER_OF: Final = {")": "(", "]": "[", "}": "{"}
@@ -508,20 +507,14 @@ class _LiteralScan:
 
 
 def _skip_block_comment(text: str, pos: int, opens: list[int]) -> int:
-    """Return the index past a block comment whose body starts at ``pos``.
+    """Return the index past a (nested) block comment starting at ``pos``.
 
-    Swift block comments nest, so ``/* /* */`` is still open; a comment that
-    never ends raises _Incomplete with the interpolation brackets ``opens``.
+    A comment that never ends raises _Incomplete with the interpolation brackets ``opens``.
     """
-    depth = 1
-    for match in _BLOCK_COMMENT_TOKEN.finditer(text, pos):
-        if text[match.start()] == "/":
-            depth += 1
-        else:
-            depth -= 1
-            if depth == 0:
-                return match.end()
-    raise _Incomplete(opens)
+    end = block_comment_end(text, pos)
+    if end is None:
+        raise _Incomplete(opens)
+    return end
 
 
 def _needs_continuation(text: str, start: int, end: int, touches_token: bool) -> bool:

@@ -104,3 +104,22 @@ def scan_string_body(text: str, pos: int, kind: StringKind) -> tuple[StringEnd, 
         pos = escaped if text[escaped] == "\n" and not kind.multiline else escaped + 1
 
 
+
+
+BLOCK_COMMENT_TOKEN: Final = re.compile(r"/\*|\*/")
+
+
+def block_comment_end(text: str, pos: int) -> int | None:
+    """Return the index past a block comment whose body starts at ``pos``, or None if it never ends.
+
+    Swift block comments nest, so ``/* /* */`` is still open.
+    """
+    depth = 1
+    for match in BLOCK_COMMENT_TOKEN.finditer(text, pos):
+        if text[match.start()] == "/":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return match.end()
+    return None
