@@ -625,14 +625,10 @@ def test_killed_from_outside_while_a_cell_runs(kernel: KernelPair, kc: BlockingK
 # ----- shutdown and restart -----------------------------------------------------------------------
 
 
-@pytest.mark.timeout(90)
-def test_shutdown_leaves_no_process_behind(fresh_kernel: Callable[..., KernelPair]) -> None:
-    km, kc = fresh_kernel()
-    ok(execute(kc, "var alive = 1"))
-    pid = kernel_pid(km)
-    processes = swift_processes(km)
-    assert set(processes) == {"repl_swift", "lldb-server"}, processes
-    everything = [psutil.Process(pid), *descendants(pid)]
+def assert_shutdown_leaves_nothing(
+    km: KernelManager, kc: BlockingKernelClient, everything: list[psutil.Process]
+) -> None:
+    """Shut the kernel down and check that it was quick and that none of ``everything`` lives on."""
     started = time.monotonic()
     kc.stop_channels()
     km.shutdown_kernel(now=False)
@@ -640,6 +636,16 @@ def test_shutdown_leaves_no_process_behind(fresh_kernel: Callable[..., KernelPai
     _, alive = psutil.wait_procs(everything, timeout=5)
     assert alive == [], [(p.pid, p.name()) for p in alive]
     assert took < 10, took
+
+
+@pytest.mark.timeout(90)
+def test_shutdown_leaves_no_process_behind(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel()
+    ok(execute(kc, "var alive = 1"))
+    pid = kernel_pid(km)
+    processes = swift_processes(km)
+    assert set(processes) == {"repl_swift", "lldb-server"}, processes
+    assert_shutdown_leaves_nothing(km, kc, [psutil.Process(pid), *descendants(pid)])
 
 
 @pytest.mark.timeout(90)
@@ -650,13 +656,7 @@ def test_shutdown_while_a_cell_runs_leaves_no_process_behind(fresh_kernel: Calla
     time.sleep(2)
     everything = [psutil.Process(pid), *descendants(pid)]
     assert {p.name() for p in everything} >= {"repl_swift", "lldb-server"}
-    started = time.monotonic()
-    kc.stop_channels()
-    km.shutdown_kernel(now=False)
-    took = time.monotonic() - started
-    _, alive = psutil.wait_procs(everything, timeout=5)
-    assert alive == [], [(p.pid, p.name()) for p in alive]
-    assert took < 10, took
+    assert_shutdown_leaves_nothing(km, kc, everything)
 
 
 @pytest.mark.timeout(120)
