@@ -13,10 +13,8 @@ They read ``/proc`` instead and signal the Swift process directly.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import enum
-import fcntl
 import json
 import logging
 import os
@@ -24,11 +22,9 @@ import re
 import signal
 import subprocess
 import sys
-import termios
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +44,6 @@ _FAST_TYPES = {
     f"Swift.{name}"
     for name in ("Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64")
 }
-# Called when the Swift code reads standard input; its argument is set when the cell ends.
-InputCallback = Callable[[threading.Event], str | None]
 _LLDB_MODULE_PREFIX = re.compile(r"\b__lldb_expr_\d+\.")
 _SIGINT_BIT = 1 << (signal.SIGINT - 1)
 # Frames walked when reading a stack; LLDB's own cap keeps a stack overflow from taking minutes.
@@ -67,7 +61,6 @@ class State(enum.Enum):
     STARTING = "starting"
     IDLE = "idle"
     EVALUATING = "evaluating"  # compiling or running a cell; LLDB does not say which
-    WAITING_INPUT = "waiting for input"
     SUBPROCESS = "running a subprocess"
     DEAD = "dead"
 
@@ -134,62 +127,6 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
-
-
-def _reading_stdin(pid: int) -> bool:
-    """Say whether any thread of ``pid`` is blocked reading file descriptor 0 (from /proc)."""
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/syscall") as syscall:
-                # "0 0x0 ..." is read(0, ...) on x86_64 (syscall 0; aarch64's read is 63).
-                if syscall.read().startswith(("0 0x0 ", "63 0x0 ")):
-                    return True
-    except OSError:
-        return False
-    return False
-
-
-class StdinPipe:
-    """The Swift process's standard input: a pipe whose write end the kernel holds."""
-
-    def __init__(self) -> None:
-        self.read_fd = self.write_fd = -1
-        self.ended = False
-
-    @property
-    def path_for_child(self) -> str:
-        return child_path(self.read_fd)
-
-    def renew(self) -> None:
-        """Open a fresh pipe (the Swift process opens it by path)."""
-        self.close()
-        self.read_fd, self.write_fd = os.pipe()
-        self.ended = False
-
-    def give(self, text: str) -> None:
-        """Write a line for the Swift code to read."""
-        if self.write_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.write(self.write_fd, text.encode())
-
-    def unread(self) -> int:
-        """Return how many bytes wait in the pipe, not yet read by the Swift process."""
-        if self.read_fd < 0:
-            return 0
-        pending = array.array("i", [0])
-        fcntl.ioctl(self.read_fd, termios.FIONREAD, pending)
-        return pending[0]
-
-    def end(self) -> None:
-        """Send end of input: readLine() returns nil."""
-        if self.write_fd >= 0:
-            os.close(self.write_fd)
-            self.write_fd = -1
-        self.ended = True
-
-    def close(self) -> None:
-        close_fds(self.read_fd, self.write_fd)
-        self.read_fd = self.write_fd = -1
 
 
 def _unblock_sigint() -> None:
@@ -287,9 +224,6 @@ class LLDBExecutor:
         self.interrupts: deque[InterruptRecord] = deque(maxlen=1000)
         self._pump = OutputPump(on_output)
         self._results = ResultChannel()
-        self._stdin = StdinPipe()
-        # Asked for a line when the Swift code reads standard input; None means end of input.
-        self._on_input: InputCallback | None = None
         self._lock = threading.Lock()
         self._state = State.STARTING
         self._cell: Cell | None = None
@@ -314,10 +248,6 @@ class LLDBExecutor:
     def pid(self) -> int:
         """Return the Swift process's pid (0 when none runs)."""
         return self._pid
-
-    def set_input_callback(self, callback: InputCallback | None) -> None:
-        """Answer reads of standard input with ``callback`` (its argument is set when the cell ends)."""
-        self._on_input = callback
 
     def set_output_callback(self, callback: OutputCallback) -> None:
         """Send the Swift process's output to ``callback`` from now on."""
@@ -387,8 +317,7 @@ class LLDBExecutor:
         environment.update(self.environment)
         info.SetEnvironmentEntries([f"{key}={value}" for key, value in environment.items()], False)
         info.SetWorkingDirectory(os.getcwd())
-        self._stdin.renew()
-        info.AddOpenFileAction(0, self._stdin.path_for_child, True, False)
+        info.AddOpenFileAction(0, "/dev/null", True, False)
         info.AddOpenFileAction(1, self._pump.path("stdout"), False, True)
         info.AddOpenFileAction(2, self._pump.path("stderr"), False, True)
         error = lldb.SBError()
@@ -476,7 +405,6 @@ class LLDBExecutor:
             self._debugger = None
         self._pump.close()
         self._results.close()
-        self._stdin.close()
 
     def is_process_alive(self) -> bool:
         """Say whether the Swift process is alive; only call while no evaluation runs."""
@@ -545,15 +473,9 @@ class LLDBExecutor:
                 return early
             if not self.is_process_alive():
                 return self._process_ended("The Swift process ended before this cell ran")
-            if self._stdin.ended:
-                self._reopen_stdin()
             with self._lock:
                 cell.run_done = threading.Event()
                 cell.running = True
-            if self._on_input is not None:
-                threading.Thread(
-                    target=self._answer_stdin_reads, args=(cell.run_done, self._on_input), daemon=True
-                ).start()
             try:
                 # LLDB 6.3.1 segfaults (taking this process with it) on top-level `await`.
                 code = rewrite_top_level_await(code)
@@ -614,36 +536,6 @@ class LLDBExecutor:
             cell.interrupt.stopped_at = time.monotonic()
             return None
         return status
-
-    def _answer_stdin_reads(self, run_done: threading.Event, answer: InputCallback) -> None:
-        """While the code runs, answer each read of standard input with a line from ``answer``."""
-        pid = self._pid
-        while not run_done.wait(0.02):
-            if not _reading_stdin(pid):
-                continue
-            with self._lock:
-                self._state = State.WAITING_INPUT
-            line = answer(run_done)
-            with self._lock:
-                if self._state is State.WAITING_INPUT:
-                    self._state = State.EVALUATING
-            if run_done.is_set():
-                return
-            if line is None:
-                self._stdin.end()
-                return
-            self._stdin.give(line + "\n")
-            # Let the Swift code take the line before looking for the next read.
-            while self._stdin.unread() and not run_done.wait(0.005):
-                pass
-
-    def _reopen_stdin(self) -> None:
-        """Give the Swift process a fresh standard input after an end of input was sent."""
-        self._stdin.renew()
-        code = f"__SwiftKernel.reopenStdin({json.dumps(self._stdin.path_for_child)})"
-        result = self._target.EvaluateExpression(code, self._plain_options)
-        if not result.GetError().Success() and not diagnostics.is_no_result(result.GetError().GetCString() or ""):
-            log.warning("reopening stdin failed: %s", result.GetError().GetCString())
 
     def _finish(self, value: Any, cell: Cell, source_name: str, source: str) -> ExecutionResult:
         error = value.GetError()

@@ -7,7 +7,6 @@ import fnmatch
 import os
 import signal
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -199,10 +198,6 @@ class SwiftKernel(Kernel):
         cell = self.executor.expect_cell(self._time_limit)
         output = self._output_to(parent, silent)
         self.executor.set_output_callback(output)
-        ident = self._parent_ident["shell"]
-        self.executor.set_input_callback(
-            lambda cancel: self._ask_for_line(parent, ident, cancel) if allow_stdin else None
-        )
         try:
             for directive in directives:
                 failure = await self._run_directive(directive, cell, output, parent, silent)
@@ -218,7 +213,6 @@ class SwiftKernel(Kernel):
         finally:
             self.executor.end_cell(cell)
             self.executor.set_output_callback(self._discard_output)
-            self.executor.set_input_callback(None)
         if result.error is not None:
             return self._error_reply(result.error, parent, silent)
         self.successful_cells.append(swift_code)
@@ -272,23 +266,6 @@ class SwiftKernel(Kernel):
                     "declarations it loaded first, so changes show only after a kernel restart.\n"
                 ))
         return failure
-
-    def _ask_for_line(self, parent: dict[str, Any], ident: Any, cancel: threading.Event) -> str | None:
-        """Send input_request and wait for the reply, or until ``cancel`` (the cell ended); any thread."""
-        if self.session is None or self.stdin_socket is None:
-            return None
-        # Drop stale replies, such as one to a request whose cell was interrupted.
-        while self.stdin_socket.poll(0):
-            self.stdin_socket.recv_multipart()
-        self.session.send(self.stdin_socket, "input_request", {"prompt": "", "password": False}, parent, ident=ident)
-        while not cancel.is_set():
-            if not self.stdin_socket.poll(50):
-                continue
-            _, reply = self.session.recv(self.stdin_socket)
-            if reply is not None and reply.get("msg_type") == "input_reply":
-                value = str(reply["content"].get("value", ""))
-                return None if value == "\x04" else value  # Ctrl-D: end of input
-        return None
 
     async def _on_lldb_thread(self, function: Any, *args: Any) -> Any:
         """Run ``function`` on the executing thread once the Swift process has started."""

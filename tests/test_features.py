@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import KernelPair
-from .utils import collect, execute, interrupt_after, value
+from .utils import execute, interrupt_after, value
 
 pytestmark = pytest.mark.lldb
 
@@ -183,46 +183,3 @@ def test_interrupting_an_await_keeps_the_kernel(kernel: KernelPair) -> None:
     assert execution.content["ename"] == "KeyboardInterrupt"
     assert km.is_alive()
     assert value(kc, "page") == "42"
-
-
-def _answer_next_input(kc: object, text: str) -> dict[str, object]:
-    request: dict[str, object] = kc.get_stdin_msg(timeout=30)  # type: ignore[attr-defined]
-    assert request["msg_type"] == "input_request"
-    kc.input(text)  # type: ignore[attr-defined]
-    return request
-
-
-def test_readline_becomes_input_request(kc: object) -> None:
-    msg_id = kc.execute(  # type: ignore[attr-defined]
-        'print("Name? ", terminator: "")\nlet name = readLine()\nprint("hi \\(name ?? "nil")")\nlet second = readLine()',
-        allow_stdin=True,
-    )
-    _answer_next_input(kc, "Ada")
-    _answer_next_input(kc, "Lovelace")
-    execution = collect(kc, msg_id)  # type: ignore[arg-type]
-    assert execution.status == "ok", execution.content
-    assert execution.stream("stdout") == "Name? hi Ada\n"
-    assert value(kc, "second") == 'Optional("Lovelace")'  # type: ignore[arg-type]
-
-
-def test_readline_without_stdin_returns_nil_at_once(kc: object) -> None:
-    for _ in range(2):
-        execution = execute(kc, "readLine() == nil", allow_stdin=False, timeout=20)  # type: ignore[arg-type]
-        assert (execution.status, execution.result) == ("ok", "true")
-    # Input works again for a frontend that allows it.
-    msg_id = kc.execute("let later = readLine()", allow_stdin=True)  # type: ignore[attr-defined]
-    _answer_next_input(kc, "back")
-    assert collect(kc, msg_id).status == "ok"  # type: ignore[arg-type]
-    assert value(kc, "later") == 'Optional("back")'  # type: ignore[arg-type]
-
-
-def test_interrupt_while_waiting_for_input(kernel: KernelPair) -> None:
-    km, kc = kernel
-    assert execute(kc, "let kept = 11").status == "ok"
-    msg_id = kc.execute("let waiting = readLine()", allow_stdin=True)
-    request = kc.get_stdin_msg(timeout=30)
-    assert request["msg_type"] == "input_request"
-    km.interrupt_kernel()
-    execution = collect(kc, msg_id)
-    assert execution.content["ename"] == "KeyboardInterrupt"
-    assert value(kc, "kept") == "11"
