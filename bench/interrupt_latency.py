@@ -23,20 +23,25 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-from swift_kernel.toolchain import ensure_loader_path  # noqa: E402
+from swift_kernel.toolchain import ensure_loader_path
 
 TOOLCHAIN = ensure_loader_path([str(Path(__file__).resolve()), *sys.argv[1:]])
 
-from jupyter_client.manager import start_new_kernel  # noqa: E402
+from jupyter_client.manager import start_new_kernel
 
-from tests.utils import collect, execute  # noqa: E402
+from tests.utils import collect, execute
 
 LOOPS = {
     "while true {}": "while true {}",
     "sleep(1000)": "sleep(1000)",
     "print flood": 'var flood = 0\nwhile true { print("line \\(flood)"); flood += 1 }',
-    "deep recursion": "func dive(_ n: Int) -> Int { if n == 0 { while true {} }; return dive(n - 1) + 1 }\ndive(5_000)",
-    "allocating loop": "var words: [String] = []\nwhile true { words.append(String(words.count)); if words.count > 500 { words.removeAll() } }",
+    "deep recursion": (
+        "func dive(_ n: Int) -> Int { if n == 0 { while true {} }; return dive(n - 1) + 1 }\ndive(5_000)"
+    ),
+    "allocating loop": (
+        "var words: [String] = []\n"
+        "while true { words.append(String(words.count)); if words.count > 500 { words.removeAll() } }"
+    ),
     "background thread + wait": (
         "let gate = DispatchSemaphore(value: 0)\n"
         "DispatchQueue.global().async { var spin = 0; while spin >= 0 { spin &+= 1 }; gate.signal() }\ngate.wait()"
@@ -88,7 +93,7 @@ def raw_lldb_latencies(trials: int) -> dict[str, list[float]]:
             for _ in range(trials):
                 sent_at: list[float] = []
 
-                def fire(send: object = send) -> None:
+                def fire(send: object = send, sent_at: list[float] = sent_at) -> None:
                     sent_at.append(time.perf_counter())
                     send()  # type: ignore[operator]
 
@@ -117,10 +122,14 @@ def main() -> None:
     from jupyter_client.kernelspec import KernelSpecManager
 
     if "python3" in KernelSpecManager().find_kernel_specs():
-        rows.append(("ipykernel python: while True: pass", "signal", kernel_latencies("python3", "while True: pass", args.trials)))
+        anchor = kernel_latencies("python3", "while True: pass", args.trials)
+        rows.append(("ipykernel python: while True: pass", "signal", anchor))
     cores, memory = os.cpu_count(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    print(f"Machine: {platform.machine()}, {cores} cores, {memory:.0f} GiB, Linux {platform.release()}, "
-          f"{TOOLCHAIN.version()}; {args.trials} trials per row; interrupt sent {RUN_BEFORE_INTERRUPT} s after execute_request\n")
+    print(
+        f"Machine: {platform.machine()}, {cores} cores, {memory:.0f} GiB, Linux {platform.release()}, "
+        f"{TOOLCHAIN.version()}; {args.trials} trials per row; "
+        f"interrupt sent {RUN_BEFORE_INTERRUPT} s after execute_request\n"
+    )
     print("| loop | mode | p50 ms | p99 ms | max ms |")
     print("| --- | --- | ---: | ---: | ---: |")
     for label, mode, values in rows:

@@ -36,7 +36,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from swift_kernel.toolchain import find_toolchain, loader_path  # noqa: E402
+from swift_kernel.toolchain import find_toolchain, loader_path
 
 
 def _ensure_loader_path() -> None:
@@ -52,12 +52,12 @@ def _ensure_loader_path() -> None:
 
 _ensure_loader_path()
 
-import psutil  # noqa: E402
-from jupyter_client.blocking.client import BlockingKernelClient  # noqa: E402
-from jupyter_client.manager import KernelManager  # noqa: E402
+import psutil
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
 
-from swift_kernel.executor import LLDBExecutor  # noqa: E402
-from swift_kernel.output import OutputEvent  # noqa: E402
+from swift_kernel.executor import LLDBExecutor
+from swift_kernel.output import OutputEvent
 
 TOOLCHAIN = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
 EXPRESSION = "x + 1"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import KernelPair, descendants, kernel_pid
+from .conftest import KernelPair, descendants, kernel_pid, start_kernel, stop_kernel
 from .utils import collect, execute, flush_channels, interrupt_after, value
 
 pytestmark = pytest.mark.lldb
@@ -19,7 +19,9 @@ BUSY_LOOPS = {
     "while true": "while true {}",
     "sleep": "import Glibc\nsleep(1000)",
     "print flood": 'var flood = 0\nwhile true { print("line \\(flood)"); flood += 1 }',
-    "deep recursion": "func dive(_ n: Int) -> Int { if n == 0 { while true {} }; return dive(n - 1) + 1 }\ndive(20_000)",
+    "deep recursion": (
+        "func dive(_ n: Int) -> Int { if n == 0 { while true {} }; return dive(n - 1) + 1 }\ndive(20_000)"
+    ),
     "background thread": (
         "import Dispatch\nlet done = DispatchSemaphore(value: 0)\n"
         "DispatchQueue.global().async { var spin = 0; while spin >= 0 { spin &+= 1 }; done.signal() }\ndone.wait()"
@@ -37,8 +39,6 @@ def assert_interrupted(execution_reply: dict[str, object]) -> None:
 @pytest.fixture(params=["swift", "swift-signal"], scope="module")
 def any_mode_kernel(request: pytest.FixtureRequest) -> KernelPair:
     """A kernel per interrupt mode (kernelspecs differ only in interrupt_mode)."""
-    from .conftest import start_kernel, stop_kernel
-
     km, kc = start_kernel(request.param)
     request.addfinalizer(lambda: stop_kernel(km, kc))
     return km, kc
@@ -92,7 +92,7 @@ def test_interrupt_while_compiling_is_not_lost(kernel: KernelPair) -> None:
     km, kc = kernel
     # Many mixed literals make the type checker work for a while before the loop can start.
     slow = "let slow: Double = " + " + ".join(f"{i}.0 * {i} - ({i} / 2)" for i in range(1, 40)) + "\nwhile true {}"
-    execution, latency = interrupt_after(km, kc, slow, 0.02, timeout=120)
+    execution, _ = interrupt_after(km, kc, slow, 0.02, timeout=120)
     content = execution.content
     if content["ename"] == "CompileError":
         pytest.fail(f"the slow cell did not compile, so it proves nothing: {content['evalue']}")
@@ -221,7 +221,7 @@ def test_timeout_directive(kernel: KernelPair) -> None:
 
 
 def test_cell_timeout_config(fresh_kernel: Callable[..., KernelPair]) -> None:
-    km, kc = fresh_kernel("swift", extra_arguments=["--SwiftKernel.cell_timeout=1.5"])
+    _, kc = fresh_kernel("swift", extra_arguments=["--SwiftKernel.cell_timeout=1.5"])
     execution = execute(kc, "while true {}")
     assert execution.content["ename"] == "KeyboardInterrupt"
     assert execution.content["evalue"] == "Cell time limit of 1.5 s exceeded"

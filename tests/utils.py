@@ -29,7 +29,11 @@ class Execution:
         return dict(self.reply["content"])
 
     def stream(self, name: str = "stdout") -> str:
-        return "".join(m["content"]["text"] for m in self.messages if m["msg_type"] == "stream" and m["content"]["name"] == name)
+        return "".join(
+            m["content"]["text"]
+            for m in self.messages
+            if m["msg_type"] == "stream" and m["content"]["name"] == name
+        )
 
     @property
     def result(self) -> str | None:
@@ -108,7 +112,9 @@ def execute(kc: BlockingKernelClient, code: str, timeout: float = TIMEOUT, **kwa
     return collect(kc, msg_id, timeout)
 
 
-def interrupt_after(km: KernelManager, kc: BlockingKernelClient, code: str, delay: float, timeout: float = TIMEOUT) -> tuple[Execution, float]:
+def interrupt_after(
+    km: KernelManager, kc: BlockingKernelClient, code: str, delay: float, timeout: float = TIMEOUT
+) -> tuple[Execution, float]:
     """Start ``code``, interrupt it after ``delay`` seconds; return the execution and the reply latency."""
     msg_id = kc.execute(code)
     time.sleep(delay)
