@@ -7,6 +7,8 @@ import signal
 # swallow jupyter_client's interrupt signal while the main thread sits in EvaluateExpression.
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
+import logging
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -26,6 +28,15 @@ def _sigwait_loop(kernel_class: "type[SwiftKernel]") -> None:
 def main() -> None:
     """Launch the kernel application with the SIGINT thread running."""
     from swift_kernel.toolchain import ToolchainError, ensure_loader_path
+
+    log_file = os.environ.get("SWIFT_KERNEL_LOG")
+    if log_file:
+        # A debug log of the executor (interrupt rungs, unwinding, input requests) for bug reports.
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"))
+        logger = logging.getLogger("swift_kernel")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
 
     try:
         toolchain = ensure_loader_path(["-m", "swift_kernel", *sys.argv[1:]])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 from typing import Any
 
@@ -60,3 +61,13 @@ def display_message(event: Display) -> tuple[str, dict[str, Any]]:
             raise DisplayError("updateDisplay needs an id")
         return "update_display_data", content
     return "display_data", content
+
+
+def progress_bundle(done: int, total: int, step: str) -> dict[str, Any]:
+    """Return the MIME bundle of a progress bar: ``done`` of ``total`` steps, now at ``step``."""
+    plain = f"[{done}/{total}] {step}".rstrip()
+    html_step = html.escape(step)
+    return {
+        "text/plain": plain,
+        "text/html": f'<progress value="{done}" max="{max(total, 1)}"></progress> {done}/{total} {html_step}',
+    }

@@ -13,8 +13,10 @@ They read ``/proc`` instead and signal the Swift process directly.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import enum
+import fcntl
 import json
 import logging
 import os
@@ -22,9 +24,11 @@ import re
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +48,9 @@ _FAST_TYPES = {
     f"Swift.{name}"
     for name in ("Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64")
 }
+# Called (on a watcher thread) when the Swift code reads standard input: a future of the line to
+# give it, None for end of input; cancelled if the cell ends first.
+InputCallback = Callable[[], "Future[str | None]"]
 _LLDB_MODULE_PREFIX = re.compile(r"\b__lldb_expr_\d+\.")
 _SIGINT_BIT = 1 << (signal.SIGINT - 1)
 # Frames walked when reading a stack; LLDB's own cap keeps a stack overflow from taking minutes.
@@ -61,6 +68,7 @@ class State(enum.Enum):
     STARTING = "starting"
     IDLE = "idle"
     EVALUATING = "evaluating"  # compiling or running a cell; LLDB does not say which
+    WAITING_INPUT = "waiting for input"
     SUBPROCESS = "running a subprocess"
     DEAD = "dead"
 
@@ -127,6 +135,69 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _reading_stdin(pid: int) -> bool:
+    """Say whether a thread of ``pid`` sleeps in a read of file descriptor 0 (from /proc).
+
+    Only a sleeping thread counts: one stopped by the debugger, or just back from a read the
+    kernel answered, still shows the read in its syscall file.
+    """
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/syscall") as syscall:
+                # "0 0x0 ..." is read(0, ...) on x86_64 (syscall 0; aarch64's read is 63).
+                if not syscall.read().startswith(("0 0x0 ", "63 0x0 ")):
+                    continue
+            with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                if stat.read().rsplit(")", 1)[-1].split()[0] == "S":
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+class StdinPipe:
+    """The Swift process's standard input: a pipe whose write end the kernel holds."""
+
+    def __init__(self) -> None:
+        self.read_fd = self.write_fd = -1
+        self.ended = False
+
+    @property
+    def path_for_child(self) -> str:
+        return child_path(self.read_fd)
+
+    def renew(self) -> None:
+        """Open a fresh pipe (the Swift process opens it by path)."""
+        self.close()
+        self.read_fd, self.write_fd = os.pipe()
+        self.ended = False
+
+    def give(self, text: str) -> None:
+        """Write a line for the Swift code to read."""
+        if self.write_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self.write_fd, text.encode())
+
+    def unread(self) -> int:
+        """Return how many bytes wait in the pipe, not yet read by the Swift process."""
+        if self.read_fd < 0:
+            return 0
+        pending = array.array("i", [0])
+        fcntl.ioctl(self.read_fd, termios.FIONREAD, pending)
+        return pending[0]
+
+    def end(self) -> None:
+        """Send end of input: readLine() returns nil."""
+        if self.write_fd >= 0:
+            os.close(self.write_fd)
+            self.write_fd = -1
+        self.ended = True
+
+    def close(self) -> None:
+        close_fds(self.read_fd, self.write_fd)
+        self.read_fd = self.write_fd = -1
 
 
 def _unblock_sigint() -> None:
@@ -224,12 +295,17 @@ class LLDBExecutor:
         self.interrupts: deque[InterruptRecord] = deque(maxlen=1000)
         self._pump = OutputPump(on_output)
         self._results = ResultChannel()
+        self._stdin = StdinPipe()
+        # Asked for a line when the Swift code reads standard input; None means end of input.
+        self._on_input: InputCallback | None = None
         self._lock = threading.Lock()
         self._state = State.STARTING
         self._cell: Cell | None = None
         self._subprocess: subprocess.Popen[bytes] | None = None
         self._generation = 0
         self._pid = 0
+        # Swift processes started so far; a new one has none of the earlier cells' state.
+        self.launches = 0
         self._lldb: Any = None
         self._debugger: Any = None
         self._target: Any = None
@@ -248,6 +324,10 @@ class LLDBExecutor:
     def pid(self) -> int:
         """Return the Swift process's pid (0 when none runs)."""
         return self._pid
+
+    def set_input_callback(self, callback: InputCallback | None) -> None:
+        """Answer reads of standard input through ``callback`` from now on (None: end of input)."""
+        self._on_input = callback
 
     def set_output_callback(self, callback: OutputCallback) -> None:
         """Send the Swift process's output to ``callback`` from now on."""
@@ -317,7 +397,8 @@ class LLDBExecutor:
         environment.update(self.environment)
         info.SetEnvironmentEntries([f"{key}={value}" for key, value in environment.items()], False)
         info.SetWorkingDirectory(os.getcwd())
-        info.AddOpenFileAction(0, "/dev/null", True, False)
+        self._stdin.renew()
+        info.AddOpenFileAction(0, self._stdin.path_for_child, True, False)
         info.AddOpenFileAction(1, self._pump.path("stdout"), False, True)
         info.AddOpenFileAction(2, self._pump.path("stderr"), False, True)
         error = lldb.SBError()
@@ -337,6 +418,7 @@ class LLDBExecutor:
         if not value.GetError().Success() and not diagnostics.is_no_result(error_text):
             raise SwiftProcessEnded(f"the kernel's Swift prelude failed: {error_text}")
         self._results.read_messages()
+        self.launches += 1
         self._state = State.IDLE
         log.info("Swift process %d ready", self._pid)
 
@@ -405,6 +487,7 @@ class LLDBExecutor:
             self._debugger = None
         self._pump.close()
         self._results.close()
+        self._stdin.close()
 
     def is_process_alive(self) -> bool:
         """Say whether the Swift process is alive; only call while no evaluation runs."""
@@ -473,14 +556,28 @@ class LLDBExecutor:
                 return early
             if not self.is_process_alive():
                 return self._process_ended("The Swift process ended before this cell ran")
-            with self._lock:
-                cell.run_done = threading.Event()
-                cell.running = True
             try:
                 # LLDB 6.3.1 segfaults (taking this process with it) on top-level `await`.
                 code = rewrite_top_level_await(code)
             except AwaitRewriteError as error:
                 return ExecutionResult(error=CellError("AwaitError", str(error), [f"AwaitError: {error}"]))
+            if self._stdin.ended:
+                self._reopen_stdin()
+            with self._lock:
+                # An interrupt that came after the check above found the cell not running yet.
+                interrupted = cell.interrupt is not None
+                if not interrupted:
+                    cell.run_done = threading.Event()
+                    cell.running = True
+            if interrupted:
+                return self.interrupted_result(cell)  # type: ignore[return-value]
+            if self._on_input is not None:
+                threading.Thread(
+                    target=self._answer_stdin_reads,
+                    args=(cell.run_done, self._on_input),
+                    name="swift-stdin",
+                    daemon=True,
+                ).start()
             self._pump.reset_tail()
             source = f'#sourceLocation(file: "{cell_name}", line: 1)\n{code}\n'
             try:
@@ -536,6 +633,42 @@ class LLDBExecutor:
             cell.interrupt.stopped_at = time.monotonic()
             return None
         return status
+
+    def _answer_stdin_reads(self, run_done: threading.Event, ask: InputCallback) -> None:
+        """While the code runs, answer each read of standard input with a line from ``ask``."""
+        pid = self._pid
+        while not run_done.wait(0.02):
+            if not _reading_stdin(pid):
+                continue
+            with self._lock:
+                self._state = State.WAITING_INPUT
+            answer = ask()
+            while not answer.done() and not run_done.wait(0.01):
+                pass
+            with self._lock:
+                if self._state is State.WAITING_INPUT:
+                    self._state = State.EVALUATING
+            if run_done.is_set():
+                # Interrupted (or the code ended) while waiting: nobody needs the line any more.
+                answer.cancel()
+                return
+            line = None if answer.cancelled() or answer.exception() is not None else answer.result()
+            log.debug("input answered: %r", line)
+            if line is None:
+                self._stdin.end()
+                return
+            self._stdin.give(line + "\n")
+            # Let the Swift code take the line before looking for the next read.
+            while self._stdin.unread() and not run_done.wait(0.005):
+                pass
+
+    def _reopen_stdin(self) -> None:
+        """Give the Swift process a fresh standard input after an end of input was sent."""
+        self._stdin.renew()
+        code = f"__SwiftKernel.reopenStdin({json.dumps(self._stdin.path_for_child)})"
+        result = self._target.EvaluateExpression(code, self._plain_options)
+        if not result.GetError().Success() and not diagnostics.is_no_result(result.GetError().GetCString() or ""):
+            log.warning("reopening stdin failed: %s", result.GetError().GetCString())
 
     def _finish(self, value: Any, cell: Cell, source_name: str, source: str) -> ExecutionResult:
         error = value.GetError()

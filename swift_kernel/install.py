@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 LIBRARY = "jupyterInstalledPackages"
+# SwiftPM's step lines: "[12/40] Compiling Greeter Greeter.swift".
+_STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
 
 
 class InstallError(RuntimeError):
@@ -41,6 +43,8 @@ class PackageWorkspace:
     products: list[tuple[str, str]] = field(default_factory=list)  # (product, package identity)
     flags: list[str] = field(default_factory=list)
     loads: int = 0
+    # What the Swift process has loaded: each built module's files with their (mtime, size).
+    loaded: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
     def add(self, spec: str, products: tuple[str, ...]) -> None:
         """Add a dependency (``$cwd`` stands for the kernel's working directory) and its products."""
@@ -95,6 +99,27 @@ let package = Package(
         """Return the module maps of C targets, which Swift imports through clang."""
         return sorted(self.build_dir.glob("*.build/module.modulemap"))
 
+    def built_modules(self) -> dict[str, dict[str, tuple[int, int]]]:
+        """Return each built module (target) of the dependencies with its object and module files."""
+        modules: dict[str, dict[str, tuple[int, int]]] = {}
+        for build in self.build_dir.glob("*.build"):
+            name = build.name.removesuffix(".build")
+            if name == LIBRARY or not build.is_dir():
+                continue
+            files = [*build.glob("*.o"), *self.build_dir.glob(f"Modules/{name}.swiftmodule")]
+            stats = {str(path): path.stat() for path in files}
+            modules[name] = {path: (stat.st_mtime_ns, stat.st_size) for path, stat in stats.items()}
+        return modules
+
+    def changed_since_loaded(self) -> list[str]:
+        """Return the modules loaded into the Swift process whose build has changed since."""
+        built = self.built_modules()
+        return sorted(name for name, files in self.loaded.items() if built.get(name, files) != files)
+
+    def mark_loaded(self) -> None:
+        """Remember the build the Swift process has just loaded."""
+        self.loaded = self.built_modules()
+
     def fresh_library(self) -> Path:
         """Copy the built library to a new name, so a rebuilt one is really loaded again."""
         built = self.build_dir / f"lib{LIBRARY}.so"
@@ -104,3 +129,25 @@ let package = Package(
         copy = self.root / f"lib{LIBRARY}-{self.loads}.so"
         shutil.copy2(built, copy)
         return copy
+
+
+class BuildProgress:
+    """Follow SwiftPM's output as it streams and pick out its ``[done/total] step`` lines."""
+
+    def __init__(self) -> None:
+        self._partial = ""
+        self.done = 0
+        self.total = 0
+        self.step = "planning the build"
+
+    def feed(self, text: str) -> bool:
+        """Take more output; say whether a new step line was in it (``done``, ``total``, ``step``)."""
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        moved = False
+        for line in lines:
+            match = _STEP.match(line.strip())
+            if match is not None:
+                self.done, self.total, self.step = int(match.group(1)), int(match.group(2)), match.group(3)
+                moved = True
+        return moved

@@ -7,6 +7,9 @@ import fnmatch
 import os
 import signal
 import tempfile
+import time
+import uuid
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +33,9 @@ from .directives import (
     help_text,
     parse_cell,
 )
-from .display import DisplayError, display_message
-from .executor import Cell, EarlyStart, ExecutionResult, SwiftProcessEnded
-from .install import InstallError, PackageWorkspace
+from .display import DisplayError, display_message, progress_bundle
+from .executor import Cell, EarlyStart, ExecutionResult, InputCallback, SwiftProcessEnded
+from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .toolchain import find_toolchain
@@ -84,6 +87,8 @@ class SwiftKernel(Kernel):
         self._time_limit: float | None = self.cell_timeout or None
         # The generated SwiftPM package that %install adds to; lives as long as the kernel.
         self._install_dir = tempfile.TemporaryDirectory(prefix="swift-kernel-install-")
+        # input_request waits of the running cell (on the event loop); cancelled when it ends.
+        self._input_tasks: set[asyncio.Task[str | None]] = set()
         self.packages = PackageWorkspace(Path(self._install_dir.name))
         # Every cell's source, for history requests.
         self.history: list[str] = []
@@ -91,6 +96,7 @@ class SwiftKernel(Kernel):
         self.environment: dict[str, str] = dict(os.environ)
         # Swift source of every cell that ran without error, in order (code intelligence reads it).
         self.successful_cells: list[str] = []
+        self._cells_launch = 1
         # Completion and Shift-Tab; its sourcekit-lsp process starts on the first such request.
         self.code_intelligence = SourceKitLSP(self.toolchain.sourcekit_lsp, log=self.log)
         # Every LLDB call happens on this one thread; the control thread only signals.
@@ -198,6 +204,7 @@ class SwiftKernel(Kernel):
         cell = self.executor.expect_cell(self._time_limit)
         output = self._output_to(parent, silent)
         self.executor.set_output_callback(output)
+        self.executor.set_input_callback(self._input_callback(parent, allow_stdin))
         try:
             for directive in directives:
                 failure = await self._run_directive(directive, cell, output, parent, silent)
@@ -213,6 +220,12 @@ class SwiftKernel(Kernel):
         finally:
             self.executor.end_cell(cell)
             self.executor.set_output_callback(self._discard_output)
+            self.executor.set_input_callback(None)
+            await self._cancel_input_requests()
+        if self.executor.launches != self._cells_launch:
+            # A fresh Swift process knows none of the earlier cells: completion must not either.
+            self.successful_cells.clear()
+            self._cells_launch = self.executor.launches
         if result.error is not None:
             return self._error_reply(result.error, parent, silent)
         self.successful_cells.append(swift_code)
@@ -224,9 +237,10 @@ class SwiftKernel(Kernel):
             )
         return self._ok_reply()
 
-    async def _install(self, directive: InstallPackage, cell: Cell, output: OutputCallback) -> CellError | None:
+    async def _install(
+        self, directive: InstallPackage, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
+    ) -> CellError | None:
         """Build the installed packages with this one added and load the result (%install)."""
-        again = [p for p, _ in self.packages.products if p in directive.products]
         try:
             self.packages.add(directive.spec, directive.products)
             self.packages.write()
@@ -234,9 +248,32 @@ class SwiftKernel(Kernel):
             return CellError("InstallError", f"%install: {error}")
         command = self.packages.build_command(self.toolchain.swift_build)
         output("stdout", Text(f"Building {', '.join(directive.products)} with SwiftPM...\n"))
+        progress = BuildProgress()
+        display_id = f"swift-install-{uuid.uuid4().hex}"
+
+        def show_progress(msg_type: str) -> None:
+            if not silent:
+                bundle = progress_bundle(progress.done, progress.total, progress.step)
+                content = {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}}
+                self._publish(msg_type, content, parent)
+
+        def build_output(name: str, event: OutputEvent) -> None:
+            # Lines as they come, and the bar that SwiftPM's "[done/total]" lines move.
+            output(name, event)
+            if isinstance(event, Text) and progress.feed(event.text):
+                show_progress("update_display_data")
+
+        show_progress("display_data")
+        started = time.monotonic()
         status = await asyncio.get_running_loop().run_in_executor(
-            None, self.executor.run_subprocess, command, dict(self.environment), output, cell
+            None, self.executor.run_subprocess, command, dict(self.environment), build_output, cell
         )
+        if status == 0:
+            progress.done = progress.total
+            progress.step = f"built in {time.monotonic() - started:.1f} s"
+        else:
+            progress.step = "interrupted" if status is None else f"failed (exit status {status})"
+        show_progress("update_display_data")
         if status is None:
             return self.executor.interrupted_result(cell).error  # type: ignore[union-attr]
         if status != 0:
@@ -250,6 +287,16 @@ class SwiftKernel(Kernel):
             library = str(self.packages.fresh_library())
         except InstallError as error:
             return CellError("InstallError", f"%install: {error}")
+        changed = self.packages.changed_since_loaded()
+        if changed:
+            # Measured: LLDB keeps the declarations and code of a module it has loaded; a rebuilt
+            # one is only seen by a fresh Swift process.
+            await self._on_lldb_thread(self.executor.relaunch)
+            output("stderr", Text(
+                f"%install: {', '.join(changed)} changed since it was loaded, and LLDB cannot replace a loaded "
+                "module, so the Swift process was restarted: earlier variables and definitions are gone; "
+                "the installed packages are loaded again.\n"
+            ))
         failure: CellError | None = await self._on_lldb_thread(
             self.executor.load_installed,
             [str(d) for d in self.packages.module_dirs()],
@@ -257,15 +304,59 @@ class SwiftKernel(Kernel):
             library,
         )
         if failure is None:
+            self.packages.mark_loaded()
             names = ", ".join(directive.products)
             output("stdout", Text(f"Installed {names}: import them in the cells that follow.\n"))
-            if again:
-                # Measured: after a rebuild LLDB still calls the first version and sees no new declarations.
-                output("stderr", Text(
-                    f"%install: {', '.join(again)} was installed before in this kernel; LLDB keeps the "
-                    "declarations it loaded first, so changes show only after a kernel restart.\n"
-                ))
         return failure
+
+    def _input_callback(self, parent: dict[str, Any], allow_stdin: bool) -> InputCallback:
+        """Return what the executor calls (on its watcher thread) when the Swift code reads stdin."""
+        loop = asyncio.get_running_loop()
+        ident = self._parent_ident["shell"]
+
+        def ask() -> Future[str | None]:
+            if not allow_stdin:
+                answered: Future[str | None] = Future()
+                answered.set_result(None)
+                return answered
+            return asyncio.run_coroutine_threadsafe(self._ask_for_line(parent, ident), loop)
+
+        return ask
+
+    async def _ask_for_line(self, parent: dict[str, Any], ident: Any) -> str | None:
+        """Send input_request and wait for the reply; None means end of input (Ctrl-D).
+
+        Runs on the kernel's event loop, the only thread that touches the stdin socket: zmq sockets
+        are not thread-safe, and polling it from a watcher thread while another one still did
+        aborted the kernel inside libzmq ("Bad address (src/fq.cpp:56)", measured).
+        """
+        if self.session is None or self.stdin_socket is None:
+            return None
+        task = asyncio.current_task()
+        assert task is not None
+        self._input_tasks.add(task)
+        try:
+            # Drop stale replies, such as one to a request whose cell was interrupted.
+            while self.stdin_socket.poll(0):
+                self.stdin_socket.recv_multipart()
+            content = {"prompt": "", "password": False}
+            self.session.send(self.stdin_socket, "input_request", content, parent, ident=ident)
+            while True:
+                while self.stdin_socket.poll(0):
+                    _, reply = self.session.recv(self.stdin_socket)
+                    if reply is not None and reply.get("msg_type") == "input_reply":
+                        value = str(reply["content"].get("value", ""))
+                        return None if value == "\x04" else value
+                await asyncio.sleep(0.01)
+        finally:
+            self._input_tasks.discard(task)
+
+    async def _cancel_input_requests(self) -> None:
+        """Stop waiting for input the cell no longer needs, before the next request is handled."""
+        tasks = list(self._input_tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _on_lldb_thread(self, function: Any, *args: Any) -> Any:
         """Run ``function`` on the executing thread once the Swift process has started."""
@@ -295,7 +386,7 @@ class SwiftKernel(Kernel):
         elif isinstance(directive, InstallFlags):
             self.packages.flags = list(directive.flags)
         elif isinstance(directive, InstallPackage):
-            return await self._install(directive, cell, output)
+            return await self._install(directive, cell, output, parent, silent)
         elif isinstance(directive, Include):
             path = Path(directive.path).expanduser()
             try:

@@ -1,14 +1,16 @@
-"""Notebook features through the real kernel: rich display, %system, %env, %include, %help."""
+"""Notebook features through the real kernel: rich display, input, await, %system, %env, %include, %help."""
 
 from __future__ import annotations
 
+import queue
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from .conftest import KernelPair
-from .utils import execute, interrupt_after, value
+from .utils import collect, execute, flush_channels, interrupt_after, value
 
 pytestmark = pytest.mark.lldb
 
@@ -64,7 +66,8 @@ def test_display_order_update_and_clear_while_running(kc: object) -> None:
                 seen.append(("stream", msg["content"]["text"], time.monotonic() - started))
         elif kind in ("display_data", "update_display_data"):
             content = msg["content"]
-            seen.append((kind, (content["data"]["text/plain"], content["transient"]["display_id"]), time.monotonic() - started))
+            shown = (content["data"]["text/plain"], content["transient"]["display_id"])
+            seen.append((kind, shown, time.monotonic() - started))
         elif kind == "clear_output":
             seen.append((kind, msg["content"]["wait"], time.monotonic() - started))
     kinds = [(kind, payload) for kind, payload, _ in seen]
@@ -151,7 +154,9 @@ def test_top_level_await_runs_and_its_values_persist(kc: object) -> None:
     shown = execute(kc, 'print("got \\(await work(5))")')  # type: ignore[arg-type]
     assert shown.stream("stdout") == "got 10\n"
     thrown = execute(  # type: ignore[arg-type]
-        kc, "struct Nope: Error {}\nfunc fail() async throws -> Int { throw Nope() }\nlet caught = (try? await fail()) ?? -1"
+        kc,
+        "struct Nope: Error {}\nfunc fail() async throws -> Int { throw Nope() }\n"
+        "let caught = (try? await fail()) ?? -1",
     )
     assert thrown.status == "ok", thrown.content
     assert value(kc, "caught") == "-1"  # type: ignore[arg-type]
@@ -183,3 +188,95 @@ def test_interrupting_an_await_keeps_the_kernel(kernel: KernelPair) -> None:
     assert execution.content["ename"] == "KeyboardInterrupt"
     assert km.is_alive()
     assert value(kc, "page") == "42"
+
+
+def _answer_next_input(kc: object, text: str) -> dict[str, object]:
+    request: dict[str, object] = kc.get_stdin_msg(timeout=30)  # type: ignore[attr-defined]
+    assert request["msg_type"] == "input_request"
+    kc.input(text)  # type: ignore[attr-defined]
+    return request
+
+
+def test_readline_becomes_input_request(kc: object) -> None:
+    msg_id = kc.execute(  # type: ignore[attr-defined]
+        'print("Name? ", terminator: "")\nlet name = readLine()\n'
+        'print("hi \\(name ?? "nil")")\nlet second = readLine()',
+        allow_stdin=True,
+    )
+    _answer_next_input(kc, "Ada")
+    _answer_next_input(kc, "Lovelace")
+    execution = collect(kc, msg_id)  # type: ignore[arg-type]
+    assert execution.status == "ok", execution.content
+    assert execution.stream("stdout") == "Name? hi Ada\n"
+    assert value(kc, "second") == 'Optional("Lovelace")'  # type: ignore[arg-type]
+
+
+def test_readline_without_stdin_returns_nil_at_once(kc: object) -> None:
+    for _ in range(2):
+        execution = execute(kc, "readLine() == nil", allow_stdin=False, timeout=20)  # type: ignore[arg-type]
+        assert (execution.status, execution.result) == ("ok", "true")
+    # Input works again for a frontend that allows it.
+    msg_id = kc.execute("let later = readLine()", allow_stdin=True)  # type: ignore[attr-defined]
+    _answer_next_input(kc, "back")
+    assert collect(kc, msg_id).status == "ok"  # type: ignore[arg-type]
+    assert value(kc, "later") == 'Optional("back")'  # type: ignore[arg-type]
+
+
+def test_interrupt_while_waiting_for_input(kernel: KernelPair) -> None:
+    km, kc = kernel
+    assert execute(kc, "let kept = 11").status == "ok"
+    msg_id = kc.execute("let waiting = readLine()", allow_stdin=True)
+    request = kc.get_stdin_msg(timeout=30)
+    assert request["msg_type"] == "input_request"
+    km.interrupt_kernel()
+    execution = collect(kc, msg_id)
+    assert execution.content["ename"] == "KeyboardInterrupt"
+    assert value(kc, "kept") == "11"
+
+
+def test_input_survives_repeated_interrupts_and_answers(kernel: KernelPair) -> None:
+    """Alternate interrupted waits and answered ones: each wait ends, no request leaks into the next."""
+    km, kc = kernel
+    flush_channels(kc)
+    for round_ in range(8):
+        msg_id = kc.execute(f"let answer{round_} = readLine()", allow_stdin=True)
+        request = kc.get_stdin_msg(timeout=30)
+        assert request["msg_type"] == "input_request"
+        if round_ % 2:
+            kc.input(f"line {round_}")
+            assert collect(kc, msg_id).status == "ok"
+            assert value(kc, f"answer{round_}") == f'Optional("line {round_}")'
+        else:
+            km.interrupt_kernel()
+            assert collect(kc, msg_id).content["ename"] == "KeyboardInterrupt"
+    assert km.is_alive()
+    with pytest.raises(queue.Empty):
+        kc.get_stdin_msg(timeout=0.5)
+
+
+def test_signal_interrupt_while_waiting_for_input(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel("swift-signal")
+    assert execute(kc, "var kept = [1, 2]").status == "ok"
+    msg_id = kc.execute("let waiting = readLine()", allow_stdin=True)
+    assert kc.get_stdin_msg(timeout=30)["msg_type"] == "input_request"
+    km.interrupt_kernel()
+    assert collect(kc, msg_id).content["ename"] == "KeyboardInterrupt"
+    assert value(kc, "kept") == "[1, 2]"
+
+
+def test_other_reads_of_stdin_are_answered_too(kc: object) -> None:
+    msg_id = kc.execute(  # type: ignore[attr-defined]
+        "import Foundation\nlet chunk = String(decoding: FileHandle.standardInput.availableData, as: UTF8.self)",
+        allow_stdin=True,
+    )
+    _answer_next_input(kc, "from a FileHandle")
+    assert collect(kc, msg_id).status == "ok"  # type: ignore[arg-type]
+    assert value(kc, "chunk") == '"from a FileHandle\\n"'  # type: ignore[arg-type]
+
+
+def test_ctrl_d_ends_input(kc: object) -> None:
+    msg_id = kc.execute("let first = readLine()\nlet second = readLine()", allow_stdin=True)  # type: ignore[attr-defined]
+    _answer_next_input(kc, "\x04")
+    # After end of input, the second read returns nil at once without asking.
+    assert collect(kc, msg_id).status == "ok"  # type: ignore[arg-type]
+    assert value(kc, "[first, second]") == "[nil, nil]"  # type: ignore[arg-type]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from swift_kernel.install import InstallError, PackageWorkspace, package_identity
+from swift_kernel.display import progress_bundle
+from swift_kernel.install import BuildProgress, InstallError, PackageWorkspace, package_identity
 
 from .conftest import KernelPair
 from .utils import execute, interrupt_after, value
@@ -30,6 +33,14 @@ def test_install_in_a_later_cell_then_import(fresh_kernel: Callable[..., KernelP
     assert built.status == "ok", built.content
     output = built.stream("stdout")
     assert "Build complete" in output and "Installed Greeter" in output
+    # A progress bar: one display, moved in place by SwiftPM's [done/total] lines, ending built.
+    bars = [m for m in built.messages if m["msg_type"] in ("display_data", "update_display_data")]
+    assert bars[0]["msg_type"] == "display_data" and len(bars) >= 3, bars
+    assert {m["content"]["transient"]["display_id"] for m in bars} == {bars[0]["content"]["transient"]["display_id"]}
+    assert any(re.match(r"\[\d+/\d+\] Compiling", m["content"]["data"]["text/plain"]) for m in bars), bars
+    final = bars[-1]["content"]["data"]
+    assert re.fullmatch(r"\[(\d+)/\1\] built in [\d.]+ s", final["text/plain"]), final
+    assert final["text/html"].startswith("<progress value=")
     assert value(kc, 'import Greeter\ngreet("kernel")') == '"Hello, kernel!"'
     assert value(kc, "var tally = Tally()\ntally.bump()\ntally.bump()") == "2"
     # A package with a C target, installed after the first one.
@@ -40,10 +51,43 @@ def test_install_in_a_later_cell_then_import(fresh_kernel: Callable[..., KernelP
     assert broken.content["ename"] == "InstallError"
     assert "cannot convert value of type 'String' to specified type 'Int'" in broken.stream("stdout")
     assert value(kc, 'before + greet("x").count') == "14"
-    # The failed package is left out of later builds; installing again says what LLDB keeps.
+    # The failed package is left out of later builds; installing an unchanged package again
+    # keeps the Swift process and its state.
     again = execute(kc, install("Greeter", "Greeter"), timeout=300)
-    assert again.status == "ok"
-    assert "changes show only after a kernel restart" in again.stream("stderr")
+    assert again.status == "ok", again.content
+    assert "restarted" not in again.stream("stderr")
+    assert value(kc, "before") == "5"
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_changed_package_is_rebuilt_and_loaded_with_flags(
+    fresh_kernel: Callable[..., KernelPair], tmp_path: Path
+) -> None:
+    package = tmp_path / "Greeter"
+    shutil.copytree(PACKAGES / "Greeter", package)
+    source = package / "Sources" / "Greeter" / "Greeter.swift"
+    spec = f"%install '.package(path: \"{package}\")' Greeter"
+    _, kc = fresh_kernel("swift")
+    assert execute(kc, spec, timeout=300).status == "ok"
+    assert value(kc, 'import Greeter\nlet kept = greet("a")') is None
+    source.write_text(
+        source.read_text().replace('"Hello, \\(name)!"', '"Hi, \\(name)!"')
+        + '\npublic func farewell(_ name: String) -> String { "Bye, \\(name)." }\n'
+        + "#if LOUD\npublic let loud = true\n#else\npublic let loud = false\n#endif\n"
+    )
+    rebuilt = execute(kc, spec, timeout=300)
+    assert rebuilt.status == "ok", rebuilt.content
+    assert "Greeter changed since it was loaded" in rebuilt.stream("stderr")
+    # The new code runs, the new declaration is there, and the restart is real: `kept` is gone.
+    assert value(kc, 'import Greeter\ngreet("b") + " " + farewell("c")') == '"Hi, b! Bye, c."'
+    assert value(kc, "loud") == "false"
+    assert execute(kc, "kept").content["ename"] == "CompileError"
+    # Flags reach SwiftPM: the package is compiled with LOUD defined, and loaded again.
+    flagged = execute(kc, f"%install-swiftpm-flags -Xswiftc -DLOUD\n{spec}", timeout=300)
+    assert flagged.status == "ok", flagged.content
+    assert value(kc, "import Greeter\nloud") == "true"
 
 
 @pytest.mark.lldb
@@ -88,3 +132,21 @@ def test_package_identity_and_manifest(tmp_path: Path) -> None:
     workspace.write()
     source = (tmp_path / "Sources" / "jupyterInstalledPackages" / "jupyterInstalledPackages.swift").read_text()
     assert source == "@_exported import Local\n@_exported import Extra\n"
+
+
+def test_build_progress_follows_step_lines_split_anywhere() -> None:
+    progress = BuildProgress()
+    assert (progress.done, progress.total, progress.step) == (0, 0, "planning the build")
+    assert not progress.feed("Building for debugging...\n[1/")
+    assert progress.feed("4] Compiling Greeter Greeter.swift\n[2/4] Emitting module Greeter\nmore")
+    assert (progress.done, progress.total, progress.step) == (2, 4, "Emitting module Greeter")
+    assert not progress.feed(" text without a step\n")
+    assert progress.feed("[4/4] Linking libx.so\n")
+    assert (progress.done, progress.total) == (4, 4)
+
+
+def test_progress_bundle_escapes_html() -> None:
+    bundle = progress_bundle(3, 8, "Compiling <Lib> & co")
+    assert bundle["text/plain"] == "[3/8] Compiling <Lib> & co"
+    assert bundle["text/html"] == '<progress value="3" max="8"></progress> 3/8 Compiling &lt;Lib&gt; &amp; co'
+    assert 'max="1"' in progress_bundle(0, 0, "planning the build")["text/html"]

@@ -48,6 +48,16 @@ enum __SwiftKernel {
     static func describe<T>(_ value: T) { send("result", String(reflecting: value)) }
     static func noop() {}
 
+    /// Point standard input at a new pipe after the kernel ended the old one (no stdin allowed).
+    static func reopenStdin(_ path: String) {
+        let fd = open(path, O_RDONLY)
+        if fd >= 0 {
+            dup2(fd, 0)
+            close(fd)
+        }
+        clearerr(stdin)
+    }
+
     /// Run async work to completion from synchronous top-level code (the kernel rewrites
     /// top-level `await` into this: LLDB's REPL cannot evaluate it directly).
     @discardableResult
