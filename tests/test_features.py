@@ -98,6 +98,27 @@ def test_bad_display_input_is_reported_not_fatal(kc: object) -> None:
     assert value(kc, "afterBad") == "1"  # type: ignore[arg-type]
 
 
+def test_output_of_work_left_running_shows_in_the_cell_running_then(kc: object) -> None:
+    """A queue that prints and displays after its cell replied.
+
+    Between cells the debugger holds the Swift process stopped, so such work runs on during the
+    next cell, and its output (a bad display's error included) belongs to that cell.
+    """
+    started = execute(  # type: ignore[arg-type]
+        kc,
+        "import Dispatch\nDispatchQueue.global().asyncAfter(deadline: .now() + 0.5) {\n"
+        '    print("late line")\n    Jupyter.display(text: "late display")\n'
+        '    Jupyter.display(json: "{broken")\n}',
+    )
+    assert started.status == "ok" and not started.stream("stdout")
+    later = execute(kc, "import Glibc\nusleep(1_500_000)\nlet afterLate = 3")  # type: ignore[arg-type]
+    assert later.status == "ok"
+    assert later.stream("stdout") == "late line\n"
+    assert [m["content"]["data"]["text/plain"] for m in later.of_type("display_data")] == ["late display"]
+    assert "Jupyter.display: json: not valid JSON" in later.stream("stderr")
+    assert value(kc, "afterLate") == "3"  # type: ignore[arg-type]
+
+
 def test_system_streams_and_reports_exit_status(kc: object) -> None:
     execution = execute(kc, "%system echo out; echo err >&2; exit 3")  # type: ignore[arg-type]
     assert execution.status == "ok"
