@@ -110,6 +110,19 @@ def test_install_build_output_is_live_and_interruptible(kernel: KernelPair, tmp_
     assert value(kc, "1 + 1") == "2"
 
 
+@pytest.mark.lldb
+@pytest.mark.timeout(600)
+def test_unreachable_url_package_fails_clearly(kc: object) -> None:
+    """The url form goes to SwiftPM as is; here no host is reachable, so its error must show."""
+    assert execute(kc, "let beforeUrl = 8").status == "ok"  # type: ignore[arg-type]
+    spec = '%install \'.package(url: "https://example.invalid/acme/Remote.git", from: "1.0.0")\' Remote'
+    failed = execute(kc, spec, timeout=300)  # type: ignore[arg-type]
+    assert failed.content["ename"] == "InstallError", failed.content
+    assert "swift build failed" in failed.content["evalue"]
+    assert "example.invalid" in failed.stream("stdout") + failed.stream("stderr")
+    assert value(kc, "beforeUrl") == "8"  # type: ignore[arg-type]
+
+
 def test_install_directive_errors(kc: object) -> None:
     wrong = execute(kc, "%install Greeter")  # type: ignore[arg-type]
     assert wrong.content["ename"] == "DirectiveError"
