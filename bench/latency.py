@@ -19,6 +19,7 @@ does), because LLDB's Python module needs them and the loader reads the variable
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -54,6 +55,7 @@ _ensure_loader_path()
 
 import psutil
 from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from swift_kernel.executor import LLDBExecutor
@@ -299,9 +301,17 @@ def kernel_figures(trials: int, lines: int, cells: int) -> dict[str, Any]:
     return figures
 
 
-def python_kernel_round_trips(trials: int) -> list[float]:
+def python_kernel_round_trips(trials: int, kernel_name: str = "python3") -> list[float]:
     """Round trips of ``1 + 1`` on ipykernel's own python kernel: what the Jupyter hop costs anyway."""
-    km = KernelManager(kernel_name="python3")
+    if kernel_name == "null":
+        # bench/null_kernel.py from a throw-away kernelspec: ipykernel's floor, no IPython at all.
+        spec_dir = Path(tempfile.mkdtemp(prefix="null-kernelspec-"))
+        (spec_dir / "null").mkdir()
+        argv = [sys.executable, str(HERE / "null_kernel.py"), "-f", "{connection_file}"]
+        (spec_dir / "null" / "kernel.json").write_text(json.dumps({"argv": argv, "language": "text"}))
+        km = KernelManager(kernel_name="null", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_dir)]))
+    else:
+        km = KernelManager(kernel_name=kernel_name)
     km.start_kernel()
     kc = km.client()
     kc.start_channels()
@@ -350,6 +360,7 @@ def main() -> None:
     k = kernel_figures(args.trials, args.lines, args.cells)
     raw = k["raw"]
     python_round_trip = python_kernel_round_trips(args.trials)
+    null_round_trip = python_kernel_round_trips(args.trials, "null")
 
     ms: Callable[[float], str] = lambda seconds: f"{seconds * 1000:.1f} ms"  # noqa: E731 - a formatter
     raw_p50, raw_p90 = statistics.median(raw), percentile(raw, 0.9)
@@ -367,6 +378,14 @@ def main() -> None:
             f"{ms(statistics.median(python_round_trip))} / {ms(percentile(python_round_trip, 0.9))}",
             "",
             f"kernel - raw at p50: {ms(rt_p50 - raw_p50)}",
+            "",
+        ),
+        (
+            "floor: bench/null_kernel.py (ipykernel answering at once), round trip p50 / p90",
+            f"{ms(statistics.median(null_round_trip))} / {ms(percentile(null_round_trip, 0.9))}",
+            "",
+            f"best ratio any ipykernel kernel can reach here: "
+            f"{(raw_p50 + statistics.median(null_round_trip)) / raw_p50:.2f}x",
             "",
         ),
         (

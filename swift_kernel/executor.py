@@ -382,6 +382,7 @@ class LLDBExecutor:
         self._state = State.STARTING
         if self._target is not None:
             self._debugger.DeleteTarget(self._target)
+        log.debug("launching %s", self.toolchain.repl_swift)
         target = self._debugger.CreateTarget(str(self.toolchain.repl_swift))
         if not target.IsValid():
             raise SwiftProcessEnded(f"LLDB could not load {self.toolchain.repl_swift}")
@@ -413,6 +414,7 @@ class LLDBExecutor:
         self._target, self._process = target, process
         self._pid = process.GetProcessID()
         self._main_thread_id = process.GetSelectedThread().GetThreadID()
+        log.debug("Swift process %d stopped at repl_main; running the prelude", self._pid)
         value = target.EvaluateExpression(_prelude(self._results.path_for_child), self._options)
         error_text = value.GetError().GetCString() or ""
         if not value.GetError().Success() and not diagnostics.is_no_result(error_text):
