@@ -475,11 +475,6 @@ def test_the_runtimes_message_goes_to_stderr_of_the_crashing_cell(kc: BlockingKe
     assert "Fatal error: visible" in execution.stream("stderr")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not built: LLDB's unwinder stops at the JIT frame of the earlier cell (frames read: "
-    "_assertionFailure, explode at <Cell 1>:2, then nothing); the calling cell's frame is missing",
-)
 def test_crash_in_a_function_from_an_earlier_cell_shows_both_cells(kc: BlockingKernelClient) -> None:
     # The frame of the calling cell tells the user which of their lines led to the crash.
     defined = ok(
@@ -491,6 +486,22 @@ def test_crash_in_a_function_from_an_earlier_cell_shows_both_cells(kc: BlockingK
     traceback = [str(line) for line in error["traceback"]]  # type: ignore[attr-defined]
     assert f"  explode(_:) at <Cell {count_of(defined)}>:2" in traceback, traceback
     assert f"  top-level code at <Cell {count_of(execution)}>:1" in traceback, traceback
+
+
+def test_crash_two_calls_deep_in_earlier_cells_shows_every_cell(kc: BlockingKernelClient) -> None:
+    # LLDB's unwinder stops at the first earlier cell's frame; the rest is found on the stack.
+    inner = ok(execute(kc, 'func innerTrap(_ n: Int) -> Int {\n    precondition(n > 0, "inner")\n    return n\n}'))
+    outer = ok(execute(kc, "func outerCall(_ n: Int) -> Int {\n    let r = innerTrap(n)\n    return r + 1\n}"))
+    execution = execute(kc, 'print("before")\nlet trapped = outerCall(-5)')
+    error = single_error(execution)
+    assert (error["ename"], error["evalue"]) == ("Precondition failed", "inner")
+    frames = [line for line in error["traceback"] if CELL_FRAME.search(line)]  # type: ignore[attr-defined]
+    assert frames == [
+        f"  innerTrap(_:) at <Cell {count_of(inner)}>:2",
+        f"  outerCall(_:) at <Cell {count_of(outer)}>:2",
+        f"  top-level code at <Cell {count_of(execution)}>:2",
+    ], error["traceback"]
+    assert value(kc, "outerCall(1)") == "2"
 
 
 # ----- kernel_info --------------------------------------------------------------------------------
