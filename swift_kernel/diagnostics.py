@@ -113,6 +113,56 @@ def compile_error(error_text: str, source_name: str | None = None, source: str |
     return CellError("CompileError", first_error, ["\n".join(block) for block in blocks])
 
 
+# A statement that fails in the SIL diagnostic passes, after type checking and the SIL warnings.
+# The name is what tells its error from the cell's own.
+CHECK_SENTINEL = "__swiftKernelWarningCheck"
+_CHECK_STATEMENT = f"do {{ let {CHECK_SENTINEL}: Int; _ = {CHECK_SENTINEL} }}"
+_UNLOCATED = re.compile(r"^(?:error|warning|note): ")
+
+
+def warning_check_source(code: str, source_name: str) -> str:
+    """Return the cell made to fail to compile, so that LLDB hands back its warnings.
+
+    LLDB clears the diagnostics of an expression that compiles before running it, so the warnings
+    of a good cell are lost. With a use of an uninitialized constant added, compilation gets through
+    parsing, type checking and the SIL diagnostic passes (which find the warnings), then fails, and
+    LLDB returns every diagnostic. The statement goes first, outside the cell's
+    ``#sourceLocation``, so the cell's lines keep their numbers and its last statement stays last.
+    """
+    return f'{_CHECK_STATEMENT}\n#sourceLocation(file: "{source_name}", line: 1)\n{code}\n'
+
+
+def compile_warnings(error_text: str, source_name: str) -> str:
+    """Return the warnings in ``source_name`` from a check's error text, rendered for stderr.
+
+    ``error_text`` is what LLDB said about ``warning_check_source``. Each warning reads
+    ``<Cell 3>:2:5: warning: message`` followed by its source line, caret, fix-its and notes, as
+    compile errors do. Empty when the check failed for another reason than its own statement:
+    the cell has errors then, and the real compilation reports them, warnings included.
+    """
+    blocks: list[tuple[str, str, str, list[str]]] = []  # severity, file, message, lines
+    for line in error_text.splitlines():
+        match = _DIAGNOSTIC.match(line)
+        if match:
+            severity, file, row, col, message = match.groups()
+            header = f"{file}:{row}:{col}: {severity}: {message}"
+            if severity == "note" and blocks:
+                blocks[-1][3].append(header)
+            else:
+                blocks.append((severity, file, message, [header]))
+        elif _UNLOCATED.match(line):
+            # LLDB's own remarks (no file and line) belong to no cell.
+            blocks.append((line.split(":", 1)[0], "", line, [line]))
+        elif blocks and line.strip():
+            blocks[-1][3].append(line)
+    errors = [message for severity, _, message, _ in blocks if severity == "error"]
+    if not errors or any(CHECK_SENTINEL not in message for message in errors):
+        return ""
+    return "".join(
+        "\n".join(lines) + "\n" for severity, file, _, lines in blocks if severity == "warning" and file == source_name
+    )
+
+
 def runtime_error(reason: str, stop_description: str, stderr_text: str, frames: list[Frame]) -> CellError:
     """Describe a crash: ename names the failure, evalue is the runtime's message, frames the traceback.
 

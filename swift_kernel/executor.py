@@ -32,12 +32,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
 from .diagnostics import CellError, Frame
-from .output import OutputCallback, OutputPump, StreamDecoder, child_path, close_fds
+from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
 from .toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ _SIGINT_BIT = 1 << (signal.SIGINT - 1)
 # Frames walked when reading a stack; LLDB's own cap keeps a stack overflow from taking minutes.
 _MAX_BACKTRACE_DEPTH = 1000
 _FRAMES_READ = 64
+# Bytes of stack searched for the callers LLDB's unwinder did not find (see _callers_on_the_stack).
+_STACK_SEARCHED = 16384
 # How long an interrupted library call may run on to return to cell code before unwinding.
 _RETURN_SECONDS = 0.3
 # Library functions that block in the kernel holding no user-space lock: unwound where they are.
@@ -216,19 +218,94 @@ def _stream_pipe(pipe: Any, name: str, on_output: OutputCallback) -> None:
             return
 
 
+def _frame_of(function: str, entry: Any) -> Frame:
+    """Return a Frame for ``function`` at the place a line entry names (none if it is invalid)."""
+    spec = entry.GetFileSpec() if entry.IsValid() else None
+    file = spec.GetFilename() if spec is not None and spec.IsValid() else None
+    return Frame(function, file, entry.GetLine() or 0, entry.GetColumn() or 0)
+
+
+def _in_cell_code(module: Any) -> bool:
+    """Say whether a module is one LLDB JIT-compiled from a cell (or the prelude)."""
+    return module.IsValid() and (module.GetFileSpec().GetFilename() or "").startswith("$__lldb_expr")
+
+
 def _frames(thread: Any) -> list[Frame]:
     frames = []
+    last = None
     for index in range(_FRAMES_READ):
         frame = thread.GetFrameAtIndex(index)
         if not frame.IsValid():
             break
-        entry = frame.GetLineEntry()
-        spec = entry.GetFileSpec() if entry.IsValid() else None
-        file = spec.GetFilename() if spec is not None and spec.IsValid() else None
-        frames.append(
-            Frame(frame.GetDisplayFunctionName() or "??", file, entry.GetLine() or 0, entry.GetColumn() or 0)
-        )
+        frames.append(_frame_of(frame.GetDisplayFunctionName() or "??", frame.GetLineEntry()))
+        last = frame
+    # A cell's top-level code is its `main`; below it LLDB's unwinder has always found the REPL.
+    if last is not None and len(frames) < _FRAMES_READ and _in_cell_code(last.GetModule()):
+        if last.GetFunctionName() != "main":
+            frames += _callers_on_the_stack(thread, last, _FRAMES_READ - len(frames))
     return frames
+
+
+def _callers_on_the_stack(thread: Any, frame: Any, limit: int) -> list[Frame]:
+    """Find the cell frames above ``frame`` that LLDB's unwinder could not reach, from the stack.
+
+    LLDB unwinds a function JIT-compiled from an earlier cell by profiling its instructions, and
+    gets the frame's size wrong where it pushes arguments for a call: for ``explode(_:)`` calling
+    ``_assertionFailure`` it takes the CFA as rsp+40 where it is rsp+48 (measured, ``log enable lldb
+    unwind``), reads the return address from the wrong slot (-1) and stops. The callers' return
+    addresses are still on the stack above the frame. A word there counts as one when it points
+    into cell code, not at a function's first instruction, just after a call instruction; its
+    frame is the function and line of that call. The search ends at a cell's top-level code.
+    A stale return address left in a frame's unused slots would pass these tests; none was seen.
+    """
+    lldb = sys.modules["lldb"]
+    process = thread.GetProcess()
+    target = process.GetTarget()
+    size = target.GetAddressByteSize()
+    error = lldb.SBError()
+    # Partial when the stack ends sooner; the error then only says so.
+    stack = process.ReadMemory(frame.GetSP(), _STACK_SEARCHED, error) or b""
+    order: Literal["little", "big"] = "little" if target.GetByteOrder() == lldb.eByteOrderLittle else "big"
+    found: list[Frame] = []
+    for offset in range(0, len(stack) - size + 1, size):
+        if len(found) >= limit:
+            break
+        address = int.from_bytes(stack[offset : offset + size], order)
+        if not _is_return_address(process, target, address):
+            continue
+        call = target.ResolveLoadAddress(address - 1).GetSymbolContext(lldb.eSymbolContextEverything)
+        function = call.GetFunction().GetDisplayName() if call.GetFunction().IsValid() else None
+        found.append(_frame_of(function or call.GetSymbol().GetName() or "??", call.GetLineEntry()))
+        if function == "main":
+            break
+    return found
+
+
+def _is_return_address(process: Any, target: Any, address: int) -> bool:
+    """Say whether ``address`` is in cell code right after a call instruction (see _callers_on_the_stack)."""
+    lldb = sys.modules["lldb"]
+    resolved = target.ResolveLoadAddress(address)
+    if not resolved.IsValid() or not _in_cell_code(resolved.GetModule()):
+        return False
+    if resolved.GetSection().GetSectionType() != lldb.eSectionTypeCode:
+        return False
+    symbol = resolved.GetSymbol()
+    if symbol.IsValid() and symbol.GetStartAddress().GetLoadAddress(target) == address:
+        return False  # a function pointer, not a place a call returns to
+    error = lldb.SBError()
+    # A call is 2 to 7 bytes on x86-64 (4 on arm64): one of those lengths must decode as a call.
+    for length in range(2, 8):
+        code = process.ReadMemory(address - length, length, error)
+        if not error.Success() or not code:
+            continue
+        instructions = target.GetInstructions(lldb.SBAddress(address - length, target), code)
+        if instructions.GetSize() == 0:
+            continue
+        first = instructions.GetInstructionAtIndex(0)
+        mnemonic = first.GetMnemonic(target) or ""
+        if first.GetByteSize() == length and (mnemonic.startswith("call") or mnemonic in ("bl", "blr")):
+            return True
+    return False
 
 
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
@@ -286,8 +363,12 @@ class LLDBExecutor:
         interrupt_grace: float = 5.0,
         resend_interval: float = 0.25,
         environment: dict[str, str] | None = None,
+        *,
+        check_warnings: bool = True,
     ) -> None:
         self.toolchain = toolchain
+        # Compile each cell once more, without running it, to show its warnings (see _show_warnings).
+        self.check_warnings = check_warnings
         self.interrupt_grace = interrupt_grace
         self.resend_interval = resend_interval
         self.environment = dict(environment or {})
@@ -313,6 +394,7 @@ class LLDBExecutor:
         self._main_thread_id = 0
         self._options: Any = None
         self._plain_options: Any = None
+        self._check_options: Any = None
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -349,6 +431,11 @@ class LLDBExecutor:
         self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
         self._options = self._expression_options(repl=True)
         self._plain_options = self._expression_options(repl=False)
+        self._check_options = self._expression_options(repl=True)
+        # The check only compiles: no JIT means its code can never run, even if it compiled.
+        self._check_options.SetAllowJIT(False)
+        # An error with a fix-it would make LLDB compile the fixed text again, for nothing.
+        self._check_options.SetAutoApplyFixIts(False)
 
     def start(self) -> None:
         """Launch ``repl_swift`` and run the prelude; called from the executing thread."""
@@ -583,6 +670,8 @@ class LLDBExecutor:
             self._pump.reset_tail()
             source = f'#sourceLocation(file: "{cell_name}", line: 1)\n{code}\n'
             try:
+                if self.check_warnings:
+                    self._show_warnings(code, cell_name)
                 value = self._target.EvaluateExpression(source, self._options)
             finally:
                 with self._lock:
@@ -672,6 +761,20 @@ class LLDBExecutor:
         if not result.GetError().Success() and not diagnostics.is_no_result(result.GetError().GetCString() or ""):
             log.warning("reopening stdin failed: %s", result.GetError().GetCString())
 
+    def _show_warnings(self, code: str, cell_name: str) -> None:
+        """Compile the cell without running it and send its warnings to stderr, before it runs.
+
+        LLDB drops the diagnostics of an expression that compiles, so this compilation is made to
+        fail after the compiler's warning passes (``diagnostics.warning_check_source``); it costs
+        1-3 ms for a small cell. It registers the cell's declarations with LLDB as a compilation
+        does, but they are never linked: the real compilation must always follow, and it does,
+        right after, whatever happens (an interrupt stops the code once it runs).
+        """
+        check = self._target.EvaluateExpression(diagnostics.warning_check_source(code, cell_name), self._check_options)
+        warnings = diagnostics.compile_warnings(check.GetError().GetCString() or "", cell_name)
+        if warnings:
+            self._pump.emit("stderr", Text(warnings))
+
     def _finish(self, value: Any, cell: Cell, source_name: str, source: str) -> ExecutionResult:
         error = value.GetError()
         error_text = error.GetCString() or ""
@@ -743,8 +846,7 @@ class LLDBExecutor:
             frame = thread.GetFrameAtIndex(index)
             if not frame.IsValid():
                 break
-            module = frame.GetModule()
-            if module.IsValid() and (module.GetFileSpec().GetFilename() or "").startswith("$__lldb_expr"):
+            if _in_cell_code(frame.GetModule()):
                 user_index = index
                 break
         if not user_index:

@@ -229,6 +229,18 @@ class OutputPump:
                     self._send(stream)
                 self._send(stream)
 
+    def emit(self, name: str, event: OutputEvent) -> None:
+        """Send an event that did not come from the Swift process (compiler warnings) as stream ``name``.
+
+        What the pipe carried before goes out first, so the order on the stream holds.
+        """
+        with self._lock:
+            stream = self._streams[name]
+            stream.read_available()
+            self._send(stream)
+            stream.pending.append(event)
+            self._send(stream)
+
     def close(self) -> None:
         """Stop the pump thread and close the pipes."""
         os.write(self._stop_write, b"x")

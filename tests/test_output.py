@@ -375,6 +375,21 @@ def test_tail_keeps_the_end_of_the_cells_stderr(pump: OutputPump, recorder: Reco
     assert pump.tail("stdout") == ""
 
 
+def test_emitted_text_follows_what_the_pipe_carried_and_stays_out_of_the_tail(
+    pump: OutputPump, recorder: Recorder
+) -> None:
+    fd = open_for_writing(pump, "stderr")
+    try:
+        os.write(fd, b"from the process\n")
+        pump.emit("stderr", Text("<Cell 1>:1:5: warning: from the compiler\n"))
+    finally:
+        os.close(fd)
+    # At once, without a drain: the kernel sends its reply right after.
+    assert recorder.text("stderr") == "from the process\n<Cell 1>:1:5: warning: from the compiler\n"
+    # The tail is where a crash's "Fatal error" is looked for; a warning must not be taken for one.
+    assert "warning" not in pump.tail("stderr")
+
+
 def test_close_stops_the_thread_and_closes_the_pipes(recorder: Recorder) -> None:
     pump = OutputPump(recorder)
     thread = next(t for t in threading.enumerate() if t.name == "swift-output-pump" and t.is_alive())
