@@ -218,6 +218,11 @@ class SwiftKernel(Kernel):
                 failure = await self._run_directive(directive, cell, output, parent, silent)
                 if failure is not None:
                     return self._error_reply(failure, parent, silent)
+            # An interrupt during a directive that cannot be stopped midway (loading a package,
+            # restarting the Swift process) still ends the cell, as soon as the directive is done.
+            interrupted = self.executor.interrupted_result(cell)
+            if interrupted is not None and interrupted.error is not None:
+                return self._error_reply(interrupted.error, parent, silent)
             if not swift_code.strip():
                 return self._ok_reply()
             result = await self._on_lldb_thread(
