@@ -35,6 +35,7 @@ from .directives import (
 )
 from .display import DisplayError, display_message, progress_bundle
 from .executor import Cell, EarlyStart, ExecutionResult, InputCallback, SwiftProcessEnded
+from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
@@ -97,6 +98,7 @@ class SwiftKernel(Kernel):
         # input_request waits of the running cell (on the event loop); cancelled when it ends.
         self._input_tasks: set[asyncio.Task[str | None]] = set()
         self.packages = PackageWorkspace(Path(self._install_dir.name))
+        self.modules = ModuleChecker(self.toolchain.swiftc)
         # Every cell's source, for history requests.
         self.history: list[str] = []
         # Environment for %system and builds; %env adds to it (and to the Swift process).
@@ -225,6 +227,9 @@ class SwiftKernel(Kernel):
                 return self._error_reply(interrupted.error, parent, silent)
             if not swift_code.strip():
                 return self._ok_reply()
+            no_such_module = await self._check_imports(swift_code, f"<Cell {self.execution_count}>")
+            if no_such_module is not None:
+                return self._error_reply(no_such_module, parent, silent)
             result = await self._on_lldb_thread(
                 self.executor.execute, swift_code, f"<Cell {self.execution_count}>", None, cell
             )
@@ -249,6 +254,20 @@ class SwiftKernel(Kernel):
                 parent,
             )
         return self._ok_reply()
+
+    async def _check_imports(self, code: str, cell_name: str) -> CellError | None:
+        """Refuse a cell that imports a module that does not exist (LLDB's REPL would accept it)."""
+        imports = imported_modules(code)
+        if not imports:
+            return None
+        missing = await asyncio.get_running_loop().run_in_executor(
+            None,
+            self.modules.missing,
+            imports,
+            [str(d) for d in self.packages.module_dirs()],
+            [str(m) for m in self.packages.module_maps()],
+        )
+        return missing_import_error(code, cell_name, missing) if missing else None
 
     async def _install(
         self, directive: InstallPackage, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
