@@ -61,6 +61,8 @@ _STACK_SEARCHED = 16384
 # How long an interrupted library call may run on to return to cell code before unwinding.
 _RETURN_SECONDS = 0.3
 # Library functions that block in the kernel holding no user-space lock: unwound where they are.
+# How long an interrupt waits on a compiling cell before it tells the user why nothing happens.
+_COMPILING_NOTICE_SECONDS = 1.0
 _BLOCKING_CALL = re.compile(r"sleep|read|write|poll|select|futex|wait|recv|accept|pause|sigsuspend|nanosleep")
 
 
@@ -1002,17 +1004,28 @@ class LLDBExecutor:
         while LLDB restores the process has corrupted its JIT state. A SIGINT that stays pending
         while the code runs is blocked by the program: LLDB's SendAsyncInterrupt (SIGSTOP, which
         cannot be blocked) takes over. After ``interrupt_grace`` seconds the process is killed.
+
+        The grace period counts from when the code runs. A compilation (inside this process) cannot
+        be interrupted, and killing the Swift process meanwhile would only throw its state away:
+        an interrupt during a compile that takes long says so on stderr and waits for the code.
         """
         pid = self._pid
         deadline = record.requested_at + self.interrupt_grace
         next_signal = record.requested_at
         next_async = 0.0
         pending_since: float | None = None
+        told = False
         while not run_done.is_set():
             now = time.monotonic()
             state, pending = _proc_status(pid)
             if state == "X":
                 break
+            if state == "t" and record.signals_sent == 0 and not record.rung:
+                deadline = now + self.interrupt_grace
+                if not told and now - record.requested_at > _COMPILING_NOTICE_SECONDS:
+                    told = True
+                    notice = f"{record.reason} while the compiler works on this cell: it stops as soon as it runs.\n"
+                    self._pump.emit("stderr", Text(notice))
             if now >= deadline:
                 record.rung = "kill"
                 log.warning("interrupt grace of %.1f s over: killing Swift process %d", self.interrupt_grace, pid)

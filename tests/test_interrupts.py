@@ -276,3 +276,19 @@ def test_killed_kernel_leaves_no_swift_process(fresh_kernel: Callable[..., Kerne
             break
         time.sleep(0.1)
     assert not alive, [(p.pid, p.name(), p.status()) for p in alive]
+
+
+def test_interrupt_during_a_long_compile_keeps_the_state(fresh_kernel: Callable[..., KernelPair]) -> None:
+    """The compiler cannot be interrupted; the grace period waits for the code instead of killing it.
+
+    A chain of 200 literal additions keeps Swift's type checker busy for seconds, far beyond the
+    1 s grace given here: the Swift process must not be killed for it, and the user is told.
+    """
+    km, kc = fresh_kernel("swift", extra_arguments=["--SwiftKernel.interrupt_grace=1"])
+    assert execute(kc, "var keptThroughCompile = [7]").status == "ok"
+    slow = "let sum = " + " + ".join(["1"] * 200) + "\nwhile true {}"
+    execution, _ = interrupt_after(km, kc, slow, 0.3, timeout=300)
+    assert execution.content["ename"] == "KeyboardInterrupt", execution.content
+    assert "killed" not in execution.content["evalue"]
+    assert "while the compiler works on this cell" in execution.stream("stderr")
+    assert value(kc, "keptThroughCompile") == "[7]"
