@@ -208,8 +208,20 @@ def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shot
     expect(kernel_status(page)).to_have_attribute("data-status", "idle")
     page.screenshot(path=shots / "06-compile-error.png")
 
+    # 5. readLine() asks for a line in the notebook's input box; the typed text reaches Swift
+    asking = run_cell(page, 'print("Name? ", terminator: "")\nlet name = readLine() ?? "none"\nprint("hi \\(name)")')
+    box = asking.locator(".jp-Stdin-input")
+    expect(box).to_be_visible(timeout=CELL_WAIT_MS)
+    page.screenshot(path=shots / "07-input-request.png")
+    box.fill("Ada")
+    box.press("Enter")
+    expect(asking.locator(".jp-OutputArea-output").last).to_contain_text("hi Ada", timeout=CELL_WAIT_MS)
+    expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=CELL_WAIT_MS)
+    page.screenshot(path=shots / "08-input-answered.png")
+
     # JupyterLab saves it as a Swift notebook, outputs included.
     saved = save_and_read_back(page, lab)
     assert saved["metadata"]["kernelspec"]["name"] == "swift"
     texts = json.dumps([cell["outputs"] for cell in saved["cells"] if cell["cell_type"] == "code"])
     assert "hello 10" in texts and "KeyboardInterrupt" in texts and '"15"' in texts and "<Cell 4>" in texts
+    assert "hi Ada" in texts
