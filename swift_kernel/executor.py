@@ -48,9 +48,10 @@ _FAST_TYPES = {
     f"Swift.{name}"
     for name in ("Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64")
 }
-# Called (on a watcher thread) when the Swift code reads standard input: a future of the line to
-# give it, None for end of input; cancelled if the cell ends first.
-InputCallback = Callable[[], "Future[str | None]"]
+# Called (on a watcher thread) when the Swift code reads standard input, with a function that takes
+# the prompt (the unfinished line the code printed last): a future of the line to give it, None for
+# end of input; cancelled if the cell ends first.
+InputCallback = Callable[[Callable[[], str]], "Future[str | None]"]
 _LLDB_MODULE_PREFIX = re.compile(r"\b__lldb_expr_\d+\.")
 _SIGINT_BIT = 1 << (signal.SIGINT - 1)
 # Frames walked when reading a stack; LLDB's own cap keeps a stack overflow from taking minutes.
@@ -735,7 +736,7 @@ class LLDBExecutor:
                 continue
             with self._lock:
                 self._state = State.WAITING_INPUT
-            answer = ask()
+            answer = ask(self._pump.take_prompt)
             while not answer.done() and not run_done.wait(0.01):
                 pass
             with self._lock:

@@ -9,6 +9,7 @@ import signal
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -346,16 +347,17 @@ class SwiftKernel(Kernel):
         loop = asyncio.get_running_loop()
         ident = self._parent_ident["shell"]
 
-        def ask() -> Future[str | None]:
+        def ask(take_prompt: Callable[[], str]) -> Future[str | None]:
             if not allow_stdin:
+                # The prompt stays in the output: nobody will be shown an input box.
                 answered: Future[str | None] = Future()
                 answered.set_result(None)
                 return answered
-            return asyncio.run_coroutine_threadsafe(self._ask_for_line(parent, ident), loop)
+            return asyncio.run_coroutine_threadsafe(self._ask_for_line(parent, ident, take_prompt()), loop)
 
         return ask
 
-    async def _ask_for_line(self, parent: dict[str, Any], ident: Any) -> str | None:
+    async def _ask_for_line(self, parent: dict[str, Any], ident: Any, prompt: str) -> str | None:
         """Send input_request and wait for the reply; None means end of input (Ctrl-D).
 
         Runs on the kernel's event loop, the only thread that touches the stdin socket: zmq sockets
@@ -371,7 +373,7 @@ class SwiftKernel(Kernel):
             # Drop stale replies, such as one to a request whose cell was interrupted.
             while self.stdin_socket.poll(0):
                 self.stdin_socket.recv_multipart()
-            content = {"prompt": "", "password": False}
+            content = {"prompt": prompt, "password": False}
             self.session.send(self.stdin_socket, "input_request", content, parent, ident=ident)
             while True:
                 while self.stdin_socket.poll(0):

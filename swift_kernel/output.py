@@ -33,6 +33,11 @@ COALESCE_SECONDS = 0.05
 TAIL_CHARS = 8192
 # Text waiting to be sent never grows past this, whatever the Swift code prints.
 MAX_PENDING_CHARS = 1 << 20
+# A line printed without its newline (a prompt before readLine()) waits this long for the rest of
+# the line before it goes out alone, so that a read of stdin can take it as the input's prompt.
+PARTIAL_LINE_SECONDS = 0.2
+# Only a short unfinished line is held back like that: a prompt, not a long line still being printed.
+MAX_PROMPT_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,8 @@ class _Stream:
         self.pending_chars = 0
         self.last_sent = 0.0
         self.tail = ""
+        # Since when the unfinished line at the end of ``pending`` has been held back (stdout only).
+        self.partial_since: float | None = None
 
     @property
     def path_for_child(self) -> str:
@@ -181,9 +188,41 @@ class _Stream:
                 self.pending_chars += len(event.text)
                 self.tail = (self.tail + event.text)[-TAIL_CHARS:]
 
-    def take(self) -> list[OutputEvent]:
+    def held_partial(self) -> str | None:
+        """Return the unfinished line being held back, if that is all that is pending."""
+        if self.partial_since is None or len(self.pending) != 1:
+            return None
+        event = self.pending[0]
+        return event.text if isinstance(event, Text) and "\n" not in event.text else None
+
+    def due(self) -> float | None:
+        """Return when what is pending should go out; None when nothing is."""
+        if not self.pending:
+            return None
+        due = self.last_sent + COALESCE_SECONDS
+        if self.partial_since is not None and self.held_partial() is not None:
+            due = max(due, self.partial_since + PARTIAL_LINE_SECONDS)
+        return due
+
+    def take(self, hold_partial: bool = False) -> list[OutputEvent]:
+        """Return what is pending; with ``hold_partial``, keep an unfinished last line a while longer."""
+        now = time.monotonic()
         events, self.pending, self.pending_chars = self.pending, [], 0
-        self.last_sent = time.monotonic()
+        last = events[-1] if events else None
+        cut = last.text.rfind("\n") + 1 if isinstance(last, Text) else 0
+        if hold_partial and isinstance(last, Text) and 0 < len(last.text) - cut <= MAX_PROMPT_CHARS:
+            if self.partial_since is None or cut:
+                self.partial_since = now  # a new unfinished line starts waiting
+            if now - self.partial_since < PARTIAL_LINE_SECONDS:
+                events[-1:] = [Text(last.text[:cut])] if cut else []
+                self.pending = [Text(last.text[cut:])]
+                self.pending_chars = len(last.text) - cut
+            else:
+                self.partial_since = None
+        else:
+            self.partial_since = None
+        if events:
+            self.last_sent = now
         return events
 
     def close(self) -> None:
@@ -229,6 +268,22 @@ class OutputPump:
                     self._send(stream)
                 self._send(stream)
 
+    def take_prompt(self) -> str:
+        """Take the unfinished line the Swift code printed last on stdout (the prompt of a read).
+
+        Called when the code reads standard input and the kernel asks the frontend for a line: the
+        frontend shows the prompt beside its input box instead of on a line of its own.
+        """
+        with self._lock:
+            stream = self._streams["stdout"]
+            stream.read_available()
+            self._send(stream, hold_partial=True)
+            prompt = stream.held_partial()
+            if prompt is None:
+                return ""
+            stream.pending, stream.pending_chars, stream.partial_since = [], 0, None
+            return prompt
+
     def emit(self, name: str, event: OutputEvent) -> None:
         """Send an event that did not come from the Swift process (compiler warnings) as stream ``name``.
 
@@ -250,8 +305,8 @@ class OutputPump:
         os.close(self._stop_read)
         os.close(self._stop_write)
 
-    def _send(self, stream: _Stream) -> None:
-        for event in stream.take():
+    def _send(self, stream: _Stream, hold_partial: bool = False) -> None:
+        for event in stream.take(hold_partial):
             try:
                 self._callback(stream.name, event)
             except Exception:  # noqa: BLE001 - a failing frontend callback must not kill the pump
@@ -264,11 +319,8 @@ class OutputPump:
             selector.register(fd, selectors.EVENT_READ)
         selector.register(self._stop_read, selectors.EVENT_READ)
         while True:
-            waiting = [s for s in self._streams.values() if s.pending]
-            timeout = None
-            if waiting:
-                due = min(s.last_sent + COALESCE_SECONDS for s in waiting)
-                timeout = max(0.0, due - time.monotonic())
+            dues = [due for due in (s.due() for s in self._streams.values()) if due is not None]
+            timeout = max(0.0, min(dues) - time.monotonic()) if dues else None
             ready = selector.select(timeout)
             if any(key.fd == self._stop_read for key, _ in ready):
                 selector.close()
@@ -278,7 +330,6 @@ class OutputPump:
                     by_fd[key.fd].read_available()
                 now = time.monotonic()
                 for stream in self._streams.values():
-                    if stream.pending and (
-                        now - stream.last_sent >= COALESCE_SECONDS or stream.pending_chars >= MAX_PENDING_CHARS
-                    ):
-                        self._send(stream)
+                    due = stream.due()
+                    if due is not None and (now >= due or stream.pending_chars >= MAX_PENDING_CHARS):
+                        self._send(stream, hold_partial=stream.name == "stdout")

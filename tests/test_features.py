@@ -224,18 +224,23 @@ def test_readline_becomes_input_request(kc: object) -> None:
         'print("hi \\(name ?? "nil")")\nlet second = readLine()',
         allow_stdin=True,
     )
-    _answer_next_input(kc, "Ada")
-    _answer_next_input(kc, "Lovelace")
+    first = _answer_next_input(kc, "Ada")
+    second = _answer_next_input(kc, "Lovelace")
     execution = collect(kc, msg_id)  # type: ignore[arg-type]
     assert execution.status == "ok", execution.content
-    assert execution.stream("stdout") == "Name? hi Ada\n"
+    # The line printed without its newline is the prompt beside the input box, not an output line.
+    assert (first["content"]["prompt"], second["content"]["prompt"]) == ("Name? ", "")  # type: ignore[index]
+    assert execution.stream("stdout") == "hi Ada\n"
     assert value(kc, "second") == 'Optional("Lovelace")'  # type: ignore[arg-type]
 
 
 def test_readline_without_stdin_returns_nil_at_once(kc: object) -> None:
     for _ in range(2):
-        execution = execute(kc, "readLine() == nil", allow_stdin=False, timeout=20)  # type: ignore[arg-type]
+        code = 'print("Name? ", terminator: "")\nreadLine() == nil'
+        execution = execute(kc, code, allow_stdin=False, timeout=20)  # type: ignore[arg-type]
         assert (execution.status, execution.result) == ("ok", "true")
+        # Nobody is asked, so the prompt stays where it was printed.
+        assert execution.stream("stdout") == "Name? "
     # Input works again for a frontend that allows it.
     msg_id = kc.execute("let later = readLine()", allow_stdin=True)  # type: ignore[attr-defined]
     _answer_next_input(kc, "back")

@@ -14,6 +14,8 @@ from swift_kernel.output import (
     CLEAR_SCREEN,
     COALESCE_SECONDS,
     MAX_PENDING_CHARS,
+    MAX_PROMPT_CHARS,
+    PARTIAL_LINE_SECONDS,
     Clear,
     OutputEvent,
     OutputPump,
@@ -388,6 +390,55 @@ def test_emitted_text_follows_what_the_pipe_carried_and_stays_out_of_the_tail(
     assert recorder.text("stderr") == "from the process\n<Cell 1>:1:5: warning: from the compiler\n"
     # The tail is where a crash's "Fatal error" is looked for; a warning must not be taken for one.
     assert "warning" not in pump.tail("stderr")
+
+
+def test_an_unfinished_line_waits_a_little_then_goes_out(pump: OutputPump, recorder: Recorder) -> None:
+    fd = open_for_writing(pump, "stdout")
+    try:
+        written = time.monotonic()
+        os.write(fd, b"done\nName? ")
+        recorder.wait_for("stdout", "done\n")
+        arrived = recorder.wait_for("stdout", "done\nName? ")
+        assert arrived - written >= PARTIAL_LINE_SECONDS * 0.9
+        # A line finished in time goes out whole, at once.
+        os.write(fd, b"Loading")
+        time.sleep(PARTIAL_LINE_SECONDS / 4)
+        started = time.monotonic()
+        os.write(fd, b" done\n")
+        assert recorder.wait_for("stdout", "Loading done\n") - started < PARTIAL_LINE_SECONDS
+        assert [e.text for n, e, _ in recorder.events if isinstance(e, Text)][-1] == "Loading done\n"
+    finally:
+        os.close(fd)
+
+
+def test_take_prompt_takes_the_unfinished_line_out_of_the_stream(pump: OutputPump, recorder: Recorder) -> None:
+    fd = open_for_writing(pump, "stdout")
+    try:
+        os.write(fd, b"Welcome\nName? ")
+        recorder.wait_for("stdout", "Welcome\n")
+        assert pump.take_prompt() == "Name? "
+        os.write(fd, b"hi\n")
+        pump.drain()
+        assert recorder.text("stdout") == "Welcome\nhi\n"
+        # Nothing unfinished: no prompt, and finished lines are not taken.
+        os.write(fd, b"line\n")
+        assert pump.take_prompt() == ""
+        pump.drain()
+        assert recorder.text("stdout") == "Welcome\nhi\nline\n"
+    finally:
+        os.close(fd)
+
+
+def test_a_long_unfinished_line_is_not_held(pump: OutputPump, recorder: Recorder) -> None:
+    fd = open_for_writing(pump, "stdout")
+    try:
+        long_text = "x" * (MAX_PROMPT_CHARS + 1)
+        written = time.monotonic()
+        os.write(fd, long_text.encode())
+        assert recorder.wait_for("stdout", long_text) - written < PARTIAL_LINE_SECONDS
+        assert pump.take_prompt() == ""
+    finally:
+        os.close(fd)
 
 
 def test_close_stops_the_thread_and_closes_the_pipes(recorder: Recorder) -> None:

@@ -212,10 +212,13 @@ def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shot
     asking = run_cell(page, 'print("Name? ", terminator: "")\nlet name = readLine() ?? "none"\nprint("hi \\(name)")')
     box = asking.locator(".jp-Stdin-input")
     expect(box).to_be_visible(timeout=CELL_WAIT_MS)
+    # The unfinished line printed before readLine() is the box's prompt, as Python's input() has it.
+    expect(asking.locator(".jp-Stdin-prompt")).to_have_text("Name? ")
     page.screenshot(path=shots / "07-input-request.png")
     box.fill("Ada")
     box.press("Enter")
     expect(asking.locator(".jp-OutputArea-output").last).to_contain_text("hi Ada", timeout=CELL_WAIT_MS)
+    expect(asking.locator(".jp-OutputArea-output").first).to_have_text("Name? Ada")
     expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=CELL_WAIT_MS)
     page.screenshot(path=shots / "08-input-answered.png")
 
