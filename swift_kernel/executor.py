@@ -432,6 +432,8 @@ class LLDBExecutor:
         self._debugger = lldb.SBDebugger.Create(False)  # False: ignore ~/.lldbinit
         self._debugger.SetAsync(False)
         self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
+        # Regex literals (/a+/), as swiftc has them in Swift 6 mode; LLDB leaves them off by default.
+        self._command("settings set target.experimental.swift-enable-bare-slash-regex true")
         self._options = self._expression_options(repl=True)
         self._plain_options = self._expression_options(repl=False)
         self._check_options = self._expression_options(repl=True)

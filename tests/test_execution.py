@@ -79,6 +79,12 @@ def test_imports_persist(kc: BlockingKernelClient) -> None:
     assert value(kc, '"a,b,c".components(separatedBy: ",")') == '["a", "b", "c"]'
 
 
+def test_regex_literals_work_and_division_still_does(kc: BlockingKernelClient) -> None:
+    # Swift 6's bare /regex/ literals (LLDB needs target.experimental.swift-enable-bare-slash-regex).
+    assert value(kc, 'let digits = /[0-9]+/\n"ab123cd".firstMatch(of: digits)!.output') == '"123"'
+    assert value(kc, "let (p, q) = (100, 5)\np / q / 2") == "10"
+
+
 def test_extensions_persist(kc: BlockingKernelClient) -> None:
     ok(execute(kc, "extension Int {\n    var doubled: Int { self * 2 }\n}"))
     assert value(kc, "21.doubled") == "42"
