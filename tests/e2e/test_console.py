@@ -122,6 +122,13 @@ def test_console_session_multiline_interrupt_and_clean_exit(console: Terminal) -
     screen.type_line("base + 2")
     screen.wait_for(r"Out\[5\]: 42\n")
     screen.wait_for(r"In \[6\]: ")
+
+    # readLine(): the console asks with the prompt the code printed, and what is typed reaches Swift.
+    screen.type_line('print("Your name? ", terminator: ""); let name = readLine() ?? "nobody"; print("hi \\(name)")')
+    screen.wait_for(r"(?m)^Your name\? ")  # at a line's start: the prompt, not the echo of the code
+    screen.type_line("Grace")
+    screen.wait_for(r"hi Grace\n")
+    screen.wait_for(r"In \[7\]: ")
     assert "did not respond to an is_complete_request" not in screen.text
     # The kernel's stderr shares this terminal: nothing it logs may look like a crash to the user.
     assert "Traceback" not in screen.text, screen.text
