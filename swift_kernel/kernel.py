@@ -382,6 +382,12 @@ class SwiftKernel(Kernel):
                         value = str(reply["content"].get("value", ""))
                         return None if value == "\x04" else value
                 await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            # Interrupted while waiting: the prompt, taken out of stdout for the input box, goes
+            # back where it was printed (it still comes before the cell's reply and error).
+            if prompt:
+                self._publish("stream", {"name": "stdout", "text": prompt}, parent)
+            raise
         finally:
             self._input_tasks.discard(task)
 

@@ -251,12 +251,17 @@ def test_readline_without_stdin_returns_nil_at_once(kc: object) -> None:
 def test_interrupt_while_waiting_for_input(kernel: KernelPair) -> None:
     km, kc = kernel
     assert execute(kc, "let kept = 11").status == "ok"
-    msg_id = kc.execute("let waiting = readLine()", allow_stdin=True)
+    msg_id = kc.execute('print("Name? ", terminator: "")\nlet waiting = readLine()', allow_stdin=True)
     request = kc.get_stdin_msg(timeout=30)
     assert request["msg_type"] == "input_request"
+    assert request["content"]["prompt"] == "Name? "
     km.interrupt_kernel()
     execution = collect(kc, msg_id)
     assert execution.content["ename"] == "KeyboardInterrupt"
+    # Nobody answered: the prompt is back in the output, before the error.
+    assert execution.stream("stdout") == "Name? "
+    kinds = [m["msg_type"] for m in execution.messages if m["msg_type"] in ("stream", "error")]
+    assert kinds == ["stream", "error"], kinds
     assert value(kc, "kept") == "11"
 
 
