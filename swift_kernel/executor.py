@@ -62,6 +62,8 @@ _STACK_SEARCHED = 16384
 # How long an interrupted library call may run on to return to cell code before unwinding.
 _RETURN_SECONDS = 0.3
 # Library functions that block in the kernel holding no user-space lock: unwound where they are.
+# How long after a cell starts (or gets a line) its reads of stdin are looked for every 20 ms.
+_STDIN_FAST_POLL_SECONDS = 2.0
 # How long an interrupt waits on a compiling cell before it tells the user why nothing happens.
 _COMPILING_NOTICE_SECONDS = 1.0
 _BLOCKING_CALL = re.compile(r"sleep|read|write|poll|select|futex|wait|recv|accept|pause|sigsuspend|nanosleep")
@@ -731,9 +733,15 @@ class LLDBExecutor:
         return status
 
     def _answer_stdin_reads(self, run_done: threading.Event, ask: InputCallback) -> None:
-        """While the code runs, answer each read of standard input with a line from ``ask``."""
+        """While the code runs, answer each read of standard input with a line from ``ask``.
+
+        /proc is read every 20 ms for the first seconds after the cell starts or a line is given
+        (an interactive prompt answers quickly), then every 100 ms: a cell computing for hours
+        with many threads should not pay for file reads it never needs.
+        """
         pid = self._pid
-        while not run_done.wait(0.02):
+        fast_until = time.monotonic() + _STDIN_FAST_POLL_SECONDS
+        while not run_done.wait(0.02 if time.monotonic() < fast_until else 0.1):
             if not _reading_stdin(pid):
                 continue
             with self._lock:
@@ -754,6 +762,7 @@ class LLDBExecutor:
                 self._stdin.end()
                 return
             self._stdin.give(line + "\n")
+            fast_until = time.monotonic() + _STDIN_FAST_POLL_SECONDS
             # Let the Swift code take the line before looking for the next read.
             while self._stdin.unread() and not run_done.wait(0.005):
                 pass

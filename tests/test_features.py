@@ -305,6 +305,14 @@ def test_other_reads_of_stdin_are_answered_too(kc: object) -> None:
     assert value(kc, "chunk") == '"from a FileHandle\\n"'  # type: ignore[arg-type]
 
 
+def test_read_after_a_long_computation_is_asked_too(kc: object) -> None:
+    """Past its first seconds a cell's reads are looked for less often, but still found."""
+    msg_id = kc.execute("import Glibc\nusleep(2_600_000)\nlet late = readLine()", allow_stdin=True)  # type: ignore[attr-defined]
+    _answer_next_input(kc, "later on")
+    assert collect(kc, msg_id).status == "ok"  # type: ignore[arg-type]
+    assert value(kc, "late") == 'Optional("later on")'  # type: ignore[arg-type]
+
+
 def test_ctrl_d_ends_input(kc: object) -> None:
     msg_id = kc.execute("let first = readLine()\nlet second = readLine()", allow_stdin=True)  # type: ignore[attr-defined]
     _answer_next_input(kc, "\x04")
