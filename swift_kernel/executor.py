@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Literal
 from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
 from .diagnostics import CellError, Frame
-from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
+from .output import OutputCallback, OutputPump, Pump, StreamDecoder, Text, child_path, close_fds
 from .toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -370,6 +370,7 @@ class LLDBExecutor:
         environment: dict[str, str] | None = None,
         *,
         check_warnings: bool = True,
+        pump: Pump | None = None,
     ) -> None:
         self.toolchain = toolchain
         # Compile each cell once more, without running it, to show its warnings (see _show_warnings).
@@ -379,7 +380,8 @@ class LLDBExecutor:
         self.environment = dict(environment or {})
         # The latest interrupts with their rung and latency, for logs and benchmarks.
         self.interrupts: deque[InterruptRecord] = deque(maxlen=1000)
-        self._pump = OutputPump(on_output)
+        # The pipes the Swift process writes its stdout and stderr into, and their reader.
+        self._pump: Pump = pump if pump is not None else OutputPump(on_output)
         self._results = ResultChannel()
         self._stdin = StdinPipe()
         # Asked for a line when the Swift code reads standard input; None means end of input.
@@ -1039,9 +1041,7 @@ class LLDBExecutor:
                     notice = f"{record.reason} while the compiler works on this cell: it stops as soon as it runs.\n"
                     self._pump.emit("stderr", Text(notice))
             if now >= deadline:
-                record.rung = "kill"
-                log.warning("interrupt grace of %.1f s over: killing Swift process %d", self.interrupt_grace, pid)
-                _signal(pid, signal.SIGKILL)
+                self._kill_after_grace(pid, record)
                 break
             if state != "t":
                 if pending & _SIGINT_BIT:
@@ -1050,7 +1050,7 @@ class LLDBExecutor:
                 if blocked or record.signals_sent >= 3:
                     if now >= next_async:
                         # Repeated because a lone SendAsyncInterrupt has been seen to get lost.
-                        self._process.SendAsyncInterrupt()
+                        self._send_async_interrupt()
                         record.rung = "async interrupt"
                         next_async = now + self.resend_interval
                 elif not pending & _SIGINT_BIT and now >= next_signal:
@@ -1059,6 +1059,33 @@ class LLDBExecutor:
                     record.rung = record.rung or "signal"
                     next_signal = now + self.resend_interval
             run_done.wait(0.002 if now - record.requested_at < 0.05 else 0.01)
+
+
+    def _send_async_interrupt(self) -> None:
+        """Ask LLDB to stop the Swift process (SIGSTOP); safe while an evaluation runs."""
+        self._process.SendAsyncInterrupt()
+
+    def _kill_after_grace(self, pid: int, record: InterruptRecord) -> None:
+        """Kill the Swift process whose code did not stop within the grace period."""
+        record.rung = "kill"
+        log.warning("interrupt grace of %.1f s over: killing Swift process %d", self.interrupt_grace, pid)
+        _signal(pid, signal.SIGKILL)
+
+    def mark_interrupted(self, record: InterruptRecord) -> bool:
+        """Record an interrupt whose signals someone else sends (the kernel, when LLDB runs in a child).
+
+        The evaluation then ends as an interrupt (KeyboardInterrupt, run on to cell code before
+        unwinding) rather than as a crash by SIGINT. Returns whether a cell was open to take it.
+        """
+        with self._lock:
+            cell = self._cell
+            if cell is None:
+                return False
+            if cell.interrupt is None:
+                cell.interrupt = record
+            else:
+                cell.interrupt.rung = record.rung or cell.interrupt.rung
+            return True
 
 
 @dataclass
@@ -1077,10 +1104,11 @@ class EarlyStart:
 
     @classmethod
     def begin(cls, toolchain: Toolchain) -> EarlyStart:
-        """Create the debugger here (it must be the main thread) and launch on the executing thread."""
-        executor = LLDBExecutor(toolchain, lambda name, event: None)
-        executor.load()
-        # Every LLDB call happens on this one thread; other threads only signal.
+        """Start the LLDB host process (and its Swift process) from the executing thread."""
+        from .hosted import HostedExecutor  # noqa: PLC0415 - hosted builds on this module
+
+        executor = HostedExecutor(toolchain, lambda name, event: None)
+        # Every call into the LLDB host waits on this one thread; other threads only signal.
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swift-lldb")
         early = cls(executor, thread, thread.submit(executor.start))
         cls._pending = early

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 CLEAR_SCREEN = "\x1b[2J"
 # Rich display messages travel in-band on stdout as an OSC escape, so they keep their place among
@@ -62,6 +63,18 @@ class Display:
 
 OutputEvent = Text | Clear | Display
 OutputCallback = Callable[[str, OutputEvent], None]
+
+
+class Pump(Protocol):
+    """What the executor needs of the Swift process's output streams (``OutputPump`` or a remote one)."""
+
+    def path(self, name: str) -> str: ...
+    def set_callback(self, callback: OutputCallback) -> None: ...
+    def reset_tail(self) -> None: ...
+    def tail(self, name: str) -> str: ...
+    def drain(self) -> None: ...
+    def emit(self, name: str, event: OutputEvent) -> None: ...
+    def close(self) -> None: ...
 
 
 class StreamDecoder:
