@@ -396,8 +396,10 @@ class HostedExecutor(LLDBExecutor):
             if interrupted:
                 return self.interrupted_result(cell)  # type: ignore[return-value]
             try:
+                # The kernel sets these after the host started (its traits); the host's messages use them.
+                settings = {"check_warnings": self.check_warnings, "interrupt_grace": self.interrupt_grace}
                 result: ExecutionResult = self._channel.call(
-                    "execute", cell.generation, code, cell_name, self.check_warnings, self._on_input is not None
+                    "execute", cell.generation, code, cell_name, settings, self._on_input is not None
                 )
             except HostDied:
                 result = self._host_crashed(while_running=True)
@@ -567,9 +569,10 @@ class Host:
         self.executor.start()
 
     def do_execute(
-        self, generation: int, code: str, cell_name: str, check_warnings: bool, has_input: bool
+        self, generation: int, code: str, cell_name: str, settings: dict[str, Any], has_input: bool
     ) -> ExecutionResult:
-        self.executor.check_warnings = check_warnings
+        self.executor.check_warnings = settings["check_warnings"]
+        self.executor.interrupt_grace = settings["interrupt_grace"]
         self.executor.set_input_callback(self._ask_input if has_input else None)
         with self._marks_lock:
             cell = self.executor.expect_cell(None)
