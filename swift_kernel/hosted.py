@@ -43,7 +43,7 @@ import threading
 import time
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, ClassVar
 
 from .diagnostics import CellError
 from .executor import Cell, ExecutionResult, InterruptRecord, LLDBExecutor, State, SwiftProcessEnded, _signal
@@ -167,6 +167,9 @@ class HostedExecutor(LLDBExecutor):
     ``run_subprocess``, the output pump. Overrides what needs LLDB to forward it to the host.
     """
 
+    # The host's command line; the connection's file descriptor is appended.
+    host_command: ClassVar[list[str]] = [sys.executable, "-m", "swift_kernel.hosted"]
+
     def __init__(self, toolchain: Toolchain, on_output: OutputCallback, **kwargs: Any) -> None:
         super().__init__(toolchain, on_output, **kwargs)
         # Both belong to the host's executor; this process never has a Swift process of its own.
@@ -200,7 +203,7 @@ class HostedExecutor(LLDBExecutor):
             # SIGINT stays blocked in the host (it inherits this thread's mask across exec): a
             # SIGINT to the kernel's process group must not reach LLDB.
             host = subprocess.Popen(
-                [sys.executable, "-m", "swift_kernel.hosted", str(host_end.fileno())],
+                [*self.host_command, str(host_end.fileno())],
                 pass_fds=(host_end.fileno(),),
                 stdin=subprocess.DEVNULL,
                 # liblldb loads the Swift runtime, whose crash handler would print a report and
