@@ -22,7 +22,7 @@ kernel -> host
 host -> kernel
     ``("reply", id, ok, value)``            answer to a call or mark
     ``("event", name, args)``               drain / emit / reset_tail of the output pump, launched
-    ``("call", id, name, args)``            tail (of a stream, for crash messages), ask_input
+    ``("call", id, name, args)``            tail (of a stream, for crash messages), ask_input, take_prompt
 
 Messages are handled in order on each side, so a ``drain`` the host sends before a cell's result
 has been carried out before the kernel sees the result.
@@ -41,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any, ClassVar
@@ -272,12 +273,15 @@ class HostedExecutor(LLDBExecutor):
     def _host_call(self, channel: Channel, request_id: int, name: str, args: tuple[Any, ...]) -> None:
         if name == "tail":
             channel.reply(request_id, True, self._pump.tail(*args))
+        elif name == "take_prompt":
+            channel.reply(request_id, True, self._pump.take_prompt())
         elif name == "ask_input":
             ask = self._on_input
             if ask is None:
                 channel.reply(request_id, True, None)
                 return
-            answer = ask()
+            # The prompt is the unfinished line of the kernel's stdout pipe, read here.
+            answer = ask(self._pump.take_prompt)
 
             def answered(done: Future[str | None]) -> None:
                 line = None if done.cancelled() or done.exception() is not None else done.result()
@@ -479,6 +483,10 @@ class RemotePump:
     def drain(self) -> None:
         self._channel.send(("event", "drain", ()))
 
+    def take_prompt(self) -> str:
+        text: str = self._channel.call("take_prompt")
+        return text
+
     def emit(self, name: str, event: OutputEvent) -> None:
         self._channel.send(("event", "emit", (name, event)))
 
@@ -593,7 +601,8 @@ class Host:
             self.executor.end_cell(cell)
             self.executor.set_input_callback(None)
 
-    def _ask_input(self) -> Future[str | None]:
+    def _ask_input(self, take_prompt: Callable[[], str]) -> Future[str | None]:
+        # The kernel takes the prompt from its own pump (the output pipes are its), not through this one.
         return self.channel.request("call", "ask_input", ())
 
     def do_relaunch(self) -> None:
