@@ -833,8 +833,8 @@ class LLDBExecutor:
             return self._interrupted(interrupt, frames)
         return ExecutionResult(error=diagnostics.runtime_error(reason, stop_description, stderr_text, frames))
 
-    def _interrupted(self, interrupt: InterruptRecord, frames: list[Frame]) -> ExecutionResult:
-        self._pump.drain()
+    def _record_interrupt(self, interrupt: InterruptRecord) -> None:
+        """Log an interrupt that ended its cell and keep its record."""
         log.info(
             "interrupt from %s stopped the cell by %s after %.1f ms (%d signals)",
             interrupt.source,
@@ -843,6 +843,10 @@ class LLDBExecutor:
             interrupt.signals_sent,
         )
         self.interrupts.append(interrupt)
+
+    def _interrupted(self, interrupt: InterruptRecord, frames: list[Frame]) -> ExecutionResult:
+        self._pump.drain()
+        self._record_interrupt(interrupt)
         traceback = [f"KeyboardInterrupt: {interrupt.reason}"] + [f"  {frame.render()}" for frame in frames]
         return ExecutionResult(error=CellError("KeyboardInterrupt", interrupt.reason, traceback))
 
@@ -943,7 +947,7 @@ class LLDBExecutor:
 
     def _process_ended(self, why: str, interrupt: InterruptRecord | None = None) -> ExecutionResult:
         if interrupt is not None:
-            self.interrupts.append(interrupt)
+            self._record_interrupt(interrupt)
         exit_text = ""
         if self._process is not None and self._process.IsValid():
             if self._process.GetState() == self._lldb.eStateExited:

@@ -41,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
@@ -57,6 +58,11 @@ log = logging.getLogger(__name__)
 _MARK_SECONDS = 1.0
 # How long a shutdown waits for the host to end the Swift process and exit by itself.
 _SHUTDOWN_SECONDS = 5.0
+# A host that dies this many times within _CRASH_WINDOW_SECONDS is not started again: LLDB that
+# crashes at once every time (a broken toolchain, a package whose loading crashes it) would
+# otherwise be restarted for ever, each cell paying a start and getting the same error.
+_CRASH_LOOP_LIMIT = 3
+_CRASH_WINDOW_SECONDS = 60.0
 
 
 class HostDied(Exception):
@@ -161,6 +167,12 @@ def _describe_exit(status: int | None) -> str:
     return f"exit status {status}"
 
 
+def _crash_result(how: str, while_running: bool, fresh: str) -> ExecutionResult:
+    when = "while the cell ran" if while_running else "while no cell ran, so this cell did not run"
+    evalue = f"LLDB crashed ({how}) {when}; a fresh Swift process was started: earlier variables are gone"
+    return ExecutionResult(error=CellError("LLDBCrashed", evalue, [f"LLDBCrashed: {evalue}", fresh]))
+
+
 class HostedExecutor(LLDBExecutor):
     """``LLDBExecutor``'s API, with LLDB in a child process that is started again when it dies.
 
@@ -182,6 +194,18 @@ class HostedExecutor(LLDBExecutor):
         # Hosts started so far, and the last load_installed, replayed into a fresh host.
         self.hosts_started = 0
         self._installed: tuple[list[str], list[str], str] | None = None
+        # Replacing a dead host happens on whichever thread notices first: the executing thread
+        # (its call failed) or the dead host's reader thread (the host died while idle).
+        self._host_lock = threading.Lock()
+        # The host that finished starting: only such a host is replaced as soon as it dies.
+        self._ready_host: subprocess.Popen[bytes] | None = None
+        self._shutting_down = False
+        # How the last host ended; set while no cell ran, so that the next cell says so.
+        self._last_crash = ""
+        self._idle_crash: str | None = None
+        # When hosts died lately, and the error every cell gets once they died too often.
+        self._crash_times: deque[float] = deque()
+        self._gave_up: str | None = None
 
     @property
     def host_pid(self) -> int:
@@ -236,6 +260,7 @@ class HostedExecutor(LLDBExecutor):
             self._state = State.DEAD
             how = _describe_exit(host.poll())
             raise SwiftProcessEnded(f"the LLDB host process ended while starting ({how})") from error
+        self._ready_host = host
         self._state = State.IDLE
 
     def _read_host(self, channel: Channel, host: subprocess.Popen[bytes]) -> None:
@@ -258,6 +283,22 @@ class HostedExecutor(LLDBExecutor):
             status = None
         log.warning("LLDB host %d ended (%s)", host.pid, _describe_exit(status))
         channel.close(HostDied(f"LLDB host ended ({_describe_exit(status)})"))
+        self._host_ended(host)
+
+    def _host_ended(self, host: subprocess.Popen[bytes]) -> None:
+        """Start a fresh host at once when a ready one died (the dead host's reader thread).
+
+        A call waiting on the host (a running cell) has already failed with HostDied; whichever of
+        its thread and this one takes the host lock first replaces the host, the other finds it
+        replaced. If this thread did it, the crash happened while no cell ran (or the cell's thread
+        takes the report back, see ``_host_crashed``): the next cell is told instead of running
+        without the state it expects.
+        """
+        with self._host_lock:
+            if self._shutting_down or host is not self._ready_host:
+                return
+            log.info("LLDB host %d died while idle: starting a fresh one now", host.pid)
+            self._idle_crash = self._replace_host(host)
 
     def _host_event(self, name: str, args: tuple[Any, ...]) -> None:
         if name == "drain":
@@ -291,9 +332,12 @@ class HostedExecutor(LLDBExecutor):
         else:
             channel.reply(request_id, False, RuntimeError(f"unknown call {name!r}"))
 
-    def _host_crashed(self, while_running: bool) -> ExecutionResult:
-        """Clean up after a dead host, start a fresh one and return the error that says so."""
-        host = self._host
+    def _replace_host(self, host: subprocess.Popen[bytes] | None) -> str:
+        """Clean up after the dead ``host`` and start a fresh one; return how the dead one ended.
+
+        Called with the host lock held. Gives up (every later cell gets ``self._gave_up``) once
+        hosts have died ``_CRASH_LOOP_LIMIT`` times within ``_CRASH_WINDOW_SECONDS``.
+        """
         status = host.poll() if host is not None else None
         if host is not None and status is None:
             # It did not die but stopped answering (or the connection broke): end it for good.
@@ -304,61 +348,118 @@ class HostedExecutor(LLDBExecutor):
             if pid:
                 _signal(pid, signal.SIGKILL)
         self._pid = self._debug_server_pid = 0
-        how = _describe_exit(status)
+        self._ready_host = None
+        how = self._last_crash = _describe_exit(status)
+        now = time.monotonic()
+        self._crash_times.append(now)
+        while self._crash_times and now - self._crash_times[0] > _CRASH_WINDOW_SECONDS:
+            self._crash_times.popleft()
+        if len(self._crash_times) >= _CRASH_LOOP_LIMIT:
+            self._state = State.DEAD
+            self._gave_up = (
+                f"LLDB crashed {len(self._crash_times)} times within {_CRASH_WINDOW_SECONDS:g} s (last: {how}), "
+                "so no fresh LLDB host is started again: restart the kernel"
+            )
+            log.error("%s", self._gave_up)
+            return how
         try:
             self._start_host()
-            fresh = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
         except SwiftProcessEnded as error:
             self._state = State.DEAD
-            fresh = f"Starting a fresh LLDB host failed: {error}"
-        when = "while the cell ran" if while_running else "while no cell ran, so this cell did not run"
-        evalue = f"LLDB crashed ({how}) {when}; a fresh Swift process was started: earlier variables are gone"
-        return ExecutionResult(error=CellError("LLDBCrashed", evalue, [f"LLDBCrashed: {evalue}", fresh]))
+            log.warning("starting a fresh LLDB host failed: %s", error)
+        return how
+
+    def _host_crashed(self, host: subprocess.Popen[bytes] | None, while_running: bool) -> ExecutionResult:
+        """Replace ``host`` unless that is done already, and return the error that says it died."""
+        with self._host_lock:
+            # Not when the dead host's reader thread replaced it already.
+            if self._gave_up is None and host is self._host:
+                how = self._replace_host(host)
+            else:
+                how = self._last_crash
+            # The cell that was running reports the crash itself: the next one need not.
+            self._idle_crash = None
+            gave_up = self._gave_up
+        if gave_up is not None:
+            return ExecutionResult(error=CellError("LLDBCrashed", gave_up, [f"LLDBCrashed: {gave_up}"]))
+        if self._host_alive():
+            fresh = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
+        else:
+            fresh = "Starting a fresh LLDB host failed; the next cell tries again."
+        return _crash_result(how, while_running, fresh)
+
+    def _unusable(self) -> ExecutionResult | None:
+        """Return the error a call gets when no working host is there (replacing it if it can)."""
+        if self._gave_up is not None:
+            return self._host_crashed(None, while_running=False)
+        with self._host_lock:
+            idle_crash, self._idle_crash = self._idle_crash, None
+        if idle_crash is not None:
+            fresh = "A fresh Swift process was started at the crash: earlier variables, functions and imports are gone."
+            return _crash_result(idle_crash, False, fresh)
+        if not self._host_alive():
+            return self._host_crashed(self._host, while_running=False)
+        return None
 
     def _host_alive(self) -> bool:
         return self._channel is not None and not self._channel.closed and self._host is not None
 
     def relaunch(self) -> None:
         """Start a fresh Swift process (a fresh host, if the host died)."""
+        if self._gave_up is not None:
+            raise SwiftProcessEnded(self._gave_up)
+        host = self._host
         if self._host_alive():
             assert self._channel is not None
             try:
                 self._channel.call("relaunch")
-                return
             except HostDied:
                 pass
-        self._host_crashed(while_running=False)
+            else:
+                with self._host_lock:
+                    self._idle_crash = None  # the state is gone anyway, and the caller says so
+                return
+        failed = self._host_crashed(host, while_running=False).error
+        if not self._host_alive():
+            raise SwiftProcessEnded(failed.evalue if failed is not None else "no LLDB host")
 
     def set_environment(self, name: str, value: str) -> CellError | None:
         """Set an environment variable inside the Swift process; kept for fresh hosts too."""
-        if not self._host_alive():
-            return self._host_crashed(while_running=False).error
+        unusable = self._unusable()
+        if unusable is not None:
+            return unusable.error
         assert self._channel is not None
+        host = self._host
         try:
             failure: CellError | None = self._channel.call("set_environment", name, value)
         except HostDied:
-            return self._host_crashed(while_running=True).error
+            return self._host_crashed(host, while_running=True).error
         if failure is None:
             self.environment[name] = value
         return failure
 
     def load_installed(self, module_dirs: list[str], module_maps: list[str], library: str) -> CellError | None:
         """Load built packages into the Swift process; a fresh host loads them again."""
-        if not self._host_alive():
-            return self._host_crashed(while_running=False).error
+        unusable = self._unusable()
+        if unusable is not None:
+            return unusable.error
         assert self._channel is not None
+        host = self._host
         try:
             failure: CellError | None = self._channel.call("load_installed", module_dirs, module_maps, library)
         except HostDied:
-            return self._host_crashed(while_running=True).error
+            return self._host_crashed(host, while_running=True).error
         if failure is None:
             self._installed = (module_dirs, module_maps, library)
         return failure
 
     def shutdown(self) -> None:
         """End the host, its Swift process and the output pipes; leave no process behind."""
-        self._state = State.DEAD
-        channel, host = self._channel, self._host
+        with self._host_lock:
+            # After this no dead host is replaced; one being started now is ended below.
+            self._shutting_down = True
+            self._state = State.DEAD
+            channel, host = self._channel, self._host
         if channel is not None and not channel.closed:
             try:
                 channel.call("shutdown", timeout=_SHUTDOWN_SECONDS)
@@ -392,9 +493,11 @@ class HostedExecutor(LLDBExecutor):
             early = self.interrupted_result(cell)
             if early is not None:
                 return early
-            if not self._host_alive():
-                return self._host_crashed(while_running=False)
+            unusable = self._unusable()
+            if unusable is not None:
+                return unusable
             assert self._channel is not None
+            host = self._host
             with self._lock:
                 # An interrupt from now on finds the cell running and starts the ladder here.
                 interrupted = cell.interrupt is not None
@@ -410,15 +513,16 @@ class HostedExecutor(LLDBExecutor):
                     "execute", cell.generation, code, cell_name, settings, self._on_input is not None
                 )
             except HostDied:
-                result = self._host_crashed(while_running=True)
+                result = self._host_crashed(host, while_running=True)
             finally:
                 with self._lock:
                     cell.running = False
                     cell.run_done.set()
             record = cell.interrupt
             if record is not None and record.stopped_at is None:
+                # The host saw a copy taken before any signal; this one has the ladder's rung and count.
                 record.stopped_at = time.monotonic()
-                self.interrupts.append(record)
+                self._record_interrupt(record)
             return result
         finally:
             if owned:
@@ -500,6 +604,14 @@ class HostExecutor(LLDBExecutor):
     def __init__(self, channel: Channel, toolchain: Toolchain, **kwargs: Any) -> None:
         super().__init__(toolchain, lambda name, event: None, **kwargs)
         self._channel = channel
+
+    def _record_interrupt(self, interrupt: InterruptRecord) -> None:
+        """Log only that the cell ended by an interrupt: the kernel records its rung and latency.
+
+        The host's copy of the record was taken when the kernel told it of the interrupt, before
+        the kernel sent any signal, so its rung and signal count say nothing.
+        """
+        log.info("the cell ended by the kernel's interrupt from %s (the kernel logs how it stopped)", interrupt.source)
 
     def _launch(self) -> None:
         super()._launch()

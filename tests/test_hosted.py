@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import ClassVar
 
 import psutil
@@ -17,7 +20,7 @@ from swift_kernel.output import OutputEvent
 from swift_kernel.toolchain import find_toolchain, loader_path
 
 from .conftest import KernelPair, descendants, kernel_pid
-from .utils import collect, execute
+from .utils import collect, execute, value
 
 pytestmark = pytest.mark.lldb
 
@@ -58,14 +61,30 @@ def test_host_crash_while_a_cell_runs(fresh_kernel: Callable[..., KernelPair]) -
     assert execute(kc, "before").content["ename"] == "CompileError"
 
 
+def ready_host_after(km: object, dead: psutil.Process, timeout: float = 30) -> psutil.Process:
+    """Wait, sending no request, until a fresh host replaced ``dead`` and runs a Swift process."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        hosts = [p for p in psutil.Process(kernel_pid(km)).children() if p.name().startswith("python")]  # type: ignore[arg-type]
+        fresh = [h for h in hosts if h.pid != dead.pid]
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if len(fresh) == 1 and any(p.name() == "repl_swift" for p in fresh[0].children(recursive=True)):
+                return fresh[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no fresh LLDB host within {timeout} s")
+
+
 def test_host_crash_while_idle(fresh_kernel: Callable[..., KernelPair]) -> None:
     km, kc = fresh_kernel()
     assert execute(kc, "let before = 1").status == "ok"
     host = lldb_host(km)
     os.kill(host.pid, signal.SIGSEGV)
     host.wait(timeout=10)
+    # The fresh host starts as soon as the crash is noticed, not when the next cell comes.
+    fresh = ready_host_after(km, host)
     # The next cell is not run against a Swift process that lost the earlier cells: it says so.
     told = execute(kc, "before + 1", timeout=60)
+    assert lldb_host(km).pid == fresh.pid
     assert_crash_reported(told.content, while_running=False)
     assert execute(kc, "let after = 2\nafter").result == "2"
     assert km.is_alive()
@@ -84,14 +103,28 @@ class UnguardedHost(HostedExecutor):
     ]
 
 
-@pytest.fixture
-def unguarded(monkeypatch: pytest.MonkeyPatch) -> Iterator[HostedExecutor]:
+def start_executor(cls: type[HostedExecutor], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HostedExecutor:
     toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
     # The host loads liblldb, which needs the toolchain's libraries on the loader path at start.
     monkeypatch.setenv("LD_LIBRARY_PATH", loader_path(toolchain, os.environ.get("LD_LIBRARY_PATH", "")))
+    # The host writes its log here.
+    monkeypatch.setenv("SWIFT_KERNEL_LOG", str(tmp_path / "host.log"))
     output: list[tuple[str, OutputEvent]] = []
-    executor = UnguardedHost(toolchain, lambda name, event: output.append((name, event)))
+    executor = cls(toolchain, lambda name, event: output.append((name, event)))
     executor.start()
+    return executor
+
+
+@pytest.fixture
+def unguarded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HostedExecutor]:
+    executor = start_executor(UnguardedHost, monkeypatch, tmp_path)
+    yield executor
+    executor.shutdown()
+
+
+@pytest.fixture
+def hosted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HostedExecutor]:
+    executor = start_executor(HostedExecutor, monkeypatch, tmp_path)
     yield executor
     executor.shutdown()
 
@@ -105,3 +138,68 @@ def test_a_real_lldb_crash_is_survived(unguarded: HostedExecutor) -> None:
     assert unguarded.execute("1 + 1", "<Cell 3>").value == "2"
     gone = unguarded.execute("kept", "<Cell 4>")
     assert gone.error is not None and gone.error.ename == "CompileError"
+
+
+def test_a_crash_loop_ends_in_one_clear_error(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel()
+    assert execute(kc, "1").status == "ok"
+    host = lldb_host(km)
+    for _ in range(2):
+        os.kill(host.pid, signal.SIGKILL)
+        host = ready_host_after(km, host)
+        # Once this is answered the fresh host is ready (a host that dies while starting is not
+        # replaced until a cell asks for it).
+        assert execute(kc, "1", timeout=60).content["ename"] == "LLDBCrashed"
+    os.kill(host.pid, signal.SIGKILL)
+    host.wait(timeout=10)
+    time.sleep(1)
+    # The third death within a minute: no fresh host, and every cell says why at once.
+    assert not [p for p in psutil.Process(kernel_pid(km)).children() if p.name().startswith("python")]
+    for _ in range(2):
+        started = time.monotonic()
+        reply = execute(kc, "1 + 1", timeout=30)
+        assert time.monotonic() - started < 2
+        assert reply.content["ename"] == "LLDBCrashed", reply.content
+        assert "LLDB crashed 3 times within 60 s" in reply.content["evalue"], reply.content
+        assert "restart the kernel" in reply.content["evalue"], reply.content
+    assert km.is_alive()
+    assert not [p for p in descendants(kernel_pid(km)) if p.name() in ("repl_swift", "lldb-server")]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_installed_packages_are_loaded_again_after_a_host_crash(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel()
+    package = Path(__file__).resolve().parent / "packages" / "Greeter"
+    built = execute(kc, f"%install '.package(path: \"{package}\")' Greeter", timeout=300)
+    assert built.status == "ok", built.content
+    assert value(kc, 'import Greeter\ngreet("before")') == '"Hello, before!"'
+    host = lldb_host(km)
+    os.kill(host.pid, signal.SIGSEGV)
+    ready_host_after(km, host)
+    assert execute(kc, "1", timeout=60).content["ename"] == "LLDBCrashed"
+    assert value(kc, 'import Greeter\ngreet("after")') == '"Hello, after!"'
+
+
+def test_interrupt_records_the_kernels_ladder(hosted: HostedExecutor) -> None:
+    log_file = Path(os.environ["SWIFT_KERNEL_LOG"])
+    started = threading.Event()
+
+    def interrupt_soon() -> None:
+        started.wait()
+        time.sleep(1.0)
+        hosted.interrupt("message")
+
+    helper = threading.Thread(target=interrupt_soon)
+    helper.start()
+    started.set()
+    result = hosted.execute("var spins = 0\nwhile true { spins &+= 1 }", "<Cell 1>")
+    helper.join()
+    assert result.error is not None and result.error.ename == "KeyboardInterrupt", result
+    record = hosted.interrupts[-1]
+    assert record.rung == "signal" and record.signals_sent >= 1, record
+    assert record.latency is not None and record.latency < 1, record
+    # The host's copy was taken before the first signal; its log does not pretend to know more.
+    host_lines = [line for line in log_file.read_text().splitlines() if " host-" in line and "interrupt" in line]
+    assert any("the kernel logs how it stopped" in line for line in host_lines), host_lines
+    assert not any("stopped the cell by" in line for line in host_lines), host_lines
