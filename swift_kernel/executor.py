@@ -635,6 +635,19 @@ class LLDBExecutor:
             record.rung = record.rung or "before start"
         return self._interrupted(record, [])
 
+    def _mark_running(self, cell: Cell) -> bool:
+        """Mark ``cell`` running, unless an interrupt came first; say whether it may run.
+
+        From here on an interrupt finds the cell running and starts the ladder; one that came
+        after the caller's "interrupted before start" check is caught here instead of lost.
+        """
+        with self._lock:
+            if cell.interrupt is not None:
+                return False
+            cell.run_done = threading.Event()
+            cell.running = True
+            return True
+
     def execute(
         self, code: str, cell_name: str, time_limit: float | None = None, cell: Cell | None = None
     ) -> ExecutionResult:
@@ -661,13 +674,7 @@ class LLDBExecutor:
                 return ExecutionResult(error=CellError("AwaitError", str(error), [f"AwaitError: {error}"]))
             if self._stdin.ended:
                 self._reopen_stdin()
-            with self._lock:
-                # An interrupt that came after the check above found the cell not running yet.
-                interrupted = cell.interrupt is not None
-                if not interrupted:
-                    cell.run_done = threading.Event()
-                    cell.running = True
-            if interrupted:
+            if not self._mark_running(cell):
                 return self.interrupted_result(cell)  # type: ignore[return-value]
             if self._on_input is not None:
                 threading.Thread(

@@ -498,13 +498,7 @@ class HostedExecutor(LLDBExecutor):
                 return unusable
             assert self._channel is not None
             host = self._host
-            with self._lock:
-                # An interrupt from now on finds the cell running and starts the ladder here.
-                interrupted = cell.interrupt is not None
-                if not interrupted:
-                    cell.run_done = threading.Event()
-                    cell.running = True
-            if interrupted:
+            if not self._mark_running(cell):
                 return self.interrupted_result(cell)  # type: ignore[return-value]
             try:
                 # The kernel sets these after the host started (its traits); the host's messages use them.
