@@ -423,32 +423,29 @@ class HostedExecutor(LLDBExecutor):
         if not self._host_alive():
             raise SwiftProcessEnded(failed.evalue if failed is not None else "no LLDB host")
 
-    def set_environment(self, name: str, value: str) -> CellError | None:
-        """Set an environment variable inside the Swift process; kept for fresh hosts too."""
+    def _call_for_error(self, method: str, *args: Any) -> CellError | None:
+        """Call an LLDBExecutor method in the host that answers with an error or None."""
         unusable = self._unusable()
         if unusable is not None:
             return unusable.error
         assert self._channel is not None
         host = self._host
         try:
-            failure: CellError | None = self._channel.call("set_environment", name, value)
+            failure: CellError | None = self._channel.call(method, *args)
         except HostDied:
             return self._host_crashed(host, while_running=True).error
+        return failure
+
+    def set_environment(self, name: str, value: str) -> CellError | None:
+        """Set an environment variable inside the Swift process; kept for fresh hosts too."""
+        failure = self._call_for_error("set_environment", name, value)
         if failure is None:
             self.environment[name] = value
         return failure
 
     def load_installed(self, module_dirs: list[str], module_maps: list[str], library: str) -> CellError | None:
         """Load built packages into the Swift process; a fresh host loads them again."""
-        unusable = self._unusable()
-        if unusable is not None:
-            return unusable.error
-        assert self._channel is not None
-        host = self._host
-        try:
-            failure: CellError | None = self._channel.call("load_installed", module_dirs, module_maps, library)
-        except HostDied:
-            return self._host_crashed(host, while_running=True).error
+        failure = self._call_for_error("load_installed", module_dirs, module_maps, library)
         if failure is None:
             self._installed = (module_dirs, module_maps, library)
         return failure
