@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -78,33 +79,33 @@ def kernel_latencies(kernel_name: str, code: str, trials: int, setup: str = "") 
 
 def raw_lldb_latencies(trials: int) -> dict[str, list[float]]:
     """Interrupt `while true {}` evaluated straight through LLDB, no kernel, with each raw rung."""
-    from swift_kernel.executor import LLDBExecutor
+    from bench.raw_lldb import raw_session
 
-    executor = LLDBExecutor(TOOLCHAIN, lambda name, event: None)
-    executor.start()
-    target, process, pid = executor._target, executor._process, executor.pid
-    main_thread = executor._main_thread_id
+    with raw_session(TOOLCHAIN) as session:
+        return _raw_rungs(session, trials)
+
+
+def _raw_rungs(session: Any, trials: int) -> dict[str, list[float]]:
+    target, process, pid = session._target, session._process, session.pid
+    main_thread = session._main_thread_id
     results: dict[str, list[float]] = {"raw LLDB: SIGINT to the Swift process": [], "raw LLDB: SendAsyncInterrupt": []}
-    try:
-        for label, send in (
-            ("raw LLDB: SIGINT to the Swift process", lambda: os.kill(pid, signal.SIGINT)),
-            ("raw LLDB: SendAsyncInterrupt", process.SendAsyncInterrupt),
-        ):
-            for _ in range(trials):
-                sent_at: list[float] = []
+    for label, send in (
+        ("raw LLDB: SIGINT to the Swift process", lambda: os.kill(pid, signal.SIGINT)),
+        ("raw LLDB: SendAsyncInterrupt", process.SendAsyncInterrupt),
+    ):
+        for _ in range(trials):
+            sent_at: list[float] = []
 
-                def fire(send: object = send, sent_at: list[float] = sent_at) -> None:
-                    sent_at.append(time.perf_counter())
-                    send()  # type: ignore[operator]
+            def fire(send: object = send, sent_at: list[float] = sent_at) -> None:
+                sent_at.append(time.perf_counter())
+                send()  # type: ignore[operator]
 
-                timer = threading.Timer(RUN_BEFORE_INTERRUPT, fire)
-                timer.start()
-                value = target.EvaluateExpression("while true {}", executor._options)
-                results[label].append(time.perf_counter() - sent_at[0])
-                assert not value.GetError().Success()
-                process.GetThreadByID(main_thread).UnwindInnermostExpression()
-    finally:
-        executor.shutdown()
+            timer = threading.Timer(RUN_BEFORE_INTERRUPT, fire)
+            timer.start()
+            value = target.EvaluateExpression("while true {}", session._options)
+            results[label].append(time.perf_counter() - sent_at[0])
+            assert not value.GetError().Success()
+            process.GetThreadByID(main_thread).UnwindInnermostExpression()
     return results
 
 

@@ -3,7 +3,7 @@
 One run prints one markdown table (and the machine it ran on):
 
 - a trivial expression: raw ``SBTarget.EvaluateExpression`` in a session set up exactly as the
-  kernel's (``LLDBExecutor``: same ``repl_swift`` launch, prelude and expression options) against
+  kernel's (``LLDBSession``: same ``repl_swift`` launch, prelude and expression options) against
   the kernel's execute_request -> execute_reply round trip through jupyter_client (p50, p90, ratio);
 - kernel start (``KernelManager.start_kernel``) to the first ``execute_result``;
 - 200k printed lines: time until the reply, every line delivered in order, peak kernel RSS; against
@@ -58,8 +58,8 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-from swift_kernel.executor import LLDBExecutor
-from swift_kernel.output import OutputEvent
+from bench.raw_lldb import raw_session
+from swift_kernel.lldb_session import LLDBSession
 
 TOOLCHAIN = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
 EXPRESSION = "x + 1"
@@ -83,27 +83,9 @@ def expected_output(lines: int) -> str:
 # ----- raw LLDB -----------------------------------------------------------------------------------
 
 
-def _discard(name: str, event: OutputEvent) -> None:
-    pass
-
-
-@contextmanager
-def raw_session(stdout_path: str | None = None) -> Iterator[LLDBExecutor]:
-    """Start the kernel's own LLDB session in this process, optionally with stdout into a file."""
-    executor = LLDBExecutor(TOOLCHAIN, _discard)
-    if stdout_path is not None:
-        pump_path = executor._pump.path
-        executor._pump.path = lambda name: stdout_path if name == "stdout" else pump_path(name)  # type: ignore[method-assign]
-    executor.start()
-    try:
-        yield executor
-    finally:
-        executor.shutdown()
-
-
-def evaluate(executor: LLDBExecutor, code: str) -> Any:
+def evaluate(session: LLDBSession, code: str) -> Any:
     """Run ``code`` with the kernel's expression options, straight through LLDB; fail on errors."""
-    value = executor._target.EvaluateExpression(code, executor._options)
+    value = session.evaluate(code)
     error = value.GetError()
     if not error.Success() and (error.GetCString() or "").strip() != "unknown error":
         raise RuntimeError(f"raw LLDB failed on {code!r}: {error.GetCString()}")
@@ -113,8 +95,8 @@ def evaluate(executor: LLDBExecutor, code: str) -> Any:
 def raw_start_seconds() -> float:
     """Time creating the debugger, launching repl_swift with the kernel's prelude, and a first result."""
     started = time.perf_counter()
-    with raw_session() as executor:
-        assert evaluate(executor, "1 + 1").GetValue() == "2"
+    with raw_session(TOOLCHAIN) as session:
+        assert evaluate(session, "1 + 1").GetValue() == "2"
         return time.perf_counter() - started
 
 
@@ -136,18 +118,18 @@ def raw_rss_per_100_cells(cells: int) -> float:
 
 def _raw_rss_child(cells: int) -> float:
     this = psutil.Process()
-    with raw_session() as executor:
-        evaluate(executor, "var counter = 0")
+    with raw_session(TOOLCHAIN) as session:
+        evaluate(session, "var counter = 0")
         before = this.memory_info().rss
         for i in range(cells):
-            evaluate(executor, f"counter += {i}")
+            evaluate(session, f"counter += {i}")
         return (this.memory_info().rss - before) / cells * 100
 
 
-def raw_expression_seconds(executor: LLDBExecutor) -> float:
+def raw_expression_seconds(session: LLDBSession) -> float:
     """Time one raw evaluation of the trivial expression, reading its value as the kernel does."""
     started = time.perf_counter()
-    value = evaluate(executor, EXPRESSION)
+    value = evaluate(session, EXPRESSION)
     result = value.GetValue()
     seconds = time.perf_counter() - started
     assert result == "42", result
@@ -159,13 +141,13 @@ def raw_print_seconds(lines: int, buffered: bool) -> float:
     with tempfile.TemporaryDirectory() as directory:
         path = str(Path(directory) / "stdout.txt")
         Path(path).touch()
-        with raw_session(path) as executor:
-            evaluate(executor, "import Glibc")
+        with raw_session(TOOLCHAIN, path) as session:
+            evaluate(session, "import Glibc")
             if buffered:
                 # The C default for a file; the kernel's prelude makes stdout unbuffered instead.
-                evaluate(executor, "setvbuf(stdout, nil, _IOFBF, 1 << 16)")
+                evaluate(session, "setvbuf(stdout, nil, _IOFBF, 1 << 16)")
             started = time.perf_counter()
-            evaluate(executor, print_cell(lines) + "\nfflush(stdout)")
+            evaluate(session, print_cell(lines) + "\nfflush(stdout)")
             seconds = time.perf_counter() - started
         if Path(path).read_text() != expected_output(lines):
             raise RuntimeError("raw LLDB's output file does not hold every line in order")

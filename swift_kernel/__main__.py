@@ -31,7 +31,8 @@ def main() -> None:
 
     log_file = os.environ.get("SWIFT_KERNEL_LOG")
     if log_file:
-        # A debug log of the executor (interrupt rungs, unwinding, input requests) for bug reports.
+        # A debug log of the cell controller (interrupt rungs, input requests) for bug reports;
+        # the LLDB host writes its own lines (unwinding, launches) to the same file.
         handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"))
         logger = logging.getLogger("swift_kernel")
@@ -42,7 +43,7 @@ def main() -> None:
         toolchain = ensure_loader_path(["-m", "swift_kernel", *sys.argv[1:]])
     except ToolchainError as error:
         sys.exit(f"swift_kernel: {error}")
-    from swift_kernel.executor import EarlyStart
+    from swift_kernel.cells import EarlyStart
 
     # The Swift process starts while ipykernel is imported and set up.
     EarlyStart.begin(toolchain)

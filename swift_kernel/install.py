@@ -3,7 +3,7 @@
 Each %install adds a dependency to a generated package whose single dynamic library re-exports
 the requested products; building it with the toolchain's SwiftPM and loading that library into
 the Swift process (plus its module directory on LLDB's search path) makes ``import Product`` work
-in later cells. The build goes through the executor's subprocess runner, so its output streams
+in later cells. The build goes through the cell controller's subprocess runner, so its output streams
 live and an interrupt stops it.
 """
 

@@ -1,4 +1,9 @@
-"""The Jupyter side of the Swift kernel: protocol only, execution lives in the executor."""
+"""The Jupyter side of the Swift kernel: protocol only.
+
+Requests become calls on the cell controller (``cells.CellController``), and its results become
+messages; the only module built on ipykernel (``__main__`` just launches it). Dependency direction: ``kernel`` →
+``cells`` → ``host`` (transport) → ``lldb_session`` → ``lldb``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Float, Integer
 
 from . import __version__
+from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, SwiftProcessEnded
 from .completeness import check_completeness
 from .diagnostics import CellError
 from .directives import (
@@ -35,7 +41,6 @@ from .directives import (
     parse_cell,
 )
 from .display import DisplayError, display_message, progress_bundle
-from .executor import Cell, EarlyStart, ExecutionResult, InputCallback, SwiftProcessEnded
 from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
@@ -111,11 +116,11 @@ class SwiftKernel(Kernel):
         self.code_intelligence = SourceKitLSP(self.toolchain.sourcekit_lsp, log=self.log)
         # Every LLDB call happens on this one thread; the control thread only signals.
         early = EarlyStart.take()
-        if early is None or early.executor.toolchain != self.toolchain:
+        if early is None or early.toolchain != self.toolchain:
             early = EarlyStart.begin(self.toolchain)
-        self.executor, self._lldb_thread, self._started = early.executor, early.thread, early.started
-        self.executor.interrupt_grace = self.interrupt_grace
-        self.executor.check_warnings = self.show_warnings
+        self.cells, self._lldb_thread, self._started = early.controller, early.thread, early.started
+        self.cells.interrupt_grace = self.interrupt_grace
+        self.cells.check_warnings = self.show_warnings
 
     # ipykernel installs Python's SIGINT handler around each request; SIGINT is blocked in every
     # thread here and handled by the sigwait thread, so the hooks do nothing.
@@ -212,10 +217,10 @@ class SwiftKernel(Kernel):
             if isinstance(directive, SetTimeout):
                 self._time_limit = directive.seconds
         # From here on an interrupt (or the time limit) applies to this cell, whatever it is doing.
-        cell = self.executor.expect_cell(self._time_limit)
+        cell = self.cells.expect_cell(self._time_limit)
         output = self._output_to(parent, silent)
-        self.executor.set_output_callback(output)
-        self.executor.set_input_callback(self._input_callback(parent, allow_stdin))
+        self.cells.set_output_callback(output)
+        self.cells.set_input_callback(self._input_callback(parent, allow_stdin))
         try:
             for directive in directives:
                 failure = await self._run_directive(directive, cell, output, parent, silent)
@@ -223,7 +228,7 @@ class SwiftKernel(Kernel):
                     return self._error_reply(failure, parent, silent)
             # An interrupt during a directive that cannot be stopped midway (loading a package,
             # restarting the Swift process) still ends the cell, as soon as the directive is done.
-            interrupted = self.executor.interrupted_result(cell)
+            interrupted = self.cells.interrupted_result(cell)
             if interrupted is not None and interrupted.error is not None:
                 return self._error_reply(interrupted.error, parent, silent)
             if not swift_code.strip():
@@ -232,19 +237,19 @@ class SwiftKernel(Kernel):
             if no_such_module is not None:
                 return self._error_reply(no_such_module, parent, silent)
             result = await self._on_lldb_thread(
-                self.executor.execute, swift_code, f"<Cell {self.execution_count}>", None, cell
+                self.cells.execute, swift_code, f"<Cell {self.execution_count}>", cell
             )
         except SwiftProcessEnded as error:
             return self._error_reply(CellError("SwiftProcessEnded", str(error)), parent, silent)
         finally:
-            self.executor.end_cell(cell)
-            self.executor.set_output_callback(self._discard_output)
-            self.executor.set_input_callback(None)
+            self.cells.end_cell(cell)
+            self.cells.set_output_callback(self._discard_output)
+            self.cells.set_input_callback(None)
             await self._cancel_input_requests()
-        if self.executor.launches != self._cells_launch:
+        if self.cells.launches != self._cells_launch:
             # A fresh Swift process knows none of the earlier cells: completion must not either.
             self.successful_cells.clear()
-            self._cells_launch = self.executor.launches
+            self._cells_launch = self.cells.launches
         if result.error is not None:
             return self._error_reply(result.error, parent, silent)
         self.successful_cells.append(swift_code)
@@ -299,7 +304,7 @@ class SwiftKernel(Kernel):
         show_progress("display_data")
         started = time.monotonic()
         status = await asyncio.get_running_loop().run_in_executor(
-            None, self.executor.run_subprocess, command, dict(self.environment), build_output, cell
+            None, self.cells.run_subprocess, command, dict(self.environment), build_output, cell
         )
         if status == 0:
             progress.done = progress.total
@@ -308,7 +313,7 @@ class SwiftKernel(Kernel):
             progress.step = "interrupted" if status is None else f"failed (exit status {status})"
         show_progress("update_display_data")
         if status is None:
-            return self.executor.interrupted_result(cell).error  # type: ignore[union-attr]
+            return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
         if status != 0:
             # Leave the failed package out of later builds.
             self.packages.specs.remove(directive.spec.replace("$cwd", os.getcwd()))
@@ -324,14 +329,14 @@ class SwiftKernel(Kernel):
         if changed:
             # Measured: LLDB keeps the declarations and code of a module it has loaded; a rebuilt
             # one is only seen by a fresh Swift process.
-            await self._on_lldb_thread(self.executor.relaunch)
+            await self._on_lldb_thread(self.cells.relaunch)
             output("stderr", Text(
                 f"%install: {', '.join(changed)} changed since it was loaded, and LLDB cannot replace a loaded "
                 "module, so the Swift process was restarted: earlier variables and definitions are gone; "
                 "the installed packages are loaded again.\n"
             ))
         failure: CellError | None = await self._on_lldb_thread(
-            self.executor.load_installed,
+            self.cells.load_installed,
             [str(d) for d in self.packages.module_dirs()],
             [str(m) for m in self.packages.module_maps()],
             library,
@@ -343,7 +348,7 @@ class SwiftKernel(Kernel):
         return failure
 
     def _input_callback(self, parent: dict[str, Any], allow_stdin: bool) -> InputCallback:
-        """Return what the executor calls (on its watcher thread) when the Swift code reads stdin."""
+        """Return what the cell controller calls (on its watcher thread) when the Swift code reads stdin."""
         loop = asyncio.get_running_loop()
         ident = self._parent_ident["shell"]
 
@@ -412,15 +417,15 @@ class SwiftKernel(Kernel):
         elif isinstance(directive, SetEnv):
             self.environment[directive.name] = directive.value
             env_error: CellError | None = await self._on_lldb_thread(
-                self.executor.set_environment, directive.name, directive.value
+                self.cells.set_environment, directive.name, directive.value
             )
             return env_error
         elif isinstance(directive, RunSystem):
             status = await asyncio.get_running_loop().run_in_executor(
-                None, self.executor.run_subprocess, directive.command, dict(self.environment), output, cell
+                None, self.cells.run_subprocess, directive.command, dict(self.environment), output, cell
             )
             if status is None:
-                return self.executor.interrupted_result(cell).error  # type: ignore[union-attr]
+                return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
             if status != 0:
                 output("stderr", Text(f"%system: exit status {status}\n"))
         elif isinstance(directive, InstallFlags):
@@ -433,7 +438,7 @@ class SwiftKernel(Kernel):
                 source = path.read_text()
             except (OSError, UnicodeDecodeError) as error:
                 return CellError("IncludeError", f"%include {directive.path}: {error}")
-            result = await self._on_lldb_thread(self.executor.execute, source, str(path), None, cell)
+            result = await self._on_lldb_thread(self.cells.execute, source, str(path), cell)
             included: ExecutionResult = result
             return included.error
         return None
@@ -505,7 +510,7 @@ class SwiftKernel(Kernel):
             return
         content: dict[str, Any] = {"status": "ok"}
         try:
-            outcome = self.executor.interrupt("message")
+            outcome = self.cells.interrupt("message")
             self.log.debug("interrupt_request: %s", outcome)
         except Exception as error:  # noqa: BLE001 - the reply must say what went wrong, not vanish
             content = {"status": "error", "ename": type(error).__name__, "evalue": str(error), "traceback": []}
@@ -513,16 +518,16 @@ class SwiftKernel(Kernel):
 
     def interrupt_from_signal(self) -> None:
         """Interrupt the running cell because the kernel process got SIGINT (sigwait thread)."""
-        self.executor.interrupt("signal")
+        self.cells.interrupt("signal")
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """End the Swift process and LLDB, leaving no process behind."""
         # A cell may still be running on the LLDB thread: kill its process so the thread frees up.
-        self.executor.kill_now()
+        self.cells.kill_now()
         # Before the executor's shutdown, which may take seconds: a kernel manager that loses
         # patience kills this process, and the language server should be gone by then.
         await asyncio.to_thread(self.code_intelligence.close)
-        future = self._lldb_thread.submit(self.executor.shutdown)
+        future = self._lldb_thread.submit(self.cells.shutdown)
         try:
             await asyncio.wait_for(asyncio.wrap_future(future), timeout=10)
         except Exception:

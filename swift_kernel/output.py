@@ -3,7 +3,7 @@
 The Swift process writes into pipes the kernel owns. A pump thread reads them as
 data arrives and hands decoded text to a callback, coalescing bursts so that a
 print flood becomes a few large messages instead of one per line. ``drain`` is
-called by the executor once an evaluation has returned: the Swift process is
+called by the cell controller once an evaluation has returned: the Swift process is
 stopped then, so everything it wrote is already in the pipes, and reading them
 dry under the pump's lock means no output leaks into the next cell.
 """
@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 CLEAR_SCREEN = "\x1b[2J"
 # Rich display messages travel in-band on stdout as an OSC escape, so they keep their place among
@@ -63,19 +62,6 @@ class Display:
 
 OutputEvent = Text | Clear | Display
 OutputCallback = Callable[[str, OutputEvent], None]
-
-
-class Pump(Protocol):
-    """What the executor needs of the Swift process's output streams (``OutputPump`` or a remote one)."""
-
-    def path(self, name: str) -> str: ...
-    def set_callback(self, callback: OutputCallback) -> None: ...
-    def reset_tail(self) -> None: ...
-    def tail(self, name: str) -> str: ...
-    def drain(self) -> None: ...
-    def take_prompt(self) -> str: ...
-    def emit(self, name: str, event: OutputEvent) -> None: ...
-    def close(self) -> None: ...
 
 
 class StreamDecoder:

@@ -121,11 +121,11 @@ def check_execute_interrupt_and_kept_variable(server: Server) -> None:
     finally:
         channels.close()
     swift_kernels = [p for p in process_tree(server.process.pid)[1:] if "swift_kernel" in " ".join(p.cmdline())]
-    # The kernel and its LLDB host (python -m swift_kernel.hosted), which runs the Swift process.
-    kernel_processes = [p for p in swift_kernels if "swift_kernel.hosted" not in " ".join(p.cmdline())]
+    # The kernel and its LLDB host (python -m swift_kernel.host), which runs the Swift process.
+    kernel_processes = [p for p in swift_kernels if "swift_kernel.host" not in " ".join(p.cmdline())]
     assert len(kernel_processes) == 1, swift_kernels
     below_kernel = process_tree(kernel_processes[0].pid)
-    assert any("swift_kernel.hosted" in " ".join(p.cmdline()) for p in below_kernel), below_kernel
+    assert any("swift_kernel.host" in " ".join(p.cmdline()) for p in below_kernel), below_kernel
     assert any(p.name() == "repl_swift" for p in below_kernel), below_kernel
     assert server.request("DELETE", f"/api/kernels/{kernel_id}") is None
     assert_all_exit(below_kernel)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import psutil
 import pytest
 
-from swift_kernel.hosted import HostedExecutor
+from swift_kernel.cells import CellController, hosted_controller
+from swift_kernel.host import HostProcess
 from swift_kernel.output import OutputEvent
 from swift_kernel.toolchain import find_toolchain, loader_path
 
@@ -92,51 +91,36 @@ def test_host_crash_while_idle(fresh_kernel: Callable[..., KernelPair]) -> None:
     assert names.count("repl_swift") == 1 and names.count("lldb-server") == 1, names
 
 
-class UnguardedHost(HostedExecutor):
-    """A host without the kernel's top-level await rewrite, which LLDB 6.3.1 segfaults on."""
-
-    host_command: ClassVar[list[str]] = [
-        sys.executable,
-        "-c",
-        "import swift_kernel.executor as e; e.rewrite_top_level_await = lambda code: code\n"
-        "from swift_kernel.hosted import main; main()",
-    ]
-
-
-def start_executor(cls: type[HostedExecutor], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HostedExecutor:
+def start_controller(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CellController:
     toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
     # The host loads liblldb, which needs the toolchain's libraries on the loader path at start.
     monkeypatch.setenv("LD_LIBRARY_PATH", loader_path(toolchain, os.environ.get("LD_LIBRARY_PATH", "")))
     # The host writes its log here.
     monkeypatch.setenv("SWIFT_KERNEL_LOG", str(tmp_path / "host.log"))
     output: list[tuple[str, OutputEvent]] = []
-    executor = cls(toolchain, lambda name, event: output.append((name, event)))
-    executor.start()
-    return executor
+    controller = hosted_controller(toolchain, lambda name, event: output.append((name, event)))
+    controller.start()
+    return controller
 
 
 @pytest.fixture
-def unguarded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HostedExecutor]:
-    executor = start_executor(UnguardedHost, monkeypatch, tmp_path)
-    yield executor
-    executor.shutdown()
+def hosted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CellController]:
+    controller = start_controller(monkeypatch, tmp_path)
+    yield controller
+    controller.shutdown()
 
 
-@pytest.fixture
-def hosted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HostedExecutor]:
-    executor = start_executor(HostedExecutor, monkeypatch, tmp_path)
-    yield executor
-    executor.shutdown()
-
-
-def test_a_real_lldb_crash_is_survived(unguarded: HostedExecutor) -> None:
-    assert unguarded.execute("let kept = 1", "<Cell 1>").error is None
-    first_host = unguarded.host_pid
-    crashed = unguarded.execute("func work() async -> Int { 7 }\nlet r = await work()\nr", "<Cell 2>")
+def test_a_real_lldb_crash_is_survived(hosted: CellController) -> None:
+    host = hosted.host
+    assert isinstance(host, HostProcess)
+    assert hosted.execute("let kept = 1", "<Cell 1>").error is None
+    first_host = host.host_pid
+    # Straight to the host, past the controller's top-level await rewrite: LLDB 6.3.1 segfaults on it.
+    crashed = host.execute(2, "func work() async -> Int { 7 }\nlet r = await work()\nr", "<Cell 2>", True)
     assert crashed.error is not None and crashed.error.ename == "LLDBCrashed", crashed
-    assert unguarded.host_pid != first_host
-    assert unguarded.execute("1 + 1", "<Cell 3>").value == "2"
-    gone = unguarded.execute("kept", "<Cell 4>")
+    assert host.host_pid != first_host
+    assert hosted.execute("1 + 1", "<Cell 3>").value == "2"
+    gone = hosted.execute("kept", "<Cell 4>")
     assert gone.error is not None and gone.error.ename == "CompileError"
 
 
@@ -181,7 +165,7 @@ def test_installed_packages_are_loaded_again_after_a_host_crash(fresh_kernel: Ca
     assert value(kc, 'import Greeter\ngreet("after")') == '"Hello, after!"'
 
 
-def test_interrupt_records_the_kernels_ladder(hosted: HostedExecutor) -> None:
+def test_interrupt_records_the_kernels_ladder(hosted: CellController) -> None:
     log_file = Path(os.environ["SWIFT_KERNEL_LOG"])
     started = threading.Event()
 

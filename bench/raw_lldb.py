@@ -1,0 +1,32 @@
+"""The kernel's own LLDB session, alone in this process: the "raw LLDB" side of the benchmarks.
+
+Same ``repl_swift`` launch, prelude and expression options as the kernel's LLDB host
+(``swift_kernel.lldb_session.LLDBSession``), with no kernel, host process or cell controller
+around it. Its output pipes are read (and dropped) by the kernel's own pump.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from swift_kernel.lldb_session import LLDBSession
+from swift_kernel.output import OutputEvent, OutputPump
+from swift_kernel.toolchain import Toolchain
+
+
+def _discard(name: str, event: OutputEvent) -> None:
+    pass
+
+
+@contextmanager
+def raw_session(toolchain: Toolchain, stdout_path: str | None = None) -> Iterator[LLDBSession]:
+    """Start an LLDB session in this process, optionally with the Swift process's stdout into a file."""
+    pump = OutputPump(_discard)
+    session = LLDBSession(toolchain, stdout_path or pump.path("stdout"), pump.path("stderr"), "/dev/null")
+    try:
+        session.start()
+        yield session
+    finally:
+        session.shutdown()
+        pump.close()

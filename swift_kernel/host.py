@@ -1,0 +1,667 @@
+"""The LLDB host process and the transport between it and the kernel.
+
+LLDB runs in whichever process imports it: an assertion in the Swift expression compiler or a
+segfault in LLDB ends that process. So LLDB runs in a child of the kernel, the *LLDB host*
+(``python -m swift_kernel.host FD``), which the kernel starts, and starts again when it dies.
+
+Two halves, one per process, joined by one socket pair carrying the typed messages of
+``messages.py`` (pickled by ``multiprocessing.connection.Connection``, in order both ways):
+
+- ``HostProcess`` (kernel side) starts and replaces the host, forwards the cell controller's
+  requests and turns a dead host into an ``LLDBCrashed`` error. It holds no LLDB.
+- ``HostServer`` (host side) runs an ``lldb_session.LLDBSession`` on the host's main thread, one
+  request at a time; ``Mark`` and ``AsyncInterrupt`` are handled at once on its reader thread.
+
+The Swift process opens the kernel's output and input pipes by ``/proc/<kernel pid>/fd/N`` path,
+so its output goes straight to the kernel, never through the host.
+
+Dependencies: ``messages``, ``procfs``, ``diagnostics``, ``toolchain``; the host side also
+``lldb_session`` (which imports ``lldb`` only when the host loads it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import pickle
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from typing import Any, ClassVar
+
+from .diagnostics import CellError
+from .lldb_session import LLDBSession
+from .messages import (
+    ENVELOPES,
+    EVENTS,
+    PROTOCOL_VERSION,
+    REQUESTS,
+    AsyncInterrupt,
+    Call,
+    Emit,
+    Execute,
+    Init,
+    Installed,
+    Launched,
+    LoadInstalled,
+    Mark,
+    Notice,
+    Outcome,
+    Relaunch,
+    ReopenStdin,
+    Reply,
+    SetEnvironment,
+    Shutdown,
+    SwiftProcessEnded,
+)
+from .procfs import describe_exit, send_signal
+from .toolchain import Toolchain, find_toolchain
+
+log = logging.getLogger(__name__)
+
+# How long the kernel waits for the host to take note of an interrupt before signalling anyway.
+_MARK_SECONDS = 1.0
+# How long a shutdown waits for the host to end the Swift process and exit by itself.
+_SHUTDOWN_SECONDS = 5.0
+# A host that dies this many times within _CRASH_WINDOW_SECONDS is not started again: LLDB that
+# crashes at once every time (a broken toolchain, a package whose loading crashes it) would
+# otherwise be restarted for ever, each cell paying a start and getting the same error.
+_CRASH_LOOP_LIMIT = 3
+_CRASH_WINDOW_SECONDS = 60.0
+
+
+class HostDied(Exception):
+    """The other end of the connection is gone (the host crashed, was killed, or the kernel left)."""
+
+
+class ProtocolError(Exception):
+    """A message that is not one of ``messages.py``'s, or a request the other side cannot take."""
+
+
+def check_message(message: Any) -> Any:
+    """Return ``message`` if it is a known envelope holding a known request or event."""
+    if not isinstance(message, ENVELOPES):
+        raise ProtocolError(f"not a message of this protocol: {message!r:.200}")
+    if isinstance(message, Call) and type(message.request) not in REQUESTS:
+        raise ProtocolError(f"unknown request: {message.request!r:.200}")
+    if isinstance(message, Notice) and not isinstance(message.event, EVENTS):
+        raise ProtocolError(f"unknown event: {message.event!r:.200}")
+    return message
+
+
+class Channel:
+    """One end of the kernel-host connection: ordered sends from any thread, requests with replies.
+
+    Only one thread (the side's reader) calls ``recv``; it hands replies to ``resolve``.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._send_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, Future[Any]] = {}
+        self._closed: BaseException | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    def send(self, message: Call | Reply | Notice) -> None:
+        """Send one message; raises HostDied when the other end is gone."""
+        try:
+            with self._send_lock:
+                self._connection.send(message)
+        except (OSError, ValueError) as error:
+            raise HostDied(f"the other end is gone: {error}") from error
+
+    def request(self, request: Any) -> Future[Any]:
+        """Send ``request`` in a ``Call`` and return a future of its reply's value."""
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed is not None:
+                future.set_exception(HostDied(str(self._closed)))
+                return future
+            request_id = next(self._ids)
+            self._waiting[request_id] = future
+        try:
+            self.send(Call(request_id, request))
+        except HostDied as error:
+            self._settle(request_id, None, error)
+        return future
+
+    def call(self, request: Any, timeout: float | None = None) -> Any:
+        """Send ``request`` and wait for its reply's value; a failed request raises SwiftProcessEnded."""
+        return self.request(request).result(timeout)
+
+    def recv(self) -> Any:
+        """Return the next message (raises EOFError or OSError when the other end is gone)."""
+        return check_message(self._connection.recv())
+
+    def reply(self, request_id: int, value: Any = None, error: str | None = None) -> None:
+        """Answer a request of the other side; a value that cannot be pickled is sent as an error."""
+        try:
+            pickle.dumps(value)
+        except Exception as failure:  # noqa: BLE001 - anything unpicklable is reported as text
+            value, error = None, f"unpicklable reply {value!r:.200}: {failure}"
+        try:
+            self.send(Reply(request_id, value, error))
+        except HostDied:
+            log.debug("reply %d not sent: the other side is gone", request_id)
+
+    def _settle(self, request_id: int, value: Any, error: BaseException | None) -> None:
+        with self._lock:
+            future = self._waiting.pop(request_id, None)
+        if future is None or future.done():
+            return  # cancelled by its caller, or answered twice
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+    def resolve(self, reply: Reply) -> None:
+        """Hand a reply to whoever waits for it."""
+        error = SwiftProcessEnded(reply.error) if reply.error is not None else None
+        self._settle(reply.id, reply.value, error)
+
+    def close(self, reason: BaseException) -> None:
+        """Fail every request still waiting, and any made later, with ``HostDied``."""
+        with self._lock:
+            self._closed = reason
+            waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(HostDied(str(reason)))
+        self._connection.close()
+
+
+# ----- the kernel side --------------------------------------------------------------------------
+
+
+def _crash_outcome(how: str, while_running: bool, fresh: str) -> Outcome:
+    when = "while the cell ran" if while_running else "while no cell ran, so this cell did not run"
+    evalue = f"LLDB crashed ({how}) {when}; a fresh Swift process was started: earlier variables are gone"
+    return Outcome(error=CellError("LLDBCrashed", evalue, [f"LLDBCrashed: {evalue}", fresh]))
+
+
+def _ignore_text(text: str) -> None:
+    pass
+
+
+class HostProcess:
+    """The kernel's handle on its LLDB host: requests to it, and a fresh host when it dies.
+
+    Implements ``cells.SwiftHost``. ``start`` and every request run on the kernel's one
+    executing thread; ``mark`` and ``async_interrupt`` come from interrupt threads, while a
+    request may be waiting; the dead host's reader thread replaces a host that died while idle.
+    """
+
+    # The host's command line; the connection's file descriptor is appended.
+    host_command: ClassVar[list[str]] = [sys.executable, "-m", "swift_kernel.host"]
+
+    def __init__(
+        self,
+        toolchain: Toolchain,
+        stdout_path: str,
+        stderr_path: str,
+        stdin_path: str,
+        *,
+        environment: dict[str, str] | None = None,
+        on_stderr: Callable[[str], None] = _ignore_text,
+    ) -> None:
+        self.toolchain = toolchain
+        self.environment = dict(environment or {})
+        self._paths = (stdout_path, stderr_path)
+        self._stdin_path = stdin_path
+        self._on_stderr = on_stderr
+        self._host: subprocess.Popen[bytes] | None = None
+        self._channel: Channel | None = None
+        # The Swift process and its debug server, as the host last reported them.
+        self._pid = 0
+        self._debug_server_pid = 0
+        # Swift processes and hosts started so far; a new one has none of the earlier cells' state.
+        self.launches = 0
+        self.hosts_started = 0
+        # The last load_installed, replayed into a fresh host.
+        self._installed: Installed | None = None
+        # Replacing a dead host happens on whichever thread notices first: the executing thread
+        # (its call failed) or the dead host's reader thread (the host died while idle).
+        self._host_lock = threading.Lock()
+        # The host that finished starting: only such a host is replaced as soon as it dies.
+        self._ready_host: subprocess.Popen[bytes] | None = None
+        self._shutting_down = False
+        # How the last host ended; set while no cell ran, so that the next cell says so.
+        self._last_crash = ""
+        self._idle_crash: str | None = None
+        # When hosts died lately, and the error every cell gets once they died too often.
+        self._crash_times: deque[float] = deque()
+        self._gave_up: str | None = None
+
+    @property
+    def pid(self) -> int:
+        """Return the Swift process's pid (0 when none runs)."""
+        return self._pid
+
+    @property
+    def host_pid(self) -> int:
+        """Return the LLDB host's pid (0 when none runs)."""
+        return self._host.pid if self._host is not None else 0
+
+    # ----- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the LLDB host and its Swift process; raises SwiftProcessEnded when that fails."""
+        self._start_host()
+
+    def _start_host(self) -> None:
+        kernel_end, host_end = socket.socketpair()
+        with host_end:
+            # SIGINT stays blocked in the host (it inherits this thread's mask across exec): a
+            # SIGINT to the kernel's process group must not reach LLDB.
+            host = subprocess.Popen(
+                [*self.host_command, str(host_end.fileno())],
+                pass_fds=(host_end.fileno(),),
+                stdin=subprocess.DEVNULL,
+                # liblldb loads the Swift runtime, whose crash handler prints a report and, for a
+                # SIGSEGV sent by kill(), returns: the host lived on (measured). A real segfault
+                # ended it either way; without the handler both end it, at once and quietly.
+                env={**os.environ, "SWIFT_BACKTRACE": "enable=no"},
+            )
+        channel = Channel(Connection(kernel_end.detach()))
+        self._host, self._channel = host, channel
+        self.hosts_started += 1
+        threading.Thread(
+            target=self._read_host, args=(channel, host), name="swift-lldb-host-reader", daemon=True
+        ).start()
+        stdout, stderr = self._paths
+        init = Init(
+            PROTOCOL_VERSION,
+            str(self.toolchain.root),
+            stdout,
+            stderr,
+            self._stdin_path,
+            dict(self.environment),
+            self._installed,
+        )
+        try:
+            channel.call(init)
+        except HostDied as error:
+            how = describe_exit(host.poll())
+            raise SwiftProcessEnded(f"the LLDB host process ended while starting ({how})") from error
+        self._ready_host = host
+
+    def _read_host(self, channel: Channel, host: subprocess.Popen[bytes]) -> None:
+        """Carry out what the host sends, in order, until it ends (the kernel's host-reader thread)."""
+        while True:
+            try:
+                message = channel.recv()
+            except (EOFError, OSError):
+                break
+            except ProtocolError:
+                log.exception("the LLDB host sent something this kernel does not understand")
+                continue
+            if isinstance(message, Reply):
+                channel.resolve(message)
+            elif isinstance(message, Notice):
+                event = message.event
+                if isinstance(event, Launched):
+                    self._pid, self._debug_server_pid = event.pid, event.debug_server_pid
+                    self.launches += 1
+                elif isinstance(event, Emit):
+                    self._on_stderr(event.text)
+        try:
+            status: int | None = host.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            status = None
+        log.warning("LLDB host %d ended (%s)", host.pid, describe_exit(status))
+        channel.close(HostDied(f"LLDB host ended ({describe_exit(status)})"))
+        self._host_ended(host)
+
+    def _host_ended(self, host: subprocess.Popen[bytes]) -> None:
+        """Start a fresh host at once when a ready one died (the dead host's reader thread).
+
+        A request waiting on the host (a running cell) has already failed with HostDied; whichever
+        of its thread and this one takes the host lock first replaces the host, the other finds it
+        replaced. If this thread did it, the crash happened while no cell ran (or the cell's thread
+        takes the report back, see ``_host_crashed``): the next cell is told instead of running
+        without the state it expects.
+        """
+        with self._host_lock:
+            if self._shutting_down or host is not self._ready_host:
+                return
+            log.info("LLDB host %d died while idle: starting a fresh one now", host.pid)
+            self._idle_crash = self._replace_host(host)
+
+    def _replace_host(self, host: subprocess.Popen[bytes] | None) -> str:
+        """Clean up after the dead ``host`` and start a fresh one; return how the dead one ended.
+
+        Called with the host lock held. Gives up (every later request gets ``self._gave_up``)
+        once hosts have died ``_CRASH_LOOP_LIMIT`` times within ``_CRASH_WINDOW_SECONDS``.
+        """
+        status = host.poll() if host is not None else None
+        if host is not None and status is None:
+            # It did not die but stopped answering (or the connection broke): end it for good.
+            host.kill()
+            status = host.wait()
+        # lldb-server usually takes its Swift process with it; make sure of both.
+        for pid in (self._pid, self._debug_server_pid):
+            send_signal(pid, signal.SIGKILL)
+        self._pid = self._debug_server_pid = 0
+        self._ready_host = None
+        how = self._last_crash = describe_exit(status)
+        now = time.monotonic()
+        self._crash_times.append(now)
+        while self._crash_times and now - self._crash_times[0] > _CRASH_WINDOW_SECONDS:
+            self._crash_times.popleft()
+        if len(self._crash_times) >= _CRASH_LOOP_LIMIT:
+            self._gave_up = (
+                f"LLDB crashed {len(self._crash_times)} times within {_CRASH_WINDOW_SECONDS:g} s (last: {how}), "
+                "so no fresh LLDB host is started again: restart the kernel"
+            )
+            log.error("%s", self._gave_up)
+            return how
+        try:
+            self._start_host()
+        except SwiftProcessEnded as error:
+            log.warning("starting a fresh LLDB host failed: %s", error)
+        return how
+
+    def _host_crashed(self, host: subprocess.Popen[bytes] | None, while_running: bool) -> Outcome:
+        """Replace ``host`` unless that is done already, and return the error that says it died."""
+        with self._host_lock:
+            # Not when the dead host's reader thread replaced it already.
+            if self._gave_up is None and host is self._host:
+                how = self._replace_host(host)
+            else:
+                how = self._last_crash
+            # The cell that was running reports the crash itself: the next one need not.
+            self._idle_crash = None
+            gave_up = self._gave_up
+        if gave_up is not None:
+            return Outcome(error=CellError("LLDBCrashed", gave_up, [f"LLDBCrashed: {gave_up}"]))
+        if self._host_alive():
+            fresh = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
+        else:
+            fresh = "Starting a fresh LLDB host failed; the next cell tries again."
+        return _crash_outcome(how, while_running, fresh)
+
+    def _unusable(self) -> Outcome | None:
+        """Return the error a request gets when no working host is there (replacing it if it can)."""
+        if self._gave_up is not None:
+            return self._host_crashed(None, while_running=False)
+        with self._host_lock:
+            idle_crash, self._idle_crash = self._idle_crash, None
+        if idle_crash is not None:
+            fresh = "A fresh Swift process was started at the crash: earlier variables, functions and imports are gone."
+            return _crash_outcome(idle_crash, False, fresh)
+        if not self._host_alive():
+            return self._host_crashed(self._host, while_running=False)
+        return None
+
+    def _host_alive(self) -> bool:
+        return self._channel is not None and not self._channel.closed and self._host is not None
+
+    def _request(self, request: Any) -> Outcome | Any:
+        """Send a request to a working host and return its reply's value, or the crash Outcome."""
+        unusable = self._unusable()
+        if unusable is not None:
+            return unusable
+        assert self._channel is not None
+        host = self._host
+        try:
+            return self._channel.call(request)
+        except HostDied:
+            return self._host_crashed(host, while_running=True)
+
+    def _request_for_error(self, request: Any) -> CellError | None:
+        """Send a request whose reply is an error or None; a dead host's error is the crash's."""
+        answer = self._request(request)
+        if isinstance(answer, Outcome):
+            return answer.error
+        failure: CellError | None = answer
+        return failure
+
+    def relaunch(self) -> None:
+        """Start a fresh Swift process (a fresh host, if the host died)."""
+        if self._gave_up is not None:
+            raise SwiftProcessEnded(self._gave_up)
+        host = self._host
+        if self._host_alive():
+            assert self._channel is not None
+            try:
+                self._channel.call(Relaunch())
+            except HostDied:
+                pass
+            else:
+                with self._host_lock:
+                    self._idle_crash = None  # the state is gone anyway, and the caller says so
+                return
+        failed = self._host_crashed(host, while_running=False).error
+        if not self._host_alive():
+            raise SwiftProcessEnded(failed.evalue if failed is not None else "no LLDB host")
+
+    def set_environment(self, name: str, value: str) -> CellError | None:
+        """Set an environment variable inside the Swift process; kept for fresh hosts too."""
+        failure = self._request_for_error(SetEnvironment(name, value))
+        if failure is None:
+            self.environment[name] = value
+        return failure
+
+    def load_installed(self, installed: Installed) -> CellError | None:
+        """Load built packages into the Swift process; a fresh host loads them again."""
+        failure = self._request_for_error(LoadInstalled(installed))
+        if failure is None:
+            self._installed = installed
+        return failure
+
+    def reopen_stdin(self, path: str) -> CellError | None:
+        """Make the pipe at ``path`` the Swift process's standard input (and a fresh host's)."""
+        self._stdin_path = path
+        return self._request_for_error(ReopenStdin(path))
+
+    def shutdown(self) -> None:
+        """End the host and its Swift process; leave no process behind."""
+        with self._host_lock:
+            # After this no dead host is replaced; one being started now is ended below.
+            self._shutting_down = True
+            channel, host = self._channel, self._host
+        if channel is not None and not channel.closed:
+            try:
+                channel.call(Shutdown(), timeout=_SHUTDOWN_SECONDS)
+            except Exception:
+                log.debug("host shutdown did not answer", exc_info=True)
+        if host is not None:
+            try:
+                host.wait(timeout=_SHUTDOWN_SECONDS)
+            except subprocess.TimeoutExpired:
+                host.kill()
+                host.wait()
+        for pid in (self._pid, self._debug_server_pid):
+            send_signal(pid, signal.SIGKILL)
+
+    # ----- cells and interrupts ---------------------------------------------------------------
+
+    def execute(self, generation: int, code: str, cell_name: str, check_warnings: bool) -> Outcome:
+        """Evaluate one piece of cell ``generation`` in the host; a crash of the host is the result."""
+        outcome: Outcome = self._request(Execute(generation, code, cell_name, check_warnings))
+        return outcome
+
+    def mark(self, generation: int, source: str) -> None:
+        """Make the host's evaluation of cell ``generation`` take note of an interrupt; wait ≤ 1 s."""
+        channel = self._channel
+        if channel is None:
+            return
+        try:
+            channel.request(Mark(generation, source)).result(_MARK_SECONDS)
+        except Exception:
+            log.warning("the LLDB host did not take note of the interrupt", exc_info=True)
+
+    def async_interrupt(self) -> None:
+        """Have LLDB stop the Swift process (``SendAsyncInterrupt``), from the host's reader thread."""
+        channel = self._channel
+        if channel is not None:
+            try:
+                channel.send(Call(0, AsyncInterrupt()))
+            except HostDied:
+                pass
+
+
+# ----- the host side ----------------------------------------------------------------------------
+
+
+class HostServer:
+    """Serve one kernel: requests on the main thread (LLDB's), ``IMMEDIATE`` ones on the reader."""
+
+    def __init__(self, channel: Channel, init: Init) -> None:
+        self.channel = channel
+        self.session = LLDBSession(
+            find_toolchain(init.toolchain),
+            init.stdout,
+            init.stderr,
+            init.stdin,
+            init.environment,
+            on_launch=lambda pid, debug_server: self._notify(Launched(pid, debug_server)),
+            on_stderr=lambda text: self._notify(Emit("stderr", text)),
+        )
+        self._installed = init.installed
+        self.calls: queue.Queue[Call] = queue.Queue()
+        self._marks_lock = threading.Lock()
+        # The kernel cell being evaluated, and interrupts of kernel cells this host has heard of.
+        self._generation: int | None = None
+        self._marks: dict[int, Mark] = {}
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            Init: self._start,
+            Execute: self._execute,
+            Relaunch: lambda request: self.session.relaunch(),
+            SetEnvironment: lambda request: self.session.set_environment(request.name, request.value),
+            LoadInstalled: lambda request: self.session.load_installed(request.installed),
+            ReopenStdin: lambda request: self.session.reopen_stdin(request.path),
+            Shutdown: lambda request: self.session.shutdown(),
+        }
+
+    def _notify(self, event: Launched | Emit) -> None:
+        try:
+            self.channel.send(Notice(event))
+        except HostDied:
+            log.debug("event %r not sent: the kernel is gone", event)
+
+    def read(self) -> None:
+        """Take the kernel's messages until it goes away, then end the Swift process and exit."""
+        while True:
+            try:
+                message = self.channel.recv()
+            except (EOFError, OSError):
+                break
+            except ProtocolError:
+                log.exception("the kernel sent something this host does not understand")
+                continue
+            if not isinstance(message, Call):
+                continue
+            request = message.request
+            if isinstance(request, Mark):
+                self.channel.reply(message.id, self._mark(request))
+            elif isinstance(request, AsyncInterrupt):
+                try:
+                    self.session.send_async_interrupt()
+                except Exception:
+                    log.debug("async interrupt failed", exc_info=True)
+            else:
+                self.calls.put(message)
+        # The kernel is gone (or closed the connection): nobody is left to use the Swift process.
+        self.session.kill_now()
+        os._exit(0)
+
+    def serve(self, first: Call) -> None:
+        """Answer ``first`` (the Init), then the kernel's requests one at a time until Shutdown."""
+        call = first
+        while True:
+            try:
+                value = self._handlers[type(call.request)](call.request)
+            except Exception as error:
+                log.warning("%s failed", type(call.request).__name__, exc_info=True)
+                self.channel.reply(call.id, None, str(error) or type(error).__name__)
+            else:
+                self.channel.reply(call.id, value)
+            if isinstance(call.request, Shutdown):
+                return
+            call = self.calls.get()
+
+    def _start(self, init: Init) -> None:
+        self.session.start()
+        if self._installed is not None:
+            failure = self.session.load_installed(self._installed)
+            if failure is not None:
+                log.warning("installed packages not loaded into the fresh host: %s", failure.evalue)
+
+    def _mark(self, mark: Mark) -> bool:
+        with self._marks_lock:
+            self._marks.setdefault(mark.generation, mark)
+            if self._generation == mark.generation:
+                self.session.interrupted.set()
+                return True
+        return False
+
+    def _execute(self, request: Execute) -> Outcome:
+        with self._marks_lock:
+            self._generation = request.generation
+            self._marks = {g: m for g, m in self._marks.items() if g >= request.generation}
+            mark = self._marks.get(request.generation)
+            if mark is None:
+                self.session.interrupted.clear()
+            else:
+                self.session.interrupted.set()
+        try:
+            outcome = self.session.execute(request.code, request.cell_name, request.check_warnings)
+        finally:
+            with self._marks_lock:
+                self._generation = None
+                mark = self._marks.get(request.generation)
+                self.session.interrupted.clear()
+        if mark is not None:
+            # The kernel sent the signals, so only it knows the rung and the latency.
+            log.info("the cell ended by the kernel's interrupt from %s (the kernel logs how it stopped)", mark.source)
+        return outcome
+
+
+def main() -> None:
+    """Serve the kernel on the connection whose file descriptor is the only argument."""
+    # First, before LLDB starts threads: SIGINT is for the kernel to handle, never for this process.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    channel = Channel(Connection(int(sys.argv[1])))
+    log_file = os.environ.get("SWIFT_KERNEL_LOG")
+    if log_file:
+        logging.basicConfig(
+            filename=log_file,
+            level=logging.DEBUG,
+            format=f"%(asctime)s host-{os.getpid()} %(threadName)s %(name)s %(levelname)s %(message)s",
+        )
+    first = channel.recv()
+    if not isinstance(first, Call) or not isinstance(first.request, Init):
+        raise ProtocolError(f"the first message must be an Init request, not {first!r:.200}")
+    if first.request.version != PROTOCOL_VERSION:
+        channel.reply(
+            first.id,
+            None,
+            f"the LLDB host speaks protocol version {PROTOCOL_VERSION}, the kernel {first.request.version}: "
+            "reinstall swift_kernel so that both come from the same version",
+        )
+        sys.exit(2)
+    server = HostServer(channel, first.request)
+    # LLDB's Python support must be set up on the main thread (see LLDBSession.load).
+    server.session.load()
+    threading.Thread(target=server.read, name="swift-host-reader", daemon=True).start()
+    server.serve(first)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

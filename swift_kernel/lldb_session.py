@@ -1,0 +1,583 @@
+"""One LLDB debugger driving one ``repl_swift`` process: the only module that imports ``lldb``.
+
+``LLDBSession`` launches the toolchain's ``repl_swift`` stopped at its REPL entry point, runs the
+kernel's prelude, and evaluates cells with the expression options that make them behave like the
+Swift REPL. When a cell stops on a signal (a trap, or the kernel's interrupt) it reads the frames,
+unwinds the process back to its state before the cell and says what happened as a
+``messages.Outcome``. It knows nothing of Jupyter, cells' life or interrupt ladders: the kernel's
+cell controller (``cells.py``) decides those and only tells this session, through
+``interrupted``, that the evaluation now running is being stopped on purpose.
+
+It runs in the LLDB host process (``host.py``), on that process's main thread: LLDB's Python
+support must be set up there. It starts no threads of its own beyond a watchdog timer while a
+stopped library call runs on to cell code.
+
+Dependencies: ``diagnostics``, ``messages``, ``procfs``, ``output.child_path``, ``toolchain``; and
+``lldb``, imported late (``load``) once the toolchain's Python directory is on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from . import diagnostics
+from .diagnostics import CellError, Frame
+from .messages import Ended, Installed, Outcome, Stop, SwiftProcessEnded
+from .output import child_path, close_fds
+from .procfs import SIGINT_BIT, parent_pid, proc_status, send_signal
+from .toolchain import Toolchain
+
+log = logging.getLogger(__name__)
+
+# Integer and Bool results are shown from LLDB's own reading of the value; everything else goes
+# through Swift's String(reflecting:), which costs a second (small) evaluation.
+_FAST_TYPES = {
+    f"Swift.{name}"
+    for name in ("Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64")
+}
+_LLDB_MODULE_PREFIX = re.compile(r"\b__lldb_expr_\d+\.")
+# Frames walked when reading a stack; LLDB's own cap keeps a stack overflow from taking minutes.
+_MAX_BACKTRACE_DEPTH = 1000
+_FRAMES_READ = 64
+# Bytes of stack searched for the callers LLDB's unwinder did not find (see _callers_on_the_stack).
+_STACK_SEARCHED = 16384
+# How long an interrupted library call may run on to return to cell code before unwinding.
+_RETURN_SECONDS = 0.3
+# Library functions that block in the kernel holding no user-space lock: unwound where they are.
+_BLOCKING_CALL = re.compile(r"sleep|read|write|poll|select|futex|wait|recv|accept|pause|sigsuspend|nanosleep")
+_FRESH = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
+
+PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
+
+
+def _prelude(result_path: str) -> str:
+    """Return the Swift code run once per Swift process, before the first cell."""
+    return PRELUDE.read_text().replace("@RESULT_PATH@", result_path)
+
+
+def _frame_of(function: str, entry: Any) -> Frame:
+    """Return a Frame for ``function`` at the place a line entry names (none if it is invalid)."""
+    spec = entry.GetFileSpec() if entry.IsValid() else None
+    file = spec.GetFilename() if spec is not None and spec.IsValid() else None
+    return Frame(function, file, entry.GetLine() or 0, entry.GetColumn() or 0)
+
+
+def _in_cell_code(module: Any) -> bool:
+    """Say whether a module is one LLDB JIT-compiled from a cell (or the prelude)."""
+    return module.IsValid() and (module.GetFileSpec().GetFilename() or "").startswith("$__lldb_expr")
+
+
+def _frames(thread: Any) -> list[Frame]:
+    frames = []
+    last = None
+    for index in range(_FRAMES_READ):
+        frame = thread.GetFrameAtIndex(index)
+        if not frame.IsValid():
+            break
+        frames.append(_frame_of(frame.GetDisplayFunctionName() or "??", frame.GetLineEntry()))
+        last = frame
+    # A cell's top-level code is its `main`; below it LLDB's unwinder has always found the REPL.
+    if last is not None and len(frames) < _FRAMES_READ and _in_cell_code(last.GetModule()):
+        if last.GetFunctionName() != "main":
+            frames += _callers_on_the_stack(thread, last, _FRAMES_READ - len(frames))
+    return frames
+
+
+def _callers_on_the_stack(thread: Any, frame: Any, limit: int) -> list[Frame]:
+    """Find the cell frames above ``frame`` that LLDB's unwinder could not reach, from the stack.
+
+    LLDB unwinds a function JIT-compiled from an earlier cell by profiling its instructions, and
+    gets the frame's size wrong where it pushes arguments for a call: for ``explode(_:)`` calling
+    ``_assertionFailure`` it takes the CFA as rsp+40 where it is rsp+48 (measured, ``log enable lldb
+    unwind``), reads the return address from the wrong slot (-1) and stops. The callers' return
+    addresses are still on the stack above the frame. A word there counts as one when it points
+    into cell code, not at a function's first instruction, just after a call instruction; its
+    frame is the function and line of that call. The search ends at a cell's top-level code.
+    A stale return address left in a frame's unused slots would pass these tests; none was seen.
+    """
+    lldb = sys.modules["lldb"]
+    process = thread.GetProcess()
+    target = process.GetTarget()
+    size = target.GetAddressByteSize()
+    error = lldb.SBError()
+    # Partial when the stack ends sooner; the error then only says so.
+    stack = process.ReadMemory(frame.GetSP(), _STACK_SEARCHED, error) or b""
+    order: Literal["little", "big"] = "little" if target.GetByteOrder() == lldb.eByteOrderLittle else "big"
+    found: list[Frame] = []
+    for offset in range(0, len(stack) - size + 1, size):
+        if len(found) >= limit:
+            break
+        address = int.from_bytes(stack[offset : offset + size], order)
+        if not _is_return_address(process, target, address):
+            continue
+        call = target.ResolveLoadAddress(address - 1).GetSymbolContext(lldb.eSymbolContextEverything)
+        function = call.GetFunction().GetDisplayName() if call.GetFunction().IsValid() else None
+        found.append(_frame_of(function or call.GetSymbol().GetName() or "??", call.GetLineEntry()))
+        if function == "main":
+            break
+    return found
+
+
+def _is_return_address(process: Any, target: Any, address: int) -> bool:
+    """Say whether ``address`` is in cell code right after a call instruction (see _callers_on_the_stack)."""
+    lldb = sys.modules["lldb"]
+    resolved = target.ResolveLoadAddress(address)
+    if not resolved.IsValid() or not _in_cell_code(resolved.GetModule()):
+        return False
+    if resolved.GetSection().GetSectionType() != lldb.eSectionTypeCode:
+        return False
+    symbol = resolved.GetSymbol()
+    if symbol.IsValid() and symbol.GetStartAddress().GetLoadAddress(target) == address:
+        return False  # a function pointer, not a place a call returns to
+    error = lldb.SBError()
+    # A call is 2 to 7 bytes on x86-64 (4 on arm64): one of those lengths must decode as a call.
+    for length in range(2, 8):
+        code = process.ReadMemory(address - length, length, error)
+        if not error.Success() or not code:
+            continue
+        instructions = target.GetInstructions(lldb.SBAddress(address - length, target), code)
+        if instructions.GetSize() == 0:
+            continue
+        first = instructions.GetInstructionAtIndex(0)
+        mnemonic = first.GetMnemonic(target) or ""
+        if first.GetByteSize() == length and (mnemonic.startswith("call") or mnemonic in ("bl", "blr")):
+            return True
+    return False
+
+
+class ResultChannel:
+    """A pipe the Swift process writes framed messages into (``kind length\\npayload``)."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self._buffer = b""
+
+    @property
+    def path_for_child(self) -> str:
+        return child_path(self.write_fd)
+
+    def read_messages(self) -> list[tuple[str, str]]:
+        """Return every complete message in the pipe now."""
+        while True:
+            try:
+                data = os.read(self.read_fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            self._buffer += data
+        messages = []
+        while b"\n" in self._buffer:
+            header, rest = self._buffer.split(b"\n", 1)
+            kind, _, length_text = header.decode("utf-8", "replace").partition(" ")
+            length = int(length_text) if length_text.isdigit() else 0
+            if len(rest) < length:
+                break
+            messages.append((kind, rest[:length].decode("utf-8", "replace")))
+            self._buffer = rest[length:]
+        return messages
+
+    def close(self) -> None:
+        close_fds(self.read_fd, self.write_fd)
+
+
+def _ignore_launch(pid: int, debug_server_pid: int) -> None:
+    pass
+
+
+def _ignore_text(text: str) -> None:
+    pass
+
+
+class LLDBSession:
+    """Evaluate Swift cells in one ``repl_swift`` process through LLDB, and unwind what stops."""
+
+    def __init__(
+        self,
+        toolchain: Toolchain,
+        stdout_path: str,
+        stderr_path: str,
+        stdin_path: str,
+        environment: dict[str, str] | None = None,
+        *,
+        on_launch: Callable[[int, int], None] = _ignore_launch,
+        on_stderr: Callable[[str], None] = _ignore_text,
+    ) -> None:
+        self.toolchain = toolchain
+        self.environment = dict(environment or {})
+        # Paths the Swift process opens for its standard streams (pipes the kernel owns).
+        self._stdout_path, self._stderr_path, self._stdin_path = stdout_path, stderr_path, stdin_path
+        # Told the pid of every Swift process launched, and its debug server's.
+        self._on_launch = on_launch
+        # Text for the cell's stderr that is not the Swift process's (compiler warnings).
+        self._on_stderr = on_stderr
+        # Set (from any thread) while the evaluation running now is being stopped by the kernel:
+        # its stop is then an interrupt, and a library call runs on to cell code before unwinding.
+        self.interrupted = threading.Event()
+        self._results = ResultChannel()
+        self._pid = 0
+        self.launches = 0
+        self._lldb: Any = None
+        self._debugger: Any = None
+        self._target: Any = None
+        self._process: Any = None
+        self._main_thread_id = 0
+        self._options: Any = None
+        self._plain_options: Any = None
+        self._check_options: Any = None
+
+    # ----- life cycle -------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        """Return the Swift process's pid (0 when none runs)."""
+        return self._pid
+
+    def load(self) -> None:
+        """Import LLDB and create the debugger; call on the main thread, once.
+
+        LLDB's Python support installs a SIGINT handler when a debugger is created, which Python
+        allows only on the main thread; ``sys.path`` is also best changed before other threads
+        run imports.
+        """
+        sys.path.insert(0, str(self.toolchain.lldb_python_dir))
+        import lldb  # noqa: PLC0415 - imported late: the caller blocks SIGINT before LLDB starts threads
+
+        self._lldb = lldb
+        self._debugger = lldb.SBDebugger.Create(False)  # False: ignore ~/.lldbinit
+        self._debugger.SetAsync(False)
+        self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
+        # Regex literals (/a+/), as swiftc has them in Swift 6 mode; LLDB leaves them off by default.
+        self._command("settings set target.experimental.swift-enable-bare-slash-regex true")
+        self._options = self._expression_options(repl=True)
+        self._plain_options = self._expression_options(repl=False)
+        self._check_options = self._expression_options(repl=True)
+        # The check only compiles: no JIT means its code can never run, even if it compiled.
+        self._check_options.SetAllowJIT(False)
+        # An error with a fix-it would make LLDB compile the fixed text again, for nothing.
+        self._check_options.SetAutoApplyFixIts(False)
+
+    def start(self) -> None:
+        """Load LLDB if needed, launch ``repl_swift`` and run the prelude."""
+        if self._debugger is None:
+            self.load()
+        self._launch()
+
+    def _command(self, command: str) -> None:
+        result = self._lldb.SBCommandReturnObject()
+        self._debugger.GetCommandInterpreter().HandleCommand(command, result)
+        if not result.Succeeded():
+            log.warning("lldb command %r failed: %s", command, result.GetError())
+
+    def _expression_options(self, repl: bool) -> Any:
+        lldb = self._lldb
+        options = lldb.SBExpressionOptions()
+        options.SetLanguage(lldb.eLanguageTypeSwift)
+        options.SetREPLMode(repl)
+        # Left at the point of a crash or interrupt so its frames can be read; unwound by hand.
+        options.SetUnwindOnError(False)
+        options.SetGenerateDebugInfo(True)
+        options.SetTimeoutInMicroSeconds(0)
+        options.SetTryAllThreads(True)
+        # The REPL runs with the other threads going; the default stops them after 250 ms and
+        # resumes them, which makes sleep() misbehave and races with interrupts.
+        options.SetStopOthers(False)
+        return options
+
+    def _launch(self) -> None:
+        lldb = self._lldb
+        if self._target is not None:
+            self._debugger.DeleteTarget(self._target)
+        log.debug("launching %s", self.toolchain.repl_swift)
+        target = self._debugger.CreateTarget(str(self.toolchain.repl_swift))
+        if not target.IsValid():
+            raise SwiftProcessEnded(f"LLDB could not load {self.toolchain.repl_swift}")
+        target.BreakpointCreateByName("repl_main", target.GetExecutable().GetFilename())
+        info = lldb.SBLaunchInfo([])
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("JPY_", "SWIFT_KERNEL_")) and key != "PYTHONPATH"
+        }
+        # Swift's own crash reporter would try to attach to the already-debugged process.
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        environment.update(self.environment)
+        info.SetEnvironmentEntries([f"{key}={value}" for key, value in environment.items()], False)
+        info.SetWorkingDirectory(os.getcwd())
+        info.AddOpenFileAction(0, self._stdin_path, True, False)
+        info.AddOpenFileAction(1, self._stdout_path, False, True)
+        info.AddOpenFileAction(2, self._stderr_path, False, True)
+        error = lldb.SBError()
+        process = target.Launch(info, error)
+        if not error.Success() or not process.IsValid():
+            raise SwiftProcessEnded(f"could not launch {self.toolchain.repl_swift}: {error.GetCString()}")
+        signals = process.GetUnixSignals()
+        # SIGINT stops the Swift code for the debugger and never reaches the program itself.
+        signals.SetShouldStop(signal.SIGINT, True)
+        signals.SetShouldNotify(signal.SIGINT, True)
+        signals.SetShouldSuppress(signal.SIGINT, True)
+        self._target, self._process = target, process
+        self._pid = process.GetProcessID()
+        self._main_thread_id = process.GetSelectedThread().GetThreadID()
+        # Told before the prelude runs, so the kernel can signal (or kill) this process from now on.
+        self._on_launch(self._pid, parent_pid(self._pid))
+        log.debug("Swift process %d stopped at repl_main; running the prelude", self._pid)
+        value = target.EvaluateExpression(_prelude(self._results.path_for_child), self._options)
+        error_text = value.GetError().GetCString() or ""
+        if not value.GetError().Success() and not diagnostics.is_no_result(error_text):
+            raise SwiftProcessEnded(f"the kernel's Swift prelude failed: {error_text}")
+        self._results.read_messages()
+        self.launches += 1
+        log.info("Swift process %d ready", self._pid)
+
+    def relaunch(self) -> None:
+        """Kill the Swift process (if any) and start a fresh one; all Swift state is lost."""
+        self._kill_process()
+        self._launch()
+
+    def _kill_process(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.IsValid():
+            try:
+                process.Kill()
+            except Exception:
+                log.debug("kill failed", exc_info=True)
+        send_signal(self._pid, signal.SIGKILL)
+        self._pid = 0
+
+    def set_environment(self, name: str, value: str) -> CellError | None:
+        """Set an environment variable inside the Swift process (``setenv``); fresh ones get it too."""
+        code = f"setenv({json.dumps(name)}, {json.dumps(value)}, 1)"
+        result = self._target.EvaluateExpression(code, self._plain_options)
+        if not result.GetError().Success():
+            return CellError("EnvError", f"setenv in the Swift process failed: {result.GetError().GetCString()}")
+        self.environment[name] = value
+        return None
+
+    def load_installed(self, installed: Installed) -> CellError | None:
+        """Put built modules on LLDB's search path and load their library into the Swift process."""
+        for directory in installed.module_dirs:
+            self._command(f"settings append target.swift-module-search-paths {directory}")
+        for module_map in installed.module_maps:
+            self._command(f"settings append target.swift-extra-clang-flags -fmodule-map-file={module_map}")
+        library = installed.library
+        code = f"dlopen({json.dumps(library)}, RTLD_NOW | RTLD_GLOBAL) == nil ? String(cString: dlerror()) : \"\""
+        result = self._target.EvaluateExpression(code, self._plain_options)
+        error = result.GetError()
+        if not error.Success():
+            return CellError("InstallError", f"loading {library} failed: {error.GetCString()}")
+        message = (result.GetSummary() or "").strip('"')
+        if message:
+            return CellError("InstallError", f"loading {library} failed: {message}")
+        return None
+
+    def reopen_stdin(self, path: str) -> CellError | None:
+        """Make ``path`` the Swift process's standard input, now and for fresh processes."""
+        self._stdin_path = path
+        result = self._target.EvaluateExpression(f"__SwiftKernel.reopenStdin({json.dumps(path)})", self._plain_options)
+        error_text = result.GetError().GetCString() or ""
+        if not result.GetError().Success() and not diagnostics.is_no_result(error_text):
+            return CellError("StdinError", f"reopening standard input failed: {error_text}")
+        return None
+
+    def kill_now(self) -> None:
+        """Kill the Swift process at once; safe from any thread, even while a cell runs."""
+        send_signal(self._pid, signal.SIGKILL)
+
+    def shutdown(self) -> None:
+        """End the Swift process and the debugger; leave no process behind."""
+        self._kill_process()
+        if self._debugger is not None:
+            if self._target is not None:
+                self._debugger.DeleteTarget(self._target)
+                self._target = None
+            self._lldb.SBDebugger.Destroy(self._debugger)
+            self._debugger = None
+        self._results.close()
+
+    def is_process_alive(self) -> bool:
+        """Say whether the Swift process is alive; only call while no evaluation runs."""
+        if self._process is None or not self._process.IsValid():
+            return False
+        # LLDB's own state lags when the process or its debug server is killed from outside.
+        if proc_status(self._pid)[0] in ("X", "Z"):
+            return False
+        return bool(self._process.GetState() == self._lldb.eStateStopped)
+
+    def send_async_interrupt(self) -> None:
+        """Ask LLDB to stop the Swift process (SIGSTOP); safe while an evaluation runs."""
+        if self._process is not None:
+            self._process.SendAsyncInterrupt()
+
+    # ----- execution --------------------------------------------------------------------------
+
+    def evaluate(self, code: str) -> Any:
+        """Evaluate ``code`` with the cell options and return LLDB's SBValue (for benchmarks)."""
+        return self._target.EvaluateExpression(code, self._options)
+
+    def execute(self, code: str, cell_name: str, check_warnings: bool = True) -> Outcome:
+        """Compile and run one piece of a cell (named ``cell_name`` in diagnostics and frames)."""
+        if not self.is_process_alive():
+            return self._process_ended("The Swift process ended before this cell ran")
+        source = f'#sourceLocation(file: "{cell_name}", line: 1)\n{code}\n'
+        if check_warnings:
+            self._show_warnings(code, cell_name)
+        value = self._target.EvaluateExpression(source, self._options)
+        return self._finish(value, cell_name, code)
+
+    def _show_warnings(self, code: str, cell_name: str) -> None:
+        """Compile the cell without running it and send its warnings to stderr, before it runs.
+
+        LLDB drops the diagnostics of an expression that compiles, so this compilation is made to
+        fail after the compiler's warning passes (``diagnostics.warning_check_source``); it costs
+        1-3 ms for a small cell. It registers the cell's declarations with LLDB as a compilation
+        does, but they are never linked: the real compilation must always follow, and it does,
+        right after, whatever happens (an interrupt stops the code once it runs).
+        """
+        check = self._target.EvaluateExpression(diagnostics.warning_check_source(code, cell_name), self._check_options)
+        warnings = diagnostics.compile_warnings(check.GetError().GetCString() or "", cell_name)
+        if warnings:
+            self._on_stderr(warnings)
+
+    def _finish(self, value: Any, source_name: str, source: str) -> Outcome:
+        error = value.GetError()
+        error_text = error.GetCString() or ""
+        if error.Success():
+            return Outcome(value=self._describe(value))
+        if diagnostics.is_no_result(error_text):
+            return Outcome()
+        if diagnostics.is_process_gone(error_text) or not self.is_process_alive():
+            return self._process_ended("The Swift process ended while the cell ran")
+        reason = diagnostics.interruption_reason(error_text)
+        if reason is None:
+            compile_error = diagnostics.compile_error(error_text, source_name, source)
+            if compile_error is not None:
+                return Outcome(error=compile_error)
+            return Outcome(error=CellError("SwiftError", error_text.strip().removeprefix("error: ")))
+        crashed = self._process.GetSelectedThread()
+        stop_description = crashed.GetStopDescription(256) or ""
+        stopped_by_us = self.interrupted.is_set() and "SIGINT" in reason
+        thread = self._process.GetThreadByID(self._main_thread_id) if stopped_by_us else crashed
+        frames = diagnostics.cell_frames(_frames(thread))
+        if diagnostics.process_left_stopped(error_text) and not self._unwind(run_to_cell_code=stopped_by_us):
+            return self._process_ended("The Swift process could not be returned to its state before the cell")
+        self._clear_pending_interrupt()
+        return Outcome(stop=Stop(reason, stop_description, tuple(frames)))
+
+    def _return_to_cell_code(self, thread: Any) -> Any:
+        """Let a thread stopped inside a library run on until it is back in cell code.
+
+        An interrupt can land inside malloc while it holds the heap lock (or inside any other
+        library lock); unwinding the cell from there leaves the lock taken for ever and the next
+        cell that allocates hangs (measured: one interrupt in three of an allocating loop). So a
+        one-shot breakpoint goes on the return address in the innermost cell frame and the
+        process runs on to it. A call that does not get there within ``_RETURN_SECONDS`` is
+        stopped again by a SIGINT wherever it is; calls blocked in a system call (sleep, read)
+        hold no such locks and are unwound at once. Returns the thread, refreshed.
+        """
+        user_index = None
+        for index in range(_FRAMES_READ):
+            frame = thread.GetFrameAtIndex(index)
+            if not frame.IsValid():
+                break
+            if _in_cell_code(frame.GetModule()):
+                user_index = index
+                break
+        if not user_index:
+            return thread
+        innermost = thread.GetFrameAtIndex(0).GetFunctionName() or ""
+        log.debug("stopped in %s, %d frames above cell code", innermost, user_index)
+        if _BLOCKING_CALL.search(innermost):
+            return thread
+        breakpoint = self._target.BreakpointCreateBySBAddress(thread.GetFrameAtIndex(user_index).GetPCAddress())
+        breakpoint.SetThreadID(self._main_thread_id)
+        breakpoint.SetOneShot(True)
+        pid = self._pid
+        watchdog = threading.Timer(_RETURN_SECONDS, send_signal, args=(pid, signal.SIGINT))
+        watchdog.start()
+        try:
+            self._process.Continue()
+        finally:
+            watchdog.cancel()
+            self._target.BreakpointDelete(breakpoint.GetID())
+        thread = self._process.GetThreadByID(self._main_thread_id)
+        log.debug("ran on to %s (%s)", thread.GetFrameAtIndex(0).GetFunctionName(), thread.GetStopDescription(100))
+        return thread
+
+    def _unwind(self, run_to_cell_code: bool) -> bool:
+        """Return the main thread to its state before the expression; say whether that worked.
+
+        ``run_to_cell_code`` only after the kernel's own SIGINT: a crashed thread would crash again.
+        """
+        thread = self._process.GetThreadByID(self._main_thread_id)
+        if not thread.IsValid():
+            return False
+        if run_to_cell_code:
+            thread = self._return_to_cell_code(thread)
+        if not self.is_process_alive() or not thread.IsValid():
+            return False
+        result = thread.UnwindInnermostExpression()
+        if not result.Success():
+            log.warning("unwinding the expression failed: %s", result.GetCString())
+            return False
+        self._process.SetSelectedThread(thread)
+        return True
+
+    def _clear_pending_interrupt(self) -> None:
+        """Swallow a SIGINT still queued for the Swift process, so it cannot stop the next cell."""
+        if not self._pid or not proc_status(self._pid)[1] & SIGINT_BIT:
+            return
+        log.info("a SIGINT was still pending after the interrupt; absorbing it")
+        signals = self._process.GetUnixSignals()
+        signals.SetShouldStop(signal.SIGINT, False)
+        signals.SetShouldNotify(signal.SIGINT, False)
+        try:
+            self._target.EvaluateExpression("__SwiftKernel.noop()", self._plain_options)
+        finally:
+            signals.SetShouldStop(signal.SIGINT, True)
+            signals.SetShouldNotify(signal.SIGINT, True)
+
+    def _describe(self, value: Any) -> str | None:
+        """Return the cell's result the way Swift describes it, or None for a Void result."""
+        type_name = value.GetTypeName() or ""
+        if type_name in ("()", "Swift.Void", ""):
+            return None
+        if type_name in _FAST_TYPES and value.GetValue() is not None:
+            return str(value.GetValue())
+        if type_name == "Swift.Bool" and value.GetValue() is not None:
+            return "false" if value.GetValue() in ("0", "false") else "true"
+        name = value.GetName()
+        if not name:
+            return None
+        # REPL mode: only REPL expressions can see the $R result variables.
+        described = self._target.EvaluateExpression(f"__SwiftKernel.describe({name})", self._options)
+        messages = [payload for kind, payload in self._results.read_messages() if kind == "result"]
+        if messages:
+            # Types declared in cells live in per-cell modules named __lldb_expr_N.
+            return _LLDB_MODULE_PREFIX.sub("", messages[-1])
+        error_text = described.GetError().GetCString() or ""
+        log.warning("describing %s failed: %s", name, error_text)
+        return value.GetSummary() or value.GetValue() or f"<{type_name}>"
+
+    def _process_ended(self, why: str) -> Outcome:
+        """Start a fresh Swift process after the last one ended; say what happened."""
+        exit_text = ""
+        if self._process is not None and self._process.IsValid():
+            if self._process.GetState() == self._lldb.eStateExited:
+                exit_text = f" (exit status {self._process.GetExitStatus()})"
+        try:
+            self.relaunch()
+            fresh = _FRESH
+        except SwiftProcessEnded as error:
+            fresh = f"Starting a fresh Swift process failed: {error}"
+        return Outcome(ended=Ended(why, fresh, exit_text))

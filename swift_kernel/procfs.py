@@ -1,0 +1,81 @@
+"""Look at and signal processes through /proc and kill(2); no LLDB, no Jupyter.
+
+Interrupts must never call an SBProcess method that takes the target's API lock while an
+evaluation runs (``Stop``, ``GetState``... block until it ends), so both sides read ``/proc``
+instead: the kernel's cell controller to decide its next rung, the LLDB session to check for a
+SIGINT still pending before the next cell.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+# The bit of SIGINT in /proc/<pid>/status's SigPnd and ShdPnd masks.
+SIGINT_BIT = 1 << (signal.SIGINT - 1)
+
+
+def proc_status(pid: int) -> tuple[str, int]:
+    """Return (scheduler state letter, pending signal mask) of a process; ("X", 0) when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0].decode()
+        pending = 0
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(("SigPnd:", "ShdPnd:")):
+                    pending |= int(line.split()[1], 16)
+        return state, pending
+    except (OSError, IndexError, ValueError):
+        return "X", 0
+
+
+def parent_pid(pid: int) -> int:
+    """Return the parent of ``pid`` (0 when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def send_signal(pid: int, signum: int) -> None:
+    """Send a signal, ignoring a process that is already gone (or a pid of 0: none)."""
+    if pid <= 0:
+        return
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def reading_stdin(pid: int) -> bool:
+    """Say whether a thread of ``pid`` sleeps in a read of file descriptor 0.
+
+    Only a sleeping thread counts: one stopped by the debugger, or just back from a read the
+    kernel answered, still shows the read in its syscall file.
+    """
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/syscall") as syscall:
+                # "0 0x0 ..." is read(0, ...) on x86_64 (syscall 0; aarch64's read is 63).
+                if not syscall.read().startswith(("0 0x0 ", "63 0x0 ")):
+                    continue
+            with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                if stat.read().rsplit(")", 1)[-1].split()[0] == "S":
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+def describe_exit(status: int | None) -> str:
+    """Say how a child process ended, from its ``Popen.returncode``-style status."""
+    if status is None:
+        return "it stopped answering"
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"
