@@ -1,0 +1,380 @@
+"""The cell controller's state machine and interrupt ladder, against a fake LLDB host.
+
+Each race the integration tests found (interrupt before start, during compile, between the check
+and the mark, a storm, while idle) is replayed here deterministically and fast. The fake stands
+for the LLDB host and its Swift process: the test decides what ``/proc`` says of the process
+(compiling: a ptrace stop, 't'; running: 'R'), which signals stop it, and what the host answers.
+Only the output pipes and ``%system``'s subprocess are real.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from swift_kernel.cells import CellController, ExecutionResult, Phase
+from swift_kernel.diagnostics import CellError, Frame
+from swift_kernel.messages import Ended, Installed, Outcome, Stop
+from swift_kernel.output import OutputEvent, Text
+from swift_kernel.procfs import SIGINT_BIT
+
+FRAMES = (Frame("top-level code", "<Cell 1>", 2),)
+FRESH = "A fresh Swift process has been started."
+STOPPED_BY_SIGINT = Outcome(stop=Stop("signal SIGINT", "signal SIGINT", FRAMES))
+
+
+@dataclass
+class FakeProcess:
+    """The fake Swift process: what /proc says of it and which signals stop it."""
+
+    state: str = "R"
+    pending: int = 0
+    # Which signals end the running evaluation, and with what; others are recorded and ignored.
+    stops_on: dict[int, Outcome] = field(
+        default_factory=lambda: {signal.SIGINT: STOPPED_BY_SIGINT, signal.SIGSTOP: STOPPED_BY_SIGINT}
+    )
+    # SIGINTs that stay pending (the program blocks SIGINT).
+    blocks_sigint: bool = False
+    events: list[tuple[str, object]] = field(default_factory=list)
+    stopped: threading.Event = field(default_factory=threading.Event)
+    outcome: Outcome = field(default_factory=Outcome)
+
+    def status(self, pid: int) -> tuple[str, int]:
+        return self.state, self.pending
+
+    def signal(self, pid: int, signum: int) -> None:
+        self.events.append(("signal", signum))
+        if signum == signal.SIGINT and self.blocks_sigint:
+            self.pending |= SIGINT_BIT
+            return
+        self.stop_with(self.stops_on.get(signum))
+
+    def stop_with(self, outcome: Outcome | None) -> None:
+        if outcome is not None and not self.stopped.is_set():
+            self.outcome = outcome
+            self.stopped.set()
+
+    def signals(self) -> list[int]:
+        return [signum for kind, signum in self.events if kind == "signal"]  # type: ignore[misc]
+
+
+class FakeHost:
+    """A ``SwiftHost`` whose evaluations block until the fake process stops or finishes them."""
+
+    def __init__(self, process: FakeProcess, paths: tuple[str, str, str], on_stderr: Callable[[str], None]) -> None:
+        self.process = process
+        self.paths = paths
+        self.on_stderr = on_stderr
+        self.pid = 4242
+        self.launches = 1
+        self.executed: list[tuple[int, str, str]] = []
+        self.executing = threading.Event()
+        self.reopened: list[str] = []
+        # What an evaluation does before it waits to be stopped; returning an Outcome finishes it.
+        self.body: Callable[[FakeHost], Outcome | None] = lambda host: None
+
+    def start(self) -> None:
+        pass
+
+    def execute(self, generation: int, code: str, cell_name: str, check_warnings: bool) -> Outcome:
+        self.executed.append((generation, code, cell_name))
+        self.executing.set()
+        finished = self.body(self)
+        if finished is not None:
+            return finished
+        assert self.process.stopped.wait(10), "the fake evaluation was never stopped"
+        return self.process.outcome
+
+    def mark(self, generation: int, source: str) -> None:
+        self.process.events.append(("mark", (generation, source)))
+
+    def async_interrupt(self) -> None:
+        self.process.events.append(("async interrupt", None))
+        # LLDB's SendAsyncInterrupt stops the process with SIGSTOP.
+        self.process.stop_with(self.process.stops_on.get(signal.SIGSTOP))
+
+    def relaunch(self) -> None:
+        self.launches += 1
+
+    def set_environment(self, name: str, value: str) -> CellError | None:
+        return None
+
+    def load_installed(self, installed: Installed) -> CellError | None:
+        return None
+
+    def reopen_stdin(self, path: str) -> CellError | None:
+        self.reopened.append(path)
+        return None
+
+    def shutdown(self) -> None:
+        pass
+
+
+@dataclass
+class Rig:
+    controller: CellController
+    host: FakeHost
+    process: FakeProcess
+    output: list[tuple[str, OutputEvent]]
+
+    def run_in_background(
+        self, code: str = "while true {}", time_limit: float | None = None
+    ) -> Callable[[], ExecutionResult]:
+        """Start a cell on another thread; return a function that waits for its result."""
+        cell = self.controller.expect_cell(time_limit)
+        results: list[ExecutionResult] = []
+        thread = threading.Thread(target=lambda: results.append(self.controller.execute(code, "<Cell 1>", cell)))
+        thread.start()
+
+        def result() -> ExecutionResult:
+            thread.join(10)
+            assert not thread.is_alive(), "the cell never ended"
+            self.controller.end_cell(cell)
+            return results[0]
+
+        return result
+
+    def stderr(self) -> str:
+        return "".join(e.text for name, e in self.output if name == "stderr" and isinstance(e, Text))
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    process = FakeProcess()
+    output: list[tuple[str, OutputEvent]] = []
+    hosts: list[FakeHost] = []
+
+    def make_host(stdout: str, stderr: str, stdin: str, on_stderr: Callable[[str], None]) -> FakeHost:
+        hosts.append(FakeHost(process, (stdout, stderr, stdin), on_stderr))
+        return hosts[0]
+
+    controller = CellController(
+        make_host,
+        lambda name, event: output.append((name, event)),
+        interrupt_grace=2.0,
+        resend_interval=0.02,
+        process_status=process.status,
+        signal_process=process.signal,
+        compiling_notice_seconds=0.05,
+    )
+    yield Rig(controller, hosts[0], process, output)
+    controller.shutdown()
+
+
+def assert_keyboard_interrupt(result: ExecutionResult, evalue: str = "Interrupted by user") -> None:
+    assert result.error is not None and result.error.ename == "KeyboardInterrupt", result
+    assert result.error.evalue.startswith(evalue), result.error
+
+
+def test_a_cell_runs_and_its_value_comes_back(rig: Rig) -> None:
+    rig.host.body = lambda host: Outcome(value="2")
+    result = rig.controller.execute("1 + 1", "<Cell 1>")
+    assert result == ExecutionResult(value="2")
+    assert rig.host.executed == [(1, "1 + 1", "<Cell 1>")]
+    assert rig.controller.phase is Phase.IDLE
+
+
+def test_an_interrupt_while_idle_does_nothing(rig: Rig) -> None:
+    assert rig.controller.interrupt("message") == "idle"
+    assert rig.process.events == []
+    assert not rig.controller.interrupts
+
+
+def test_an_interrupt_before_the_cell_starts_runs_nothing(rig: Rig) -> None:
+    cell = rig.controller.expect_cell()
+    assert rig.controller.phase is Phase.ACCEPTED
+    assert rig.controller.interrupt("message") == "started"
+    result = rig.controller.execute("while true {}", "<Cell 1>", cell)
+    assert_keyboard_interrupt(result)
+    assert rig.host.executed == []
+    assert rig.process.events == []  # no mark, no signal: nothing ran
+    record = rig.controller.interrupts[-1]
+    assert record.rung == "before start" and record.latency is not None
+
+
+def test_an_interrupt_between_the_check_and_the_mark_is_caught(rig: Rig) -> None:
+    cell = rig.controller.expect_cell()
+    assert rig.controller.interrupted_result(cell) is None
+    rig.controller.interrupt("signal")  # lands after the check, before the cell is marked running
+    assert not rig.controller._mark_running(cell)
+    assert not cell.running
+    assert_keyboard_interrupt(rig.controller.interrupted_result(cell))  # type: ignore[arg-type]
+
+
+def test_an_interrupt_while_running_tells_the_host_then_signals_once(rig: Rig) -> None:
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    assert rig.controller.phase is Phase.EVALUATING
+    assert rig.controller.interrupt("message") == "started"
+    outcome = result()
+    assert_keyboard_interrupt(outcome)
+    assert outcome.error is not None and "  top-level code at <Cell 1>:2" in outcome.error.traceback
+    assert rig.process.events == [("mark", (1, "message")), ("signal", signal.SIGINT)]
+    record = rig.controller.interrupts[-1]
+    assert (record.rung, record.signals_sent, record.source) == ("signal", 1, "message")
+
+
+def test_an_interrupt_during_compilation_waits_for_the_code_and_says_so(rig: Rig) -> None:
+    rig.process.state = "t"  # LLDB holds the process in a ptrace stop while it compiles
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    deadline = time.monotonic() + 5
+    while "while the compiler works on this cell" not in rig.stderr():
+        assert time.monotonic() < deadline, rig.output
+        time.sleep(0.01)
+    assert rig.process.signals() == []  # a signal now would only queue
+    rig.process.state = "R"  # the code runs
+    assert_keyboard_interrupt(result())
+    assert rig.process.signals() == [signal.SIGINT]
+
+
+def test_an_interrupt_storm_gives_one_interrupt_and_one_signal(rig: Rig) -> None:
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    answers: list[str] = []
+    barrier = threading.Barrier(20)
+
+    def interrupt() -> None:
+        barrier.wait()
+        answers.append(rig.controller.interrupt("message"))
+
+    threads = [threading.Thread(target=interrupt) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == ["already"] * 19 + ["started"]
+    assert_keyboard_interrupt(result())
+    assert rig.process.signals() == [signal.SIGINT]
+    assert len(rig.controller.interrupts) == 1
+
+
+def test_a_swallowed_sigint_is_sent_again_then_lldbs_own_interrupt_takes_over(rig: Rig) -> None:
+    rig.process.stops_on = {signal.SIGSTOP: STOPPED_BY_SIGINT}  # SIGINTs vanish, none stays pending
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    assert_keyboard_interrupt(result())
+    assert rig.process.signals() == [signal.SIGINT] * 3
+    assert ("async interrupt", None) in rig.process.events
+    assert rig.controller.interrupts[-1].rung == "async interrupt"
+
+
+def test_a_blocked_sigint_is_never_sent_twice_and_lldbs_interrupt_takes_over(rig: Rig) -> None:
+    rig.process.blocks_sigint = True
+    rig.process.stops_on = {signal.SIGSTOP: STOPPED_BY_SIGINT}
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    assert_keyboard_interrupt(result())
+    assert rig.process.signals() == [signal.SIGINT]
+    assert rig.controller.interrupts[-1].rung == "async interrupt"
+
+
+def test_code_that_never_stops_is_killed_after_the_grace_period(rig: Rig) -> None:
+    killed = Outcome(ended=Ended("The Swift process ended while the cell ran", FRESH))
+    rig.process.stops_on = {signal.SIGKILL: killed}
+    rig.controller.interrupt_grace = 0.3
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    outcome = result()
+    assert_keyboard_interrupt(outcome, "Interrupted by user; the Swift code did not stop within 0.3 s")
+    assert outcome.error is not None and outcome.error.traceback[-1] == FRESH
+    assert rig.process.signals()[-1] == signal.SIGKILL
+    assert rig.controller.interrupts[-1].rung == "kill"
+
+
+def test_the_time_limit_interrupts_like_a_user(rig: Rig) -> None:
+    result = rig.run_in_background(time_limit=0.1)
+    assert_keyboard_interrupt(result(), "Cell time limit of 0.1 s exceeded")
+    assert rig.controller.interrupts[-1].source == "time limit"
+
+
+def test_a_compile_error_of_an_interrupted_cell_is_the_interrupt(rig: Rig) -> None:
+    def compile_fails_after_the_interrupt(host: FakeHost) -> Outcome:
+        rig.controller.interrupt("message")
+        return Outcome(error=CellError("CompileError", "<Cell 1>:1:1: cannot find 'x' in scope"))
+
+    rig.host.body = compile_fails_after_the_interrupt
+    assert_keyboard_interrupt(rig.controller.execute("x", "<Cell 1>"))
+
+
+def test_a_crash_reads_the_runtimes_message_from_the_cells_stderr(rig: Rig) -> None:
+    def crash(host: FakeHost) -> Outcome:
+        with open(host.paths[1], "w") as stderr:
+            stderr.write("Fatal error: Index out of range\n")
+        return Outcome(stop=Stop("signal SIGILL: illegal instruction operand", "", FRAMES))
+
+    rig.host.body = crash
+    result = rig.controller.execute("[1][2]", "<Cell 1>")
+    assert result.error is not None
+    assert (result.error.ename, result.error.evalue) == ("Fatal error", "Index out of range")
+    assert "Fatal error: Index out of range\n" in rig.stderr()
+
+
+def test_a_process_that_ended_says_its_state_is_gone(rig: Rig) -> None:
+    ended = Ended("The Swift process ended while the cell ran", FRESH, " (exit status 3)")
+    rig.host.body = lambda host: Outcome(ended=ended)
+    result = rig.controller.execute("exit(3)", "<Cell 1>")
+    assert result.error == CellError(
+        "SwiftProcessEnded",
+        "The Swift process ended while the cell ran (exit status 3); its state is gone.",
+        [
+            "SwiftProcessEnded: The Swift process ended while the cell ran (exit status 3); its state is gone.",
+            FRESH,
+        ],
+    )
+
+
+def test_top_level_await_is_rewritten_before_the_host_sees_it(rig: Rig) -> None:
+    rig.host.body = lambda host: Outcome()
+    rig.controller.execute("let r = await work()", "<Cell 1>")
+    assert rig.host.executed[0][1] == "let r = (__SwiftKernel.blockOn { await work() })"
+    refused = rig.controller.execute("for await x in stream {}", "<Cell 2>")
+    assert refused.error is not None and refused.error.ename == "AwaitError"
+    assert len(rig.host.executed) == 1
+
+
+def test_standard_input_is_renewed_after_its_end_or_unread_lines(rig: Rig) -> None:
+    rig.host.body = lambda host: Outcome()
+    rig.controller.execute("1", "<Cell 1>")
+    assert rig.host.reopened == []
+    rig.controller._stdin.end()  # Ctrl-D answered in an earlier cell
+    rig.controller.execute("1", "<Cell 2>")
+    rig.controller._stdin.give("a line nobody read\n")
+    rig.controller.execute("1", "<Cell 3>")
+    assert len(rig.host.reopened) == 2
+    assert all(path.startswith(f"/proc/{os.getpid()}/fd/") for path in rig.host.reopened), rig.host.reopened
+    assert rig.controller._stdin.unread() == 0
+
+
+def test_an_interrupted_subprocess_is_stopped_and_recorded(rig: Rig) -> None:
+    cell = rig.controller.expect_cell()
+    statuses: list[int | None] = []
+    thread = threading.Thread(
+        target=lambda: statuses.append(
+            rig.controller.run_subprocess("sleep 30", dict(os.environ), lambda name, event: None, cell)
+        )
+    )
+    thread.start()
+    deadline = time.monotonic() + 5
+    while rig.controller.phase is not Phase.SUBPROCESS:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    rig.controller.interrupt("message")
+    thread.join(10)
+    assert statuses == [None]
+    record = rig.controller.interrupts[-1]
+    assert record.rung == "SIGINT to the command's process group" and record.latency is not None
+    assert record.latency < 5
+    assert_keyboard_interrupt(rig.controller.interrupted_result(cell))  # type: ignore[arg-type]
+    assert len(rig.controller.interrupts) == 1  # kept once, however often the result is asked for
+    rig.controller.end_cell(cell)
