@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from swift_kernel.lldb_session import LLDBSession
+from swift_kernel.messages import Streams
 from swift_kernel.output import OutputEvent, OutputPump
 from swift_kernel.toolchain import Toolchain
 
@@ -23,7 +24,8 @@ def _discard(name: str, event: OutputEvent) -> None:
 def raw_session(toolchain: Toolchain, stdout_path: str | None = None) -> Iterator[LLDBSession]:
     """Start an LLDB session in this process, optionally with the Swift process's stdout into a file."""
     pump = OutputPump(_discard)
-    session = LLDBSession(toolchain, stdout_path or pump.path("stdout"), pump.path("stderr"), "/dev/null")
+    streams = Streams("/dev/null", stdout_path or pump.path("stdout"), pump.path("stderr"))
+    session = LLDBSession(toolchain, streams)
     try:
         session.start()
         yield session

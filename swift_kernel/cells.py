@@ -43,7 +43,7 @@ from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
 from .diagnostics import CellError, Frame
 from .host import HostProcess
-from .messages import Installed, Outcome, SwiftProcessEnded
+from .messages import Installed, Outcome, Streams, SwiftProcessEnded
 from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
 from .procfs import SIGINT_BIT, proc_status, reading_stdin, send_signal
 from .toolchain import Toolchain
@@ -136,9 +136,9 @@ class SwiftHost(Protocol):
     def shutdown(self) -> None: ...
 
 
-# Builds the host from the paths of the Swift process's stdout, stderr and stdin and a callback
-# for text the host adds to the cell's stderr (compiler warnings).
-HostFactory = Callable[[str, str, str, Callable[[str], None]], SwiftHost]
+# Builds the host from the paths of the Swift process's standard streams and a callback for text
+# the host adds to the cell's stderr (compiler warnings).
+HostFactory = Callable[[Streams, Callable[[str], None]], SwiftHost]
 
 
 class StdinPipe:
@@ -235,12 +235,8 @@ class CellController:
         self._cell: Cell | None = None
         self._subprocess: subprocess.Popen[bytes] | None = None
         self._generation = 0
-        self.host = make_host(
-            self._pump.path("stdout"),
-            self._pump.path("stderr"),
-            self._stdin.path_for_child,
-            lambda text: self._pump.emit("stderr", Text(text)),
-        )
+        streams = Streams(self._stdin.path_for_child, self._pump.path("stdout"), self._pump.path("stderr"))
+        self.host = make_host(streams, lambda text: self._pump.emit("stderr", Text(text)))
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -629,8 +625,8 @@ class CellController:
 
 def hosted_controller(toolchain: Toolchain, on_output: OutputCallback, **kwargs: Any) -> CellController:
     """Return a controller whose cells run in a real LLDB host process (``host.HostProcess``)."""
-    def make_host(stdout: str, stderr: str, stdin: str, on_stderr: Callable[[str], None]) -> SwiftHost:
-        return HostProcess(toolchain, stdout, stderr, stdin, on_stderr=on_stderr)
+    def make_host(streams: Streams, on_stderr: Callable[[str], None]) -> SwiftHost:
+        return HostProcess(toolchain, streams, on_stderr=on_stderr)
 
     return CellController(make_host, on_output, **kwargs)
 

@@ -21,6 +21,7 @@ Dependencies: ``messages``, ``procfs``, ``diagnostics``, ``toolchain``; the host
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -61,6 +62,7 @@ from .messages import (
     Reply,
     SetEnvironment,
     Shutdown,
+    Streams,
     SwiftProcessEnded,
 )
 from .procfs import describe_exit, send_signal
@@ -211,17 +213,14 @@ class HostProcess:
     def __init__(
         self,
         toolchain: Toolchain,
-        stdout_path: str,
-        stderr_path: str,
-        stdin_path: str,
+        streams: Streams,
         *,
         environment: dict[str, str] | None = None,
         on_stderr: Callable[[str], None] = _ignore_text,
     ) -> None:
         self.toolchain = toolchain
         self.environment = dict(environment or {})
-        self._paths = (stdout_path, stderr_path)
-        self._stdin_path = stdin_path
+        self._streams = streams
         self._on_stderr = on_stderr
         self._host: subprocess.Popen[bytes] | None = None
         self._channel: Channel | None = None
@@ -282,16 +281,7 @@ class HostProcess:
         threading.Thread(
             target=self._read_host, args=(channel, host), name="swift-lldb-host-reader", daemon=True
         ).start()
-        stdout, stderr = self._paths
-        init = Init(
-            PROTOCOL_VERSION,
-            str(self.toolchain.root),
-            stdout,
-            stderr,
-            self._stdin_path,
-            dict(self.environment),
-            self._installed,
-        )
+        init = Init(PROTOCOL_VERSION, str(self.toolchain.root), self._streams, dict(self.environment), self._installed)
         try:
             channel.call(init)
         except HostDied as error:
@@ -465,7 +455,7 @@ class HostProcess:
 
     def reopen_stdin(self, path: str) -> CellError | None:
         """Make the pipe at ``path`` the Swift process's standard input (and a fresh host's)."""
-        self._stdin_path = path
+        self._streams = dataclasses.replace(self._streams, stdin=path)
         return self._request_for_error(ReopenStdin(path))
 
     def shutdown(self) -> None:
@@ -525,9 +515,7 @@ class HostServer:
         self.channel = channel
         self.session = LLDBSession(
             find_toolchain(init.toolchain),
-            init.stdout,
-            init.stderr,
-            init.stdin,
+            init.streams,
             init.environment,
             on_launch=lambda pid, debug_server: self._notify(Launched(pid, debug_server)),
             on_stderr=lambda text: self._notify(Emit("stderr", text)),

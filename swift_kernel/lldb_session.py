@@ -18,6 +18,7 @@ Dependencies: ``diagnostics``, ``messages``, ``procfs``, ``output.child_path``, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ from typing import Any, Literal
 
 from . import diagnostics
 from .diagnostics import CellError, Frame
-from .messages import Ended, Installed, Outcome, Stop, SwiftProcessEnded
+from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
 from .procfs import SIGINT_BIT, parent_pid, proc_status, send_signal
 from .toolchain import Toolchain
@@ -205,9 +206,7 @@ class LLDBSession:
     def __init__(
         self,
         toolchain: Toolchain,
-        stdout_path: str,
-        stderr_path: str,
-        stdin_path: str,
+        streams: Streams,
         environment: dict[str, str] | None = None,
         *,
         on_launch: Callable[[int, int], None] = _ignore_launch,
@@ -216,7 +215,7 @@ class LLDBSession:
         self.toolchain = toolchain
         self.environment = dict(environment or {})
         # Paths the Swift process opens for its standard streams (pipes the kernel owns).
-        self._stdout_path, self._stderr_path, self._stdin_path = stdout_path, stderr_path, stdin_path
+        self._streams = streams
         # Told the pid of every Swift process launched, and its debug server's.
         self._on_launch = on_launch
         # Text for the cell's stderr that is not the Swift process's (compiler warnings).
@@ -314,9 +313,9 @@ class LLDBSession:
         environment.update(self.environment)
         info.SetEnvironmentEntries([f"{key}={value}" for key, value in environment.items()], False)
         info.SetWorkingDirectory(os.getcwd())
-        info.AddOpenFileAction(0, self._stdin_path, True, False)
-        info.AddOpenFileAction(1, self._stdout_path, False, True)
-        info.AddOpenFileAction(2, self._stderr_path, False, True)
+        info.AddOpenFileAction(0, self._streams.stdin, True, False)
+        info.AddOpenFileAction(1, self._streams.stdout, False, True)
+        info.AddOpenFileAction(2, self._streams.stderr, False, True)
         error = lldb.SBError()
         process = target.Launch(info, error)
         if not error.Success() or not process.IsValid():
@@ -383,7 +382,7 @@ class LLDBSession:
 
     def reopen_stdin(self, path: str) -> CellError | None:
         """Make ``path`` the Swift process's standard input, now and for fresh processes."""
-        self._stdin_path = path
+        self._streams = dataclasses.replace(self._streams, stdin=path)
         result = self._target.EvaluateExpression(f"__SwiftKernel.reopenStdin({json.dumps(path)})", self._plain_options)
         error_text = result.GetError().GetCString() or ""
         if not result.GetError().Success() and not diagnostics.is_no_result(error_text):

@@ -62,6 +62,15 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Streams:
+    """The paths the Swift process opens as its stdin, stdout and stderr (the kernel's pipes)."""
+
+    stdin: str
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
 class Installed:
     """Built packages to load into a Swift process (and into every fresh one)."""
 
@@ -79,9 +88,7 @@ class Init:
 
     version: int
     toolchain: str
-    stdout: str
-    stderr: str
-    stdin: str
+    streams: Streams
     environment: dict[str, str] = field(default_factory=dict)
     installed: Installed | None = None
 

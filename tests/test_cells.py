@@ -20,7 +20,7 @@ import pytest
 
 from swift_kernel.cells import CellController, ExecutionResult, Phase
 from swift_kernel.diagnostics import CellError, Frame
-from swift_kernel.messages import Ended, Installed, Outcome, Stop
+from swift_kernel.messages import Ended, Installed, Outcome, Stop, Streams
 from swift_kernel.output import OutputEvent, Text
 from swift_kernel.procfs import SIGINT_BIT
 
@@ -67,9 +67,9 @@ class FakeProcess:
 class FakeHost:
     """A ``SwiftHost`` whose evaluations block until the fake process stops or finishes them."""
 
-    def __init__(self, process: FakeProcess, paths: tuple[str, str, str], on_stderr: Callable[[str], None]) -> None:
+    def __init__(self, process: FakeProcess, streams: Streams, on_stderr: Callable[[str], None]) -> None:
         self.process = process
-        self.paths = paths
+        self.streams = streams
         self.on_stderr = on_stderr
         self.pid = 4242
         self.launches = 1
@@ -150,8 +150,8 @@ def rig() -> Iterator[Rig]:
     output: list[tuple[str, OutputEvent]] = []
     hosts: list[FakeHost] = []
 
-    def make_host(stdout: str, stderr: str, stdin: str, on_stderr: Callable[[str], None]) -> FakeHost:
-        hosts.append(FakeHost(process, (stdout, stderr, stdin), on_stderr))
+    def make_host(streams: Streams, on_stderr: Callable[[str], None]) -> FakeHost:
+        hosts.append(FakeHost(process, streams, on_stderr))
         return hosts[0]
 
     controller = CellController(
@@ -309,7 +309,7 @@ def test_a_compile_error_of_an_interrupted_cell_is_the_interrupt(rig: Rig) -> No
 
 def test_a_crash_reads_the_runtimes_message_from_the_cells_stderr(rig: Rig) -> None:
     def crash(host: FakeHost) -> Outcome:
-        with open(host.paths[1], "w") as stderr:
+        with open(host.streams.stderr, "w") as stderr:
             stderr.write("Fatal error: Index out of range\n")
         return Outcome(stop=Stop("signal SIGILL: illegal instruction operand", "", FRAMES))
 
