@@ -257,7 +257,7 @@ class PeakRSS:
 
 def kernel_figures(trials: int, lines: int, cells: int) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    with kernel() as (km, kc, start_to_result), raw_session() as raw:
+    with kernel() as (km, kc, start_to_result), raw_session(TOOLCHAIN) as raw:
         figures["start"] = [start_to_result]
         process = kernel_process(km)
         assert run(kc, "let x = 41").status == "ok"
