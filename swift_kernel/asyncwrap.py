@@ -57,7 +57,7 @@ from .swiftlex import (
 )
 from .swiftlex import StringKind as _StringKind
 
-__all__ = ["AwaitRewriteError", "rewrite_top_level_await"]
+__all__ = ["AwaitRewriteError", "mask_literals", "rewrite_top_level_await"]
 
 # What the rewrite inserts around an awaited expression; the prelude defines
 # both functions.  The parentheses keep the closure from ever being read as a
@@ -230,6 +230,15 @@ def rewrite_top_level_await(code: str) -> str:
 
 
 # --- Masking ----------------------------------------------------------------------------
+
+
+def mask_literals(text: str) -> str:
+    """Return ``text`` with string and regex literals filled and comments blanked, offsets kept.
+
+    Code in an interpolation stays visible only where the precise scanner took the literal;
+    other rewrites (safe points) use this to find code that is code.
+    """
+    return _mask(text)[0]
 
 
 def _mask(text: str) -> tuple[str, list[tuple[int, int]]]:

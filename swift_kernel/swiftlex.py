@@ -109,17 +109,25 @@ def scan_string_body(text: str, pos: int, kind: StringKind) -> tuple[StringEnd, 
 BLOCK_COMMENT_TOKEN: Final = re.compile(r"/\*|\*/")
 
 
+def closing_match(tokens: re.Pattern[str], text: str, pos: int, openers: str, depth: int = 0) -> re.Match[str] | None:
+    """Return the token that closes what is open at ``pos`` (``depth`` levels, or the first opener found).
+
+    ``tokens`` matches openers and closers; one whose first character is in ``openers`` opens.
+    """
+    for match in tokens.finditer(text, pos):
+        if text[match.start()] in openers:
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return match
+    return None
+
+
 def block_comment_end(text: str, pos: int) -> int | None:
     """Return the index past a block comment whose body starts at ``pos``, or None if it never ends.
 
     Swift block comments nest, so ``/* /* */`` is still open.
     """
-    depth = 1
-    for match in BLOCK_COMMENT_TOKEN.finditer(text, pos):
-        if text[match.start()] == "/":
-            depth += 1
-        else:
-            depth -= 1
-            if depth == 0:
-                return match.end()
-    return None
+    match = closing_match(BLOCK_COMMENT_TOKEN, text, pos, "/", depth=1)
+    return match.end() if match is not None else None
