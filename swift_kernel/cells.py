@@ -27,8 +27,10 @@ import contextlib
 import enum
 import fcntl
 import logging
+import mmap
 import os
 import signal
+import struct
 import subprocess
 import termios
 import threading
@@ -37,18 +39,19 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
 from .diagnostics import CellError, Frame
 from .host import HostProcess
-from .messages import Installed, Outcome, Streams, SwiftProcessEnded
+from .messages import Execute, Installed, Outcome, Streams, SwiftProcessEnded
 from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
-from .procfs import SIGINT_BIT, proc_status, reading_stdin, send_signal
+from .procfs import SIGINT_BIT, proc_status, process_cpu_seconds, reading_stdin, send_signal, thread_cpu_ns
 from .toolchain import Toolchain
 
-__all__ = ["Cell", "CellController", "EarlyStart", "ExecutionResult", "InterruptRecord", "SwiftProcessEnded"]
+__all__ = ["Cell", "CellController", "EarlyStart", "ExecutionResult", "InterruptRecord", "Sent", "SwiftProcessEnded"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,21 @@ InputCallback = Callable[[Callable[[], str]], "Future[str | None]"]
 _STDIN_FAST_POLL_SECONDS = 2.0
 # How long an interrupt waits on a compiling cell before it tells the user why nothing happens.
 _COMPILING_NOTICE_SECONDS = 1.0
+# How much CPU time the cell's thread may use after an interrupt without reaching a safe point
+# before it is stopped wherever it is (a long library call, a loop in code not from a cell). Long
+# enough for a collection's resize (a Set growing past 393,216 elements took over 20 ms), so that
+# a loop doing one is stopped at its next safe point, not half-way between two statements. CPU
+# time, not wall time: on a busy machine the code may wait long for a core, and that is no reason
+# to stop it outside a safe point.
+_SAFE_POINT_CPU_NS = 250_000_000
+# How long the cell's thread must sleep in the kernel (sleep, read, a lock) before it is stopped
+# there: such calls hold no half-done mutation, but a short wait for a lock may be inside one.
+_BLOCKED_SECONDS = 0.004
+# Said with an interrupt that could not wait for a safe point while the code ran.
+_UNSAFE_NOTE = (
+    "stopped outside a safe point, inside a call that ran on without reaching one: a value that "
+    "call was changing may be half-updated"
+)
 
 
 class Phase(enum.Enum):
@@ -96,6 +114,18 @@ class InterruptRecord:
         return None if self.stopped_at is None else self.stopped_at - self.requested_at
 
 
+@dataclass(frozen=True)
+class Sent:
+    """Who sent a request (its client session) and when, by that client's clock (its header)."""
+
+    session: str
+    at: datetime
+
+    def before(self, other: Sent) -> bool:
+        """Say whether this was sent before ``other``; only the same client's clock compares."""
+        return self.session == other.session and self.at < other.at
+
+
 @dataclass
 class Cell:
     """One accepted cell, from the kernel taking its request until its reply; interrupts land here."""
@@ -107,7 +137,27 @@ class Cell:
     phase: Phase = Phase.ACCEPTED
     # True while an evaluation of this cell runs in the host; run_done is set when it returns.
     running: bool = False
+    # When the cell's code first started to run (its time limit counts from there).
+    started_at: float | None = None
+    # Who sent the cell's execute_request, and when, if the request said.
+    sent: Sent | None = None
     run_done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Ladder:
+    """Where one interrupt's escalation stands (see ``CellController._escalate``)."""
+
+    grace_from: float
+    thread_cpu_at_request: int
+    process_cpu_at_request: float
+    # None while the code may still reach a safe point; then what the rung's name adds.
+    where: str | None = None
+    blocked_since: float | None = None
+    pending_since: float | None = None
+    next_signal: float = 0.0
+    next_async: float = 0.0
+    told: bool = False
 
 
 class SwiftHost(Protocol):
@@ -126,7 +176,7 @@ class SwiftHost(Protocol):
         """Swift processes launched so far."""
 
     def start(self) -> None: ...
-    def execute(self, generation: int, code: str, cell_name: str, check_warnings: bool) -> Outcome: ...
+    def execute(self, request: Execute) -> Outcome: ...
     def mark(self, generation: int, source: str) -> None: ...
     def async_interrupt(self) -> None: ...
     def relaunch(self) -> None: ...
@@ -136,9 +186,42 @@ class SwiftHost(Protocol):
     def shutdown(self) -> None: ...
 
 
-# Builds the host from the paths of the Swift process's standard streams and a callback for text
-# the host adds to the cell's stderr (compiler warnings).
-HostFactory = Callable[[Streams, Callable[[str], None]], SwiftHost]
+# Builds the host from the paths of the Swift process's standard streams, the path of the stop
+# flag page and a callback for text the host adds to the cell's stderr (compiler warnings).
+HostFactory = Callable[[Streams, str, Callable[[str], None]], SwiftHost]
+
+
+class StopFlag:
+    """A page shared with the Swift process (a memfd it opens by path): the safe points' flag.
+
+    Word 0 asks the code running now to stop at its next safe point; the Swift prelude sets
+    word 1 when it stopped at one.
+    """
+
+    def __init__(self) -> None:
+        self._fd = os.memfd_create("swift-kernel-stop-flag", os.MFD_CLOEXEC)
+        os.ftruncate(self._fd, mmap.PAGESIZE)
+        self._page = mmap.mmap(self._fd, mmap.PAGESIZE)
+
+    @property
+    def path_for_child(self) -> str:
+        return child_path(self._fd)
+
+    def request(self) -> None:
+        """Ask the running code to stop at its next safe point."""
+        struct.pack_into("i", self._page, 0, 1)
+
+    def clear(self) -> None:
+        """Withdraw the request and forget whether a safe point was reached."""
+        struct.pack_into("ii", self._page, 0, 0, 0)
+
+    def reached(self) -> bool:
+        """Say whether the code stopped at a safe point since the last ``clear``."""
+        return bool(struct.unpack_from("i", self._page, 4)[0])
+
+    def close(self) -> None:
+        self._page.close()
+        close_fds(self._fd)
 
 
 class StdinPipe:
@@ -185,6 +268,10 @@ class StdinPipe:
         self.read_fd = self.write_fd = -1
 
 
+# Rungs that stop running code wherever it is, after it used its CPU budget without a safe point.
+_UNSAFE_RUNGS = ("signal outside a safe point", "async interrupt outside a safe point")
+
+
 def _unblock_sigint() -> None:
     """Unblock SIGINT in a child process before it execs (see run_subprocess)."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -212,31 +299,43 @@ class CellController:
         resend_interval: float = 0.25,
         *,
         check_warnings: bool = True,
+        safe_points: bool = True,
         process_status: Callable[[int], tuple[str, int]] = proc_status,
         signal_process: Callable[[int, int], None] = send_signal,
+        thread_cpu: Callable[[int], int] = thread_cpu_ns,
+        process_cpu: Callable[[int], float] = process_cpu_seconds,
         compiling_notice_seconds: float = _COMPILING_NOTICE_SECONDS,
     ) -> None:
         # Compile each cell once more, without running it, to show its warnings.
         self.check_warnings = check_warnings
+        # Put safe points into cells, where an interrupt stops the code with every value whole.
+        self.safe_points = safe_points
         self.interrupt_grace = interrupt_grace
         self.resend_interval = resend_interval
         # How the ladder reads and signals the Swift process (``procfs``; fakes in unit tests).
         self._process_status = process_status
         self._signal = signal_process
+        self._thread_cpu = thread_cpu
+        self._process_cpu = process_cpu
         self._compiling_notice_seconds = compiling_notice_seconds
         # The latest interrupts with their rung and latency, for logs and benchmarks.
         self.interrupts: deque[InterruptRecord] = deque(maxlen=1000)
         # The pipes the Swift process writes its stdout and stderr into, and their reader.
         self._pump = OutputPump(on_output)
         self._stdin = StdinPipe()
+        self._stop_flag = StopFlag()
         # Asked for a line when the Swift code reads standard input; None means end of input.
         self._on_input: InputCallback | None = None
         self._lock = threading.Lock()
         self._cell: Cell | None = None
         self._subprocess: subprocess.Popen[bytes] | None = None
         self._generation = 0
+        # The last interrupt that found no cell, and who sent it when (see ``interrupt``).
+        self._unclaimed: tuple[str, Sent] | None = None
         streams = Streams(self._stdin.path_for_child, self._pump.path("stdout"), self._pump.path("stderr"))
-        self.host = make_host(streams, lambda text: self._pump.emit("stderr", Text(text)))
+        self.host = make_host(
+            streams, self._stop_flag.path_for_child, lambda text: self._pump.emit("stderr", Text(text))
+        )
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -284,25 +383,40 @@ class CellController:
         self.host.shutdown()
         self._pump.close()
         self._stdin.close()
+        self._stop_flag.close()
 
     # ----- cells ------------------------------------------------------------------------------
 
-    def expect_cell(self, time_limit: float | None = None) -> Cell:
+    def expect_cell(self, time_limit: float | None = None, sent: Sent | None = None) -> Cell:
         """Register the cell the kernel has accepted, so that an interrupt from now on applies to it.
 
         Called by the kernel as soon as it takes an execute_request, before the cell reaches the
         executing thread (which may still be starting the Swift process); ``end_cell`` closes it.
-        The time limit counts from here.
+        ``sent`` says who sent the cell's execute_request and when: an interrupt_request the same
+        client sent before it was meant for an earlier cell.
         """
         with self._lock:
             self._generation += 1
-            cell = Cell(self._generation, time_limit)
+            cell = Cell(self._generation, time_limit, sent=sent)
             self._cell = cell
-        if time_limit is not None and time_limit > 0:
-            cell.timer = threading.Timer(time_limit, self.interrupt, args=("time limit",))
+            unclaimed, self._unclaimed = self._unclaimed, None
+            if unclaimed is not None and sent is not None and sent.before(unclaimed[1]):
+                log.info("an interrupt from %s overtook this cell's request: the cell will not run", unclaimed[0])
+                cell.interrupt = InterruptRecord(unclaimed[0], "Interrupted by user", time.monotonic())
+        return cell
+
+    def _start_clock(self, cell: Cell) -> None:
+        """Start the cell's time limit when its code (or command) first runs; called under the lock.
+
+        Waiting for the Swift process to start, or in the kernel's queue, is not the cell's time.
+        """
+        if cell.started_at is not None:
+            return
+        cell.started_at = time.monotonic()
+        if cell.time_limit is not None and cell.time_limit > 0:
+            cell.timer = threading.Timer(cell.time_limit, self.interrupt, args=("time limit",))
             cell.timer.daemon = True
             cell.timer.start()
-        return cell
 
     def end_cell(self, cell: Cell) -> None:
         """Close a cell opened by ``expect_cell``: later interrupts find nothing to stop."""
@@ -333,6 +447,8 @@ class CellController:
             cell.run_done = threading.Event()
             cell.running = True
             cell.phase = Phase.EVALUATING
+            self._stop_flag.clear()
+            self._start_clock(cell)
             return True
 
     def execute(self, code: str, cell_name: str, cell: Cell | None = None) -> ExecutionResult:
@@ -367,13 +483,19 @@ class CellController:
                     daemon=True,
                 ).start()
             self._pump.reset_tail()
+            request = Execute(cell.generation, code, cell_name, self.check_warnings, self.safe_points)
             try:
-                outcome = self.host.execute(cell.generation, code, cell_name, self.check_warnings)
+                outcome = self.host.execute(request)
             finally:
                 with self._lock:
                     cell.running = False
                     cell.phase = Phase.ACCEPTED
+                    # No stop request may outlive the evaluation it was meant for.
+                    at_safe_point = self._stop_flag.reached()
+                    self._stop_flag.clear()
                     cell.run_done.set()
+            if at_safe_point and cell.interrupt is not None and cell.interrupt.rung != "kill":
+                cell.interrupt.rung = "safe point"
             return self._result(outcome, cell)
         finally:
             if owned:
@@ -401,7 +523,7 @@ class CellController:
         if outcome.stop is not None:
             stop = outcome.stop
             if record is not None:
-                return self._interrupted(record, stop.frames)
+                return self._interrupted(record, stop.frames, unsafe=record.rung in _UNSAFE_RUNGS)
             stderr_text = self._pump.tail("stderr")
             return ExecutionResult(
                 error=diagnostics.runtime_error(stop.reason, stop.description, stderr_text, list(stop.frames))
@@ -410,6 +532,10 @@ class CellController:
             if record is not None and outcome.error.ename == "CompileError":
                 return self._interrupted(record, ())
             return ExecutionResult(error=outcome.error)
+        if record is not None:
+            # The code finished before the interrupt could stop it (a compile ending just then, a
+            # cell too quick for it): an interrupt accepted for a cell still ends it as one.
+            return self._interrupted(record, ())
         return ExecutionResult(value=outcome.value)
 
     def _record_interrupt(self, record: InterruptRecord) -> None:
@@ -426,9 +552,12 @@ class CellController:
         )
         self.interrupts.append(record)
 
-    def _interrupted(self, record: InterruptRecord, frames: tuple[Frame, ...]) -> ExecutionResult:
-        traceback = [f"KeyboardInterrupt: {record.reason}"] + [f"  {frame.render()}" for frame in frames]
-        return ExecutionResult(error=CellError("KeyboardInterrupt", record.reason, traceback))
+    def _interrupted(
+        self, record: InterruptRecord, frames: tuple[Frame, ...], unsafe: bool = False
+    ) -> ExecutionResult:
+        evalue = f"{record.reason} ({_UNSAFE_NOTE})" if unsafe else record.reason
+        traceback = [f"KeyboardInterrupt: {evalue}"] + [f"  {frame.render()}" for frame in frames]
+        return ExecutionResult(error=CellError("KeyboardInterrupt", evalue, traceback))
 
     # ----- standard input ---------------------------------------------------------------------
 
@@ -506,6 +635,7 @@ class CellController:
         with self._lock:
             self._subprocess = process
             cell.phase = Phase.SUBPROCESS
+            self._start_clock(cell)
         try:
             status = process.wait()
         finally:
@@ -524,19 +654,28 @@ class CellController:
 
     # ----- interrupts -------------------------------------------------------------------------
 
-    def interrupt(self, source: str) -> str:
+    def interrupt(self, source: str, sent: Sent | None = None) -> str:
         """Stop the running cell, if any; safe from any thread and returns at once.
 
-        ``source`` is ``message``, ``signal`` or ``time limit``. The returned word says what happened:
-        ``idle`` (nothing ran), ``already`` (an interrupt of this cell is under way) or ``started``.
+        ``source`` is ``message``, ``signal`` or ``time limit``; ``sent`` says who sent an
+        interrupt_request and when (its header). The returned word says what happened:
+        ``idle`` (nothing ran), ``already`` (an interrupt of this cell is under way), ``earlier``
+        (sent before this cell's own request: it was meant for an earlier cell) or ``started``.
         """
         with self._lock:
             cell = self._cell
             if cell is None:
+                # It may have overtaken its cell's execute_request (control and shell are two
+                # sockets): a cell this client sent before it is stopped as soon as it comes.
+                self._unclaimed = (source, sent) if sent is not None else None
                 log.info("interrupt from %s while idle: nothing to stop", source)
                 return "idle"
             if cell.interrupt is not None:
                 return "already"
+            if sent is not None and cell.sent is not None and sent.before(cell.sent):
+                # A burst of interrupts for the cell before, handled only now: not this cell's.
+                log.info("interrupt sent at %s, before this cell (%s): ignored", sent.at, cell.sent.at)
+                return "earlier"
             reason = "Interrupted by user"
             if source == "time limit":
                 reason = f"Cell time limit of {cell.time_limit:g} s exceeded"
@@ -565,68 +704,102 @@ class CellController:
                 os.killpg(process.pid, signal.SIGKILL)
 
     def _escalate(self, cell: Cell, record: InterruptRecord) -> None:
-        """Stop the evaluation: SIGINT, then LLDB's own interrupt, then kill after the grace period.
+        """Stop the evaluation: at a safe point if it gets to one, else by the ladder of signals.
 
         Runs on its own thread until the evaluation returns. The host is told first, so that it
-        reports the stop as an interrupt and lets a library call run on to cell code before
-        unwinding. A SIGINT sent while LLDB compiles the cell (the process sits in a ptrace stop,
-        state 't') would only queue, so none is sent then; it goes out as soon as the code runs.
-        One that LLDB's helper calls swallow is sent again once the code runs and none is pending,
-        never two at once: a second signal landing while LLDB restores the process has corrupted
-        its JIT state. A SIGINT that stays pending while the code runs is blocked by the program:
-        LLDB's SendAsyncInterrupt (SIGSTOP, which cannot be blocked) takes over. After
-        ``interrupt_grace`` seconds the process is killed.
+        reports the stop as an interrupt; then the stop flag asks the code to stop itself at its
+        next safe point (``safepoints.py``), where every value is whole.
 
-        The grace period counts from when the code runs. A compilation (inside the host) cannot be
-        interrupted, and killing the Swift process meanwhile would only throw its state away: an
-        interrupt during a compile that takes long says so on stderr and waits for the code.
+        Code that does not get to one is stopped where it is: at once when its thread sleeps in
+        the kernel (``sleep``, ``read``, waiting for a lock: no mutation is half done there), and
+        after ``_SAFE_POINT_CPU_NS`` of CPU time when it runs (a long library call), saying so in
+        the error. That ladder: a SIGINT straight to the Swift process; one that LLDB's helper
+        calls swallow is sent again once the code runs and none is pending, never two at once (a
+        second signal landing while LLDB restores the process has corrupted its JIT state); a
+        SIGINT that stays pending is blocked by the program, so LLDB's SendAsyncInterrupt
+        (SIGSTOP, which cannot be blocked) takes over. A signal sent while LLDB compiles the cell
+        (the process sits in a ptrace stop, state 't') would only queue, so none is sent then.
+
+        The grace period after which the Swift process is killed counts from when the code runs,
+        and ends only once the process has had CPU time to stop by itself (half the grace): on
+        a busy machine code that waits for a core is not killed for being slow. A compilation
+        (inside the host) cannot be interrupted; an interrupt during one that takes long says so
+        on stderr, and the code stops at the cell's first safe point, before any of it runs.
         """
         run_done = cell.run_done
         self.host.mark(cell.generation, record.source)
+        with self._lock:
+            # (With no grace at all the last rung runs at once: nothing is asked of the code.)
+            if cell.running and not run_done.is_set() and self.interrupt_grace > 0:
+                self._stop_flag.request()
         pid = self.host.pid
-        deadline = record.requested_at + self.interrupt_grace
-        next_signal = record.requested_at
-        next_async = 0.0
-        pending_since: float | None = None
-        told = False
+        ladder = _Ladder(record.requested_at, self._thread_cpu(pid), self._process_cpu(pid))
         while not run_done.is_set():
             now = time.monotonic()
             state, pending = self._process_status(pid)
             if state == "X":
                 break
             if state == "t" and record.signals_sent == 0 and not record.rung:
-                deadline = now + self.interrupt_grace
-                if not told and now - record.requested_at > self._compiling_notice_seconds:
-                    told = True
+                ladder.grace_from = now
+                if not ladder.told and now - record.requested_at > self._compiling_notice_seconds:
+                    ladder.told = True
                     notice = f"{record.reason} while the compiler works on this cell: it stops as soon as it runs.\n"
                     self._pump.emit("stderr", Text(notice))
-            if now >= deadline:
+            if self._grace_over(pid, now, ladder):
                 record.rung = "kill"
                 log.warning("interrupt grace of %.1f s over: killing Swift process %d", self.interrupt_grace, pid)
                 self._signal(pid, signal.SIGKILL)
                 break
             if state != "t":
-                if pending & SIGINT_BIT:
-                    pending_since = pending_since or now
-                blocked = pending_since is not None and now - pending_since > self.resend_interval
-                if blocked or record.signals_sent >= 3:
-                    if now >= next_async:
-                        # Repeated because a lone SendAsyncInterrupt has been seen to get lost.
-                        self.host.async_interrupt()
-                        record.rung = "async interrupt"
-                        next_async = now + self.resend_interval
-                elif not pending & SIGINT_BIT and now >= next_signal:
-                    self._signal(pid, signal.SIGINT)
-                    record.signals_sent += 1
-                    record.rung = record.rung or "signal"
-                    next_signal = now + self.resend_interval
-            run_done.wait(0.002 if now - record.requested_at < 0.05 else 0.01)
+                if ladder.where is None:
+                    self._give_up_on_safe_points(ladder, pid, state, now)
+                if ladder.where is not None:
+                    self._next_rung(ladder, record, pid, pending, now)
+            run_done.wait(0.001 if now - record.requested_at < 0.05 else 0.01)
+
+    def _give_up_on_safe_points(self, ladder: _Ladder, pid: int, state: str, now: float) -> None:
+        """Decide whether the code must be stopped where it is, not at a safe point."""
+        if state in ("S", "D"):
+            ladder.blocked_since = ladder.blocked_since if ladder.blocked_since is not None else now
+            if now - ladder.blocked_since >= _BLOCKED_SECONDS:
+                ladder.where = ""
+        else:
+            ladder.blocked_since = None
+            if self._thread_cpu(pid) - ladder.thread_cpu_at_request >= _SAFE_POINT_CPU_NS:
+                ladder.where = " outside a safe point"
+
+    def _next_rung(self, ladder: _Ladder, record: InterruptRecord, pid: int, pending: int, now: float) -> None:
+        """Send the next signal of the ladder, if one is due."""
+        if pending & SIGINT_BIT:
+            ladder.pending_since = ladder.pending_since or now
+        blocked = ladder.pending_since is not None and now - ladder.pending_since > self.resend_interval
+        if blocked or record.signals_sent >= 3:
+            if now >= ladder.next_async:
+                # Repeated because a lone SendAsyncInterrupt has been seen to get lost.
+                self.host.async_interrupt()
+                record.rung = f"async interrupt{ladder.where}"
+                ladder.next_async = now + self.resend_interval
+        elif not pending & SIGINT_BIT and now >= ladder.next_signal:
+            self._signal(pid, signal.SIGINT)
+            record.signals_sent += 1
+            record.rung = record.rung or f"signal{ladder.where}"
+            ladder.next_signal = now + self.resend_interval
+
+    def _grace_over(self, pid: int, now: float, ladder: _Ladder) -> bool:
+        """Say whether code that was asked to stop has had its grace period, in time and in progress."""
+        waited = now - ladder.grace_from
+        if waited < self.interrupt_grace:
+            return False
+        # A process that could not run (a busy machine) has not had its chance yet; three grace
+        # periods are the most it waits in any case.
+        ran = self._process_cpu(pid) - ladder.process_cpu_at_request
+        return ran >= self.interrupt_grace / 2 or waited >= 3 * self.interrupt_grace
 
 
 def hosted_controller(toolchain: Toolchain, on_output: OutputCallback, **kwargs: Any) -> CellController:
     """Return a controller whose cells run in a real LLDB host process (``host.HostProcess``)."""
-    def make_host(streams: Streams, on_stderr: Callable[[str], None]) -> SwiftHost:
-        return HostProcess(toolchain, streams, on_stderr=on_stderr)
+    def make_host(streams: Streams, stop_flag: str, on_stderr: Callable[[str], None]) -> SwiftHost:
+        return HostProcess(toolchain, streams, stop_flag=stop_flag, on_stderr=on_stderr)
 
     return CellController(make_host, on_output, **kwargs)
 

@@ -33,7 +33,7 @@ class Frame:
 
 # LLDB 17+ says "Expression execution was interrupted: X."; older ones "Execution was interrupted, reason: X."
 _INTERRUPTED = re.compile(r"(?:Expression execution was interrupted:|Execution was interrupted, reason:) (.*?)\.?\n")
-_DIAGNOSTIC = re.compile(r"^(error|warning|note): (<[^>\n]+>|[^:\n]+):(\d+):(\d+): (.*)$")
+DIAGNOSTIC = re.compile(r"^(error|warning|note): (<[^>\n]+>|[^:\n]+):(\d+):(\d+): (.*)$", re.MULTILINE)
 # The file LLDB compiles a REPL cell in, around the cell's own lines.
 _LLDB_WRAPPER = re.compile(r"(?:^|/)(?:repl|expr)\d+-[^/]*\.cpp$")
 _PROCESS_GONE = (
@@ -46,6 +46,8 @@ _PROCESS_GONE = (
     "Process must be launched",
     "execution stopped with unexpected state",
 )
+# The kernel's own Swift code (the prelude: safe points, display helpers) shows in no traceback.
+_KERNEL_FUNCTIONS = ("__swiftKernel", "__SwiftKernel")
 _SIGNAL_NAMES = {
     "SIGILL": "illegal instruction",
     "SIGSEGV": "segmentation fault",
@@ -90,7 +92,7 @@ def compile_error(error_text: str, source_name: str | None = None, source: str |
     first_error: str | None = None
     in_wrapper = False
     for line in error_text.splitlines():
-        match = _DIAGNOSTIC.match(line)
+        match = DIAGNOSTIC.match(line)
         if match:
             severity, file, row, col, message = match.groups()
             in_wrapper = bool(source_name and source is not None and _LLDB_WRAPPER.search(file))
@@ -142,7 +144,7 @@ def compile_warnings(error_text: str, source_name: str) -> str:
     """
     blocks: list[tuple[str, str, str, list[str]]] = []  # severity, file, message, lines
     for line in error_text.splitlines():
-        match = _DIAGNOSTIC.match(line)
+        match = DIAGNOSTIC.match(line)
         if match:
             severity, file, row, col, message = match.groups()
             header = f"{file}:{row}:{col}: {severity}: {message}"
@@ -197,7 +199,7 @@ def cell_frames(frames: list[Frame], limit: int = 20) -> list[Frame]:
     kept: list[Frame] = []
     repeats = 0
     for frame in frames:
-        if frame.file == "<compiler-generated>":
+        if frame.file == "<compiler-generated>" or frame.function.startswith(_KERNEL_FUNCTIONS):
             continue
         # Swift code only: cells and included files; C libraries may carry line tables too.
         file = frame.file or ""

@@ -216,11 +216,13 @@ class HostProcess:
         streams: Streams,
         *,
         environment: dict[str, str] | None = None,
+        stop_flag: str = "",
         on_stderr: Callable[[str], None] = _ignore_text,
     ) -> None:
         self.toolchain = toolchain
         self.environment = dict(environment or {})
         self._streams = streams
+        self._stop_flag = stop_flag
         self._on_stderr = on_stderr
         self._host: subprocess.Popen[bytes] | None = None
         self._channel: Channel | None = None
@@ -281,7 +283,14 @@ class HostProcess:
         threading.Thread(
             target=self._read_host, args=(channel, host), name="swift-lldb-host-reader", daemon=True
         ).start()
-        init = Init(PROTOCOL_VERSION, str(self.toolchain.root), self._streams, dict(self.environment), self._installed)
+        init = Init(
+            PROTOCOL_VERSION,
+            str(self.toolchain.root),
+            self._streams,
+            dict(self.environment),
+            self._installed,
+            self._stop_flag,
+        )
         try:
             channel.call(init)
         except HostDied as error:
@@ -480,9 +489,9 @@ class HostProcess:
 
     # ----- cells and interrupts ---------------------------------------------------------------
 
-    def execute(self, generation: int, code: str, cell_name: str, check_warnings: bool) -> Outcome:
-        """Evaluate one piece of cell ``generation`` in the host; a crash of the host is the result."""
-        outcome: Outcome = self._request(Execute(generation, code, cell_name, check_warnings))
+    def execute(self, request: Execute) -> Outcome:
+        """Evaluate one piece of a cell in the host; a crash of the host is the result."""
+        outcome: Outcome = self._request(request)
         return outcome
 
     def mark(self, generation: int, source: str) -> None:
@@ -517,6 +526,7 @@ class HostServer:
             find_toolchain(init.toolchain),
             init.streams,
             init.environment,
+            stop_flag=init.stop_flag,
             on_launch=lambda pid, debug_server: self._notify(Launched(pid, debug_server)),
             on_stderr=lambda text: self._notify(Emit("stderr", text)),
         )
@@ -608,7 +618,7 @@ class HostServer:
             else:
                 self.session.interrupted.set()
         try:
-            outcome = self.session.execute(request.code, request.cell_name, request.check_warnings)
+            outcome = self.session.execute(request.code, request.cell_name, request.check_warnings, request.safe_points)
         finally:
             with self._marks_lock:
                 self._generation = None

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Float, Integer
 
 from . import __version__
-from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, SwiftProcessEnded
+from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, Sent, SwiftProcessEnded
 from .completeness import check_completeness
 from .diagnostics import CellError
 from .directives import (
@@ -46,6 +47,15 @@ from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .toolchain import find_toolchain
+
+
+def _sent(message: dict[str, Any]) -> Sent | None:
+    """Return who sent ``message`` and when (its header; jupyter_client parses the date)."""
+    header = message.get("header", {})
+    date, session = header.get("date"), header.get("session")
+    if isinstance(date, datetime) and date.tzinfo is not None and isinstance(session, str):
+        return Sent(session, date)
+    return None
 
 
 class SwiftKernel(Kernel):
@@ -73,6 +83,13 @@ class SwiftKernel(Kernel):
         help="Show the compiler's warnings for cells that compile, on stderr. LLDB drops them, so each "
         "cell is compiled once more without running it: 1-3 ms for a small cell, about 70% more compile "
         "time for a large one.",
+    )
+    safe_points = Bool(
+        True,
+        config=True,
+        help="Put a safe point at the start of every loop body in cells (and of each cell): an interrupt "
+        "stops running code there, where no mutation is half done, so every variable stays whole. Costs "
+        "one load and compare per loop iteration.",
     )
     interrupt_grace = Float(
         5.0,
@@ -121,6 +138,7 @@ class SwiftKernel(Kernel):
         self.cells, self._lldb_thread, self._started = early.controller, early.thread, early.started
         self.cells.interrupt_grace = self.interrupt_grace
         self.cells.check_warnings = self.show_warnings
+        self.cells.safe_points = self.safe_points
 
     # ipykernel installs Python's SIGINT handler around each request; SIGINT is blocked in every
     # thread here and handled by the sigwait thread, so the hooks do nothing.
@@ -217,7 +235,7 @@ class SwiftKernel(Kernel):
             if isinstance(directive, SetTimeout):
                 self._time_limit = directive.seconds
         # From here on an interrupt (or the time limit) applies to this cell, whatever it is doing.
-        cell = self.cells.expect_cell(self._time_limit)
+        cell = self.cells.expect_cell(self._time_limit, _sent(parent))
         output = self._output_to(parent, silent)
         self.cells.set_output_callback(output)
         self.cells.set_input_callback(self._input_callback(parent, allow_stdin))
@@ -510,7 +528,7 @@ class SwiftKernel(Kernel):
             return
         content: dict[str, Any] = {"status": "ok"}
         try:
-            outcome = self.cells.interrupt("message")
+            outcome = self.cells.interrupt("message", _sent(parent))
             self.log.debug("interrupt_request: %s", outcome)
         except Exception as error:  # noqa: BLE001 - the reply must say what went wrong, not vanish
             content = {"status": "error", "ename": type(error).__name__, "evalue": str(error), "traceback": []}

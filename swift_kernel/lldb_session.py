@@ -35,6 +35,7 @@ from .diagnostics import CellError, Frame
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
 from .procfs import SIGINT_BIT, parent_pid, proc_status, send_signal
+from .safepoints import SAFE_POINT, SAFE_POINT_FUNCTION, SafePoints, insert_safe_points
 from .toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -54,15 +55,18 @@ _STACK_SEARCHED = 16384
 # How long an interrupted library call may run on to return to cell code before unwinding.
 _RETURN_SECONDS = 0.3
 # Library functions that block in the kernel holding no user-space lock: unwound where they are.
-_BLOCKING_CALL = re.compile(r"sleep|read|write|poll|select|futex|wait|recv|accept|pause|sigsuspend|nanosleep")
+# (A safe point stops its thread in raise(): in cell code, a call away, with nothing held.)
+_BLOCKING_CALL = re.compile(
+    r"sleep|read|write|poll|select|futex|wait|recv|accept|pause|sigsuspend|nanosleep|raise|pthread_kill"
+)
 _FRESH = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
 
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 
 
-def _prelude(result_path: str) -> str:
+def _prelude(result_path: str, stop_flag: str) -> str:
     """Return the Swift code run once per Swift process, before the first cell."""
-    return PRELUDE.read_text().replace("@RESULT_PATH@", result_path)
+    return PRELUDE.read_text().replace("@RESULT_PATH@", result_path).replace("@STOP_PATH@", stop_flag)
 
 
 def _frame_of(function: str, entry: Any) -> Frame:
@@ -155,6 +159,21 @@ def _is_return_address(process: Any, target: Any, address: int) -> bool:
     return False
 
 
+def _blames_safe_points(error_text: str, points: SafePoints, cell_name: str) -> bool:
+    """Say whether a compile error is about the safe points put into the cell, not the user's code."""
+    if SAFE_POINT_FUNCTION not in error_text:
+        return False
+    for match in diagnostics.DIAGNOSTIC.finditer(error_text):
+        severity, file, line, column, message = match.groups()
+        if severity != "error":
+            continue
+        if SAFE_POINT_FUNCTION in message:
+            return True
+        if file == cell_name and points.inside_insertion(int(line), int(column)):
+            return True
+    return False
+
+
 class ResultChannel:
     """A pipe the Swift process writes framed messages into (``kind length\\npayload``)."""
 
@@ -209,6 +228,7 @@ class LLDBSession:
         streams: Streams,
         environment: dict[str, str] | None = None,
         *,
+        stop_flag: str = "",
         on_launch: Callable[[int, int], None] = _ignore_launch,
         on_stderr: Callable[[str], None] = _ignore_text,
     ) -> None:
@@ -216,6 +236,8 @@ class LLDBSession:
         self.environment = dict(environment or {})
         # Paths the Swift process opens for its standard streams (pipes the kernel owns).
         self._streams = streams
+        # The kernel's shared stop flag, which safe points read ("": none, they never stop).
+        self._stop_flag = stop_flag
         # Told the pid of every Swift process launched, and its debug server's.
         self._on_launch = on_launch
         # Text for the cell's stderr that is not the Swift process's (compiler warnings).
@@ -331,7 +353,7 @@ class LLDBSession:
         # Told before the prelude runs, so the kernel can signal (or kill) this process from now on.
         self._on_launch(self._pid, parent_pid(self._pid))
         log.debug("Swift process %d stopped at repl_main; running the prelude", self._pid)
-        value = target.EvaluateExpression(_prelude(self._results.path_for_child), self._options)
+        value = target.EvaluateExpression(_prelude(self._results.path_for_child, self._stop_flag), self._options)
         error_text = value.GetError().GetCString() or ""
         if not value.GetError().Success() and not diagnostics.is_no_result(error_text):
             raise SwiftProcessEnded(f"the kernel's Swift prelude failed: {error_text}")
@@ -424,17 +446,29 @@ class LLDBSession:
         """Evaluate ``code`` with the cell options and return LLDB's SBValue (for benchmarks)."""
         return self._target.EvaluateExpression(code, self._options)
 
-    def execute(self, code: str, cell_name: str, check_warnings: bool = True) -> Outcome:
-        """Compile and run one piece of a cell (named ``cell_name`` in diagnostics and frames)."""
+    def execute(self, code: str, cell_name: str, check_warnings: bool = True, safe_points: bool = True) -> Outcome:
+        """Compile and run one piece of a cell (named ``cell_name`` in diagnostics and frames).
+
+        With ``safe_points`` every loop body and the cell itself start with a safe point (see
+        ``safepoints.py``); should the compiler object to one (a loop in a result builder), the
+        cell is compiled again as written.
+        """
         if not self.is_process_alive():
             return self._process_ended("The Swift process ended before this cell ran")
-        source = f'#sourceLocation(file: "{cell_name}", line: 1)\n{code}\n'
+        points = insert_safe_points(code) if safe_points else SafePoints(code, code, ())
+        # The cell's own safe point goes before its first line, so that no line or column moves.
+        start = f"{SAFE_POINT}\n" if safe_points else ""
+        source = f'{start}#sourceLocation(file: "{cell_name}", line: 1)\n{points.code}\n'
         if check_warnings:
-            self._show_warnings(code, cell_name)
+            self._show_warnings(points, cell_name)
         value = self._target.EvaluateExpression(source, self._options)
-        return self._finish(value, cell_name, code)
+        error_text = value.GetError().GetCString() or ""
+        if safe_points and _blames_safe_points(error_text, points, cell_name):
+            log.info("the compiler refused the safe points of %s; compiling it as written", cell_name)
+            return self.execute(code, cell_name, check_warnings=False, safe_points=False)
+        return self._finish(value, cell_name, points)
 
-    def _show_warnings(self, code: str, cell_name: str) -> None:
+    def _show_warnings(self, points: SafePoints, cell_name: str) -> None:
         """Compile the cell without running it and send its warnings to stderr, before it runs.
 
         LLDB drops the diagnostics of an expression that compiles, so this compilation is made to
@@ -443,14 +477,16 @@ class LLDBSession:
         does, but they are never linked: the real compilation must always follow, and it does,
         right after, whatever happens (an interrupt stops the code once it runs).
         """
-        check = self._target.EvaluateExpression(diagnostics.warning_check_source(code, cell_name), self._check_options)
-        warnings = diagnostics.compile_warnings(check.GetError().GetCString() or "", cell_name)
+        source = diagnostics.warning_check_source(points.code, cell_name)
+        check = self._target.EvaluateExpression(source, self._check_options)
+        error_text = points.restore(check.GetError().GetCString() or "", cell_name)
+        warnings = diagnostics.compile_warnings(error_text, cell_name)
         if warnings:
             self._on_stderr(warnings)
 
-    def _finish(self, value: Any, source_name: str, source: str) -> Outcome:
+    def _finish(self, value: Any, source_name: str, points: SafePoints) -> Outcome:
         error = value.GetError()
-        error_text = error.GetCString() or ""
+        error_text = points.restore(error.GetCString() or "", source_name)
         if error.Success():
             return Outcome(value=self._describe(value))
         if diagnostics.is_no_result(error_text):
@@ -459,7 +495,7 @@ class LLDBSession:
             return self._process_ended("The Swift process ended while the cell ran")
         reason = diagnostics.interruption_reason(error_text)
         if reason is None:
-            compile_error = diagnostics.compile_error(error_text, source_name, source)
+            compile_error = diagnostics.compile_error(error_text, source_name, points.original)
             if compile_error is not None:
                 return Outcome(error=compile_error)
             return Outcome(error=CellError("SwiftError", error_text.strip().removeprefix("error: ")))

@@ -19,7 +19,7 @@ from typing import Any
 
 from .diagnostics import CellError, Frame
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 class SwiftProcessEnded(Exception):
@@ -91,6 +91,8 @@ class Init:
     streams: Streams
     environment: dict[str, str] = field(default_factory=dict)
     installed: Installed | None = None
+    # The path of the kernel's stop flag page, which the cells' safe points read.
+    stop_flag: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class Execute:
     code: str
     cell_name: str
     check_warnings: bool = True
+    safe_points: bool = True
 
 
 @dataclass(frozen=True)

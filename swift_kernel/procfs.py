@@ -13,6 +13,7 @@ import signal
 
 # The bit of SIGINT in /proc/<pid>/status's SigPnd and ShdPnd masks.
 SIGINT_BIT = 1 << (signal.SIGINT - 1)
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def proc_status(pid: int) -> tuple[str, int]:
@@ -67,6 +68,25 @@ def reading_stdin(pid: int) -> bool:
     except OSError:
         return False
     return False
+
+
+def thread_cpu_ns(pid: int) -> int:
+    """Return how long the main thread of ``pid`` has run on a CPU, in nanoseconds (0 if unknown)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as schedstat:
+            return int(schedstat.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """Return the CPU time all threads of ``pid`` have used, in seconds (0 if unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def describe_exit(status: int | None) -> str:

@@ -9,18 +9,21 @@ Only the output pipes and ``%system``'s subprocess are real.
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from swift_kernel.cells import CellController, ExecutionResult, Phase
+from swift_kernel.cells import CellController, ExecutionResult, Phase, Sent
 from swift_kernel.diagnostics import CellError, Frame
-from swift_kernel.messages import Ended, Installed, Outcome, Stop, Streams
+from swift_kernel.messages import Ended, Execute, Installed, Outcome, Stop, Streams
 from swift_kernel.output import OutputEvent, Text
 from swift_kernel.procfs import SIGINT_BIT
 
@@ -31,10 +34,16 @@ STOPPED_BY_SIGINT = Outcome(stop=Stop("signal SIGINT", "signal SIGINT", FRAMES))
 
 @dataclass
 class FakeProcess:
-    """The fake Swift process: what /proc says of it and which signals stop it."""
+    """The fake Swift process: what /proc says of it, which signals stop it, whether it has safe points.
+
+    While its state is 'R' each look at its CPU time finds it 5 ms further on, as if it ran.
+    """
 
     state: str = "R"
     pending: int = 0
+    # Whether the running code reaches safe points (a loop in a cell) or not (a long library call).
+    safe_points: bool = True
+    cpu_ns: int = 0
     # Which signals end the running evaluation, and with what; others are recorded and ignored.
     stops_on: dict[int, Outcome] = field(
         default_factory=lambda: {signal.SIGINT: STOPPED_BY_SIGINT, signal.SIGSTOP: STOPPED_BY_SIGINT}
@@ -47,6 +56,14 @@ class FakeProcess:
 
     def status(self, pid: int) -> tuple[str, int]:
         return self.state, self.pending
+
+    def thread_cpu(self, pid: int) -> int:
+        if self.state == "R":
+            self.cpu_ns += 5_000_000
+        return self.cpu_ns
+
+    def process_cpu(self, pid: int) -> float:
+        return self.thread_cpu(pid) / 1e9
 
     def signal(self, pid: int, signum: int) -> None:
         self.events.append(("signal", signum))
@@ -67,9 +84,15 @@ class FakeProcess:
 class FakeHost:
     """A ``SwiftHost`` whose evaluations block until the fake process stops or finishes them."""
 
-    def __init__(self, process: FakeProcess, streams: Streams, on_stderr: Callable[[str], None]) -> None:
+    def __init__(
+        self, process: FakeProcess, streams: Streams, stop_flag: str, on_stderr: Callable[[str], None]
+    ) -> None:
         self.process = process
         self.streams = streams
+        # The controller's stop flag page, opened by path as the Swift prelude does.
+        with open(stop_flag, "r+b") as page:
+            self.stop_flag = mmap.mmap(page.fileno(), 4096)
+        self.flag_at_start: list[int] = []
         self.on_stderr = on_stderr
         self.pid = 4242
         self.launches = 1
@@ -82,13 +105,21 @@ class FakeHost:
     def start(self) -> None:
         pass
 
-    def execute(self, generation: int, code: str, cell_name: str, check_warnings: bool) -> Outcome:
-        self.executed.append((generation, code, cell_name))
+    def execute(self, request: Execute) -> Outcome:
+        self.executed.append((request.generation, request.code, request.cell_name))
+        self.flag_at_start.append(struct.unpack_from("i", self.stop_flag, 0)[0])
         self.executing.set()
         finished = self.body(self)
         if finished is not None:
             return finished
-        assert self.process.stopped.wait(10), "the fake evaluation was never stopped"
+        deadline = time.monotonic() + 10
+        while not self.process.stopped.wait(0.001):
+            assert time.monotonic() < deadline, "the fake evaluation was never stopped"
+            running = self.process.state == "R"
+            if running and self.process.safe_points and struct.unpack_from("i", self.stop_flag, 0)[0]:
+                # What the prelude's __swiftKernelSafePoint() does: say so, then stop (SIGINT).
+                struct.pack_into("i", self.stop_flag, 4, 1)
+                self.process.stop_with(STOPPED_BY_SIGINT)
         return self.process.outcome
 
     def mark(self, generation: int, source: str) -> None:
@@ -150,8 +181,8 @@ def rig() -> Iterator[Rig]:
     output: list[tuple[str, OutputEvent]] = []
     hosts: list[FakeHost] = []
 
-    def make_host(streams: Streams, on_stderr: Callable[[str], None]) -> FakeHost:
-        hosts.append(FakeHost(process, streams, on_stderr))
+    def make_host(streams: Streams, stop_flag: str, on_stderr: Callable[[str], None]) -> FakeHost:
+        hosts.append(FakeHost(process, streams, stop_flag, on_stderr))
         return hosts[0]
 
     controller = CellController(
@@ -161,6 +192,8 @@ def rig() -> Iterator[Rig]:
         resend_interval=0.02,
         process_status=process.status,
         signal_process=process.signal,
+        thread_cpu=process.thread_cpu,
+        process_cpu=process.process_cpu,
         compiling_notice_seconds=0.05,
     )
     yield Rig(controller, hosts[0], process, output)
@@ -207,17 +240,56 @@ def test_an_interrupt_between_the_check_and_the_mark_is_caught(rig: Rig) -> None
     assert_keyboard_interrupt(rig.controller.interrupted_result(cell))  # type: ignore[arg-type]
 
 
-def test_an_interrupt_while_running_tells_the_host_then_signals_once(rig: Rig) -> None:
+def test_running_code_stops_at_its_next_safe_point_without_a_signal(rig: Rig) -> None:
     result = rig.run_in_background()
     assert rig.host.executing.wait(5)
     assert rig.controller.phase is Phase.EVALUATING
     assert rig.controller.interrupt("message") == "started"
     outcome = result()
     assert_keyboard_interrupt(outcome)
-    assert outcome.error is not None and "  top-level code at <Cell 1>:2" in outcome.error.traceback
-    assert rig.process.events == [("mark", (1, "message")), ("signal", signal.SIGINT)]
+    assert outcome.error is not None and outcome.error.evalue == "Interrupted by user"
+    assert "  top-level code at <Cell 1>:2" in outcome.error.traceback
+    assert rig.process.events == [("mark", (1, "message"))]  # the host is told; no signal at all
     record = rig.controller.interrupts[-1]
-    assert (record.rung, record.signals_sent, record.source) == ("signal", 1, "message")
+    assert (record.rung, record.signals_sent, record.source) == ("safe point", 0, "message")
+
+
+def test_code_without_safe_points_is_signalled_once_it_used_its_cpu_budget(rig: Rig) -> None:
+    rig.process.safe_points = False  # a long library call
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    outcome = result()
+    assert_keyboard_interrupt(outcome, "Interrupted by user (stopped outside a safe point")
+    assert rig.process.events == [("mark", (1, "message")), ("signal", signal.SIGINT)]
+    assert rig.process.cpu_ns >= 250_000_000  # the budget was spent first
+    assert rig.controller.interrupts[-1].rung == "signal outside a safe point"
+
+
+def test_code_that_cannot_run_is_not_stopped_outside_a_safe_point(rig: Rig) -> None:
+    rig.process.state = "R"
+    rig.process.safe_points = False
+    frozen = rig.process.cpu_ns
+    rig.controller._thread_cpu = lambda pid: frozen  # a busy machine: the code gets no core
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    time.sleep(0.3)
+    assert rig.process.signals() == []  # it waits for the code to make progress, not the clock
+    rig.process.state = "S"  # then it blocks in the kernel: stopped there
+    assert_keyboard_interrupt(result(), "Interrupted by user")
+    assert rig.process.signals() == [signal.SIGINT]
+
+
+def test_code_blocked_in_the_kernel_is_signalled_at_once(rig: Rig) -> None:
+    rig.process.state = "S"  # sleep(), read(), a semaphore
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    outcome = result()
+    assert outcome.error is not None and outcome.error.evalue == "Interrupted by user"  # nothing torn
+    assert rig.process.events == [("mark", (1, "message")), ("signal", signal.SIGINT)]
+    assert rig.controller.interrupts[-1].rung == "signal"
 
 
 def test_an_interrupt_during_compilation_waits_for_the_code_and_says_so(rig: Rig) -> None:
@@ -230,12 +302,36 @@ def test_an_interrupt_during_compilation_waits_for_the_code_and_says_so(rig: Rig
         assert time.monotonic() < deadline, rig.output
         time.sleep(0.01)
     assert rig.process.signals() == []  # a signal now would only queue
-    rig.process.state = "R"  # the code runs
+    rig.process.state = "R"  # the code starts: its first safe point stops it
     assert_keyboard_interrupt(result())
-    assert rig.process.signals() == [signal.SIGINT]
+    assert rig.process.signals() == []
+    assert rig.controller.interrupts[-1].rung == "safe point"
+
+
+def test_a_quick_cell_interrupted_while_compiling_still_ends_as_an_interrupt(rig: Rig) -> None:
+    def compiled_then_finished(host: FakeHost) -> Outcome:
+        rig.controller.interrupt("message")
+        return Outcome(value="1")  # the code ran to its end before the interrupt could land
+
+    rig.host.body = compiled_then_finished
+    assert_keyboard_interrupt(rig.controller.execute("sideEffect = 1\n1", "<Cell 1>"))
+
+
+def test_no_stop_request_outlives_its_cell(rig: Rig) -> None:
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    for _ in range(10):
+        rig.controller.interrupt("message")
+    assert_keyboard_interrupt(result())
+    for _ in range(10):
+        assert rig.controller.interrupt("message") == "idle"  # late ones find no cell
+    rig.host.body = lambda host: Outcome(value="2")
+    assert rig.controller.execute("1 + 1", "<Cell 2>") == ExecutionResult(value="2")
+    assert rig.host.flag_at_start == [0, 0]
 
 
 def test_an_interrupt_storm_gives_one_interrupt_and_one_signal(rig: Rig) -> None:
+    rig.process.state = "S"
     result = rig.run_in_background()
     assert rig.host.executing.wait(5)
     answers: list[str] = []
@@ -257,6 +353,7 @@ def test_an_interrupt_storm_gives_one_interrupt_and_one_signal(rig: Rig) -> None
 
 
 def test_a_swallowed_sigint_is_sent_again_then_lldbs_own_interrupt_takes_over(rig: Rig) -> None:
+    rig.process.state = "S"
     rig.process.stops_on = {signal.SIGSTOP: STOPPED_BY_SIGINT}  # SIGINTs vanish, none stays pending
     result = rig.run_in_background()
     assert rig.host.executing.wait(5)
@@ -268,6 +365,7 @@ def test_a_swallowed_sigint_is_sent_again_then_lldbs_own_interrupt_takes_over(ri
 
 
 def test_a_blocked_sigint_is_never_sent_twice_and_lldbs_interrupt_takes_over(rig: Rig) -> None:
+    rig.process.state = "S"
     rig.process.blocks_sigint = True
     rig.process.stops_on = {signal.SIGSTOP: STOPPED_BY_SIGINT}
     result = rig.run_in_background()
@@ -280,6 +378,7 @@ def test_a_blocked_sigint_is_never_sent_twice_and_lldbs_interrupt_takes_over(rig
 
 def test_code_that_never_stops_is_killed_after_the_grace_period(rig: Rig) -> None:
     killed = Outcome(ended=Ended("The Swift process ended while the cell ran", FRESH))
+    rig.process.safe_points = False
     rig.process.stops_on = {signal.SIGKILL: killed}
     rig.controller.interrupt_grace = 0.3
     result = rig.run_in_background()
@@ -292,10 +391,64 @@ def test_code_that_never_stops_is_killed_after_the_grace_period(rig: Rig) -> Non
     assert rig.controller.interrupts[-1].rung == "kill"
 
 
+def test_the_grace_period_waits_for_a_process_that_could_not_run(rig: Rig) -> None:
+    killed = Outcome(ended=Ended("The Swift process ended while the cell ran", FRESH))
+    rig.process.safe_points = False
+    rig.process.stops_on = {signal.SIGKILL: killed}
+    rig.controller._process_cpu = lambda pid: 0.0  # no CPU time at all: a machine under load
+    rig.controller.interrupt_grace = 0.2
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    started = time.monotonic()
+    rig.controller.interrupt("message")
+    assert_keyboard_interrupt(result(), "Interrupted by user; the Swift code did not stop within 0.2 s")
+    assert time.monotonic() - started >= 0.6  # three grace periods, not one
+
+
+def test_an_interrupt_the_same_client_sent_before_the_cell_is_not_this_cells(rig: Rig) -> None:
+    now = datetime.now(timezone.utc)
+    cell = rig.controller.expect_cell(sent=Sent("client", now))
+    # A late one of a burst for the cell before: ignored.
+    assert rig.controller.interrupt("message", Sent("client", now - timedelta(milliseconds=1))) == "earlier"
+    assert cell.interrupt is None
+    # Another client's clock says nothing about this one's (a server interrupting a browser's cell).
+    assert rig.controller.interrupt("message", Sent("server", now - timedelta(seconds=5))) == "started"
+    assert_keyboard_interrupt(rig.controller.interrupted_result(cell))  # type: ignore[arg-type]
+    rig.controller.end_cell(cell)
+    later = rig.controller.expect_cell(sent=Sent("client", now))
+    assert rig.controller.interrupt("message", Sent("client", now + timedelta(milliseconds=1))) == "started"
+    rig.controller.end_cell(later)
+
+
+def test_an_interrupt_that_overtook_its_cells_request_stops_that_cell(rig: Rig) -> None:
+    now = datetime.now(timezone.utc)
+    # The client sent the cell, then the interrupt, which arrived first (control is another socket).
+    assert rig.controller.interrupt("message", Sent("client", now + timedelta(milliseconds=1))) == "idle"
+    cell = rig.controller.expect_cell(sent=Sent("client", now))
+    assert_keyboard_interrupt(rig.controller.execute("while true {}", "<Cell 1>", cell))
+    assert rig.host.executed == []
+    rig.controller.end_cell(cell)
+    # It is used up, and a cell sent after an interrupt is never its.
+    assert rig.controller.interrupt("message", Sent("client", now + timedelta(milliseconds=2))) == "idle"
+    later = rig.controller.expect_cell(sent=Sent("client", now + timedelta(milliseconds=3)))
+    rig.host.body = lambda host: Outcome(value="1")
+    assert rig.controller.execute("1", "<Cell 2>", later) == ExecutionResult(value="1")
+    rig.controller.end_cell(later)
+
+
 def test_the_time_limit_interrupts_like_a_user(rig: Rig) -> None:
     result = rig.run_in_background(time_limit=0.1)
     assert_keyboard_interrupt(result(), "Cell time limit of 0.1 s exceeded")
     assert rig.controller.interrupts[-1].source == "time limit"
+
+
+def test_the_time_limit_counts_from_when_the_code_runs(rig: Rig) -> None:
+    cell = rig.controller.expect_cell(0.1)
+    time.sleep(0.3)  # the Swift process starting, or the kernel's queue: not the cell's time
+    assert cell.interrupt is None
+    rig.host.body = lambda host: Outcome(value="done")
+    assert rig.controller.execute("quick()", "<Cell 1>", cell) == ExecutionResult(value="done")
+    rig.controller.end_cell(cell)
 
 
 def test_a_compile_error_of_an_interrupted_cell_is_the_interrupt(rig: Rig) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from swift_kernel.cells import CellController, hosted_controller
 from swift_kernel.host import HostProcess
+from swift_kernel.messages import Execute
 from swift_kernel.output import OutputEvent
 from swift_kernel.toolchain import find_toolchain, loader_path
 
@@ -116,7 +117,7 @@ def test_a_real_lldb_crash_is_survived(hosted: CellController) -> None:
     assert hosted.execute("let kept = 1", "<Cell 1>").error is None
     first_host = host.host_pid
     # Straight to the host, past the controller's top-level await rewrite: LLDB 6.3.1 segfaults on it.
-    crashed = host.execute(2, "func work() async -> Int { 7 }\nlet r = await work()\nr", "<Cell 2>", True)
+    crashed = host.execute(Execute(2, "func work() async -> Int { 7 }\nlet r = await work()\nr", "<Cell 2>"))
     assert crashed.error is not None and crashed.error.ename == "LLDBCrashed", crashed
     assert host.host_pid != first_host
     assert hosted.execute("1 + 1", "<Cell 3>").value == "2"
@@ -165,8 +166,20 @@ def test_installed_packages_are_loaded_again_after_a_host_crash(fresh_kernel: Ca
     assert value(kc, 'import Greeter\ngreet("after")') == '"Hello, after!"'
 
 
-def test_interrupt_records_the_kernels_ladder(hosted: CellController) -> None:
+@pytest.mark.parametrize(
+    ("code", "safe_points", "rung", "signals"),
+    [
+        ("var spins = 0\nwhile true { spins &+= 1 }", True, "safe point", 0),
+        ("import Glibc\nsleep(1000)", True, "signal", 1),
+        ("var spins = 0\nwhile true { spins &+= 1 }", False, "signal outside a safe point", 1),
+    ],
+    ids=["loop at a safe point", "sleep", "loop without safe points"],
+)
+def test_interrupt_records_the_kernels_ladder(
+    hosted: CellController, code: str, safe_points: bool, rung: str, signals: int
+) -> None:
     log_file = Path(os.environ["SWIFT_KERNEL_LOG"])
+    hosted.safe_points = safe_points
     started = threading.Event()
 
     def interrupt_soon() -> None:
@@ -177,13 +190,14 @@ def test_interrupt_records_the_kernels_ladder(hosted: CellController) -> None:
     helper = threading.Thread(target=interrupt_soon)
     helper.start()
     started.set()
-    result = hosted.execute("var spins = 0\nwhile true { spins &+= 1 }", "<Cell 1>")
+    result = hosted.execute(code, "<Cell 1>")
     helper.join()
     assert result.error is not None and result.error.ename == "KeyboardInterrupt", result
+    assert ("outside a safe point" in result.error.evalue) == (not safe_points), result.error
     record = hosted.interrupts[-1]
-    assert record.rung == "signal" and record.signals_sent >= 1, record
+    assert record.rung == rung and record.signals_sent == signals, record
     assert record.latency is not None and record.latency < 1, record
-    # The host's copy was taken before the first signal; its log does not pretend to know more.
+    # The host only hears of the interrupt; its log does not pretend to know how it stopped.
     host_lines = [line for line in log_file.read_text().splitlines() if " host-" in line and "interrupt" in line]
     assert any("the kernel logs how it stopped" in line for line in host_lines), host_lines
     assert not any("stopped the cell by" in line for line in host_lines), host_lines

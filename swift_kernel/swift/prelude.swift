@@ -159,3 +159,26 @@ enum Jupyter {
         __SwiftKernel.emit("{\"type\":\"clear\",\"wait\":\(wait)}")
     }
 }
+
+// The kernel's stop flag: a page it shares with this process (@STOP_PATH@ is a memfd the kernel
+// holds open; empty in sessions without a kernel). Word 0 is set while the kernel asks the running
+// cell to stop; word 1 is set here when the code stopped at a safe point.
+let __swiftKernelStopFlag: UnsafeMutablePointer<Int32> = {
+    let path = "@STOP_PATH@"
+    let fd = path.isEmpty ? -1 : open(path, O_RDWR)
+    let page = mmap(nil, 4096, PROT_READ | PROT_WRITE, fd >= 0 ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS, fd, 0)
+    if fd >= 0 { close(fd) }
+    let usable = page != nil && page != UnsafeMutableRawPointer(bitPattern: -1)
+    return usable ? page!.assumingMemoryBound(to: Int32.self) : UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+}()
+let __swiftKernelMainThread = pthread_self()
+
+/// A safe point: the kernel puts one at the start of every loop body in cells, and of each cell,
+/// where no mutation is half done. Asked to stop, the cell's own thread stops here (SIGINT, which
+/// the debugger takes and never passes on); other threads run on.
+func __swiftKernelSafePoint() {
+    if __swiftKernelStopFlag.pointee != 0 && pthread_equal(pthread_self(), __swiftKernelMainThread) != 0 {
+        __swiftKernelStopFlag[1] = 1
+        raise(SIGINT)
+    }
+}
