@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 
 import psutil
@@ -84,6 +86,23 @@ def fresh_kernel() -> Iterator[Callable[..., KernelPair]]:
             # A test killed it: close the client's sockets and the manager's leftovers.
             kc.stop_channels()
             km.cleanup_resources()
+
+
+@pytest.fixture
+def cpu_load() -> Iterator[None]:
+    """Three CPU-bound processes competing for the machine's cores while the test runs.
+
+    Users run notebooks on busy machines; the interrupt and time-limit guarantees must hold there.
+    Each process also ends by itself after 30 minutes, should the test's process die first.
+    """
+    hog = "import time\nend = time.time() + 1800\nwhile time.time() < end: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(3)]
+    try:
+        yield
+    finally:
+        for process in hogs:
+            process.kill()
+            process.wait()
 
 
 def kernel_pid(km: KernelManager) -> int:

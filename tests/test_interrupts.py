@@ -150,15 +150,20 @@ def test_queued_cells_are_aborted_after_interrupt(kernel: KernelPair) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("load", ["quiet", "under load"])
 @pytest.mark.parametrize(("name", "rounds"), [("swift", 500), ("swift-signal", 100)])
-def test_stress_interrupts_in_a_row(fresh_kernel: Callable[..., KernelPair], name: str, rounds: int) -> None:
+def test_stress_interrupts_in_a_row(
+    fresh_kernel: Callable[..., KernelPair], request: pytest.FixtureRequest, name: str, rounds: int, load: str
+) -> None:
+    if load == "under load":
+        request.getfixturevalue("cpu_load")
     km, kc = fresh_kernel(name)
     assert execute(kc, "var counter = 0").status == "ok"
     deaths = hangs = lost = 0
     for round_number in range(rounds):
         # The value set before each interrupt must be there after it.
-        check = execute(kc, "counter += 1\ncounter", timeout=20)
+        check = execute(kc, "counter += 1\ncounter", timeout=120)
         if check.result != str(round_number + 1):
             lost += 1
             break
@@ -166,7 +171,7 @@ def test_stress_interrupts_in_a_row(fresh_kernel: Callable[..., KernelPair], nam
         time.sleep(0.03)
         km.interrupt_kernel()
         try:
-            execution = collect(kc, msg_id, timeout=20)
+            execution = collect(kc, msg_id, timeout=120)
         except TimeoutError:
             hangs += 1
             break
