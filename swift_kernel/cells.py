@@ -728,12 +728,16 @@ class CellController:
         """
         run_done = cell.run_done
         self.host.mark(cell.generation, record.source)
+        # Without safe points (or with no grace at all) nothing is asked of the code: the ladder
+        # starts at once.
+        waits = self.safe_points and self.interrupt_grace > 0
         with self._lock:
-            # (With no grace at all the last rung runs at once: nothing is asked of the code.)
-            if cell.running and not run_done.is_set() and self.interrupt_grace > 0:
+            if waits and cell.running and not run_done.is_set():
                 self._stop_flag.request()
         pid = self.host.pid
         ladder = _Ladder(record.requested_at, self._thread_cpu(pid), self._process_cpu(pid))
+        if not waits:
+            ladder.where = ""
         while not run_done.is_set():
             now = time.monotonic()
             state, pending = self._process_status(pid)

@@ -601,6 +601,7 @@ class HostServer:
                 log.warning("installed packages not loaded into the fresh host: %s", failure.evalue)
 
     def _mark(self, mark: Mark) -> bool:
+        log.debug("interrupt of cell %d from %s", mark.generation, mark.source)
         with self._marks_lock:
             self._marks.setdefault(mark.generation, mark)
             if self._generation == mark.generation:

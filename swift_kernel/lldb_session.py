@@ -499,11 +499,13 @@ class LLDBSession:
             if compile_error is not None:
                 return Outcome(error=compile_error)
             return Outcome(error=CellError("SwiftError", error_text.strip().removeprefix("error: ")))
+        log.debug("the evaluation stopped: %s", reason)
         crashed = self._process.GetSelectedThread()
         stop_description = crashed.GetStopDescription(256) or ""
         stopped_by_us = self.interrupted.is_set() and "SIGINT" in reason
         thread = self._process.GetThreadByID(self._main_thread_id) if stopped_by_us else crashed
         frames = diagnostics.cell_frames(_frames(thread))
+        log.debug("read the stopped thread's frames")
         if diagnostics.process_left_stopped(error_text) and not self._unwind(run_to_cell_code=stopped_by_us):
             return self._process_ended("The Swift process could not be returned to its state before the cell")
         self._clear_pending_interrupt()
