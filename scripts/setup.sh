@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with a Python that can load the toolchain's LLDB, install the package with its
-# test and lab extras, and register the `swift` kernelspec (and `swift-signal` for tests) in it. Idempotent; `make setup` runs it when its inputs
+# test and lab extras, and register the `swift` kernelspec in it (the tests register their
+# signal-mode spec privately, tests/conftest.py). Idempotent; `make setup` runs it when its inputs
 # change, docker/Dockerfile runs it too. Prints one line per step with the time it took; a step
 # that fails shows its own output.
 set -euo pipefail
@@ -48,4 +49,5 @@ step "chromium for the browser test" install_browser
 step "pip upgraded" .venv/bin/python -m pip install --upgrade pip
 step "swift_kernel and its test and lab extras" .venv/bin/python -m pip install -e '.[test,lab]'
 step "kernelspec swift registered in .venv" .venv/bin/python register.py --sys-prefix --name swift
-step "kernelspec swift-signal registered in .venv" .venv/bin/python register.py --sys-prefix --name swift-signal --interrupt-mode signal --display-name "Swift (signal interrupts)"
+# Setups before issue 17 also registered the tests' signal-mode spec here, where users saw it.
+step "no test-only kernelspec left in .venv" rm -rf .venv/share/jupyter/kernels/swift-signal
