@@ -347,15 +347,117 @@ class Inspection:
     markdown: str = ""
 
 
+# A call's name and opening parenthesis at the start of an insert text: `greet(`, `Box<Int>(`.
+_CALL_START = re.compile(r"[A-Za-z_$`][\w$`]*(?:<[^()]*>)?\(")
+# An argument slot that starts with its label: `contentsOf: `, `after: &`.
+_LABELLED_SLOT = re.compile(r"\s*(?:[A-Za-z_$][\w$]*|`[^`]+`):")
+
+
+def _parameter_list(text: str) -> tuple[int, int] | None:
+    """Return where the outermost parenthesised list after the name in ``text`` starts and ends."""
+    match = _CALL_START.match(text)
+    if match is None:
+        return None
+    depth = 0
+    for index in range(match.end() - 1, len(text)):
+        if text[index] in "([<":
+            depth += 1
+        elif text[index] in ")]>" and not (text[index] == ">" and text[index - 1] == "-"):
+            depth -= 1
+            if depth == 0:
+                return match.end(), index
+    return None
+
+
+def _split_parameters(text: str) -> list[str]:
+    """Split a parameter list at its top-level commas (types such as `(Int, Int) -> Bool` hold commas)."""
+    parts: list[str] = []
+    depth = start = 0
+    for index, char in enumerate(text):
+        if char in "([<":
+            depth += 1
+        elif char in ")]>" and not (char == ">" and text[index - 1] == "-"):
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _argument_labels(item: lsp.CompletionItem) -> list[str] | None:
+    """Return a callable item's argument labels ('' for an unlabelled one), from its filter text `f(_:b:)`."""
+    filter_text = item.filter_text or ""
+    span = _parameter_list(filter_text)
+    if span is None:
+        return None
+    inner = filter_text[span[0] : span[1]]
+    return [label.strip() for label in inner.split(":")[:-1]]
+
+
+def _call_text(item: lsp.CompletionItem, text: str) -> str:
+    """Return what a call completion should insert: the name, `(`, and the first argument's label if it has one.
+
+    Without snippet support sourcekit-lsp inserts every argument slot empty: `greet(, loudly: )`
+    for `greet(_ name: String, loudly: Bool)`, `precondition(, )`, `triple()` for `triple(_:)`,
+    none of which is Swift, and Jupyter leaves the cursor after the `)`. Stopping where the first
+    argument goes is valid so far and puts the cursor there; the signature still shows every
+    parameter. Calls without parameters (`norm()`) are inserted whole.
+    """
+    if item.kind not in _CALLABLE_KINDS:
+        return text
+    span = _parameter_list(text)
+    if span is None or span[1] != len(text.rstrip()) - 1:
+        return text
+    labels = _argument_labels(item)
+    if labels is None:  # no filter text: the label's parameter list says it
+        label_span = _parameter_list(item.label)
+        labels = [""] if label_span and item.label[label_span[0] : label_span[1]].strip() else []
+    if not labels:
+        return text
+    first_slot = _split_parameters(text[span[0] : span[1]])[0]
+    if _LABELLED_SLOT.match(first_slot):
+        first_slot = first_slot.strip()
+        return text[: span[0]] + first_slot + (" " if first_slot.endswith(":") else "")
+    return text[: span[0]]
+
+
+def _swift_label(item: lsp.CompletionItem) -> str:
+    """Return a callable item's label as a Swift declaration would spell it: `greet(_ name: String, loudly: Bool)`.
+
+    sourcekit-lsp's label drops the `_` of unlabelled parameters (`greet(name: String, ...)`), which
+    reads as if `name:` were the argument label; the filter text (`greet(:loudly:)`) says which are.
+    """
+    label = item.label
+    labels = _argument_labels(item)
+    span = _parameter_list(label)
+    if item.kind not in _CALLABLE_KINDS or labels is None or span is None or not labels:
+        return label
+    parameters = _split_parameters(label[span[0] : span[1]])
+    if len(parameters) != len(labels):
+        return label
+    spelled = []
+    for argument_label, parameter in zip(labels, (p.strip() for p in parameters), strict=True):
+        name = parameter.split(":", 1)[0].strip()
+        if argument_label == "" and name != "_":
+            spelled.append(f"_ {parameter}")
+        elif argument_label not in ("", name):
+            spelled.append(f"{argument_label} {parameter}")
+        else:
+            spelled.append(parameter)
+    return f"{label[: span[0]]}{', '.join(spelled)}{label[span[1] :]}"
+
+
 def _signature(item: lsp.CompletionItem) -> str:
     """Render a completion item as a one-line Swift signature."""
+    label = _swift_label(item)
     if not item.detail:
-        return item.label
+        return label
     if item.kind in _CALLABLE_KINDS:
-        return f"{item.label} -> {item.detail}"
+        return f"{label} -> {item.detail}"
     if item.kind == lsp.CompletionItemKind.Keyword or item.detail == item.label:
-        return item.label
-    return f"{item.label}: {item.detail}"
+        return label
+    return f"{label}: {item.detail}"
 
 
 def _item_text_and_start(item: lsp.CompletionItem) -> tuple[str, lsp.Position | None]:
@@ -380,6 +482,7 @@ def completion_from_items(
     placed: list[tuple[lsp.CompletionItem, str, int]] = []
     for item in sorted(items, key=lambda item: item.sort_text or item.label):
         text, position = _item_text_and_start(item)
+        text = _call_text(item, text)
         start = fallback_start
         if position is not None and position.line >= cell_line:
             start = from_lsp_position(code, position.line - cell_line, position.character)

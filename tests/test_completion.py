@@ -134,7 +134,8 @@ def test_dot_offers_the_members_of_a_struct_declared_earlier(nkc: BlockingKernel
 
 
 def test_functions_extensions_and_the_current_cell_are_completed(nkc: BlockingKernelClient) -> None:
-    assert "triple()" in complete_until(nkc, "let t = trip", "triple()")["matches"]
+    # triple(_ value: Int): the name and `(`, ready for the argument (not `triple()`).
+    assert "triple(" in complete_until(nkc, "let t = trip", "triple(")["matches"]
     assert "doubled" in complete(nkc, "let d = 21.doub")["matches"]
     # A name the edited cell itself declares above the cursor; the text after the cursor counts too.
     code = "let localThing = 1\nprint(localTh)\nlet after = 2"
@@ -326,5 +327,30 @@ def test_modules_on_added_search_paths_are_completed(tmp_path: Path) -> None:
     finally:
         client.close()
     assert before == []
-    assert after == ["greetSomeone()"]
+    assert after == ["greetSomeone("]
     assert documented
+
+
+def test_functions_with_unlabelled_parameters_complete_to_valid_swift() -> None:
+    """`greet(, loudly: )` and `precondition(, )` were inserted; now the name and `(`, the signature beside it."""
+    toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
+    client = SourceKitLSP(toolchain.sourcekit_lsp, first_deadline=30, warm_deadline=30)
+    cells = ['func greet(_ name: String, loudly: Bool = false) -> String { loudly ? name.uppercased() : name }']
+    try:
+
+        async def ask() -> tuple[Any, Any]:
+            return await client.complete(cells, "gre", 3), await client.complete(cells, "precondi", 8)
+
+        greet, precondition = asyncio.run(ask())
+    finally:
+        client.close()
+    for completion in (greet, precondition):
+        assert not any(", " in match and match.endswith(")") and "(," in match for match in completion.matches)
+    greet_types = {t.text: t.signature for t in greet.types}
+    assert "greet(" in greet_types, greet.matches[:10]
+    assert "greet(, loudly: )" not in greet.matches
+    assert greet_types["greet("].startswith("greet(_ name: String"), greet_types["greet("]
+    precondition_types = {t.text: t.signature for t in precondition.types}
+    assert "precondition(" in precondition_types, precondition.matches[:10]
+    assert "precondition(, )" not in precondition.matches
+    assert "_ condition: " in precondition_types["precondition("], precondition_types
