@@ -214,9 +214,11 @@ def kernel_start(kernel_name: str, extra: list[str], complete: str | None) -> tu
         msg_id = kc.complete(complete, len(complete))
         while True:
             try:
-                reply = kc.get_shell_msg(timeout=TIMEOUT)
-            except queue.Empty as error:
-                raise RuntimeError("no complete_reply") from error
+                reply = kc.get_shell_msg(timeout=20)
+            except queue.Empty:
+                # Seen rarely while measuring (1 start in 20-40): the request got no reply at all.
+                print(f"{kernel_name} {extra}: no complete_reply within 20 s", file=sys.stderr)
+                return first_result, None, False
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         return first_result, time.perf_counter() - asked, bool(reply["content"]["matches"])
@@ -268,9 +270,11 @@ def main() -> None:
     for label, runs in results.items():
         firsts = [first for first, _, _ in runs]
         tabs = [(tab, ok) for _, tab, ok in runs if tab is not None]
+        unanswered = sum(1 for _, tab, _ in runs if tab is None) if "swift" in label else 0
         tab_text = (
             f"median {statistics.median(t for t, _ in tabs) * 1000:.0f} ms, "
-            f"matches in {sum(ok for _, ok in tabs)} of {len(tabs)}"
+            f"matches in {sum(ok for _, ok in tabs)} of {len(runs)}"
+            + (f" ({unanswered} without any reply)" if unanswered else "")
             if tabs
             else "-"
         )
