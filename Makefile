@@ -12,8 +12,18 @@ $(STAMP): pyproject.toml register.py kernel.json.in swift_kernel/toolchain.py sc
 	bash scripts/setup.sh
 	touch $@
 
+# JupyterLab's port: `make lab PORT=8890` when 8888 is taken (the tests pick a free one).
+PORT ?= 8888
+# More JupyterLab options, such as `make lab LAB_ARGS=--transport=ipc` (README: Connections).
+LAB_ARGS ?=
+# JupyterLab refuses to start as root unless told; containers and this project's machines run as
+# root, so `make lab` allows it then, and says so.
+ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
+ROOT_NOTE = make lab: running as root, so JupyterLab is started with --allow-root
+
 lab: setup
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --ServerApp.root_dir="$(CURDIR)/examples"
+	@$(if $(ROOT_FLAG),echo "$(ROOT_NOTE)")
+	exec $(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)/examples" $(LAB_ARGS)
 
 test: setup
 	$(PYTHON) -m pytest

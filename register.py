@@ -1,7 +1,7 @@
 """Install the Swift kernelspec: kernel.json from kernel.json.in, plus logos.
 
     python register.py --sys-prefix                 # into the running Python's environment
-    python register.py --user --name swift-signal --interrupt-mode signal
+    python register.py --prefix /tmp/specs --name swift-signal --interrupt-mode signal  # as tests/conftest.py does
 
 It checks the toolchain first and never writes a kernelspec that cannot start.
 """

@@ -15,6 +15,7 @@ import platform
 import signal
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ TOOLCHAIN = ensure_loader_path([str(Path(__file__).resolve()), *sys.argv[1:]])
 
 from jupyter_client.manager import start_new_kernel
 
-from tests.utils import collect, execute
+from tests.utils import collect, execute, register_private_kernelspec
 
 LOOPS = {
     "while true {}": "while true {}",
@@ -116,10 +117,14 @@ def main() -> None:
     rows: list[tuple[str, str, list[float]]] = []
     for label, values in raw_lldb_latencies(args.trials).items():
         rows.append((label, "-", values))
-    for mode, kernel_name in (("message", "swift"), ("signal", "swift-signal")):
-        for label, code in LOOPS.items():
-            setup = "import Foundation" if "sleep" in code or "Dispatch" in code else ""
-            rows.append((label, mode, kernel_latencies(kernel_name, code, args.trials, setup)))
+    with tempfile.TemporaryDirectory(prefix="swift-kernel-bench-specs-") as specs:
+        # `make setup` registers only `swift`; the signal-mode spec is registered here, as the tests do.
+        data = register_private_kernelspec(Path(specs), "swift-signal", "--interrupt-mode", "signal")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(data), os.environ.get("JUPYTER_PATH")]))
+        for mode, kernel_name in (("message", "swift"), ("signal", "swift-signal")):
+            for label, code in LOOPS.items():
+                setup = "import Foundation" if "sleep" in code or "Dispatch" in code else ""
+                rows.append((label, mode, kernel_latencies(kernel_name, code, args.trials, setup)))
     from jupyter_client.kernelspec import KernelSpecManager
 
     if "python3" in KernelSpecManager().find_kernel_specs():

@@ -1,24 +1,53 @@
 #!/usr/bin/env bash
 # Create .venv with a Python that can load the toolchain's LLDB, install the package with its
-# test and lab extras, and register the `swift` kernelspec (and `swift-signal` for tests) in it.
-# Idempotent; `make setup` runs it when its inputs change, docker/Dockerfile runs it too.
+# test and lab extras, and register the `swift` kernelspec in it (the tests register their
+# signal-mode spec privately, tests/conftest.py). Idempotent; `make setup` runs it when its inputs
+# change, docker/Dockerfile runs it too. Prints one line per step with the time it took; a step
+# that fails shows its own output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=$(python3 swift_kernel/toolchain.py python)
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if sys.version_info[:2] == tuple(map(int, "'"$("$python" -c 'import sys; print(*sys.version_info[:2], sep=",")')"'".split(","))) else 1)'; then
-  rm -rf .venv
-  "$python" -m venv .venv
-fi
-# tests/e2e/test_jupyterlab.py drives Debian's chromium through playwright: playwright's own browser
-# download cannot work on these machines. SWIFT_KERNEL_SETUP_BROWSER=no skips it (docker/Dockerfile).
-if [ "${SWIFT_KERNEL_SETUP_BROWSER:-yes}" != no ] && ! command -v chromium >/dev/null; then
-  as_root=()
-  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
-  "${as_root[@]}" apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
-fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test,lab]'
-.venv/bin/python register.py --sys-prefix --name swift
-.venv/bin/python register.py --sys-prefix --name swift-signal --interrupt-mode signal --display-name "Swift (signal interrupts)"
+# step NAME COMMAND...: run COMMAND with its output held back, then print "setup: NAME (N.N s)".
+# Output is shown only when the command fails, so a quiet success is one line.
+step() {
+  local name=$1 log started elapsed
+  shift
+  log=$(mktemp)
+  started=${EPOCHREALTIME/./}
+  if ! "$@" >"$log" 2>&1; then
+    echo "setup: $name FAILED:" >&2
+    cat "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+  elapsed=$(( (${EPOCHREALTIME/./} - started) / 100000 ))  # tenths of a second
+  printf 'setup: %-44s %3d.%d s\n' "$name" $((elapsed / 10)) $((elapsed % 10))
+}
+
+make_venv() {
+  python=$(python3 swift_kernel/toolchain.py python)
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if sys.version_info[:2] == tuple(map(int, "'"$("$python" -c 'import sys; print(*sys.version_info[:2], sep=",")')"'".split(","))) else 1)'; then
+    rm -rf .venv
+    "$python" -m venv .venv
+  fi
+}
+
+install_browser() {
+  # tests/e2e/test_jupyterlab.py drives Debian's chromium through playwright: playwright's own browser
+  # download cannot work on these machines. SWIFT_KERNEL_SETUP_BROWSER=no skips it (docker/Dockerfile).
+  if [ "${SWIFT_KERNEL_SETUP_BROWSER:-yes}" != no ] && ! command -v chromium >/dev/null; then
+    local as_root=()
+    [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
+  fi
+}
+
+step "venv with the Python LLDB is built for" make_venv
+step "chromium for the browser test" install_browser
+step "pip upgraded" .venv/bin/python -m pip install --upgrade pip
+step "swift_kernel and its test and lab extras" .venv/bin/python -m pip install -e '.[test,lab]'
+step "kernelspec swift registered in .venv" .venv/bin/python register.py --sys-prefix --name swift
+# Setups before issue 17 also registered the tests' signal-mode spec here, where users saw it.
+step "no test-only kernelspec left in .venv" rm -rf .venv/share/jupyter/kernels/swift-signal

@@ -196,6 +196,8 @@ class _Scan:
         self.code_after: list[str] = []
         self.brackets_before: list[str] = []
         self.brackets_after: list[str] = []
+        # How many brackets of earlier lines the last line closes (set by _bracket_state).
+        self._closed_earlier = 0
 
     def run(self) -> Completeness:
         """Return the classification of the whole cell."""
@@ -263,9 +265,9 @@ class _Scan:
             return _INVALID
         open_brackets, opened_on_last_line = state
         if open_brackets:
-            return self._incomplete(opened_on_last_line)
+            return self._incomplete(opened_on_last_line, self._closed_earlier)
         if gap_end > last_token_end and _needs_continuation(text, gap_start, gap_end, gap_touches_token):
-            return self._incomplete(False)
+            return self._incomplete(False, self._closed_earlier)
         return _COMPLETE
 
     def _scan_special(self, start: int) -> int:
@@ -302,19 +304,96 @@ class _Scan:
         kept = len(earlier) - len(closing)
         if kept < 0 or earlier[kept:][::-1].translate(_CLOSER_OF) != closing:
             return None
+        # #endif closes no indentation level: only real brackets make the next line dedent.
+        self._closed_earlier = 0 if _ENDIF_MARKER in closing else len(closing)
         opened_on_last_line = bool(opening) and opening[-1] != _IF_MARKER
         return earlier[:kept] + opening, opened_on_last_line
 
-    def _incomplete(self, opened_on_last_line: bool) -> Completeness:
-        """Build an ``incomplete`` answer with the indent for the next line."""
+    def _incomplete(self, opened_on_last_line: bool, closed_earlier: int = 0) -> Completeness:
+        """Build an ``incomplete`` answer with the indent for the next line.
+
+        ``closed_earlier`` counts the brackets of earlier lines that the last line closes.
+        """
         # Start from the last non-blank line's indentation, one level deeper
-        # when that line opened a bracket that is still open.
+        # when that line opened a bracket that is still open.  A line that
+        # closes brackets of earlier lines (`}`, `} else {`, `})`) belongs at
+        # the indentation of the line that opened the outermost of them, and
+        # so does the line after it: in jupyter console a `}` typed after the
+        # offered indent keeps it, so copying the `}` line would never dedent.
         text = self.text
         line = text[self.last_line : len(text.rstrip())]
         indent = line[: len(line) - len(line.lstrip())]
+        if closed_earlier:
+            anchor = _opening_line_indent(text, self.last_line, closed_earlier)
+            if anchor is not None:
+                indent = anchor
         if opened_on_last_line:
             indent += _INDENT_UNIT
         return Completeness("incomplete", indent)
+
+
+def _code_lines(text: str, end: int) -> list[str] | None:
+    """Return the lines of ``text[:end]`` with strings and comments blanked; None if one runs past ``end``.
+
+    Newlines inside a blanked literal or comment are kept, so line numbers stay right.
+    """
+    pieces: list[str] = []
+    pos = 0
+    try:
+        while pos < end:
+            match = _TOKEN.search(text, pos)
+            if match is None or match.start() >= end:
+                pieces.append(text[pos:end])
+                break
+            start = match.start()
+            pieces.append(text[pos:start])
+            if match.lastindex is None:
+                token_end = match.end()
+            elif text[start] == "/":
+                token_end = _skip_block_comment(text, start + 2, [])
+            elif text[start] == '"':
+                multiline = text.startswith('"""', start)
+                token_end = _LiteralScan(text, start + (3 if multiline else 1), _StringKind(multiline, 0)).run()
+            else:
+                kind, _, word_end = _open_hash(text, start)
+                if kind is None:  # a directive such as #if: code, without brackets of its own
+                    pieces.append(text[start:word_end])
+                    pos = word_end
+                    continue
+                token_end = _LiteralScan(text, word_end, kind).run()
+            if token_end > end:
+                return None
+            pieces.append("\n" * text.count("\n", start, token_end))
+            pos = token_end
+    except (_Incomplete, _Invalid):
+        return None
+    return "".join(pieces).split("\n")[:-1]
+
+
+def _opening_line_indent(text: str, last_line: int, closed: int) -> str | None:
+    """Return the indentation of the line that opened the ``closed``-th open bracket before ``last_line``.
+
+    Counting back from the end of the earlier lines, that is the opener the last line's
+    ``closed`` leading closers reach last: the outermost one they close.  Only called for a
+    last line that closes brackets, so the cost of a second pass is rarely paid.
+    """
+    lines = _code_lines(text, last_line)
+    if lines is None:
+        return None
+    needed = closed
+    for number in range(len(lines) - 1, -1, -1):
+        brackets = lines[number].translate(_KEEP_BRACKETS)
+        if not brackets.isascii():
+            brackets = brackets.encode("ascii", "ignore").decode("ascii")
+        reduced = _reduce(brackets)
+        if reduced is None:
+            return None
+        openers = reduced.lstrip(_CLOSERS)
+        if len(openers) >= needed:
+            original = text[: last_line - 1].split("\n")[number]
+            return original[: len(original) - len(original.lstrip())]
+        needed += len(reduced) - 2 * len(openers)
+    return None
 
 
 def _flush(code: list[str], brackets: list[str]) -> list[str]:

@@ -91,6 +91,12 @@ class SwiftKernel(Kernel):
         "stops running code there, where no mutation is half done, so every variable stays whole. Costs "
         "one load and compare per loop iteration.",
     )
+    start_code_intelligence = Bool(
+        True,
+        config=True,
+        help="Start sourcekit-lsp in the background when the kernel starts, so that the first Tab is "
+        "answered; False starts it on the first completion or inspection request instead.",
+    )
     interrupt_grace = Float(
         5.0,
         config=True,
@@ -129,8 +135,11 @@ class SwiftKernel(Kernel):
         # Swift source of every cell that ran without error, in order (code intelligence reads it).
         self.successful_cells: list[str] = []
         self._cells_launch = 1
-        # Completion and Shift-Tab; its sourcekit-lsp process starts on the first such request.
+        # Completion and Shift-Tab. Its sourcekit-lsp starts now, in the background (its own
+        # thread and process), so the first Tab does not wait for it.
         self.code_intelligence = SourceKitLSP(self.toolchain.sourcekit_lsp, log=self.log)
+        if self.start_code_intelligence:
+            self.code_intelligence.start()
         # Every LLDB call happens on this one thread; the control thread only signals.
         early = EarlyStart.take()
         if early is None or early.toolchain != self.toolchain:

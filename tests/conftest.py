@@ -14,20 +14,45 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager, start_new_kernel
 
-from .utils import execute, flush_channels
+from .utils import execute, flush_channels, register_private_kernelspec
 
 KernelPair = tuple[KernelManager, BlockingKernelClient]
+
+# The kernelspec with signal-mode interrupts exists for the tests only: users of `make lab` see
+# just `swift`, so the tests register this one in a private directory (signal_kernelspec).
+SIGNAL_KERNEL = "swift-signal"
+
+
+@pytest.fixture(scope="session")
+def signal_kernelspec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Register `swift-signal` (signal-mode interrupts) privately, on JUPYTER_PATH for this session."""
+    data = register_private_kernelspec(
+        tmp_path_factory.mktemp("kernelspecs"),
+        SIGNAL_KERNEL,
+        "--interrupt-mode",
+        "signal",
+        "--display-name",
+        "Swift (signal interrupts)",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        # KernelSpecManager reads JUPYTER_PATH when it is created, so every later start sees it.
+        patch.setenv("JUPYTER_PATH", os.pathsep.join(filter(None, [str(data), os.environ.get("JUPYTER_PATH")])))
+        yield SIGNAL_KERNEL
 
 
 def _require_kernelspec(name: str) -> None:
     specs = KernelSpecManager().find_kernel_specs()
     if name not in specs:
         # Fail, never skip: a missing kernelspec means `make setup` did not do its job.
-        pytest.fail(f"kernelspec {name!r} is not installed (run `make setup`); found {sorted(specs)}")
+        hint = "use the signal_kernelspec fixture" if name == SIGNAL_KERNEL else "run `make setup`"
+        pytest.fail(f"kernelspec {name!r} is not installed ({hint}); found {sorted(specs)}")
 
 
 def start_kernel(name: str = "swift", **kwargs: object) -> KernelPair:
-    """Start a kernel from the installed kernelspec ``name`` and wait until it answers."""
+    """Start a kernel from the installed kernelspec ``name`` and wait until it answers.
+
+    For `swift-signal` the test must use the ``signal_kernelspec`` fixture, which registers it.
+    """
     _require_kernelspec(name)
     km, kc = start_new_kernel(kernel_name=name, startup_timeout=60, **kwargs)
     # The Swift process starts in the background; wait for it so timings in tests mean what they say.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from swift_kernel.completeness import Completeness, check_completeness
@@ -263,3 +265,29 @@ def test_megabyte_extra_closer_is_invalid() -> None:
 def test_megabyte_pathological(code: str, expected: str) -> None:
     """Check adversarial megabyte inputs are still classified."""
     assert check_completeness(code).status == expected
+
+
+DEDENT_CASES = [
+    # jupyter console offers 8 spaces after `print(1)`; the `}` typed there keeps them.
+    ("closing brace typed at the offered indent", "func f() {\n    if x {\n        print(1)\n        }", "    "),
+    ("closing brace already dedented", "func f() {\n    if x {\n        print(1)\n    }", "    "),
+    ("} else { reopens one level", "func f() {\n    if x {\n        a\n        } else {", "        "),
+    ("two closers, one opening line", "func f() {\n    foo(bar: {\n        x\n        })", "    "),
+    ("brackets in comments ignored", "func f() {\n    if x { // {\n        /* } */ a\n        }", "    "),
+    ("multi-line string", 'class A {\n    func f() {\n        let t = """\n        {\n        """\n        }', "    "),
+    ("continuation after a closed call", "foo(a,\n    b) +", ""),
+]
+
+
+@pytest.mark.parametrize(("code", "indent"), [pytest.param(c, i, id=name) for name, c, i in DEDENT_CASES])
+def test_indent_dedents_after_a_line_that_closes_a_brace(code: str, indent: str) -> None:
+    """The line after one that closes a bracket of an earlier line goes back to that bracket's line."""
+    assert check_completeness(code) == Completeness("incomplete", indent)
+
+
+def test_dedent_on_a_megabyte_is_fast() -> None:
+    """The second pass a closing line needs stays linear and quick."""
+    code = _big_code() + "func last() {\n    if x {\n        print(1)\n        }\n"
+    started = time.perf_counter()
+    assert check_completeness(code) == Completeness("incomplete", "    ")
+    assert time.perf_counter() - started < 1.0

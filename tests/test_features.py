@@ -285,8 +285,10 @@ def test_input_survives_repeated_interrupts_and_answers(kernel: KernelPair) -> N
         kc.get_stdin_msg(timeout=0.5)
 
 
-def test_signal_interrupt_while_waiting_for_input(fresh_kernel: Callable[..., KernelPair]) -> None:
-    km, kc = fresh_kernel("swift-signal")
+def test_signal_interrupt_while_waiting_for_input(
+    fresh_kernel: Callable[..., KernelPair], signal_kernelspec: str
+) -> None:
+    km, kc = fresh_kernel(signal_kernelspec)
     assert execute(kc, "var kept = [1, 2]").status == "ok"
     msg_id = kc.execute("let waiting = readLine()", allow_stdin=True)
     assert kc.get_stdin_msg(timeout=30)["msg_type"] == "input_request"

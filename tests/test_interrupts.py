@@ -37,7 +37,7 @@ def assert_interrupted(execution_reply: dict[str, object]) -> None:
 
 
 @pytest.fixture(params=["swift", "swift-signal"], scope="module")
-def any_mode_kernel(request: pytest.FixtureRequest) -> KernelPair:
+def any_mode_kernel(request: pytest.FixtureRequest, signal_kernelspec: str) -> KernelPair:
     """A kernel per interrupt mode (kernelspecs differ only in interrupt_mode)."""
     km, kc = start_kernel(request.param)
     request.addfinalizer(lambda: stop_kernel(km, kc))
@@ -154,7 +154,12 @@ def test_queued_cells_are_aborted_after_interrupt(kernel: KernelPair) -> None:
 @pytest.mark.parametrize("load", ["quiet", "under load"])
 @pytest.mark.parametrize(("name", "rounds"), [("swift", 500), ("swift-signal", 100)])
 def test_stress_interrupts_in_a_row(
-    fresh_kernel: Callable[..., KernelPair], request: pytest.FixtureRequest, name: str, rounds: int, load: str
+    fresh_kernel: Callable[..., KernelPair],
+    request: pytest.FixtureRequest,
+    signal_kernelspec: str,
+    name: str,
+    rounds: int,
+    load: str,
 ) -> None:
     if load == "under load":
         request.getfixturevalue("cpu_load")
@@ -194,8 +199,8 @@ def test_sigint_to_kernel_pid_interrupts(kernel: KernelPair) -> None:
     assert value(kc, "viaKill") == "5"
 
 
-def test_sigint_to_process_group_idle_and_busy(fresh_kernel: Callable[..., KernelPair]) -> None:
-    km, kc = fresh_kernel("swift-signal")
+def test_sigint_to_process_group_idle_and_busy(fresh_kernel: Callable[..., KernelPair], signal_kernelspec: str) -> None:
+    km, kc = fresh_kernel(signal_kernelspec)
     pgid = os.getpgid(kernel_pid(km))
     assert pgid != os.getpgid(0), "the kernel must run in its own process group for this test"
     assert execute(kc, "let grouped = 7").status == "ok"

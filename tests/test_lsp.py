@@ -238,7 +238,7 @@ def test_completion_drops_duplicate_overloads_and_falls_back_without_edits() -> 
         ),
     ]
     completion = completion_from_items(items, "let m = ma", 10, cell_line=0)
-    assert completion.matches == ["max()"]
+    assert completion.matches == ["max("]
     assert completion.cursor_start == 8
     assert completion.types[0].type == "function"
 
@@ -429,3 +429,45 @@ def test_directive_lines_are_not_completed(clients: list[SourceKitLSP]) -> None:
     clients.append(client)
     assert asyncio.run(client.complete([], "%time", 5)) == Completion([], 5, 5)
     assert client._loop is None, "a directive line never starts the server"  # private, on purpose
+
+
+def _call(label: str, text: str, filter_text: str, detail: str) -> lsp.CompletionItem:
+    return lsp.CompletionItem(
+        label=label, insert_text=text, filter_text=filter_text, detail=detail, kind=lsp.CompletionItemKind.Function
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "inserted", "signature"),
+    [
+        # sourcekit-lsp 6.3.1's items for `func greet(_ name: String, loudly: Bool = false) -> String`.
+        (
+            _call("greet(name: String, loudly: Bool)", "greet(, loudly: )", "greet(:loudly:)", "String"),
+            "greet(",
+            "greet(_ name: String, loudly: Bool) -> String",
+        ),
+        (_call("greet(name: String)", "greet()", "greet(:)", "String"), "greet(", "greet(_ name: String) -> String"),
+        (
+            _call("precondition(condition: Bool, message: String)", "precondition(, )", "precondition(::)", "Void"),
+            "precondition(",
+            "precondition(_ condition: Bool, _ message: String) -> Void",
+        ),
+        (
+            _call("append(contentsOf: Sequence)", "append(contentsOf: )", "append(contentsOf:)", "Void"),
+            "append(contentsOf: ",
+            "append(contentsOf: Sequence) -> Void",
+        ),
+        (
+            _call("sorted(by: (Int, Int) throws -> Bool) rethrows", "sorted(by: )", "sorted(by:)", "[Int]"),
+            "sorted(by: ",
+            "sorted(by: (Int, Int) throws -> Bool) rethrows -> [Int]",
+        ),
+        (_call("norm()", "norm()", "norm()", "Double"), "norm()", "norm() -> Double"),
+    ],
+)
+def test_call_completions_insert_valid_swift_up_to_the_first_argument(
+    item: lsp.CompletionItem, inserted: str, signature: str
+) -> None:
+    completion = completion_from_items([item], "x", 1, cell_line=0)
+    assert completion.matches == [inserted]
+    assert completion.types[0].signature == signature

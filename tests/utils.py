@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import queue
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
 TIMEOUT = 60
+REPO = Path(__file__).resolve().parents[1]
+
+
+def register_private_kernelspec(prefix: Path, name: str, *options: str) -> Path:
+    """Register a Swift kernelspec for this Python under ``prefix``; return the directory to put on JUPYTER_PATH.
+
+    For kernelspecs that only tests and benchmarks use (`swift-signal`): users see only `swift`.
+    """
+    subprocess.run(
+        [sys.executable, str(REPO / "register.py"), "--prefix", str(prefix), "--name", name, *options],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return prefix / "share" / "jupyter"
 
 
 @dataclass

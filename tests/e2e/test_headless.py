@@ -144,3 +144,11 @@ def test_nbconvert_fails_on_a_swift_error(tmp_path: Path) -> None:
     assert "<Cell 2>:1:18" in message, message
     assert "cannot convert value of type 'String' to specified type 'Int'" in message, message
     assert not (out / "broken.ipynb").exists(), "nbconvert wrote a notebook for a failed run"
+
+
+def test_tour_says_an_input_box_appears_before_its_readline_cell() -> None:
+    """In JupyterLab the tour stops at readLine() with an input box: the markdown before it says so."""
+    cells = nbformat.read(TOUR, as_version=4).cells
+    first = next(i for i, cell in enumerate(cells) if cell.cell_type == "code" and "readLine()" in cell.source)
+    before = next(cell for cell in reversed(cells[:first]) if cell.cell_type == "markdown")
+    assert "input box appears" in before.source, before.source
