@@ -153,7 +153,7 @@ def test_queued_cells_are_aborted_after_interrupt(kernel: KernelPair) -> None:
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("load", ["quiet", "under load"])
 @pytest.mark.parametrize(("name", "rounds"), [("swift", 500), ("swift-signal", 100)])
-def test_stress_interrupts_in_a_row(
+def test_stress_interrupts_in_a_row(  # noqa: PLR0917 - pytest passes fixtures and parameters by name
     fresh_kernel: Callable[..., KernelPair],
     request: pytest.FixtureRequest,
     signal_kernelspec: str,
