@@ -171,7 +171,8 @@ def test_installed_packages_are_loaded_again_after_a_host_crash(fresh_kernel: Ca
     [
         ("var spins = 0\nwhile true { spins &+= 1 }", True, "safe point", 0),
         ("import Glibc\nsleep(1000)", True, "signal", 1),
-        ("var spins = 0\nwhile true { spins &+= 1 }", False, "signal outside a safe point", 1),
+        # Turned off, the ladder starts at once, as before safe points existed.
+        ("var spins = 0\nwhile true { spins &+= 1 }", False, "signal", 1),
     ],
     ids=["loop at a safe point", "sleep", "loop without safe points"],
 )
@@ -193,7 +194,7 @@ def test_interrupt_records_the_kernels_ladder(
     result = hosted.execute(code, "<Cell 1>")
     helper.join()
     assert result.error is not None and result.error.ename == "KeyboardInterrupt", result
-    assert ("outside a safe point" in result.error.evalue) == (not safe_points), result.error
+    assert result.error.evalue == "Interrupted by user", result.error
     record = hosted.interrupts[-1]
     assert record.rung == rung and record.signals_sent == signals, record
     assert record.latency is not None and record.latency < 1, record
