@@ -59,7 +59,7 @@ def torn_rows(trials: int) -> list[str]:
                 finally:
                     kc.stop_channels()  # type: ignore[attr-defined]
                     km.shutdown_kernel(now=True)  # type: ignore[attr-defined]
-                ms = [trial.latency * 1000 for trial in results]
+                ms = [trial.latency * 1000 for trial in results if trial.latency > 0]
                 torn = sum(1 for trial in results if trial.wrong)
                 outside = sum(1 for trial in results if trial.outside_safe_point)
                 rows.append(

@@ -60,24 +60,33 @@ class Trial:
     outside_safe_point: bool = False
 
 
+def _declare(kc: Any, mutation: Mutation, through_function: bool) -> None:
+    """Declare the global, its counter, the mutating function (if used) and the check."""
+    assert execute(kc, f"{mutation.setup}\nvar n = 0").status == "ok"
+    if through_function:
+        # The mutation in a function from an earlier cell, called by the loop.
+        assert execute(kc, f"func mutate() {{ {mutation.step} }}").status == "ok"
+    assert execute(kc, f"func whole() -> Bool {{ {mutation.check} }}").status == "ok"
+
+
 def run_trials(kc: Any, mutation: Mutation, through_function: bool, trials: int, seed: int = 12345) -> list[Trial]:
     """Interrupt the mutation loop ``trials`` times at random moments and check the global after each.
 
     The last trial's entry also says what was wrong, if anything, when the global was grown and
     checked once more after all the interrupts.
     """
-    assert execute(kc, f"{mutation.setup}\nvar n = 0").status == "ok"
-    step = mutation.step
-    if through_function:
-        # The mutation in a function from an earlier cell, called by the loop.
-        assert execute(kc, f"func mutate() {{ {mutation.step} }}").status == "ok"
-        step = "mutate()"
-    assert execute(kc, f"func whole() -> Bool {{ {mutation.check} }}").status == "ok"
+    step = "mutate()" if through_function else mutation.step
+    _declare(kc, mutation, through_function)
     results: list[Trial] = []
     rng = random.Random(seed)
     for trial in range(trials):
         # Emptied in a cell of its own: freeing a large collection is a long library call.
-        assert execute(kc, f"{mutation.reset}\nn = 0").status == "ok"
+        reset = execute(kc, f"{mutation.reset}\nn = 0", timeout=60)
+        if reset.status != "ok":
+            # A torn collection crashed while being freed; a fresh Swift process needs it all again.
+            results.append(Trial(0.0, f"trial {trial}: emptying it failed: {reset.content.get('evalue')}"))
+            _declare(kc, mutation, through_function)
+            continue
         msg_id = kc.execute(f"while n < 100_000_000 {{ {step}; n += 1 }}")
         # Some land while the cell compiles, most while the loop runs.
         time.sleep(rng.uniform(0.0, 0.15))
