@@ -40,7 +40,7 @@ from multiprocessing.connection import Connection
 from typing import Any, ClassVar
 
 from .diagnostics import CellError
-from .lldb_session import LLDBSession
+from .lldb_session import LLDBSession, discard_text
 from .messages import (
     ENVELOPES,
     EVENTS,
@@ -195,10 +195,6 @@ def _crash_outcome(how: str, while_running: bool, fresh: str) -> Outcome:
     return Outcome(error=CellError("LLDBCrashed", evalue, [f"LLDBCrashed: {evalue}", fresh]))
 
 
-def _ignore_text(text: str) -> None:
-    pass
-
-
 class HostProcess:
     """The kernel's handle on its LLDB host: requests to it, and a fresh host when it dies.
 
@@ -217,7 +213,7 @@ class HostProcess:
         *,
         environment: dict[str, str] | None = None,
         stop_flag: str = "",
-        on_stderr: Callable[[str], None] = _ignore_text,
+        on_stderr: Callable[[str], None] = discard_text,
     ) -> None:
         self.toolchain = toolchain
         self.environment = dict(environment or {})

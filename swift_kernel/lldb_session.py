@@ -215,8 +215,8 @@ def _ignore_launch(pid: int, debug_server_pid: int) -> None:
     pass
 
 
-def _ignore_text(text: str) -> None:
-    pass
+def discard_text(text: str) -> None:
+    """Drop text (the default for callbacks nobody listens to)."""
 
 
 class LLDBSession:
@@ -230,7 +230,7 @@ class LLDBSession:
         *,
         stop_flag: str = "",
         on_launch: Callable[[int, int], None] = _ignore_launch,
-        on_stderr: Callable[[str], None] = _ignore_text,
+        on_stderr: Callable[[str], None] = discard_text,
     ) -> None:
         self.toolchain = toolchain
         self.environment = dict(environment or {})
