@@ -27,10 +27,12 @@ import logging
 import os
 import pickle
 import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -189,6 +191,31 @@ class Channel:
 # ----- the kernel side --------------------------------------------------------------------------
 
 
+# Each kernel's LLDB host (and its Swift process) writes temporary files, LLDB one source file per
+# expression that it never removes, into a folder of that kernel's own: removed at shutdown, and,
+# for a kernel that was killed, by the next kernel that starts.
+_TEMP_PREFIX = "swift-kernel-tmp-"
+
+
+def _private_temp_dir() -> str:
+    """Remove the temporary folders of kernels that are gone, and make this kernel's own."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        if not name.startswith(_TEMP_PREFIX):
+            continue
+        owner = name[len(_TEMP_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
+
+
+def _remove_own_temp_dir() -> None:
+    """Remove the kernel's temporary folder the host was given (the host's last act)."""
+    path = os.environ.get("TMPDIR", "")
+    if os.path.basename(path).startswith(_TEMP_PREFIX):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _crash_outcome(how: str, while_running: bool, fresh: str) -> Outcome:
     when = "while the cell ran" if while_running else "while no cell ran, so this cell did not run"
     evalue = f"LLDB crashed ({how}) {when}; a fresh Swift process was started: earlier variables are gone"
@@ -219,6 +246,7 @@ class HostProcess:
         self.environment = dict(environment or {})
         self._streams = streams
         self._stop_flag = stop_flag
+        self._temp_dir = _private_temp_dir()
         self._on_stderr = on_stderr
         self._host: subprocess.Popen[bytes] | None = None
         self._channel: Channel | None = None
@@ -271,7 +299,7 @@ class HostProcess:
                 # liblldb loads the Swift runtime, whose crash handler prints a report and, for a
                 # SIGSEGV sent by kill(), returns: the host lived on (measured). A real segfault
                 # ended it either way; without the handler both end it, at once and quietly.
-                env={**os.environ, "SWIFT_BACKTRACE": "enable=no"},
+                env={**os.environ, "SWIFT_BACKTRACE": "enable=no", "TMPDIR": self._temp_dir},
             )
         channel = Channel(Connection(kernel_end.detach()))
         self._host, self._channel = host, channel
@@ -469,6 +497,8 @@ class HostProcess:
             # After this no dead host is replaced; one being started now is ended below.
             self._shutting_down = True
             channel, host = self._channel, self._host
+        # First thing: a kernel manager that loses patience kills this process before the end.
+        shutil.rmtree(self._temp_dir, ignore_errors=True)
         if channel is not None and not channel.closed:
             try:
                 channel.call(Shutdown(), timeout=_SHUTDOWN_SECONDS)
@@ -482,6 +512,7 @@ class HostProcess:
                 host.wait()
         for pid in (self._pid, self._debug_server_pid):
             send_signal(pid, signal.SIGKILL)
+        shutil.rmtree(self._temp_dir, ignore_errors=True)
 
     # ----- cells and interrupts ---------------------------------------------------------------
 
@@ -572,6 +603,7 @@ class HostServer:
                 self.calls.put(message)
         # The kernel is gone (or closed the connection): nobody is left to use the Swift process.
         self.session.kill_now()
+        _remove_own_temp_dir()
         os._exit(0)
 
     def serve(self, first: Call) -> None:
@@ -655,6 +687,7 @@ def main() -> None:
     server.session.load()
     threading.Thread(target=server.read, name="swift-host-reader", daemon=True).start()
     server.serve(first)
+    _remove_own_temp_dir()
     os._exit(0)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -202,3 +203,29 @@ def test_interrupt_records_the_kernels_ladder(
     host_lines = [line for line in log_file.read_text().splitlines() if " host-" in line and "interrupt" in line]
     assert any("the kernel logs how it stopped" in line for line in host_lines), host_lines
     assert not any("stopped the cell by" in line for line in host_lines), host_lines
+
+
+def kernel_temp_dirs(pid: int) -> list[Path]:
+    return sorted(Path(tempfile.gettempdir()).glob(f"swift-kernel-tmp-{pid}-*"))
+
+
+def test_lldbs_files_stay_in_the_kernels_own_temp_folder_which_goes_with_it(
+    fresh_kernel: Callable[..., KernelPair],
+) -> None:
+    # A folder left by a kernel whose whole process group was killed: the next start removes it.
+    stale = Path(tempfile.mkdtemp(prefix="swift-kernel-tmp-999999999-"))
+    before = set(Path(tempfile.gettempdir()).glob("repl*.cpp"))
+    km, kc = fresh_kernel()
+    assert not stale.exists()
+    for number in range(3):
+        assert execute(kc, f"let t{number} = {number}").status == "ok"
+    pid = kernel_pid(km)
+    (own,) = kernel_temp_dirs(pid)
+    assert list(own.glob("repl*.cpp")), "LLDB's expression files are not in the kernel's folder"
+    assert set(Path(tempfile.gettempdir()).glob("repl*.cpp")) <= before
+    # Killed, the kernel leaves it to its LLDB host, which removes it as it ends.
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while own.exists():
+        assert time.monotonic() < deadline, sorted(own.iterdir())
+        time.sleep(0.1)
