@@ -49,6 +49,25 @@ from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .toolchain import find_toolchain
 
 
+def send_shell_replies_through_stream(shell_channel_thread: Any, shell_stream: Any) -> bool:
+    """Make ipykernel 7's shell channel thread send replies through ``shell_stream``; True if it was needed.
+
+    ipykernel 7.0-7.3 write shell replies raw on the ROUTER socket that a ZMQStream reads. The raw
+    send consumes the socket's edge-triggered wake-up, so a request that arrives meanwhile sits
+    unread until something else wakes the socket: Jupyter Server's first request after its
+    kernel_info nudge went unanswered about 1 start in 6 (ipykernel#1554, fixed upstream by
+    ipykernel#1529, which sends through the stream, as this does). Versions with the fix no longer
+    keep the raw socket on the thread, and this leaves them alone.
+    """
+    if shell_channel_thread is None or shell_stream is None or not hasattr(shell_channel_thread, "_shell_socket"):
+        return False
+    shell_channel_thread._shell_socket = shell_stream  # the manager is made from it, lazily
+    manager = getattr(shell_channel_thread, "_manager", None)
+    if manager is not None and hasattr(manager, "_shell_socket"):
+        manager._shell_socket = shell_stream
+    return True
+
+
 def _sent(message: dict[str, Any]) -> Sent | None:
     """Return who sent ``message`` and when (its header; jupyter_client parses the date)."""
     header = message.get("header", {})
@@ -109,6 +128,7 @@ class SwiftKernel(Kernel):
         # command could not be interrupted). SIGINT stays blocked here, taken by the sigwait
         # thread, so the default action never runs in the kernel itself.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        send_shell_replies_through_stream(self.shell_channel_thread, self.shell_stream)
         self.toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
         # register.py records the version in the kernelspec; asking `swift --version` costs a process.
         self.swift_version = os.environ.get("SWIFT_KERNEL_SWIFT_VERSION") or self.toolchain.short_version()
