@@ -31,7 +31,7 @@ def on_loop(loop: Any, work: Callable[[], Any]) -> Any:
     def run() -> None:
         try:
             box["result"] = work()
-        except BaseException as error:  # handed to the caller
+        except Exception as error:  # noqa: BLE001 (raised again in the caller)
             box["error"] = error
         finally:
             done.set()
