@@ -80,6 +80,12 @@ _UNSAFE_NOTE = (
 )
 
 
+def _held_note(count: int) -> str:
+    """Say that ``count`` other threads running the cell's code were stopped with it."""
+    threads = "thread that was" if count == 1 else f"{count} threads that were"
+    return f"; the other {threads} running this cell's code stopped with it, for good"
+
+
 class Phase(enum.Enum):
     """Where a cell is in its life; decides what an interrupt does."""
 
@@ -523,7 +529,8 @@ class CellController:
         if outcome.stop is not None:
             stop = outcome.stop
             if record is not None:
-                return self._interrupted(record, stop.frames, unsafe=record.rung in _UNSAFE_RUNGS)
+                unsafe = record.rung in _UNSAFE_RUNGS or stop.threads_held_unsafely > 0
+                return self._interrupted(record, stop.frames, unsafe=unsafe, threads_held=stop.threads_held)
             stderr_text = self._pump.tail("stderr")
             return ExecutionResult(
                 error=diagnostics.runtime_error(stop.reason, stop.description, stderr_text, list(stop.frames))
@@ -553,9 +560,11 @@ class CellController:
         self.interrupts.append(record)
 
     def _interrupted(
-        self, record: InterruptRecord, frames: tuple[Frame, ...], unsafe: bool = False
+        self, record: InterruptRecord, frames: tuple[Frame, ...], unsafe: bool = False, threads_held: int = 0
     ) -> ExecutionResult:
         evalue = f"{record.reason} ({_UNSAFE_NOTE})" if unsafe else record.reason
+        if threads_held:
+            evalue += _held_note(threads_held)
         traceback = [f"KeyboardInterrupt: {evalue}"] + [f"  {frame.render()}" for frame in frames]
         return ExecutionResult(error=CellError("KeyboardInterrupt", evalue, traceback))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import mmap
 import os
 import re
 import signal
@@ -34,7 +35,7 @@ from . import diagnostics
 from .diagnostics import CellError, Frame
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
-from .procfs import SIGINT_BIT, parent_pid, proc_status, send_signal
+from .procfs import SIGINT_BIT, parent_pid, proc_status, send_signal, thread_cpu_ns
 from .safepoints import SAFE_POINT, SAFE_POINT_FUNCTION, SafePoints, insert_safe_points
 from .toolchain import Toolchain
 
@@ -60,6 +61,27 @@ _BLOCKING_CALL = re.compile(
     r"sleep|read|write|poll|select|futex|wait|recv|accept|pause|sigsuspend|nanosleep|raise|pthread_kill"
 )
 _FRESH = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
+# Stopping the other threads that run an interrupted cell's code: they run (the rest held) in
+# slices this long, until each is at a safe point or back in the library that called the cell's
+# closure; one that uses this much CPU time without getting there is stopped where it is.
+_HOLD_SLICE_SECONDS = 0.02
+_HOLD_CPU_NS = 250_000_000
+# Bound on the whole hold, in slices, for threads that neither progress nor block (a hang guard).
+_HOLD_MAX_SLICES = 250
+# The stop flag page (cells.StopFlag, prelude.swift): word 2 asks other threads to stop at their
+# safe points; bytes 16-24 hold the address of the main thread's libdispatch state.
+_HOLD_WORD = 8
+# libdispatch's functions that run a dispatch_apply's iterations (on the caller and the workers).
+_APPLY = ("_dispatch_apply_invoke", "dispatch_apply_f")
+_CALLEE_SAVED = ("rbx", "rbp", "r12", "r13", "r14", "r15", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26")
+# Where the main thread's stack may reach above its innermost frame (its default 8 MiB limit).
+_MAIN_STACK_SPAN = 8 << 20
+_DISPATCH_STATE_AT = 16
+# libdispatch's per-thread state (struct dispatch_tsd): the thread id, then eleven pointers. Put
+# back after an unwind, except the id and the per-thread cache of free continuations (bytes
+# 24-32), which changes as it is used and never points into a stack.
+_DISPATCH_STATE_SIZE = 96
+_DISPATCH_RESTORED = ((8, 24), (32, 96))
 
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 
@@ -79,6 +101,67 @@ def _frame_of(function: str, entry: Any) -> Frame:
 def _in_cell_code(module: Any) -> bool:
     """Say whether a module is one LLDB JIT-compiled from a cell (or the prelude)."""
     return module.IsValid() and (module.GetFileSpec().GetFilename() or "").startswith("$__lldb_expr")
+
+
+def _module_name(frame: Any) -> str:
+    return frame.GetModule().GetFileSpec().GetFilename() or ""
+
+
+def _expression_module(main: Any) -> str | None:
+    """Return the module LLDB compiled the running expression into: that of its ``main`` frame."""
+    for index in range(min(main.GetNumFrames(), _MAX_BACKTRACE_DEPTH)):
+        frame = main.GetFrameAtIndex(index)
+        if frame.GetFunctionName() == "main" and _in_cell_code(frame.GetModule()):
+            return _module_name(frame)
+    return None
+
+
+def _runs_module(thread: Any, module: str) -> bool:
+    """Say whether any of ``thread``'s frames is in ``module``."""
+    frames = range(min(thread.GetNumFrames(), _FRAMES_READ))
+    return any(_module_name(thread.GetFrameAtIndex(index)) == module for index in frames)
+
+
+def _calls_apply(thread: Any) -> bool:
+    """Say whether ``thread`` is inside libdispatch's dispatch_apply (concurrentPerform)."""
+    frames = range(min(thread.GetNumFrames(), _FRAMES_READ))
+    return any((thread.GetFrameAtIndex(index).GetFunctionName() or "").startswith(_APPLY) for index in frames)
+
+
+def _caller_of_module(thread: Any, module: str) -> Any:
+    """Return the frame that called the outermost of ``thread``'s frames in ``module`` (None if none)."""
+    outermost = None
+    for index in range(min(thread.GetNumFrames(), _FRAMES_READ)):
+        if _module_name(thread.GetFrameAtIndex(index)) == module:
+            outermost = index
+    if outermost is None:
+        return None
+    caller = thread.GetFrameAtIndex(outermost + 1)
+    return caller if caller.IsValid() else None
+
+
+def _blocked_in_kernel(frame: Any) -> bool:
+    """Say whether ``frame`` is a C library call that blocks in the kernel (or raises a signal)."""
+    return _module_name(frame).startswith(("libc.", "libpthread.", "ld-linux")) and bool(
+        _BLOCKING_CALL.search(frame.GetFunctionName() or "")
+    )
+
+
+def _hold_point(thread: Any, module: str, breakpoint: Any) -> str | None:
+    """Say where ``thread`` may be held for good (a safe point, out of the code, asleep), or None."""
+    if not thread.IsValid():
+        return "gone"
+    if breakpoint is not None and thread.GetStopReason() == 3:  # eStopReasonBreakpoint
+        if thread.GetStopReasonDataAtIndex(0) == breakpoint.GetID():
+            return "back in the library that called the cell's code"
+    names = [thread.GetFrameAtIndex(i).GetFunctionName() or "" for i in range(min(thread.GetNumFrames(), 6))]
+    if any(SAFE_POINT_FUNCTION in name for name in names):
+        return "at a safe point"
+    if not _runs_module(thread, module):
+        return "out of the cell's code"
+    if _blocked_in_kernel(thread.GetFrameAtIndex(0)):
+        return f"blocked in {names[0]}"
+    return None
 
 
 def _frames(thread: Any) -> list[Frame]:
@@ -256,6 +339,10 @@ class LLDBSession:
         self._options: Any = None
         self._plain_options: Any = None
         self._check_options: Any = None
+        self._flag_page: mmap.mmap | None = None
+        # The main thread's libdispatch state: where it is, and what it held before this cell.
+        self._dispatch_state = 0
+        self._dispatch_before: bytes | None = None
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -358,6 +445,9 @@ class LLDBSession:
         if not value.GetError().Success() and not diagnostics.is_no_result(error_text):
             raise SwiftProcessEnded(f"the kernel's Swift prelude failed: {error_text}")
         self._results.read_messages()
+        page = self._page()
+        state = page[_DISPATCH_STATE_AT : _DISPATCH_STATE_AT + 8] if page else b""
+        self._dispatch_state = int.from_bytes(state, "little")
         self.launches += 1
         log.info("Swift process %d ready", self._pid)
 
@@ -461,6 +551,7 @@ class LLDBSession:
         source = f'{start}#sourceLocation(file: "{cell_name}", line: 1)\n{points.code}\n'
         if check_warnings:
             self._show_warnings(points, cell_name)
+        self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
         value = self._target.EvaluateExpression(source, self._options)
         error_text = value.GetError().GetCString() or ""
         if safe_points and _blames_safe_points(error_text, points, cell_name):
@@ -506,10 +597,13 @@ class LLDBSession:
         thread = self._process.GetThreadByID(self._main_thread_id) if stopped_by_us else crashed
         frames = diagnostics.cell_frames(_frames(thread))
         log.debug("read the stopped thread's frames")
-        if diagnostics.process_left_stopped(error_text) and not self._unwind(run_to_cell_code=stopped_by_us):
+        held: tuple[int, int] | None = (0, 0)
+        if diagnostics.process_left_stopped(error_text):
+            held = self._unwind(run_to_cell_code=stopped_by_us)
+        if held is None:
             return self._process_ended("The Swift process could not be returned to its state before the cell")
         self._clear_pending_interrupt()
-        return Outcome(stop=Stop(reason, stop_description, tuple(frames)))
+        return Outcome(stop=Stop(reason, stop_description, tuple(frames), *held))
 
     def _return_to_cell_code(self, thread: Any) -> Any:
         """Let a thread stopped inside a library run on until it is back in cell code.
@@ -534,7 +628,7 @@ class LLDBSession:
             return thread
         innermost = thread.GetFrameAtIndex(0).GetFunctionName() or ""
         log.debug("stopped in %s, %d frames above cell code", innermost, user_index)
-        if _BLOCKING_CALL.search(innermost):
+        if _blocked_in_kernel(thread.GetFrameAtIndex(0)):
             return thread
         breakpoint = self._target.BreakpointCreateBySBAddress(thread.GetFrameAtIndex(user_index).GetPCAddress())
         breakpoint.SetThreadID(self._main_thread_id)
@@ -551,24 +645,188 @@ class LLDBSession:
         log.debug("ran on to %s (%s)", thread.GetFrameAtIndex(0).GetFunctionName(), thread.GetStopDescription(100))
         return thread
 
-    def _unwind(self, run_to_cell_code: bool) -> bool:
-        """Return the main thread to its state before the expression; say whether that worked.
+    def _unwind(self, run_to_cell_code: bool) -> tuple[int, int] | None:
+        """Return the main thread to its state before the expression; None if that failed.
 
         ``run_to_cell_code`` only after the kernel's own SIGINT: a crashed thread would crash again.
+        Other threads running the cell's code are stopped for good first (``_hold_cell_threads``);
+        returns how many, and how many of those outside a safe point.
         """
         thread = self._process.GetThreadByID(self._main_thread_id)
         if not thread.IsValid():
-            return False
+            return None
         if run_to_cell_code:
             thread = self._return_to_cell_code(thread)
         if not self.is_process_alive() or not thread.IsValid():
-            return False
+            return None
+        held = self._hold_cell_threads(thread, run=run_to_cell_code)
+        if not self.is_process_alive():
+            return None
+        thread = self._process.GetThreadByID(self._main_thread_id)
         result = thread.UnwindInnermostExpression()
         if not result.Success():
             log.warning("unwinding the expression failed: %s", result.GetCString())
-            return False
+            return None
         self._process.SetSelectedThread(thread)
-        return True
+        self._restore_dispatch_state()
+        return held
+
+    def _hold_cell_threads(self, main: Any, run: bool) -> tuple[int, int]:
+        """Stop, for good, the other threads that run the code of the expression being unwound.
+
+        A concurrentPerform's workers run the cell's closure, whose context lives on the main
+        thread's stack: left running once the cell is unwound, they write into whatever the next
+        cell puts there (measured: 12 interrupts in 12 corrupted the process). With ``run`` they
+        first run on, the main thread and every other thread held, until each stops at a safe
+        point (word 2 of the stop flag asks for that) or returns from the cell's code to the
+        library that called it (a one-shot breakpoint); one that does neither within its CPU
+        budget, or sleeps in the kernel, is stopped where it is. Then each is suspended: LLDB
+        never resumes it, so no cell code of an unwound expression runs again. Returns how many
+        threads were held and how many of them outside such a place.
+        """
+        module = _expression_module(main)
+        if module is None:
+            return 0, 0
+        # A concurrentPerform's worker between two calls of the closure is in libdispatch, about
+        # to call it again, and one that has not started yet will: the apply is told that no
+        # iteration is left. Should its record not be found, such workers are held too.
+        applying = _calls_apply(main) and not self._end_apply(main)
+        pending = {
+            t.GetThreadID(): t
+            for t in self._process.threads
+            if not t.IsSuspended() and (_runs_module(t, module) or (applying and _calls_apply(t)))
+        }
+        pending.pop(self._main_thread_id, None)
+        if not pending:
+            return 0, 0
+        log.info("stopping %d other threads running the interrupted code", len(pending))
+        if not run:
+            for thread in pending.values():
+                thread.Suspend()
+            return len(pending), len(pending)
+        bystanders = [t for t in self._process.threads if t.GetThreadID() not in pending and not t.IsSuspended()]
+        for thread in bystanders:
+            thread.Suspend()
+        breakpoints = {}
+        for tid, thread in pending.items():
+            caller = _caller_of_module(thread, module)
+            if caller is not None:
+                breakpoint = self._target.BreakpointCreateBySBAddress(caller.GetPCAddress())
+                breakpoint.SetThreadID(tid)
+                breakpoints[tid] = breakpoint
+        cpu_before = {tid: thread_cpu_ns(self._pid, tid) for tid in pending}
+        unsafe = 0
+        self._set_word(_HOLD_WORD, 1)
+        try:
+            for _ in range(_HOLD_MAX_SLICES):
+                for tid in list(pending):
+                    thread = self._process.GetThreadByID(tid)
+                    where = _hold_point(thread, module, breakpoints.get(tid))
+                    spent = thread_cpu_ns(self._pid, tid) - cpu_before[tid]
+                    if where is None and spent < _HOLD_CPU_NS:
+                        continue
+                    log.debug("holding thread %d (%s)", tid, where or f"outside a safe point after {spent} ns")
+                    unsafe += where is None
+                    thread.Suspend()
+                    del pending[tid]
+                if not pending or not self.is_process_alive():
+                    break
+                watchdog = threading.Timer(_HOLD_SLICE_SECONDS, send_signal, args=(self._pid, signal.SIGINT))
+                watchdog.start()
+                try:
+                    self._process.Continue()
+                finally:
+                    watchdog.cancel()
+            for tid in pending:  # the hang guard: never unwind under a thread still in the code
+                self._process.GetThreadByID(tid).Suspend()
+                unsafe += 1
+        finally:
+            self._set_word(_HOLD_WORD, 0)
+            for breakpoint in breakpoints.values():
+                self._target.BreakpointDelete(breakpoint.GetID())
+            for thread in bystanders:
+                thread.Resume()
+        held = len(cpu_before)
+        log.info("held %d threads (%d outside a safe point)", held, unsafe)
+        return held, unsafe
+
+    def _end_apply(self, main: Any) -> bool:
+        """Tell the dispatch_apply the main thread is in that no iteration is left; say if it worked.
+
+        libdispatch hands out iterations from a counter in its apply record (``struct
+        dispatch_apply_s``: the continuation, the next index, the count left, the iterations);
+        a worker stops asking once the index reaches the iterations. The record is found among
+        the values the apply frames keep (callee-saved registers, their stack slots) by its
+        shape: its continuation lives on the main thread's stack, its counters fit its size.
+        """
+        stack_low = main.GetFrameAtIndex(0).GetSP()
+        stack_high = stack_low + _MAIN_STACK_SPAN
+        for index in range(min(main.GetNumFrames(), _FRAMES_READ)):
+            frame = main.GetFrameAtIndex(index)
+            if not (frame.GetFunctionName() or "").startswith(_APPLY):
+                continue
+            for candidate in self._values_kept_by(frame):
+                record = self._read(candidate, 40)
+                if record is None:
+                    continue
+                dc, next_index, todo, iterations, _nested = (
+                    int.from_bytes(record[at : at + 8], "little") for at in range(0, 40, 8)
+                )
+                counters_fit = 0 < iterations and todo <= iterations and next_index <= iterations + 1024
+                if stack_low <= dc < stack_high and counters_fit:
+                    error = self._lldb.SBError()
+                    self._process.WriteMemory(candidate + 8, iterations.to_bytes(8, "little"), error)
+                    log.info("ended a dispatch_apply at iteration %d of %d", next_index, iterations)
+                    return bool(error.Success())
+        log.info("found no dispatch_apply record to end")
+        return False
+
+    def _values_kept_by(self, frame: Any) -> list[int]:
+        """Return the callee-saved registers' values in ``frame`` and the words of its stack."""
+        values = []
+        for name in _CALLEE_SAVED:
+            register = frame.FindRegister(name)
+            if register.IsValid() and register.GetValueAsUnsigned(0):
+                values.append(register.GetValueAsUnsigned(0))
+        low, high = frame.GetSP(), frame.GetCFA()
+        words = self._read(low, high - low) if 0 < high - low <= 4096 else None
+        if words:
+            values += [int.from_bytes(words[at : at + 8], "little") for at in range(0, len(words) - 7, 8)]
+        return values
+
+    def _restore_dispatch_state(self) -> None:
+        """Put the main thread's libdispatch state back as it was before the unwound cell."""
+        before = self._dispatch_before
+        if before is None or self._read(self._dispatch_state, 4) != before[:4]:
+            return  # unknown, or not this thread's (its id differs)
+        error = self._lldb.SBError()
+        for start, end in _DISPATCH_RESTORED:
+            self._process.WriteMemory(self._dispatch_state + start, before[start:end], error)
+        if not error.Success():
+            log.warning("restoring libdispatch's thread state failed: %s", error.GetCString())
+
+    def _read(self, address: int, size: int) -> bytes | None:
+        """Read the Swift process's memory (None for address 0 or on failure)."""
+        if not address or self._process is None:
+            return None
+        error = self._lldb.SBError()
+        data = self._process.ReadMemory(address, size, error)
+        return bytes(data) if error.Success() and data is not None else None
+
+    def _page(self) -> mmap.mmap | None:
+        """Map the kernel's stop flag page here too (None without one)."""
+        if self._flag_page is None and self._stop_flag:
+            try:
+                with open(self._stop_flag, "r+b") as flag:
+                    self._flag_page = mmap.mmap(flag.fileno(), mmap.PAGESIZE)
+            except OSError:
+                log.warning("cannot map the stop flag %s", self._stop_flag, exc_info=True)
+        return self._flag_page
+
+    def _set_word(self, offset: int, value: int) -> None:
+        page = self._page()
+        if page is not None:
+            page[offset : offset + 4] = value.to_bytes(4, "little")
 
     def _clear_pending_interrupt(self) -> None:
         """Swallow a SIGINT still queued for the Swift process, so it cannot stop the next cell."""

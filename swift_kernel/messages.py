@@ -19,7 +19,7 @@ from typing import Any
 
 from .diagnostics import CellError, Frame
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 
 class SwiftProcessEnded(Exception):
@@ -36,6 +36,10 @@ class Stop:
     reason: str
     description: str
     frames: tuple[Frame, ...] = ()
+    # Other threads that ran the cell's code (a concurrentPerform's workers), stopped for good,
+    # and how many of them could only be stopped outside a safe point.
+    threads_held: int = 0
+    threads_held_unsafely: int = 0
 
 
 @dataclass(frozen=True)

@@ -70,10 +70,10 @@ def reading_stdin(pid: int) -> bool:
     return False
 
 
-def thread_cpu_ns(pid: int) -> int:
-    """Return how long the main thread of ``pid`` has run on a CPU, in nanoseconds (0 if unknown)."""
+def thread_cpu_ns(pid: int, tid: int = 0) -> int:
+    """Return how long thread ``tid`` (default: the main thread) of ``pid`` has run on a CPU, in ns (0 if unknown)."""
     try:
-        with open(f"/proc/{pid}/schedstat") as schedstat:
+        with open(f"/proc/{pid}/task/{tid}/schedstat" if tid else f"/proc/{pid}/schedstat") as schedstat:
             return int(schedstat.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 0
