@@ -44,6 +44,10 @@ LOOPS = {
         "var words: [String] = []\n"
         "while true { words.append(String(words.count)); if words.count > 500 { words.removeAll() } }"
     ),
+    "concurrentPerform": (
+        "DispatchQueue.concurrentPerform(iterations: 1_000_000_000) { i in\n"
+        "    var t = 0; for j in 0..<2000 { t &+= i &* j }; if t == -1 { print(t) }\n}"
+    ),
     "background thread + wait": (
         "let gate = DispatchSemaphore(value: 0)\n"
         "DispatchQueue.global().async { var spin = 0; while spin >= 0 { spin &+= 1 }; gate.signal() }\ngate.wait()"

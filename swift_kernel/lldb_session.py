@@ -27,7 +27,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,32 +107,33 @@ def _module_name(frame: Any) -> str:
     return frame.GetModule().GetFileSpec().GetFilename() or ""
 
 
-def _expression_module(main: Any) -> str | None:
-    """Return the module LLDB compiled the running expression into: that of its ``main`` frame."""
-    for index in range(min(main.GetNumFrames(), _MAX_BACKTRACE_DEPTH)):
-        frame = main.GetFrameAtIndex(index)
-        if frame.GetFunctionName() == "main" and _in_cell_code(frame.GetModule()):
-            return _module_name(frame)
-    return None
+def _first_frames(thread: Any, limit: int = _FRAMES_READ) -> Iterator[Any]:
+    """Yield ``thread``'s innermost frames, at most ``limit``; unwinds no deeper than it yields.
+
+    (``GetNumFrames`` would unwind the whole stack, up to 1,000 frames of a deep recursion.)
+    """
+    for index in range(limit):
+        frame = thread.GetFrameAtIndex(index)
+        if not frame.IsValid():
+            return
+        yield frame
 
 
 def _runs_module(thread: Any, module: str) -> bool:
     """Say whether any of ``thread``'s frames is in ``module``."""
-    frames = range(min(thread.GetNumFrames(), _FRAMES_READ))
-    return any(_module_name(thread.GetFrameAtIndex(index)) == module for index in frames)
+    return any(_module_name(frame) == module for frame in _first_frames(thread))
 
 
 def _calls_apply(thread: Any) -> bool:
     """Say whether ``thread`` is inside libdispatch's dispatch_apply (concurrentPerform)."""
-    frames = range(min(thread.GetNumFrames(), _FRAMES_READ))
-    return any((thread.GetFrameAtIndex(index).GetFunctionName() or "").startswith(_APPLY) for index in frames)
+    return any((frame.GetFunctionName() or "").startswith(_APPLY) for frame in _first_frames(thread))
 
 
 def _caller_of_module(thread: Any, module: str) -> Any:
     """Return the frame that called the outermost of ``thread``'s frames in ``module`` (None if none)."""
     outermost = None
-    for index in range(min(thread.GetNumFrames(), _FRAMES_READ)):
-        if _module_name(thread.GetFrameAtIndex(index)) == module:
+    for index, frame in enumerate(_first_frames(thread)):
+        if _module_name(frame) == module:
             outermost = index
     if outermost is None:
         return None
@@ -154,7 +155,7 @@ def _hold_point(thread: Any, module: str, breakpoint: Any) -> str | None:
     if breakpoint is not None and thread.GetStopReason() == 3:  # eStopReasonBreakpoint
         if thread.GetStopReasonDataAtIndex(0) == breakpoint.GetID():
             return "back in the library that called the cell's code"
-    names = [thread.GetFrameAtIndex(i).GetFunctionName() or "" for i in range(min(thread.GetNumFrames(), 6))]
+    names = [frame.GetFunctionName() or "" for frame in _first_frames(thread, 6)]
     if any(SAFE_POINT_FUNCTION in name for name in names):
         return "at a safe point"
     if not _runs_module(thread, module):
@@ -684,7 +685,7 @@ class LLDBSession:
         never resumes it, so no cell code of an unwound expression runs again. Returns how many
         threads were held and how many of them outside such a place.
         """
-        module = _expression_module(main)
+        module = self._expression_module()
         if module is None:
             return 0, 0
         # A concurrentPerform's worker between two calls of the closure is in libdispatch, about
@@ -750,6 +751,14 @@ class LLDBSession:
         log.info("held %d threads (%d outside a safe point)", held, unsafe)
         return held, unsafe
 
+    def _expression_module(self) -> str | None:
+        """Return the module LLDB compiled the stopped expression into: the newest one it made."""
+        for index in reversed(range(self._target.GetNumModules())):
+            name = self._target.GetModuleAtIndex(index).GetFileSpec().GetFilename() or ""
+            if name.startswith("$__lldb_expr"):
+                return name
+        return None
+
     def _end_apply(self, main: Any) -> bool:
         """Tell the dispatch_apply the main thread is in that no iteration is left; say if it worked.
 
@@ -761,8 +770,7 @@ class LLDBSession:
         """
         stack_low = main.GetFrameAtIndex(0).GetSP()
         stack_high = stack_low + _MAIN_STACK_SPAN
-        for index in range(min(main.GetNumFrames(), _FRAMES_READ)):
-            frame = main.GetFrameAtIndex(index)
+        for frame in _first_frames(main):
             if not (frame.GetFunctionName() or "").startswith(_APPLY):
                 continue
             for candidate in self._values_kept_by(frame):
