@@ -60,6 +60,15 @@ _BLOCKING_CALL = re.compile(
     r"sleep|read|write|poll|select|futex|wait|recv|accept|pause|sigsuspend|nanosleep|raise|pthread_kill"
 )
 _FRESH = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
+# The Swift runtime's backtracer, on in the Swift process. Not for its reports: its crash handler
+# never runs here, because LLDB stops the process at every crash signal before the program's own
+# handler could run, and the kernel unwinds the cell instead of passing the signal on. It is on
+# because with it off, the runtime prints its own "Current stack trace:" dump (raw addresses of
+# libswiftCore) after every fatal error (swift_reportError in stdlib/public/runtime/Errors.cpp
+# drops that dump only when the backtracer is enabled); the kernel shows better frames from LLDB.
+# No environment variable turns the dump off by itself. Warnings suppressed: a toolchain without
+# swift-backtrace would say so at the start of every Swift process.
+_SWIFT_BACKTRACE = "warnings=suppressed,enable=yes,interactive=no"
 
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 
@@ -330,8 +339,7 @@ class LLDBSession:
             for key, value in os.environ.items()
             if not key.startswith(("JPY_", "SWIFT_KERNEL_")) and key != "PYTHONPATH"
         }
-        # Swift's own crash reporter would try to attach to the already-debugged process.
-        environment["SWIFT_BACKTRACE"] = "enable=no"
+        environment["SWIFT_BACKTRACE"] = _SWIFT_BACKTRACE
         environment.update(self.environment)
         info.SetEnvironmentEntries([f"{key}={value}" for key, value in environment.items()], False)
         info.SetWorkingDirectory(os.getcwd())

@@ -479,6 +479,9 @@ def test_the_runtimes_message_goes_to_stderr_of_the_crashing_cell(kc: BlockingKe
     execution = execute(kc, 'fatalError("visible")')
     assert single_error(execution)["evalue"] == "visible"
     assert "Fatal error: visible" in execution.stream("stderr")
+    # Not the runtime's own raw stack dump: the error has the frames, from LLDB (issue 17).
+    assert "Current stack trace" not in execution.stream("stderr")
+    assert "libswiftCore.so" not in execution.stream("stderr")
 
 
 def test_crash_in_a_function_from_an_earlier_cell_shows_both_cells(kc: BlockingKernelClient) -> None:
