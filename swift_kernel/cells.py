@@ -332,6 +332,10 @@ class CellController:
         self._generation = 0
         # The last interrupt that found no cell, and who sent it when (see ``interrupt``).
         self._unclaimed: tuple[str, Sent] | None = None
+        # The code run under each name (a cell's ``<Cell 3>``, an included file's name), for the
+        # source lines of tracebacks; None for a name that ran two different codes (a silent
+        # request reuses the number of the cell before it), whose lines cannot be told apart.
+        self._sources: dict[str, str | None] = {}
         streams = Streams(self._stdin.path_for_child, self._pump.path("stdout"), self._pump.path("stderr"))
         self.host = make_host(
             streams, self._stop_flag.path_for_child, lambda text: self._pump.emit("stderr", Text(text))
@@ -466,6 +470,7 @@ class CellController:
             if early is not None:
                 # Interrupted before it could start: nothing ran, nothing to stop.
                 return early
+            self._remember_source(cell_name, code)
             try:
                 # LLDB 6.3.1 segfaults (taking the host with it) on top-level `await`.
                 code = rewrite_top_level_await(code)
@@ -501,6 +506,11 @@ class CellController:
             if owned:
                 self.end_cell(cell)
 
+    def _remember_source(self, name: str, code: str) -> None:
+        """Keep the code run under ``name`` for tracebacks (frames name a file by its last part)."""
+        key = name if name.startswith("<") else os.path.basename(name)
+        self._sources[key] = code if self._sources.get(key, code) == code else None
+
     def _result(self, outcome: Outcome, cell: Cell) -> ExecutionResult:
         """Turn the host's outcome into the cell's result, once its output is all sent."""
         record = cell.interrupt
@@ -526,7 +536,7 @@ class CellController:
                 return self._interrupted(record, stop.frames, unsafe=record.rung in _UNSAFE_RUNGS)
             stderr_text = self._pump.tail("stderr")
             return ExecutionResult(
-                error=diagnostics.runtime_error(stop.reason, stop.description, stderr_text, list(stop.frames))
+                error=diagnostics.runtime_error(stop.reason, stop.description, stderr_text, stop.frames, self._sources)
             )
         if outcome.error is not None:
             if record is not None and outcome.error.ename == "CompileError":
@@ -556,7 +566,7 @@ class CellController:
         self, record: InterruptRecord, frames: tuple[Frame, ...], unsafe: bool = False
     ) -> ExecutionResult:
         evalue = f"{record.reason} ({_UNSAFE_NOTE})" if unsafe else record.reason
-        traceback = [f"KeyboardInterrupt: {evalue}"] + [f"  {frame.render()}" for frame in frames]
+        traceback = [f"KeyboardInterrupt: {evalue}", *diagnostics.frame_lines(frames, self._sources)]
         return ExecutionResult(error=CellError("KeyboardInterrupt", evalue, traceback))
 
     # ----- standard input ---------------------------------------------------------------------

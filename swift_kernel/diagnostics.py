@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -165,12 +166,38 @@ def compile_warnings(error_text: str, source_name: str) -> str:
     )
 
 
-def runtime_error(reason: str, stop_description: str, stderr_text: str, frames: list[Frame]) -> CellError:
+def frame_lines(frames: list[Frame] | tuple[Frame, ...], sources: Mapping[str, str | None]) -> list[str]:
+    """Return traceback lines for ``frames``: each frame, then its source line as IPython shows it.
+
+    ``sources`` maps a cell's name (``<Cell 3>``, an included file's name) to its code, as far as
+    the kernel knows it; a frame in code it does not know gets no source line.
+    """
+    lines: list[str] = []
+    for frame in frames:
+        lines.append(f"  {frame.render()}")
+        source = sources.get(frame.file) if frame.file and frame.line > 0 else None
+        source_lines = source.split("\n") if source is not None else []
+        if 0 < frame.line <= len(source_lines):
+            number = str(frame.line)
+            # IPython's arrow: "----> 3", "---> 12", the number's last digit in the same column.
+            arrow = "-" * max(1, 5 - len(number)) + ">"
+            lines.append(f"  {arrow} {number} {source_lines[frame.line - 1].rstrip()}")
+    return lines
+
+
+def runtime_error(
+    reason: str,
+    stop_description: str,
+    stderr_text: str,
+    frames: list[Frame] | tuple[Frame, ...],
+    sources: Mapping[str, str | None] | None = None,
+) -> CellError:
     """Describe a crash: ename names the failure, evalue is the runtime's message, frames the traceback.
 
     ``reason`` is LLDB's interruption reason (``signal SIGILL: illegal operand``), ``stop_description``
     the crashed thread's stop description (``Swift runtime failure: arithmetic overflow``) and
     ``stderr_text`` what the cell wrote to stderr, where the Swift runtime prints ``Fatal error: ...``.
+    ``sources`` gives the frames their source lines (``frame_lines``).
     """
     fatal = re.findall(r"(Fatal error|Precondition failed|Assertion failed)(?:: (.*))?", stderr_text)
     signal_match = re.search(r"signal (SIG[A-Z]+)(?::\s*(.*))?", reason)
@@ -190,8 +217,7 @@ def runtime_error(reason: str, stop_description: str, stderr_text: str, frames: 
             evalue = f"{evalue} (stack overflow: {frames[0].function} calls itself without end)"
     else:
         ename, evalue = "RuntimeError", reason or stop_description or "the Swift code stopped unexpectedly"
-    traceback = [f"{ename}: {evalue}"] + [f"  {frame.render()}" for frame in frames]
-    return CellError(ename, evalue, traceback)
+    return CellError(ename, evalue, [f"{ename}: {evalue}", *frame_lines(frames, sources or {})])
 
 
 def cell_frames(frames: list[Frame], limit: int = 20) -> list[Frame]:

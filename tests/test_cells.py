@@ -473,6 +473,31 @@ def test_a_crash_reads_the_runtimes_message_from_the_cells_stderr(rig: Rig) -> N
     assert "Fatal error: Index out of range\n" in rig.stderr()
 
 
+def test_frames_of_earlier_cells_show_their_own_lines(rig: Rig) -> None:
+    rig.host.body = lambda host: Outcome()
+    rig.controller.execute("// helpers\nfunc f() -> Int {\n    [1][2]\n}", "<Cell 1>")
+    frames = (Frame("f()", "<Cell 1>", 3), Frame("top-level code", "<Cell 2>", 1))
+    rig.host.body = lambda host: Outcome(stop=Stop("signal SIGILL", "", frames))
+    result = rig.controller.execute("f()", "<Cell 2>")
+    assert result.error is not None
+    assert result.error.traceback[1:] == [
+        "  f() at <Cell 1>:3",
+        "  ----> 3     [1][2]",
+        "  top-level code at <Cell 2>:1",
+        "  ----> 1 f()",
+    ]
+
+
+def test_a_name_that_ran_two_codes_gets_no_source_line(rig: Rig) -> None:
+    # A silent request runs under the number of the cell before it.
+    rig.host.body = lambda host: Outcome()
+    rig.controller.execute("let a = 1", "<Cell 1>")
+    rig.host.body = lambda host: Outcome(stop=Stop("signal SIGILL", "", (Frame("top-level code", "<Cell 1>", 1),)))
+    result = rig.controller.execute("[1][2]", "<Cell 1>")
+    assert result.error is not None
+    assert result.error.traceback[1:] == ["  top-level code at <Cell 1>:1"]
+
+
 def test_a_process_that_ended_says_its_state_is_gone(rig: Rig) -> None:
     ended = Ended("The Swift process ended while the cell ran", FRESH, " (exit status 3)")
     rig.host.body = lambda host: Outcome(ended=ended)

@@ -16,6 +16,7 @@ from swift_kernel.diagnostics import (
     cell_frames,
     compile_error,
     compile_warnings,
+    frame_lines,
     interruption_reason,
     is_no_result,
     is_process_gone,
@@ -407,6 +408,35 @@ def test_unknown_stop_reason() -> None:
     error = runtime_error("breakpoint 1.1", "breakpoint 1.1", "", [])
     assert error.ename == "RuntimeError"
     assert error.evalue == "breakpoint 1.1"
+
+
+def test_the_traceback_shows_each_frames_source_line() -> None:
+    frames = [Frame("f(_:)", "<Cell 3>", 3, 11), Frame("top-level code", "<Cell 4>", 2)]
+    sources = {"<Cell 3>": "func f(_ n: Int) -> Int {\n  let b = [n]\n  return b[n]  \n}", "<Cell 4>": "print(1)\nf(3)"}
+    error = runtime_error("signal SIGILL", "", "<Cell 3>:3: Fatal error: Index out of range\n", frames, sources)
+    assert error.traceback == [
+        "Fatal error: Index out of range",
+        "  f(_:) at <Cell 3>:3",
+        "  ----> 3   return b[n]",
+        "  top-level code at <Cell 4>:2",
+        "  ----> 2 f(3)",
+    ]
+
+
+def test_frames_without_known_source_have_no_source_line() -> None:
+    frames = [
+        Frame("Swift runtime failure: arithmetic overflow", "<Cell 5>", 0),
+        Frame("g()", "<Cell 9>", 1),  # a cell the kernel does not know
+        Frame("h()", "<Cell 5>", 7),  # past the end of the code it knows
+        Frame("... 3 more identical frames", None, 0),
+    ]
+    assert frame_lines(frames, {"<Cell 5>": "let x = 1", "<Cell 9>": None}) == [f"  {f.render()}" for f in frames]
+
+
+def test_the_arrow_keeps_the_line_numbers_last_digit_in_one_column() -> None:
+    source = "\n".join(f"line {n}" for n in range(1, 1001))
+    lines = [frame_lines([Frame("f()", "<Cell 1>", n)], {"<Cell 1>": source})[1] for n in (3, 12, 123, 1000)]
+    assert lines == ["  ----> 3 line 3", "  ---> 12 line 12", "  --> 123 line 123", "  -> 1000 line 1000"]
 
 
 # ----- frames -------------------------------------------------------------------------------------

@@ -492,9 +492,14 @@ def test_crash_in_a_function_from_an_earlier_cell_shows_both_cells(kc: BlockingK
     execution = execute(kc, "let exploded = explode(-1)")
     error = single_error(execution)
     assert (error["ename"], error["evalue"]) == ("Precondition failed", "n must be positive")
-    traceback = [str(line) for line in error["traceback"]]  # type: ignore[attr-defined]
-    assert f"  explode(_:) at <Cell {count_of(defined)}>:2" in traceback, traceback
-    assert f"  top-level code at <Cell {count_of(execution)}>:1" in traceback, traceback
+    # Each frame is followed by its own cell's line, as IPython shows a traceback.
+    assert error["traceback"] == [
+        "Precondition failed: n must be positive",
+        f"  explode(_:) at <Cell {count_of(defined)}>:2",
+        '  ----> 2     precondition(n > 0, "n must be positive")',
+        f"  top-level code at <Cell {count_of(execution)}>:1",
+        "  ----> 1 let exploded = explode(-1)",
+    ]
 
 
 def test_crash_two_calls_deep_in_earlier_cells_shows_every_cell(kc: BlockingKernelClient) -> None:
