@@ -516,7 +516,10 @@ class CellController:
         record = cell.interrupt
         if record is not None:
             self._record_interrupt(record)
-        self._pump.drain()
+        # The runtime's report of the fatal error that crashed the code is not sent as output:
+        # its message becomes the error's (it is the last text on stderr, held back for this).
+        reported = outcome.stop is not None and outcome.stop.reported_by_runtime and record is None
+        report = self._pump.drain(withhold_report=reported)
         if outcome.ended is not None:
             ended = outcome.ended
             if record is not None and record.rung == "kill":
@@ -534,9 +537,11 @@ class CellController:
             stop = outcome.stop
             if record is not None:
                 return self._interrupted(record, stop.frames, unsafe=record.rung in _UNSAFE_RUNGS)
-            stderr_text = self._pump.tail("stderr")
+            if reported and not report:
+                # It went out already (the code ran on after it): read the message from there.
+                report = self._pump.tail("stderr")
             return ExecutionResult(
-                error=diagnostics.runtime_error(stop.reason, stop.description, stderr_text, stop.frames, self._sources)
+                error=diagnostics.runtime_error(stop.reason, stop.description, report, stop.frames, self._sources)
             )
         if outcome.error is not None:
             if record is not None and outcome.error.ename == "CompileError":

@@ -67,7 +67,8 @@ _FRESH = "A fresh Swift process has been started: earlier variables, functions a
 # libswiftCore) after every fatal error (swift_reportError in stdlib/public/runtime/Errors.cpp
 # drops that dump only when the backtracer is enabled); the kernel shows better frames from LLDB.
 # No environment variable turns the dump off by itself. Warnings suppressed: a toolchain without
-# swift-backtrace would say so at the start of every Swift process.
+# swift-backtrace would say so at the start of every Swift process (the dump is back then, and
+# the kernel leaves it out of the cell's output: see output.OutputPump.drain).
 _SWIFT_BACKTRACE = "warnings=suppressed,enable=yes,interactive=no"
 
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
@@ -512,12 +513,14 @@ class LLDBSession:
         stop_description = crashed.GetStopDescription(256) or ""
         stopped_by_us = self.interrupted.is_set() and "SIGINT" in reason
         thread = self._process.GetThreadByID(self._main_thread_id) if stopped_by_us else crashed
-        frames = diagnostics.cell_frames(_frames(thread))
+        read = _frames(thread)
+        frames = diagnostics.cell_frames(read)
         log.debug("read the stopped thread's frames")
         if diagnostics.process_left_stopped(error_text) and not self._unwind(run_to_cell_code=stopped_by_us):
             return self._process_ended("The Swift process could not be returned to its state before the cell")
         self._clear_pending_interrupt()
-        return Outcome(stop=Stop(reason, stop_description, tuple(frames)))
+        reported = not stopped_by_us and diagnostics.reported_by_runtime(read)
+        return Outcome(stop=Stop(reason, stop_description, tuple(frames), reported))
 
     def _return_to_cell_code(self, thread: Any) -> Any:
         """Let a thread stopped inside a library run on until it is back in cell code.

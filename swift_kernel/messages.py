@@ -19,7 +19,7 @@ from typing import Any
 
 from .diagnostics import CellError, Frame
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 
 class SwiftProcessEnded(Exception):
@@ -36,6 +36,9 @@ class Stop:
     reason: str
     description: str
     frames: tuple[Frame, ...] = ()
+    # The crashed thread went through the Swift runtime's fatal-error report, which the runtime
+    # wrote to stderr just before (``diagnostics.reported_by_runtime``).
+    reported_by_runtime: bool = False
 
 
 @dataclass(frozen=True)
