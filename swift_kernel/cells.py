@@ -338,6 +338,10 @@ class CellController:
         self._generation = 0
         # The last interrupt that found no cell, and who sent it when (see ``interrupt``).
         self._unclaimed: tuple[str, Sent] | None = None
+        # The code run under each name (a cell's ``<Cell 3>``, an included file's name), for the
+        # source lines of tracebacks; None for a name that ran two different codes (a silent
+        # request reuses the number of the cell before it), whose lines cannot be told apart.
+        self._sources: dict[str, str | None] = {}
         streams = Streams(self._stdin.path_for_child, self._pump.path("stdout"), self._pump.path("stderr"))
         self.host = make_host(
             streams, self._stop_flag.path_for_child, lambda text: self._pump.emit("stderr", Text(text))
@@ -472,6 +476,7 @@ class CellController:
             if early is not None:
                 # Interrupted before it could start: nothing ran, nothing to stop.
                 return early
+            self._remember_source(cell_name, code)
             try:
                 # LLDB 6.3.1 segfaults (taking the host with it) on top-level `await`.
                 code = rewrite_top_level_await(code)
@@ -507,12 +512,20 @@ class CellController:
             if owned:
                 self.end_cell(cell)
 
+    def _remember_source(self, name: str, code: str) -> None:
+        """Keep the code run under ``name`` for tracebacks (frames name a file by its last part)."""
+        key = name if name.startswith("<") else os.path.basename(name)
+        self._sources[key] = code if self._sources.get(key, code) == code else None
+
     def _result(self, outcome: Outcome, cell: Cell) -> ExecutionResult:
         """Turn the host's outcome into the cell's result, once its output is all sent."""
         record = cell.interrupt
         if record is not None:
             self._record_interrupt(record)
-        self._pump.drain()
+        # The runtime's report of the fatal error that crashed the code is not sent as output:
+        # its message becomes the error's (it is the last text on stderr, held back for this).
+        reported = outcome.stop is not None and outcome.stop.reported_by_runtime and record is None
+        report = self._pump.drain(withhold_report=reported)
         if outcome.ended is not None:
             ended = outcome.ended
             if record is not None and record.rung == "kill":
@@ -531,9 +544,11 @@ class CellController:
             if record is not None:
                 unsafe = record.rung in _UNSAFE_RUNGS or stop.threads_held_unsafely > 0
                 return self._interrupted(record, stop.frames, unsafe=unsafe, threads_held=stop.threads_held)
-            stderr_text = self._pump.tail("stderr")
+            if reported and not report:
+                # It went out already (the code ran on after it): read the message from there.
+                report = self._pump.tail("stderr")
             return ExecutionResult(
-                error=diagnostics.runtime_error(stop.reason, stop.description, stderr_text, list(stop.frames))
+                error=diagnostics.runtime_error(stop.reason, stop.description, report, stop.frames, self._sources)
             )
         if outcome.error is not None:
             if record is not None and outcome.error.ename == "CompileError":
@@ -565,7 +580,7 @@ class CellController:
         evalue = f"{record.reason} ({_UNSAFE_NOTE})" if unsafe else record.reason
         if threads_held:
             evalue += _held_note(threads_held)
-        traceback = [f"KeyboardInterrupt: {evalue}"] + [f"  {frame.render()}" for frame in frames]
+        traceback = [f"KeyboardInterrupt: {evalue}", *diagnostics.frame_lines(frames, self._sources)]
         return ExecutionResult(error=CellError("KeyboardInterrupt", evalue, traceback))
 
     # ----- standard input ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -165,14 +166,96 @@ def compile_warnings(error_text: str, source_name: str) -> str:
     )
 
 
-def runtime_error(reason: str, stop_description: str, stderr_text: str, frames: list[Frame]) -> CellError:
+# The Swift runtime's report of a fatal error on stderr, written just before it traps: a message
+# line (``Swift/ContiguousArrayBuffer.swift:692: Fatal error: Index out of range``, ``<Cell 2>:1:
+# Precondition failed: ...``, ``Fatal error: Attempted to read an unowned reference ...``), then,
+# when the runtime's backtracer is off, "Current stack trace:" and one row per frame
+# (swift::printCurrentBacktrace in stdlib/public/runtime/Errors.cpp).
+_FATAL = r"(Fatal error|Precondition failed|Assertion failed)(?:: (.*))?"
+_REPORT_MESSAGE = re.compile(rf"(?:.*:\d+: )?{_FATAL}")
+_REPORT_DUMP_START = "Current stack trace:"
+_REPORT_DUMP_ROW = re.compile(r"\d+ +(?:\S+ +)?0x[0-9a-f]+(?: .*)?|<backtrace unavailable>")
+# How many lines from the end a report is looked for in (its dump has at most 128 rows).
+_REPORT_LINES = 140
+# The runtime's functions that report a fatal error (and then trap or abort), as LLDB names them.
+_REPORTERS = re.compile(
+    r"(?:closure #\d+ in )*(?:_assertionFailure|_fatalErrorMessage|swift::fatalErrorv?)\("
+)
+
+
+def reported_by_runtime(frames: list[Frame]) -> bool:
+    """Say whether a crashed thread went through the Swift runtime's fatal-error report.
+
+    ``frames`` are the thread's frames as read, before ``cell_frames``: the reporter's frames are
+    in the runtime (no line), still on the stack at the trap. Only then did the runtime write its
+    report to stderr, just before the crash.
+    """
+    return any(frame.file is None and _REPORTERS.match(frame.function) for frame in frames)
+
+
+def runtime_report_start(text: str) -> int | None:
+    """Return where a Swift runtime fatal-error report that ends ``text`` starts, or None.
+
+    The report is a message line and, optionally, the runtime's stack dump after it; it must run to
+    the end of ``text``, complete lines only. Anything else after it means it is no report.
+    """
+    if not text.endswith("\n"):
+        return None
+    lines = text[:-1].rsplit("\n", _REPORT_LINES)
+    if len(lines) > _REPORT_LINES:
+        lines = lines[1:]  # the first part is all the text before those lines, not one line
+    index = len(lines) - 1
+    dump_rows = 0
+    while index >= 0 and _REPORT_DUMP_ROW.fullmatch(lines[index]):
+        index -= 1
+        dump_rows += 1
+    if dump_rows:
+        if index < 0 or lines[index] != _REPORT_DUMP_START:
+            return None
+        index -= 1
+    elif index >= 0 and lines[index] == _REPORT_DUMP_START:
+        index -= 1
+    if index < 0 or not _REPORT_MESSAGE.fullmatch(lines[index]):
+        return None
+    report_length = sum(len(line) + 1 for line in lines[index:])
+    return len(text) - report_length
+
+
+def frame_lines(frames: list[Frame] | tuple[Frame, ...], sources: Mapping[str, str | None]) -> list[str]:
+    """Return traceback lines for ``frames``: each frame, then its source line as IPython shows it.
+
+    ``sources`` maps a cell's name (``<Cell 3>``, an included file's name) to its code, as far as
+    the kernel knows it; a frame in code it does not know gets no source line.
+    """
+    lines: list[str] = []
+    for frame in frames:
+        lines.append(f"  {frame.render()}")
+        source = sources.get(frame.file) if frame.file and frame.line > 0 else None
+        source_lines = source.split("\n") if source is not None else []
+        if 0 < frame.line <= len(source_lines):
+            number = str(frame.line)
+            # IPython's arrow: "----> 3", "---> 12", the number's last digit in the same column.
+            arrow = "-" * max(1, 5 - len(number)) + ">"
+            lines.append(f"  {arrow} {number} {source_lines[frame.line - 1].rstrip()}")
+    return lines
+
+
+def runtime_error(
+    reason: str,
+    stop_description: str,
+    report: str,
+    frames: list[Frame] | tuple[Frame, ...],
+    sources: Mapping[str, str | None] | None = None,
+) -> CellError:
     """Describe a crash: ename names the failure, evalue is the runtime's message, frames the traceback.
 
     ``reason`` is LLDB's interruption reason (``signal SIGILL: illegal operand``), ``stop_description``
     the crashed thread's stop description (``Swift runtime failure: arithmetic overflow``) and
-    ``stderr_text`` what the cell wrote to stderr, where the Swift runtime prints ``Fatal error: ...``.
+    ``report`` the Swift runtime's report of the fatal error (``Fatal error: ...``) when the crash
+    went through it (see ``reported_by_runtime``), else empty. ``sources`` gives the frames their
+    source lines (``frame_lines``).
     """
-    fatal = re.findall(r"(Fatal error|Precondition failed|Assertion failed)(?:: (.*))?", stderr_text)
+    fatal = re.findall(_FATAL, report)
     signal_match = re.search(r"signal (SIG[A-Z]+)(?::\s*(.*))?", reason)
     signal_name = signal_match.group(1) if signal_match else None
     if fatal:
@@ -190,8 +273,7 @@ def runtime_error(reason: str, stop_description: str, stderr_text: str, frames: 
             evalue = f"{evalue} (stack overflow: {frames[0].function} calls itself without end)"
     else:
         ename, evalue = "RuntimeError", reason or stop_description or "the Swift code stopped unexpectedly"
-    traceback = [f"{ename}: {evalue}"] + [f"  {frame.render()}" for frame in frames]
-    return CellError(ename, evalue, traceback)
+    return CellError(ename, evalue, [f"{ename}: {evalue}", *frame_lines(frames, sources or {})])
 
 
 def cell_frames(frames: list[Frame], limit: int = 20) -> list[Frame]:

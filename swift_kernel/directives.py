@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -179,3 +179,25 @@ def parse_cell(code: str) -> tuple[list[Directive], str]:
         directives.append(parse(argument))
         swift_lines.append("")
     return directives, "\n".join(swift_lines)
+
+
+# A cell that is only `exit` or `quit`, bare or called without arguments (what a Python user types
+# to leave), or the Swift REPL's own `:quit`, `:exit`, `:q`. `exit(0)` with an argument is Swift's
+# call and stays Swift.
+_EXIT_CELL = re.compile(r"\s*(?::(?:quit|exit|q)|(?P<name>exit|quit)\s*(?:\(\s*\))?\s*;?)\s*")
+
+
+def exit_request(code: str, earlier_cells: Iterable[str]) -> str | None:
+    """Return what a cell typed to end the session (``exit``, ``quit()``, ``:quit``), else None.
+
+    Not when an earlier cell declared that name itself (``func quit()``): then it is the user's.
+    """
+    match = _EXIT_CELL.fullmatch(code)
+    if match is None:
+        return None
+    name = match.group("name")
+    if name is not None:
+        declared = re.compile(rf"\b(?:func|var|let|class|struct|enum|actor|typealias)\s+{name}\b")
+        if any(declared.search(cell) for cell in earlier_cells):
+            return None
+    return code.strip()

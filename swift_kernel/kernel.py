@@ -38,6 +38,7 @@ from .directives import (
     SetEnv,
     SetTimeout,
     ShowHelp,
+    exit_request,
     help_text,
     parse_cell,
 )
@@ -47,6 +48,13 @@ from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .toolchain import find_toolchain
+
+# Shown for `exit` or `quit` where the frontend keeps the session (a notebook, JupyterLab's console).
+_EXIT_EXPLAINED = (
+    "{typed}: this frontend keeps the kernel running (only jupyter console ends its session on exit or quit).\n"
+    "Kernel > Shut Down Kernel stops it; Kernel > Restart Kernel starts over.\n"
+    "Swift's exit(0) ends just the Swift process: a fresh one starts, without the earlier variables.\n"
+)
 
 
 def send_shell_replies_through_stream(shell_channel_thread: Any, shell_stream: Any) -> bool:
@@ -227,8 +235,25 @@ class SwiftKernel(Kernel):
             self._publish("error", content, parent)
         return {"status": "error", "execution_count": self.execution_count, **content}
 
-    def _ok_reply(self) -> dict[str, Any]:
-        return {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
+    def _ok_reply(self, payload: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "execution_count": self.execution_count,
+            "payload": payload or [],
+            "user_expressions": {},
+        }
+
+    def _exit_reply(self, typed: str, parent: dict[str, Any], silent: bool, console: bool) -> dict[str, Any]:
+        """Ask the frontend to end the session, as IPython's ``exit`` does: an ``ask_exit`` payload.
+
+        jupyter console ends its session on it and shuts the kernel down; JupyterLab (4.6) has no
+        handler for the payload and ignores it, as nbclient does. ``console`` says the request looks
+        like a terminal console's (it allows stdin and names no notebook cell): any other frontend
+        is also told, in the output, what ends a kernel there.
+        """
+        if not console and not silent:
+            self._publish("stream", {"name": "stdout", "text": _EXIT_EXPLAINED.format(typed=typed)}, parent)
+        return self._ok_reply([{"source": "ask_exit", "keepkernel": False}])
 
     # ----- hooks ------------------------------------------------------------------------------
 
@@ -260,6 +285,11 @@ class SwiftKernel(Kernel):
         except DirectiveError as error:
             refused = CellError("DirectiveError", str(error), [f"DirectiveError: {error}"])
             return self._error_reply(refused, parent, silent)
+        typed = None if directives else exit_request(swift_code, self.successful_cells)
+        if typed is not None:
+            # JupyterLab and Notebook 7 name the cell of every request (metadata cellId); jupyter
+            # console names none.
+            return self._exit_reply(typed, parent, silent, console=allow_stdin and cell_id is None)
         for directive in directives:
             if isinstance(directive, SetTimeout):
                 self._time_limit = directive.seconds

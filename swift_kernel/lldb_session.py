@@ -82,6 +82,16 @@ _DISPATCH_STATE_AT = 16
 # 24-32), which changes as it is used and never points into a stack.
 _DISPATCH_STATE_SIZE = 96
 _DISPATCH_RESTORED = ((8, 24), (32, 96))
+# The Swift runtime's backtracer, on in the Swift process. Not for its reports: its crash handler
+# never runs here, because LLDB stops the process at every crash signal before the program's own
+# handler could run, and the kernel unwinds the cell instead of passing the signal on. It is on
+# because with it off, the runtime prints its own "Current stack trace:" dump (raw addresses of
+# libswiftCore) after every fatal error (swift_reportError in stdlib/public/runtime/Errors.cpp
+# drops that dump only when the backtracer is enabled); the kernel shows better frames from LLDB.
+# No environment variable turns the dump off by itself. Warnings suppressed: a toolchain without
+# swift-backtrace would say so at the start of every Swift process (the dump is back then, and
+# the kernel leaves it out of the cell's output: see output.OutputPump.drain).
+_SWIFT_BACKTRACE = "warnings=suppressed,enable=yes,interactive=no"
 
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 
@@ -418,8 +428,7 @@ class LLDBSession:
             for key, value in os.environ.items()
             if not key.startswith(("JPY_", "SWIFT_KERNEL_")) and key != "PYTHONPATH"
         }
-        # Swift's own crash reporter would try to attach to the already-debugged process.
-        environment["SWIFT_BACKTRACE"] = "enable=no"
+        environment["SWIFT_BACKTRACE"] = _SWIFT_BACKTRACE
         environment.update(self.environment)
         info.SetEnvironmentEntries([f"{key}={value}" for key, value in environment.items()], False)
         info.SetWorkingDirectory(os.getcwd())
@@ -596,7 +605,8 @@ class LLDBSession:
         stop_description = crashed.GetStopDescription(256) or ""
         stopped_by_us = self.interrupted.is_set() and "SIGINT" in reason
         thread = self._process.GetThreadByID(self._main_thread_id) if stopped_by_us else crashed
-        frames = diagnostics.cell_frames(_frames(thread))
+        read = _frames(thread)
+        frames = diagnostics.cell_frames(read)
         log.debug("read the stopped thread's frames")
         held: tuple[int, int] | None = (0, 0)
         if diagnostics.process_left_stopped(error_text):
@@ -604,7 +614,11 @@ class LLDBSession:
         if held is None:
             return self._process_ended("The Swift process could not be returned to its state before the cell")
         self._clear_pending_interrupt()
-        return Outcome(stop=Stop(reason, stop_description, tuple(frames), *held))
+        reported = not stopped_by_us and diagnostics.reported_by_runtime(read)
+        threads_held, threads_held_unsafely = held
+        return Outcome(
+            stop=Stop(reason, stop_description, tuple(frames), reported, threads_held, threads_held_unsafely)
+        )
 
     def _return_to_cell_code(self, thread: Any) -> Any:
         """Let a thread stopped inside a library run on until it is back in cell code.

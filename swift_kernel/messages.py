@@ -36,6 +36,9 @@ class Stop:
     reason: str
     description: str
     frames: tuple[Frame, ...] = ()
+    # The crashed thread went through the Swift runtime's fatal-error report, which the runtime
+    # wrote to stderr just before (``diagnostics.reported_by_runtime``).
+    reported_by_runtime: bool = False
     # Other threads that ran the cell's code (a concurrentPerform's workers), stopped for good,
     # and how many of them could only be stopped outside a safe point.
     threads_held: int = 0

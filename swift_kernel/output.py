@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .diagnostics import runtime_report_start
+
 CLEAR_SCREEN = "\x1b[2J"
 # Rich display messages travel in-band on stdout as an OSC escape, so they keep their place among
 # the printed lines: ESC ] 5151 ; <JSON> BEL. JSON text never contains a raw BEL.
@@ -38,6 +40,10 @@ MAX_PENDING_CHARS = 1 << 20
 PARTIAL_LINE_SECONDS = 0.2
 # Only a short unfinished line is held back like that: a prompt, not a long line still being printed.
 MAX_PROMPT_CHARS = 4096
+# The Swift runtime's report of a fatal error at the end of stderr waits this long for the crash that
+# follows it at once, so that the kernel can show its message in the cell's error instead
+# (``OutputPump.drain``); if the code runs on, or writes more, it goes out as it is.
+REPORT_HOLD_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -150,8 +156,10 @@ class _Stream:
         self.pending_chars = 0
         self.last_sent = 0.0
         self.tail = ""
-        # Since when the unfinished line at the end of ``pending`` has been held back (stdout only).
-        self.partial_since: float | None = None
+        # Since when the end of ``pending`` has been held back: an unfinished line on stdout, the
+        # runtime's fatal-error report on stderr (see ``_held_start``).
+        self.held_since: float | None = None
+        self.hold_seconds = PARTIAL_LINE_SECONDS if name == "stdout" else REPORT_HOLD_SECONDS
 
     @property
     def path_for_child(self) -> str:
@@ -188,42 +196,71 @@ class _Stream:
                 self.pending_chars += len(event.text)
                 self.tail = (self.tail + event.text)[-TAIL_CHARS:]
 
+    def _held_start(self, text: str) -> int | None:
+        """Return where the end of ``text`` that may wait a while begins, or None.
+
+        On stdout an unfinished short line (the prompt of a read); on stderr the Swift runtime's
+        report of a fatal error, which a crash follows at once.
+        """
+        if self.name == "stdout":
+            cut = text.rfind("\n") + 1
+            return cut if 0 < len(text) - cut <= MAX_PROMPT_CHARS else None
+        return runtime_report_start(text)
+
     def held_partial(self) -> str | None:
         """Return the unfinished line being held back, if that is all that is pending."""
-        if self.partial_since is None or len(self.pending) != 1:
+        event = self.pending[0] if self._holding_all() else None
+        if self.name != "stdout" or self.held_since is None or not isinstance(event, Text):
             return None
-        event = self.pending[0]
-        return event.text if isinstance(event, Text) and "\n" not in event.text else None
+        return event.text
 
     def due(self) -> float | None:
         """Return when what is pending should go out; None when nothing is."""
         if not self.pending:
             return None
         due = self.last_sent + COALESCE_SECONDS
-        if self.partial_since is not None and self.held_partial() is not None:
-            due = max(due, self.partial_since + PARTIAL_LINE_SECONDS)
+        if self.held_since is not None and self._holding_all():
+            due = max(due, self.held_since + self.hold_seconds)
         return due
 
-    def take(self, hold_partial: bool = False) -> list[OutputEvent]:
-        """Return what is pending; with ``hold_partial``, keep an unfinished last line a while longer."""
+    def _holding_all(self) -> bool:
+        """Say whether all that is pending is text that may still wait (nothing came after it)."""
+        if len(self.pending) != 1:
+            return False
+        event = self.pending[0]
+        return isinstance(event, Text) and self._held_start(event.text) == 0
+
+    def take(self, hold: bool = False) -> list[OutputEvent]:
+        """Return what is pending; with ``hold``, keep its end a while longer (see ``_held_start``)."""
         now = time.monotonic()
         events, self.pending, self.pending_chars = self.pending, [], 0
         last = events[-1] if events else None
-        cut = last.text.rfind("\n") + 1 if isinstance(last, Text) else 0
-        if hold_partial and isinstance(last, Text) and 0 < len(last.text) - cut <= MAX_PROMPT_CHARS:
-            if self.partial_since is None or cut:
-                self.partial_since = now  # a new unfinished line starts waiting
-            if now - self.partial_since < PARTIAL_LINE_SECONDS:
-                events[-1:] = [Text(last.text[:cut])] if cut else []
-                self.pending = [Text(last.text[cut:])]
-                self.pending_chars = len(last.text) - cut
+        start = self._held_start(last.text) if hold and isinstance(last, Text) else None
+        if start is not None and isinstance(last, Text):
+            if self.held_since is None or start:
+                self.held_since = now  # new text starts waiting
+            if now - self.held_since < self.hold_seconds:
+                events[-1:] = [Text(last.text[:start])] if start else []
+                self.pending = [Text(last.text[start:])]
+                self.pending_chars = len(last.text) - start
             else:
-                self.partial_since = None
+                self.held_since = None
         else:
-            self.partial_since = None
+            self.held_since = None
         if events:
             self.last_sent = now
         return events
+
+    def take_report(self) -> str:
+        """Take the runtime's fatal-error report off the end of what is pending, if it ends there."""
+        last = self.pending[-1] if self.pending else None
+        start = runtime_report_start(last.text) if self.name == "stderr" and isinstance(last, Text) else None
+        if start is None or not isinstance(last, Text):
+            return ""
+        self.pending[-1:] = [Text(last.text[:start])] if start else []
+        self.pending_chars -= len(last.text) - start
+        self.held_since = None
+        return last.text[start:]
 
     def close(self) -> None:
         close_fds(self.read_fd, self.write_fd)
@@ -260,13 +297,23 @@ class OutputPump:
         with self._lock:
             return self._streams[name].tail
 
-    def drain(self) -> None:
-        """Read every pipe dry and send everything pending; called after an evaluation returns."""
+    def drain(self, withhold_report: bool = False) -> str:
+        """Read every pipe dry and send everything pending; called after an evaluation returns.
+
+        With ``withhold_report`` (the code crashed through the Swift runtime's fatal-error report),
+        the report at the end of stderr is not sent but returned: the kernel shows its message in the
+        cell's error. Returns "" when there is none, or when it went out already (the code ran on
+        after it for ``REPORT_HOLD_SECONDS``).
+        """
+        report = ""
         with self._lock:
             for stream in self._streams.values():
                 while stream.read_available(final=True):
-                    self._send(stream)
+                    self._send(stream, hold=withhold_report)
+                if withhold_report:
+                    report += stream.take_report()
                 self._send(stream)
+        return report
 
     def take_prompt(self) -> str:
         """Take the unfinished line the Swift code printed last on stdout (the prompt of a read).
@@ -277,11 +324,11 @@ class OutputPump:
         with self._lock:
             stream = self._streams["stdout"]
             stream.read_available()
-            self._send(stream, hold_partial=True)
+            self._send(stream, hold=True)
             prompt = stream.held_partial()
             if prompt is None:
                 return ""
-            stream.pending, stream.pending_chars, stream.partial_since = [], 0, None
+            stream.pending, stream.pending_chars, stream.held_since = [], 0, None
             return prompt
 
     def emit(self, name: str, event: OutputEvent) -> None:
@@ -305,8 +352,8 @@ class OutputPump:
         os.close(self._stop_read)
         os.close(self._stop_write)
 
-    def _send(self, stream: _Stream, hold_partial: bool = False) -> None:
-        for event in stream.take(hold_partial):
+    def _send(self, stream: _Stream, hold: bool = False) -> None:
+        for event in stream.take(hold):
             try:
                 self._callback(stream.name, event)
             except Exception:  # noqa: BLE001 - a failing frontend callback must not kill the pump
@@ -332,4 +379,4 @@ class OutputPump:
                 for stream in self._streams.values():
                     due = stream.due()
                     if due is not None and (now >= due or stream.pending_chars >= MAX_PENDING_CHARS):
-                        self._send(stream, hold_partial=stream.name == "stdout")
+                        self._send(stream, hold=True)

@@ -24,7 +24,7 @@ import pytest
 from swift_kernel.cells import CellController, ExecutionResult, Phase, Sent
 from swift_kernel.diagnostics import CellError, Frame
 from swift_kernel.messages import Ended, Execute, Installed, Outcome, Stop, Streams
-from swift_kernel.output import OutputEvent, Text
+from swift_kernel.output import REPORT_HOLD_SECONDS, OutputEvent, Text
 from swift_kernel.procfs import SIGINT_BIT
 
 FRAMES = (Frame("top-level code", "<Cell 1>", 2),)
@@ -460,17 +460,84 @@ def test_a_compile_error_of_an_interrupted_cell_is_the_interrupt(rig: Rig) -> No
     assert_keyboard_interrupt(rig.controller.execute("x", "<Cell 1>"))
 
 
-def test_a_crash_reads_the_runtimes_message_from_the_cells_stderr(rig: Rig) -> None:
+def crash_writing(stderr_text: str, reported_by_runtime: bool) -> Callable[[FakeHost], Outcome]:
+    """Return a host body that writes ``stderr_text`` as the Swift process and then traps."""
+
     def crash(host: FakeHost) -> Outcome:
         with open(host.streams.stderr, "w") as stderr:
-            stderr.write("Fatal error: Index out of range\n")
-        return Outcome(stop=Stop("signal SIGILL: illegal instruction operand", "", FRAMES))
+            stderr.write(stderr_text)
+        return Outcome(stop=Stop("signal SIGILL: illegal instruction operand", "", FRAMES, reported_by_runtime))
 
-    rig.host.body = crash
+    return crash
+
+
+RUNTIME_REPORT = (
+    "Swift/ContiguousArrayBuffer.swift:692: Fatal error: Index out of range\n"
+    "Current stack trace:\n"
+    "0    libswiftCore.so                    0x00007ffff775f130 swift_reportError + 33\n"
+    "5    <unknown>                          0x00007ffff7d25072\n"
+)
+
+
+def test_a_crash_through_the_runtimes_report_shows_its_message_once_in_the_error(rig: Rig) -> None:
+    rig.host.body = crash_writing("the cell's own line\n" + RUNTIME_REPORT, reported_by_runtime=True)
+    result = rig.controller.execute("print(1)\n[1][2]", "<Cell 1>")
+    assert result.error is not None
+    assert (result.error.ename, result.error.evalue) == ("Fatal error", "Index out of range")
+    # The report is not output: only what the cell wrote itself is.
+    assert rig.stderr() == "the cell's own line\n"
+    assert result.error.traceback == [
+        "Fatal error: Index out of range",
+        "  top-level code at <Cell 1>:2",
+        "  ----> 2 [1][2]",
+    ]
+
+
+def test_a_crash_the_runtime_did_not_report_leaves_stderr_alone(rig: Rig) -> None:
+    # A line that only looks like the runtime's, then a trap of the cell's own (an overflow).
+    look_alike = "Main.swift:1: Fatal error: printed by the program\n"
+    rig.host.body = crash_writing(look_alike, reported_by_runtime=False)
+    result = rig.controller.execute("[1][2]", "<Cell 1>")
+    assert result.error is not None and result.error.ename == "SIGILL"
+    assert rig.stderr() == look_alike
+
+
+def test_a_report_that_went_out_already_still_names_the_error(rig: Rig) -> None:
+    def report_then_run_on(host: FakeHost) -> Outcome:
+        crash_writing(RUNTIME_REPORT, reported_by_runtime=True)(host)
+        time.sleep(REPORT_HOLD_SECONDS + 0.3)  # another thread ran on before it trapped
+        return Outcome(stop=Stop("signal SIGILL: illegal instruction operand", "", FRAMES, True))
+
+    rig.host.body = report_then_run_on
     result = rig.controller.execute("[1][2]", "<Cell 1>")
     assert result.error is not None
     assert (result.error.ename, result.error.evalue) == ("Fatal error", "Index out of range")
-    assert "Fatal error: Index out of range\n" in rig.stderr()
+    assert rig.stderr() == RUNTIME_REPORT
+
+
+def test_frames_of_earlier_cells_show_their_own_lines(rig: Rig) -> None:
+    rig.host.body = lambda host: Outcome()
+    rig.controller.execute("// helpers\nfunc f() -> Int {\n    [1][2]\n}", "<Cell 1>")
+    frames = (Frame("f()", "<Cell 1>", 3), Frame("top-level code", "<Cell 2>", 1))
+    rig.host.body = lambda host: Outcome(stop=Stop("signal SIGILL", "", frames))
+    result = rig.controller.execute("f()", "<Cell 2>")
+    assert result.error is not None
+    assert result.error.traceback[1:] == [
+        "  f() at <Cell 1>:3",
+        "  ----> 3     [1][2]",
+        "  top-level code at <Cell 2>:1",
+        "  ----> 1 f()",
+    ]
+
+
+def test_a_name_that_ran_two_codes_gets_no_source_line(rig: Rig) -> None:
+    # A silent request runs under the number of the cell before it.
+    rig.host.body = lambda host: Outcome()
+    rig.controller.execute("let a = 1", "<Cell 1>")
+    rig.host.body = lambda host: Outcome(stop=Stop("signal SIGILL", "", (Frame("top-level code", "<Cell 1>", 1),)))
+    result = rig.controller.execute("[1][2]", "<Cell 1>")
+    assert result.error is not None
+    assert result.error.traceback[1:] == ["  top-level code at <Cell 1>:1"]
 
 
 def test_a_process_that_ended_says_its_state_is_gone(rig: Rig) -> None:

@@ -16,11 +16,14 @@ from swift_kernel.diagnostics import (
     cell_frames,
     compile_error,
     compile_warnings,
+    frame_lines,
     interruption_reason,
     is_no_result,
     is_process_gone,
     process_left_stopped,
+    reported_by_runtime,
     runtime_error,
+    runtime_report_start,
     warning_check_source,
 )
 
@@ -407,6 +410,98 @@ def test_unknown_stop_reason() -> None:
     error = runtime_error("breakpoint 1.1", "breakpoint 1.1", "", [])
     assert error.ename == "RuntimeError"
     assert error.evalue == "breakpoint 1.1"
+
+
+def test_the_traceback_shows_each_frames_source_line() -> None:
+    frames = [Frame("f(_:)", "<Cell 3>", 3, 11), Frame("top-level code", "<Cell 4>", 2)]
+    sources = {"<Cell 3>": "func f(_ n: Int) -> Int {\n  let b = [n]\n  return b[n]  \n}", "<Cell 4>": "print(1)\nf(3)"}
+    error = runtime_error("signal SIGILL", "", "<Cell 3>:3: Fatal error: Index out of range\n", frames, sources)
+    assert error.traceback == [
+        "Fatal error: Index out of range",
+        "  f(_:) at <Cell 3>:3",
+        "  ----> 3   return b[n]",
+        "  top-level code at <Cell 4>:2",
+        "  ----> 2 f(3)",
+    ]
+
+
+def test_frames_without_known_source_have_no_source_line() -> None:
+    frames = [
+        Frame("Swift runtime failure: arithmetic overflow", "<Cell 5>", 0),
+        Frame("g()", "<Cell 9>", 1),  # a cell the kernel does not know
+        Frame("h()", "<Cell 5>", 7),  # past the end of the code it knows
+        Frame("... 3 more identical frames", None, 0),
+    ]
+    assert frame_lines(frames, {"<Cell 5>": "let x = 1", "<Cell 9>": None}) == [f"  {f.render()}" for f in frames]
+
+
+def test_the_arrow_keeps_the_line_numbers_last_digit_in_one_column() -> None:
+    source = "\n".join(f"line {n}" for n in range(1, 1001))
+    lines = [frame_lines([Frame("f()", "<Cell 1>", n)], {"<Cell 1>": source})[1] for n in (3, 12, 123, 1000)]
+    assert lines == ["  ----> 3 line 3", "  ---> 12 line 12", "  --> 123 line 123", "  -> 1000 line 1000"]
+
+
+# The frames LLDB reads at the trap of `a[5]` and at the abort of a dead unowned reference.
+INDEX_TRAP_FRAMES = [
+    Frame("closure #1 in closure #1 in _assertionFailure(_:_:file:line:flags:)", None, 0),
+    Frame("_assertionFailure(_:_:file:line:flags:)", None, 0),
+    Frame("Array.subscript.getter", None, 0),
+    Frame("main", "<Cell 1>", 1),
+]
+UNOWNED_ABORT_FRAMES = [
+    Frame("__pthread_kill_implementation", None, 0),
+    Frame("__GI_abort", None, 0),
+    Frame("swift::fatalErrorv(unsigned int, char const*, __va_list_tag*)", None, 0),
+    Frame("swift::swift_abortRetainUnowned(void const*)", None, 0),
+    Frame("main", "<Cell 6>", 5),
+]
+
+
+def test_crashes_through_the_runtimes_report_are_told_apart() -> None:
+    assert reported_by_runtime(INDEX_TRAP_FRAMES)
+    assert reported_by_runtime(UNOWNED_ABORT_FRAMES)
+    assert not reported_by_runtime([Frame("Swift runtime failure: arithmetic overflow", "<Cell 4>", 0)])
+    assert not reported_by_runtime([Frame("__GI_abort", None, 0), Frame("main", "<Cell 5>", 2)])
+    # A cell's own function of that name is not the runtime.
+    assert not reported_by_runtime([Frame("_assertionFailure(_:)", "<Cell 2>", 3)])
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        FATAL_STDERR,
+        "Swift/ContiguousArrayBuffer.swift:692: Fatal error: Index out of range\n",
+        "__lldb_expr_5/<Cell 3>:2: Precondition failed: n must be positive\n",
+        "<Cell 3>:1: Fatal error\n",
+        "Fatal error: Attempted to read an unowned reference but object 0x5555 was already destroyed\n",
+        "Fatal error: x\nCurrent stack trace:\n0    0x00007ffff775f130\n",
+        "Fatal error: x\nCurrent stack trace:\n<backtrace unavailable>\n",
+    ],
+)
+def test_a_report_at_the_end_of_stderr_is_found(report: str) -> None:
+    assert runtime_report_start(report) == 0
+    assert runtime_report_start("the cell's output\n" + report) == len("the cell's output\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Fatal error: boom",  # no end of line yet
+        "Fatal error: boom\nand the program went on\n",
+        "Current stack trace:\n0    libswiftCore.so  0x00007ffff775f130 swift_reportError + 33\n",  # no message
+        "My Fatal error: boom\n",
+        "__lldb_expr_6/<Cell 2>:1: Fatal error: two\nlines\n",  # a message over two lines is not taken
+    ],
+)
+def test_other_text_is_no_report(text: str) -> None:
+    assert runtime_report_start(text) is None
+
+
+def test_a_report_is_looked_for_in_the_last_lines_only() -> None:
+    rows = "".join(f"{n}    libswiftCore.so  0x00007ffff775f130 f + 1\n" for n in range(200))
+    assert runtime_report_start("Fatal error: x\nCurrent stack trace:\n" + rows) is None
+    assert runtime_report_start("x\n" * 10_000 + FATAL_STDERR) == 20_000
 
 
 # ----- frames -------------------------------------------------------------------------------------

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from swift_kernel.directives import REGISTRY, DirectiveError, SetTimeout, ShowHelp, help_text, parse_cell
+from swift_kernel.directives import (
+    REGISTRY,
+    DirectiveError,
+    SetTimeout,
+    ShowHelp,
+    exit_request,
+    help_text,
+    parse_cell,
+)
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -81,3 +89,26 @@ def test_help_text_lists_every_directive_from_its_docstring() -> None:
         first_line = (parse.__doc__ or "").strip().splitlines()[0]
         assert first_line.startswith(f"%{name}")
         assert first_line in text
+
+
+@pytest.mark.parametrize(
+    "code", ["exit", "quit", "exit()", "quit()", "  quit ( ) ;\n", "\nexit\n\n", ":quit", ":q", ":exit"]
+)
+def test_exit_and_quit_alone_ask_to_end_the_session(code: str) -> None:
+    assert exit_request(code, []) == code.strip()
+
+
+@pytest.mark.parametrize(
+    "code", ["exit(0)", "exit(3)", "Glibc.exit(0)", "exit\nprint(1)", "let exit = 1", "quitting", "// exit", "exit()()"]
+)
+def test_swift_that_mentions_exit_stays_swift(code: str) -> None:
+    assert exit_request(code, []) is None
+
+
+def test_a_name_declared_by_an_earlier_cell_is_the_users() -> None:
+    earlier = ["let x = 1", 'func quit() { print("bye") }']
+    assert exit_request("quit()", earlier) is None
+    assert exit_request("quit", earlier) is None
+    assert exit_request("exit", earlier) == "exit"
+    assert exit_request(":quit", earlier) == ":quit"
+    assert exit_request("exit", ["var exitCode = 0"]) == "exit"

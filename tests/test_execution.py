@@ -475,10 +475,36 @@ def test_runtime_trap_is_an_error_and_state_survives(kc: BlockingKernelClient, t
     assert value(kc, "survivor") == "1235"
 
 
-def test_the_runtimes_message_goes_to_stderr_of_the_crashing_cell(kc: BlockingKernelClient) -> None:
-    execution = execute(kc, 'fatalError("visible")')
-    assert single_error(execution)["evalue"] == "visible"
-    assert "Fatal error: visible" in execution.stream("stderr")
+def test_a_runtime_crash_is_one_clean_error_with_the_cells_line(kc: BlockingKernelClient) -> None:
+    # The Swift runtime reports it on stderr, with its own raw stack dump: the cell shows neither,
+    # only the error, with the message once and the line that crashed (issue 17).
+    execution = execute(kc, 'import Glibc\nfputs("mine\\n", stderr)\nlet a = [1]; a[5]')
+    error = single_error(execution)
+    assert execution.stream("stderr") == "mine\n"
+    assert error["traceback"] == [
+        "Fatal error: Index out of range",
+        f"  top-level code at <Cell {count_of(execution)}>:3",
+        "  ----> 3 let a = [1]; a[5]",
+    ]
+
+
+def test_a_users_fatal_error_message_is_shown_once(kc: BlockingKernelClient) -> None:
+    execution = execute(kc, 'print("working")\nfatalError("visible")')
+    error = single_error(execution)
+    assert (error["ename"], error["evalue"]) == ("Fatal error", "visible")
+    assert execution.stream("stdout") == "working\n"
+    assert execution.stream("stderr") == ""
+    assert [str(line) for line in error["traceback"]].count("Fatal error: visible") == 1  # type: ignore[attr-defined]
+
+
+def test_a_crash_the_runtime_did_not_report_keeps_a_look_alike_line(kc: BlockingKernelClient) -> None:
+    # The program's own line in the runtime's format stays output, and does not name the crash.
+    look_alike = "Main.swift:1: Fatal error: printed by the program\n"
+    code = 'import Glibc\nfputs("Main.swift:1: Fatal error: printed by the program\\n", stderr)\n'
+    execution = execute(kc, code + "var big = Int.max\nbig += 1")
+    error = single_error(execution)
+    assert (error["ename"], error["evalue"]) == ("Fatal error", "arithmetic overflow")
+    assert execution.stream("stderr") == look_alike
 
 
 def test_crash_in_a_function_from_an_earlier_cell_shows_both_cells(kc: BlockingKernelClient) -> None:
@@ -489,9 +515,14 @@ def test_crash_in_a_function_from_an_earlier_cell_shows_both_cells(kc: BlockingK
     execution = execute(kc, "let exploded = explode(-1)")
     error = single_error(execution)
     assert (error["ename"], error["evalue"]) == ("Precondition failed", "n must be positive")
-    traceback = [str(line) for line in error["traceback"]]  # type: ignore[attr-defined]
-    assert f"  explode(_:) at <Cell {count_of(defined)}>:2" in traceback, traceback
-    assert f"  top-level code at <Cell {count_of(execution)}>:1" in traceback, traceback
+    # Each frame is followed by its own cell's line, as IPython shows a traceback.
+    assert error["traceback"] == [
+        "Precondition failed: n must be positive",
+        f"  explode(_:) at <Cell {count_of(defined)}>:2",
+        '  ----> 2     precondition(n > 0, "n must be positive")',
+        f"  top-level code at <Cell {count_of(execution)}>:1",
+        "  ----> 1 let exploded = explode(-1)",
+    ]
 
 
 def test_crash_two_calls_deep_in_earlier_cells_shows_every_cell(kc: BlockingKernelClient) -> None:

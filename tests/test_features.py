@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import KernelPair
-from .utils import collect, execute, flush_channels, interrupt_after, value
+from .utils import collect, execute, execute_in_notebook, flush_channels, interrupt_after, value
 
 pytestmark = pytest.mark.lldb
 
@@ -164,6 +164,41 @@ def test_help_lists_every_directive(kc: object) -> None:
     unknown = execute(kc, "%frobnicate now")  # type: ignore[arg-type]
     assert unknown.content["ename"] == "DirectiveError"
     assert "%frobnicate" in unknown.content["evalue"]
+
+
+ASK_EXIT = [{"source": "ask_exit", "keepkernel": False}]
+
+
+@pytest.mark.parametrize("typed", ["exit", "quit", "exit()", "quit()"])
+def test_exit_or_quit_alone_asks_a_console_to_end_the_session(kc: object, typed: str) -> None:
+    # What IPython's `exit` sends: jupyter console ends the session (and the kernel) on it.
+    execution = execute(kc, typed)  # type: ignore[arg-type]
+    assert execution.status == "ok", execution.content
+    assert execution.content["payload"] == ASK_EXIT
+    # No "(Function)" value, no compile error, nothing to read in a terminal that is closing.
+    assert [m["msg_type"] for m in execution.messages] == ["execute_input"]
+    # The kernel itself goes on until the console shuts it down.
+    assert value(kc, "1 + 1") == "2"  # type: ignore[arg-type]
+
+
+def test_exit_in_a_notebook_explains_what_ends_the_kernel(kc: object) -> None:
+    # JupyterLab ignores the ask_exit payload (it has no handler for it): the cell says what to do.
+    execution = execute_in_notebook(kc, "exit")  # type: ignore[arg-type]
+    assert execution.status == "ok", execution.content
+    text = execution.stream("stdout")
+    assert text.startswith("exit: ") and "Kernel > Shut Down Kernel" in text and "exit(0)" in text
+    assert execution.errors == [] and execution.result is None
+    assert execution.content["payload"] == ASK_EXIT
+    # Headless runs (nbclient) send no cell id but allow no input: explained too.
+    headless = execute(kc, "quit()", allow_stdin=False)  # type: ignore[arg-type]
+    assert headless.stream("stdout").startswith("quit(): ")
+
+
+def test_a_quit_the_user_declared_is_theirs(fresh_kernel: Callable[..., KernelPair]) -> None:
+    _, kc = fresh_kernel()
+    assert execute(kc, 'func quit() -> String { "my own quit" }').status == "ok"
+    assert value(kc, "quit()") == '"my own quit"'
+    assert execute(kc, "exit").content["payload"] == ASK_EXIT
 
 
 def test_top_level_await_runs_and_its_values_persist(kc: object) -> None:

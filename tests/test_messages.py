@@ -43,6 +43,7 @@ REPLY_VALUES: list[Any] = [
     messages.Outcome(value='"text"'),
     messages.Outcome(error=CellError("CompileError", "<Cell 1>:1:1: cannot find 'x' in scope", ["..."])),
     messages.Outcome(stop=messages.Stop("signal SIGINT", "signal SIGINT", (Frame("top-level code", "<Cell 2>", 3),))),
+    messages.Outcome(stop=messages.Stop("signal SIGILL: illegal operand", "", reported_by_runtime=True)),
     messages.Outcome(ended=messages.Ended("The Swift process ended", "A fresh Swift process...", " (exit status 1)")),
 ]
 

@@ -16,6 +16,7 @@ from swift_kernel.output import (
     MAX_PENDING_CHARS,
     MAX_PROMPT_CHARS,
     PARTIAL_LINE_SECONDS,
+    REPORT_HOLD_SECONDS,
     Clear,
     OutputEvent,
     OutputPump,
@@ -407,6 +408,66 @@ def test_an_unfinished_line_waits_a_little_then_goes_out(pump: OutputPump, recor
         os.write(fd, b" done\n")
         assert recorder.wait_for("stdout", "Loading done\n") - started < PARTIAL_LINE_SECONDS
         assert [e.text for n, e, _ in recorder.events if isinstance(e, Text)][-1] == "Loading done\n"
+    finally:
+        os.close(fd)
+
+
+REPORT = "Swift/ContiguousArrayBuffer.swift:692: Fatal error: Index out of range\n"
+
+
+def test_a_runtime_report_on_stderr_is_held_for_the_crash(pump: OutputPump, recorder: Recorder) -> None:
+    fd = open_for_writing(pump, "stderr")
+    try:
+        os.write(fd, b"before\n" + REPORT.encode())
+        recorder.wait_for("stderr", "before\n")
+        time.sleep(REPORT_HOLD_SECONDS / 2)
+        assert recorder.text("stderr") == "before\n"
+        # The crash came: the report is handed over, not sent.
+        assert pump.drain(withhold_report=True) == REPORT
+        assert recorder.text("stderr") == "before\n"
+    finally:
+        os.close(fd)
+
+
+def test_a_held_report_goes_out_when_the_code_runs_on(pump: OutputPump, recorder: Recorder) -> None:
+    fd = open_for_writing(pump, "stderr")
+    try:
+        written = time.monotonic()
+        os.write(fd, REPORT.encode())
+        arrived = recorder.wait_for("stderr", REPORT)
+        assert REPORT_HOLD_SECONDS * 0.9 <= arrived - written < REPORT_HOLD_SECONDS + 1
+        # Sent already: nothing is left to withhold, and nothing is lost.
+        assert pump.drain(withhold_report=True) == ""
+        assert recorder.text("stderr") == REPORT
+    finally:
+        os.close(fd)
+
+
+def test_text_after_a_report_sends_both_at_once(pump: OutputPump, recorder: Recorder) -> None:
+    fd = open_for_writing(pump, "stderr")
+    try:
+        os.write(fd, REPORT.encode())
+        time.sleep(0.1)
+        started = time.monotonic()
+        os.write(fd, b"the program goes on\n")
+        assert recorder.wait_for("stderr", REPORT + "the program goes on\n") - started < REPORT_HOLD_SECONDS / 2
+        assert pump.drain(withhold_report=True) == ""
+    finally:
+        os.close(fd)
+
+
+def test_drain_sends_a_held_report_unless_told_to_withhold_it(pump: OutputPump, recorder: Recorder) -> None:
+    fd = open_for_writing(pump, "stderr")
+    try:
+        os.write(fd, REPORT.encode())
+        assert pump.drain() == ""
+        assert recorder.text("stderr") == REPORT
+        # On stdout the same text is output like any other.
+        out = open_for_writing(pump, "stdout")
+        os.write(out, REPORT.encode())
+        assert pump.drain(withhold_report=True) == ""
+        assert recorder.text("stdout") == REPORT
+        os.close(out)
     finally:
         os.close(fd)
 

@@ -130,6 +130,21 @@ def execute(kc: BlockingKernelClient, code: str, timeout: float = TIMEOUT, **kwa
     return collect(kc, msg_id, timeout)
 
 
+def execute_in_notebook(kc: BlockingKernelClient, code: str, cell_id: str = "cell-1") -> Execution:
+    """Run ``code`` as JupyterLab runs a notebook cell: its request names the cell (metadata cellId)."""
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": True,
+        "stop_on_error": True,
+    }
+    message = kc.session.msg("execute_request", content, metadata={"cellId": cell_id})
+    kc.shell_channel.send(message)
+    return collect(kc, message["header"]["msg_id"])
+
+
 def interrupt_after(
     km: KernelManager, kc: BlockingKernelClient, code: str, delay: float, timeout: float = TIMEOUT
 ) -> tuple[Execution, float]:

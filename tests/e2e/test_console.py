@@ -70,20 +70,31 @@ def console(tmp_path: Path) -> Iterator[Terminal]:
         psutil.wait_procs(leftover, timeout=10)
 
 
-def exit_with_ctrl_d(screen: Terminal) -> None:
-    """Leave the console as a person does and check that it and its kernel's processes are gone."""
-    child = screen.child
-    tree = process_tree(child.pid)
+def swift_session_tree(screen: Terminal) -> list[psutil.Process]:
+    """Return the console's processes, checking that the kernel's Swift process is among them."""
+    tree = process_tree(screen.child.pid)
     names = {process.name() for process in tree if process.is_running()}
     assert "repl_swift" in names, f"expected the Swift process below the console, found {names}"
-    child.sendeof()  # Ctrl-D on an empty prompt
-    screen.wait_for(r"Do you really want to exit")
-    child.send("y\r")
+    return tree
+
+
+def assert_session_ended(screen: Terminal, tree: list[psutil.Process]) -> None:
+    """Check that the console shut its kernel down and ended, leaving no process behind."""
+    child = screen.child
     screen.wait_for(r"Shutting down kernel")
     child.expect(pexpect.EOF, timeout=30)
     child.close()
     assert child.exitstatus == 0, (child.exitstatus, child.signalstatus, screen.text)
     assert_all_exit(tree)
+
+
+def exit_with_ctrl_d(screen: Terminal) -> None:
+    """Leave the console as a person does and check that it and its kernel's processes are gone."""
+    tree = swift_session_tree(screen)
+    screen.child.sendeof()  # Ctrl-D on an empty prompt
+    screen.wait_for(r"Do you really want to exit")
+    screen.child.send("y\r")
+    assert_session_ended(screen, tree)
 
 
 @pytest.mark.timeout(150)
@@ -133,3 +144,18 @@ def test_console_session_multiline_interrupt_and_clean_exit(console: Terminal) -
     # The kernel's stderr shares this terminal: nothing it logs may look like a crash to the user.
     assert "Traceback" not in screen.text, screen.text
     exit_with_ctrl_d(screen)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("typed", ["exit", "quit()"])
+def test_exit_or_quit_typed_in_the_console_ends_the_session(console: Terminal, typed: str) -> None:
+    # As in IPython: `exit` or `quit` alone ends the session and shuts the kernel down (issue 17:
+    # it printed "Out[2]: (Function)", and `quit` was a compile error).
+    screen = console
+    screen.wait_for(r"In \[1\]: ")
+    screen.type_line("let kept = 1")
+    screen.wait_for(r"In \[2\]: ")
+    tree = swift_session_tree(screen)
+    screen.type_line(typed)
+    assert_session_ended(screen, tree)
+    assert "Out[2]" not in screen.text and "error" not in screen.text.lower(), screen.text

@@ -170,6 +170,30 @@ def save_and_read_back(page: Page, lab: Server) -> dict[str, Any]:
     return dict(lab.request("GET", "/api/contents/swift-in-lab.ipynb?content=1")["content"])
 
 
+def crash_then_exit(page: Page, shots: Path) -> None:
+    """Run a crashing cell and `exit` in the open notebook (cells 6 to 8; `x` is 10)."""
+    # Answering the input box made its cell the active one: go on in the empty cell below it.
+    page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content").click()
+    # 6. a crash is one error: the message once, the cell's line under its frame, no runtime dump
+    crash = run_cell(page, "let small = [1]\nsmall[5]")
+    crashed = crash.locator(".jp-OutputArea-output")
+    expect(crashed.first).to_contain_text("Fatal error: Index out of range", timeout=CELL_WAIT_MS)
+    expect(crashed).to_have_count(1)
+    expect(crashed).to_contain_text("top-level code at <Cell 6>:2")
+    expect(crashed).to_contain_text("----> 2 small[5]")
+    expect(crashed).not_to_contain_text("Current stack trace")
+    page.screenshot(path=shots / "09-crash.png")
+
+    # 7. `exit`: JupyterLab ignores the ask_exit payload, so the cell says how a kernel ends here,
+    # and the session goes on
+    leaving = run_cell(page, "exit")
+    expect(leaving.locator(".jp-OutputArea-output")).to_contain_text("Kernel > Shut Down Kernel", timeout=CELL_WAIT_MS)
+    expect(kernel_status(page)).to_have_attribute("data-status", "idle")
+    still = run_cell(page, "x + 1")
+    expect(still.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")).to_have_text("11", timeout=CELL_WAIT_MS)
+    page.screenshot(path=shots / "10-exit-explained.png")
+
+
 @pytest.mark.timeout(240)
 def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shots: Path) -> None:
     display_name = open_swift_notebook_from_launcher(page, lab, shots)
@@ -223,6 +247,8 @@ def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shot
     expect(asking.locator(".jp-OutputArea-output").first).to_have_text("Name? Ada")
     expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=CELL_WAIT_MS)
     page.screenshot(path=shots / "08-input-answered.png")
+
+    crash_then_exit(page, shots)
 
     # JupyterLab saves it as a Swift notebook, outputs included.
     saved = save_and_read_back(page, lab)
