@@ -12,6 +12,7 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class DirectiveError(ValueError):
@@ -22,6 +23,8 @@ class DirectiveError(ValueError):
 class SetTimeout:
     """Set (or with None clear) the time limit for the cells that follow."""
 
+    directive: ClassVar[str] = "%timeout"
+
     seconds: float | None
 
 
@@ -29,10 +32,14 @@ class SetTimeout:
 class ShowHelp:
     """List the directives."""
 
+    directive: ClassVar[str] = "%help"
+
 
 @dataclass(frozen=True)
 class RunSystem:
     """Run a shell command with its output streamed."""
+
+    directive: ClassVar[str] = "%system"
 
     command: str
 
@@ -40,6 +47,8 @@ class RunSystem:
 @dataclass(frozen=True)
 class SetEnv:
     """Set an environment variable for commands, builds and the Swift process."""
+
+    directive: ClassVar[str] = "%env"
 
     name: str
     value: str
@@ -49,12 +58,16 @@ class SetEnv:
 class Include:
     """Run a Swift file's code before the cell's own."""
 
+    directive: ClassVar[str] = "%include"
+
     path: str
 
 
 @dataclass(frozen=True)
 class InstallPackage:
     """Build a SwiftPM package and make its products importable."""
+
+    directive: ClassVar[str] = "%install"
 
     spec: str
     products: tuple[str, ...]
@@ -63,6 +76,8 @@ class InstallPackage:
 @dataclass(frozen=True)
 class InstallFlags:
     """Pass extra flags to the SwiftPM builds of %install."""
+
+    directive: ClassVar[str] = "%install-swiftpm-flags"
 
     flags: tuple[str, ...]
 
@@ -176,6 +191,11 @@ def parse_cell(code: str) -> tuple[list[Directive], str]:
         parse = REGISTRY.get(name)
         if parse is None:
             raise DirectiveError(f"unknown directive %{name} (%help lists the directives)")
-        directives.append(parse(argument))
+        try:
+            directives.append(parse(argument))
+        except DirectiveError:
+            raise
+        except ValueError as error:  # shlex's "No closing quotation", and the like
+            raise DirectiveError(f"%{name}: {error}") from error
         swift_lines.append("")
     return directives, "\n".join(swift_lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import inspect
 import os
 import signal
 import tempfile
@@ -49,12 +50,78 @@ from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .toolchain import find_toolchain
 
 
+def _error_content(error: CellError) -> dict[str, Any]:
+    """Return the ename, evalue and traceback fields of an error reply or message."""
+    traceback = error.traceback or [f"{error.ename}: {error.evalue}"]
+    return {"ename": error.ename, "evalue": error.evalue, "traceback": traceback}
+
+
+def _kernel_error(what: str, error: Exception) -> CellError:
+    """Return the error that answers a request the kernel failed to carry out (a bug, or input it did not foresee)."""
+    return CellError("KernelError", f"{what} failed inside the kernel: {type(error).__name__}: {error}")
+
+
 def _sent(message: dict[str, Any]) -> Sent | None:
     """Return who sent ``message`` and when (its header; jupyter_client parses the date)."""
     header = message.get("header", {})
     date, session = header.get("date"), header.get("session")
     if isinstance(date, datetime) and date.tzinfo is not None and isinstance(session, str):
         return Sent(session, date)
+    return None
+
+
+_TYPE_WORDS: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    dict: "an object",
+    type(None): "null",
+}
+
+# What the content of each shell request must hold for ipykernel's handler to read it: field ->
+# (accepted types, required). A handler that cannot read its request sends no reply at all (the
+# frontend waits for ever), and a `code` that is not a string would reach the cell's history.
+_INTEGER = (int,)
+_OPTIONAL_INTEGER = (int, type(None))
+_REQUEST_FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "execute_request": {"code": ((str,), True), "user_expressions": ((dict, type(None)), False)},
+    "complete_request": {"code": ((str,), True), "cursor_pos": (_INTEGER, True)},
+    "inspect_request": {"code": ((str,), True), "cursor_pos": (_INTEGER, True), "detail_level": (_INTEGER, False)},
+    "is_complete_request": {"code": ((str,), True)},
+    "history_request": {
+        "hist_access_type": ((str,), True),
+        "output": ((bool,), True),
+        "raw": ((bool,), True),
+        "pattern": ((str, type(None)), False),
+        "n": (_OPTIONAL_INTEGER, False),
+        "start": (_OPTIONAL_INTEGER, False),
+        "stop": (_OPTIONAL_INTEGER, False),
+        "session": (_OPTIONAL_INTEGER, False),
+    },
+}
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def malformed_request(msg_type: str, message: dict[str, Any]) -> str | None:
+    """Say what is wrong with a shell request this kernel cannot read, or None if it can."""
+    content, metadata = message.get("content"), message.get("metadata", {})
+    if not isinstance(content, dict):
+        return f"{msg_type}: its content must be an object, not {_type_name(content)}"
+    if not isinstance(metadata, dict):
+        return f"{msg_type}: its metadata must be an object, not {_type_name(metadata)}"
+    for name, (types, required) in _REQUEST_FIELDS.get(msg_type, {}).items():
+        if name not in content:
+            if required:
+                return f"{msg_type}: the field {name!r} is missing"
+            continue
+        value = content[name]
+        # JSON's true and false are Python bools, which are ints too: not a number here.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            wanted = " or ".join(_TYPE_WORDS[t] for t in types)
+            return f"{msg_type}: the field {name!r} must be {wanted}, not {_type_name(value)}"
     return None
 
 
@@ -105,6 +172,13 @@ class SwiftKernel(Kernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # ipykernel creates the lock of its control channel only in start(), after the control
+        # thread begins taking messages: an interrupt_request that came during start-up then
+        # failed on None ("Exception in control handler") and got no reply.
+        self._control_lock = asyncio.Lock()
+        # Every shell request gets a reply: see _answering.
+        for msg_type, handler in list(self.shell_handlers.items()):
+            self.shell_handlers[msg_type] = self._answering(msg_type, handler)
         # ipykernel sets SIGINT to "ignore", which children inherit across exec (a %system
         # command could not be interrupted). SIGINT stays blocked here, taken by the sigwait
         # thread, so the default action never runs in the kernel itself.
@@ -201,14 +275,49 @@ class SwiftKernel(Kernel):
         return send
 
     def _error_reply(self, error: CellError, parent: dict[str, Any], silent: bool) -> dict[str, Any]:
-        traceback = error.traceback or [f"{error.ename}: {error.evalue}"]
-        content = {"ename": error.ename, "evalue": error.evalue, "traceback": traceback}
+        content = _error_content(error)
         if not silent:
             self._publish("error", content, parent)
         return {"status": "error", "execution_count": self.execution_count, **content}
 
     def _ok_reply(self) -> dict[str, Any]:
         return {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
+
+    def _answering(self, msg_type: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap ipykernel's handler of ``msg_type`` so that the request gets a reply, whatever it holds.
+
+        ipykernel reads a request's fields without checking them: a missing ``code`` is logged
+        ("Got bad msg") and an exception in a handler is logged, and either way no reply is sent,
+        so the frontend waits for ever. A request this kernel cannot read is refused with an error
+        reply that names the field; an exception a handler lets escape becomes one too.
+        """
+
+        async def answer(stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+            problem = malformed_request(msg_type, parent)
+            if problem is not None:
+                self._refuse_request(stream, ident, parent, msg_type, CellError("BadRequest", problem))
+                return
+            try:
+                result = handler(stream, ident, parent)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as error:
+                self.log.exception("%s failed", msg_type)
+                self._refuse_request(stream, ident, parent, msg_type, _kernel_error(msg_type, error))
+
+        return answer
+
+    def _refuse_request(self, stream: Any, ident: Any, parent: dict[str, Any], msg_type: str, error: CellError) -> None:
+        """Send the error reply to a request that could not be carried out (see _answering)."""
+        if self.session is None:
+            return
+        if msg_type == "execute_request":
+            # Published on iopub too: a frontend shows an execute request's error from there.
+            content = self._error_reply(error, parent, silent=False)
+        else:
+            content = {"status": "error", **_error_content(error)}
+        reply_type = msg_type.removesuffix("_request") + "_reply"
+        self.session.send(stream, reply_type, content, parent, ident=ident)
 
     # ----- hooks ------------------------------------------------------------------------------
 
@@ -250,7 +359,7 @@ class SwiftKernel(Kernel):
         self.cells.set_input_callback(self._input_callback(parent, allow_stdin))
         try:
             for directive in directives:
-                failure = await self._run_directive(directive, cell, output, parent, silent)
+                failure = await self._run_directive_answering(directive, cell, output, parent, silent)
                 if failure is not None:
                     return self._error_reply(failure, parent, silent)
             # An interrupt during a directive that cannot be stopped midway (loading a package,
@@ -435,6 +544,18 @@ class SwiftKernel(Kernel):
         await asyncio.wrap_future(self._started)
         return await asyncio.get_running_loop().run_in_executor(self._lldb_thread, function, *args)
 
+    async def _run_directive_answering(
+        self, directive: Directive, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
+    ) -> CellError | None:
+        """Carry out one directive; an exception it raises becomes the error that ends the cell."""
+        try:
+            return await self._run_directive(directive, cell, output, parent, silent)
+        except SwiftProcessEnded:
+            raise
+        except Exception as error:
+            self.log.exception("%s failed inside the kernel", directive.directive)
+            return _kernel_error(directive.directive, error)
+
     async def _run_directive(
         self, directive: Directive, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
     ) -> CellError | None:
@@ -442,10 +563,11 @@ class SwiftKernel(Kernel):
         if isinstance(directive, ShowHelp) and not silent:
             self._publish("stream", {"name": "stdout", "text": help_text()}, parent)
         elif isinstance(directive, SetEnv):
-            self.environment[directive.name] = directive.value
             env_error: CellError | None = await self._on_lldb_thread(
                 self.cells.set_environment, directive.name, directive.value
             )
+            if env_error is None:
+                self.environment[directive.name] = directive.value
             return env_error
         elif isinstance(directive, RunSystem):
             status = await asyncio.get_running_loop().run_in_executor(

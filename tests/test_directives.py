@@ -42,6 +42,11 @@ def test_bad_timeout_values_name_the_directive(argument: str) -> None:
         parse_cell(f"%timeout {argument}")
 
 
+def test_an_argument_shlex_cannot_split_names_the_directive() -> None:
+    with pytest.raises(DirectiveError, match=r"^%install-swiftpm-flags: No closing quotation$"):
+        parse_cell('%install-swiftpm-flags "unterminated')
+
+
 def test_help() -> None:
     assert parse_cell("%help")[0] == [ShowHelp()]
     with pytest.raises(DirectiveError, match="%help takes no arguments"):
