@@ -47,6 +47,7 @@ from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
+from .sources import SourceError, check_source, expand_user, read_source_file
 from .toolchain import find_toolchain
 
 
@@ -163,6 +164,11 @@ class SwiftKernel(Kernel):
         config=True,
         help="Start sourcekit-lsp in the background when the kernel starts, so that the first Tab is "
         "answered; False starts it on the first completion or inspection request instead.",
+    )
+    max_include_bytes = Integer(
+        8 << 20,
+        config=True,
+        help="Largest file %include reads, in bytes: it is read whole into the kernel's memory.",
     )
     interrupt_grace = Float(
         5.0,
@@ -336,19 +342,13 @@ class SwiftKernel(Kernel):
         parent = self.get_parent("shell")
         if store_history:
             self.history.append(code)
-        lines = sum(1 for line in code.split("\n") if line.strip() and not line.lstrip().startswith("//"))
-        if lines > self.max_cell_lines:
-            # Compilation runs inside this process, where no interrupt can stop it.
-            evalue = (
-                f"the cell has {lines} lines of code; more than {self.max_cell_lines} would keep the compiler "
-                "busy for minutes, beyond the reach of interrupts: split it (SwiftKernel.max_cell_lines)"
-            )
-            return self._error_reply(CellError("CellTooLarge", evalue, [f"CellTooLarge: {evalue}"]), parent, silent)
         try:
+            # Compilation runs inside the LLDB host, where no interrupt can stop it: hence the limit.
+            check_source(code, "the cell", self.max_cell_lines)
             directives, swift_code = parse_cell(code)
-        except DirectiveError as error:
-            refused = CellError("DirectiveError", str(error), [f"DirectiveError: {error}"])
-            return self._error_reply(refused, parent, silent)
+        except (SourceError, DirectiveError) as error:
+            ename = error.ename if isinstance(error, SourceError) else "DirectiveError"
+            return self._error_reply(CellError(ename, str(error)), parent, silent)
         for directive in directives:
             if isinstance(directive, SetTimeout):
                 self._time_limit = directive.seconds
@@ -582,12 +582,13 @@ class SwiftKernel(Kernel):
         elif isinstance(directive, InstallPackage):
             return await self._install(directive, cell, output, parent, silent)
         elif isinstance(directive, Include):
-            path = Path(directive.path).expanduser()
             try:
-                source = path.read_text()
-            except (OSError, UnicodeDecodeError) as error:
-                return CellError("IncludeError", f"%include {directive.path}: {error}")
-            result = await self._on_lldb_thread(self.cells.execute, source, str(path), cell)
+                # Off the event loop: even a regular file can be slow to read.
+                source = await asyncio.to_thread(read_source_file, directive.path, self.max_include_bytes)
+                check_source(source, directive.path, self.max_cell_lines)
+            except SourceError as error:
+                return CellError(error.ename, f"%include: {error}")
+            result = await self._on_lldb_thread(self.cells.execute, source, expand_user(directive.path), cell)
             included: ExecutionResult = result
             return included.error
         return None

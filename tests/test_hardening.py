@@ -8,8 +8,10 @@ come last in the file.
 
 from __future__ import annotations
 
+import os
 import queue
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,14 +44,31 @@ def still_works(kc: BlockingKernelClient) -> None:
     ("code", "ename", "words"),
     [
         ('%install-swiftpm-flags "unterminated', "DirectiveError", ["%install-swiftpm-flags", "No closing quotation"]),
+        ("%include ~nosuchuser/x.swift", "IncludeError", ["~nosuchuser/x.swift", "no user 'nosuchuser'"]),
+        ("%include a\0b.swift", "InvalidCharacter", ["NUL", "line 1, column 11", "%include"]),
+        ("%system echo a\0b", "InvalidCharacter", ["NUL", "%system"]),
+        ("let fine = 1\n%env P=a\0b", "InvalidCharacter", ["NUL", "line 2", "%env"]),
     ],
-    ids=["unterminated quote"],
+    ids=["unterminated quote", "unknown user", "NUL in include", "NUL in system", "NUL in env"],
 )
 def test_a_directive_it_cannot_take_gets_an_error_naming_it(
     kc: BlockingKernelClient, code: str, ename: str, words: list[str]
 ) -> None:
     refused(execute(kc, code, timeout=20), ename, *words)
     still_works(kc)
+
+
+def test_a_refused_env_leaves_later_commands_working(kc: BlockingKernelClient) -> None:
+    refused(execute(kc, "%env SK_BROKEN=a\0b"), "InvalidCharacter", "%env")
+    later = execute(kc, "%system echo still fine")
+    assert later.status == "ok", later.content
+    assert later.stream("stdout") == "still fine\n"
+
+
+def test_a_nul_in_a_cell_refuses_all_of_it(kc: BlockingKernelClient) -> None:
+    # LLDB stopped reading at the NUL: "z1 = 2" was silently dropped and the cell replied ok.
+    refused(execute(kc, "var nulCell = 1\0\nnulCell = 2"), "InvalidCharacter", "line 1, column 16")
+    assert execute(kc, "nulCell").content["ename"] == "CompileError"  # nothing of it ran
 
 
 def send_signed(kc: BlockingKernelClient, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
@@ -102,3 +121,31 @@ def test_other_malformed_requests_get_an_error_reply(kc: BlockingKernelClient) -
     history = send_signed(kc, "history_request", search)
     assert history["msg_type"] == "history_reply"
     assert "'pattern' must be a string or null" in history["content"]["evalue"]
+
+
+# ----- %include reads only small regular files, off the event loop ---------------------------------
+
+
+def test_include_refuses_devices_directories_and_fifos(kc: BlockingKernelClient, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.swift"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    refused(execute(kc, "%include /dev/zero", timeout=20), "IncludeError", "/dev/zero", "character device")
+    refused(execute(kc, f'%include "{fifo}"', timeout=20), "IncludeError", "FIFO")
+    refused(execute(kc, f'%include "{tmp_path}"', timeout=20), "IncludeError", "directory")
+    assert time.monotonic() - started < 20
+    still_works(kc)
+
+
+def test_include_refuses_a_file_past_the_size_limit(kc: BlockingKernelClient, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.swift"
+    with huge.open("wb") as file:
+        file.truncate(64 << 20)  # sparse: 64 MiB that cost no disk
+    refused(execute(kc, f'%include "{huge}"', timeout=20), "IncludeError", "larger than 8,388,608 bytes")
+
+
+def test_include_refuses_nul_and_invalid_utf8(kc: BlockingKernelClient, tmp_path: Path) -> None:
+    (tmp_path / "nul.swift").write_bytes(b"let beforeNul = 1\nlet after\0Nul = 2\n")
+    (tmp_path / "latin1.swift").write_bytes(b'let caf\xe9 = "x"\n')
+    refused(execute(kc, f'%include "{tmp_path / "nul.swift"}"'), "InvalidCharacter", "nul.swift", "line 2, column 10")
+    refused(execute(kc, f'%include "{tmp_path / "latin1.swift"}"'), "IncludeError", "not UTF-8", "byte 7")
