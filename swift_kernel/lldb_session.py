@@ -19,7 +19,6 @@ Dependencies: ``diagnostics``, ``messages``, ``procfs``, ``output.child_path``, 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -36,6 +35,7 @@ from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnde
 from .output import child_path, close_fds
 from .procfs import SIGINT_BIT, parent_pid, proc_status, send_signal
 from .safepoints import SAFE_POINT, SAFE_POINT_FUNCTION, SafePoints, insert_safe_points
+from .swiftlex import swift_literal
 from .toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -378,7 +378,7 @@ class LLDBSession:
 
     def set_environment(self, name: str, value: str) -> CellError | None:
         """Set an environment variable inside the Swift process (``setenv``); fresh ones get it too."""
-        code = f"setenv({json.dumps(name)}, {json.dumps(value)}, 1)"
+        code = f"setenv({swift_literal(name)}, {swift_literal(value)}, 1)"
         result = self._target.EvaluateExpression(code, self._plain_options)
         if not result.GetError().Success():
             return CellError("EnvError", f"setenv in the Swift process failed: {result.GetError().GetCString()}")
@@ -392,7 +392,7 @@ class LLDBSession:
         for module_map in installed.module_maps:
             self._command(f"settings append target.swift-extra-clang-flags -fmodule-map-file={module_map}")
         library = installed.library
-        code = f"dlopen({json.dumps(library)}, RTLD_NOW | RTLD_GLOBAL) == nil ? String(cString: dlerror()) : \"\""
+        code = f"dlopen({swift_literal(library)}, RTLD_NOW | RTLD_GLOBAL) == nil ? String(cString: dlerror()) : \"\""
         result = self._target.EvaluateExpression(code, self._plain_options)
         error = result.GetError()
         if not error.Success():
@@ -405,7 +405,8 @@ class LLDBSession:
     def reopen_stdin(self, path: str) -> CellError | None:
         """Make ``path`` the Swift process's standard input, now and for fresh processes."""
         self._streams = dataclasses.replace(self._streams, stdin=path)
-        result = self._target.EvaluateExpression(f"__SwiftKernel.reopenStdin({json.dumps(path)})", self._plain_options)
+        code = f"__SwiftKernel.reopenStdin({swift_literal(path)})"
+        result = self._target.EvaluateExpression(code, self._plain_options)
         error_text = result.GetError().GetCString() or ""
         if not result.GetError().Success() and not diagnostics.is_no_result(error_text):
             return CellError("StdinError", f"reopening standard input failed: {error_text}")
@@ -455,18 +456,21 @@ class LLDBSession:
         """
         if not self.is_process_alive():
             return self._process_ended("The Swift process ended before this cell ran")
+        # #sourceLocation takes its file name as written, escapes and all: a name with a quote or a
+        # backslash is given, and shown in diagnostics, the way Swift writes it in a literal.
+        located = swift_literal(cell_name.encode("utf-8", "replace").decode())[1:-1]
         points = insert_safe_points(code) if safe_points else SafePoints(code, code, ())
         # The cell's own safe point goes before its first line, so that no line or column moves.
         start = f"{SAFE_POINT}\n" if safe_points else ""
-        source = f'{start}#sourceLocation(file: "{cell_name}", line: 1)\n{points.code}\n'
+        source = f'{start}#sourceLocation(file: "{located}", line: 1)\n{points.code}\n'
         if check_warnings:
-            self._show_warnings(points, cell_name)
+            self._show_warnings(points, located)
         value = self._target.EvaluateExpression(source, self._options)
         error_text = value.GetError().GetCString() or ""
-        if safe_points and _blames_safe_points(error_text, points, cell_name):
-            log.info("the compiler refused the safe points of %s; compiling it as written", cell_name)
+        if safe_points and _blames_safe_points(error_text, points, located):
+            log.info("the compiler refused the safe points of %s; compiling it as written", located)
             return self.execute(code, cell_name, check_warnings=False, safe_points=False)
-        return self._finish(value, cell_name, points)
+        return self._finish(value, located, points)
 
     def _show_warnings(self, points: SafePoints, cell_name: str) -> None:
         """Compile the cell without running it and send its warnings to stderr, before it runs.

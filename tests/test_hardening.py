@@ -149,3 +149,37 @@ def test_include_refuses_nul_and_invalid_utf8(kc: BlockingKernelClient, tmp_path
     (tmp_path / "latin1.swift").write_bytes(b'let caf\xe9 = "x"\n')
     refused(execute(kc, f'%include "{tmp_path / "nul.swift"}"'), "InvalidCharacter", "nul.swift", "line 2, column 10")
     refused(execute(kc, f'%include "{tmp_path / "latin1.swift"}"'), "IncludeError", "not UTF-8", "byte 7")
+
+
+# ----- escaping for Swift ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ['quote".swift', "back\\slash.swift", "caf\u00e9.swift"])
+def test_include_of_a_file_whose_name_needs_escaping(kc: BlockingKernelClient, tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("let escapedInclude = 41\n")
+    included = execute(kc, f"%include '{tmp_path / name}'\nescapedInclude + 1")
+    assert included.status == "ok", included.content
+    assert included.result == "42"
+    (tmp_path / name).write_text('let escapedWrong: Int = "x"\n')
+    wrong = execute(kc, f"%include '{tmp_path / name}'")
+    evalue = refused(wrong, "CompileError", "cannot convert value of type 'String'")
+    assert evalue.startswith(str(tmp_path)), evalue
+    assert ":1:" in evalue
+
+
+@pytest.mark.parametrize(
+    ("text", "swift"),
+    [
+        ("caf\u00e9", '"caf\u00e9"'),
+        ("tab\there", '"tab\\there"'),
+        ("bell\x07", '"bell\\u{07}"'),
+        ('q"\\', '"q\\"\\\\"'),
+    ],
+    ids=["accent", "tab", "control", "quote and backslash"],
+)
+def test_env_values_reach_swift_as_written(kc: BlockingKernelClient, text: str, swift: str) -> None:
+    execution = execute(kc, f"%env SK_ESCAPED={text}\nString(cString: getenv(\"SK_ESCAPED\"))")
+    assert execution.status == "ok", execution.content
+    assert execution.result == swift
+    shell = execute(kc, "%system printf %s \"$SK_ESCAPED\"")
+    assert shell.stream("stdout") == text
