@@ -47,6 +47,7 @@ from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
+from .procfs import describe_exit
 from .sources import SourceError, check_source, expand_user, read_source_file
 from .toolchain import find_toolchain
 
@@ -446,7 +447,7 @@ class SwiftKernel(Kernel):
             progress.done = progress.total
             progress.step = f"built in {time.monotonic() - started:.1f} s"
         else:
-            progress.step = "interrupted" if status is None else f"failed (exit status {status})"
+            progress.step = "interrupted" if status is None else f"failed ({describe_exit(status)})"
         show_progress("update_display_data")
         if status is None:
             return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
@@ -455,7 +456,7 @@ class SwiftKernel(Kernel):
             self.packages.specs.remove(directive.spec.replace("$cwd", os.getcwd()))
             self.packages.products = [p for p in self.packages.products if p[0] not in directive.products]
             self.packages.write()
-            evalue = f"%install: swift build failed (exit status {status}); see its output above"
+            evalue = f"%install: swift build failed ({describe_exit(status)}); see its output above"
             return CellError("InstallError", evalue)
         try:
             library = str(self.packages.fresh_library())
@@ -576,7 +577,7 @@ class SwiftKernel(Kernel):
             if status is None:
                 return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
             if status != 0:
-                output("stderr", Text(f"%system: exit status {status}\n"))
+                output("stderr", Text(f"%system: {describe_exit(status)}\n"))
         elif isinstance(directive, InstallFlags):
             self.packages.flags = list(directive.flags)
         elif isinstance(directive, InstallPackage):

@@ -33,7 +33,7 @@ from . import diagnostics
 from .diagnostics import CellError, Frame
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
-from .procfs import SIGINT_BIT, parent_pid, proc_status, send_signal
+from .procfs import SIGINT_BIT, describe_exit, parent_pid, proc_status, send_signal
 from .safepoints import SAFE_POINT, SAFE_POINT_FUNCTION, SafePoints, insert_safe_points
 from .swiftlex import swift_literal
 from .toolchain import Toolchain
@@ -60,6 +60,8 @@ _BLOCKING_CALL = re.compile(
     r"sleep|read|write|poll|select|futex|wait|recv|accept|pause|sigsuspend|nanosleep|raise|pthread_kill"
 )
 _FRESH = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
+# How LLDB says that an expression's execution had begun when the process was lost.
+_EXECUTION_CUT_SHORT = ("execution stopped with unexpected state", "execution was interrupted")
 
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 
@@ -496,7 +498,12 @@ class LLDBSession:
         if diagnostics.is_no_result(error_text):
             return Outcome()
         if diagnostics.is_process_gone(error_text) or not self.is_process_alive():
-            return self._process_ended("The Swift process ended while the cell ran")
+            # Only LLDB's word that the execution was cut short means the cell's code had begun: a
+            # process lost while LLDB prepared the cell (a debug server that crashed while no cell
+            # ran takes a while to die) was lost before it.
+            ran = any(marker in error_text.lower() for marker in _EXECUTION_CUT_SHORT)
+            when = "while the cell ran" if ran else "before this cell ran"
+            return self._process_ended(f"The Swift process ended {when}")
         reason = diagnostics.interruption_reason(error_text)
         if reason is None:
             compile_error = diagnostics.compile_error(error_text, source_name, points.original)
@@ -610,12 +617,25 @@ class LLDBSession:
         log.warning("describing %s failed: %s", name, error_text)
         return value.GetSummary() or value.GetValue() or f"<{type_name}>"
 
+    def _how_it_exited(self) -> str:
+        """Say how the exited Swift process ended: an exit status, a signal, or its debug server's end.
+
+        LLDB reports a process killed by a signal as if it had exited with the signal's number
+        (SIGKILL: exit status 9), and one whose lldb-server died with status -1. The prelude's
+        on_exit handler tells the two apart: only exit() runs it (``_exit`` does not either).
+        """
+        status = self._process.GetExitStatus()
+        if status == -1 or self._process.GetExitDescription() == "lost connection":
+            return "its debug server, lldb-server, ended"
+        called_exit = any(kind == "exit" for kind, _ in self._results.read_messages())
+        return f"exit status {status}" if called_exit or not 0 < status < signal.NSIG else describe_exit(-status)
+
     def _process_ended(self, why: str) -> Outcome:
         """Start a fresh Swift process after the last one ended; say what happened."""
         exit_text = ""
         if self._process is not None and self._process.IsValid():
             if self._process.GetState() == self._lldb.eStateExited:
-                exit_text = f" (exit status {self._process.GetExitStatus()})"
+                exit_text = f" ({self._how_it_exited()})"
         try:
             self.relaunch()
             fresh = _FRESH

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from .utils import Execution, execute, value
+from .conftest import KernelPair, descendants, kernel_pid
+from .utils import Execution, collect, execute, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
 
@@ -183,3 +186,46 @@ def test_env_values_reach_swift_as_written(kc: BlockingKernelClient, text: str, 
     assert execution.result == swift
     shell = execute(kc, "%system printf %s \"$SK_ESCAPED\"")
     assert shell.stream("stdout") == text
+
+
+# ----- messages say how a process ended -------------------------------------------------------------
+
+
+def test_system_says_which_signal_ended_the_command(kc: BlockingKernelClient) -> None:
+    execution = execute(kc, "%system kill -9 $$")
+    assert execution.stream("stderr") == "%system: killed by SIGKILL\n"
+
+
+def swift_process(km: Any, name: str) -> psutil.Process:
+    found = [p for p in descendants(kernel_pid(km)) if p.name() == name]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_swift_process_killed_by_a_signal_says_which(kc: BlockingKernelClient) -> None:
+    execution = execute(kc, "import Glibc\nkill(getpid(), SIGKILL)")
+    refused(execution, "SwiftProcessEnded", "while the cell ran (killed by SIGKILL)")
+    exited = execute(kc, "import Glibc\nexit(9)")
+    refused(exited, "SwiftProcessEnded", "while the cell ran (exit status 9)")
+
+
+def test_a_debug_server_lost_while_a_cell_runs_is_named(kernel: KernelPair, kc: BlockingKernelClient) -> None:
+    km, _ = kernel
+    msg_id = kc.execute("var spinning = 0\nwhile spinning >= 0 { spinning &+= 1 }")
+    time.sleep(1.0)
+    swift_process(km, "lldb-server").kill()
+    refused(collect(kc, msg_id, 30), "SwiftProcessEnded", "while the cell ran (its debug server, lldb-server, ended)")
+    still_works(kc)
+
+
+def test_a_debug_server_crash_while_idle_is_not_blamed_on_the_next_cell(
+    kernel: KernelPair, kc: BlockingKernelClient
+) -> None:
+    # A crashing lldb-server takes a while to die: the next cell's compile failed on it and was told
+    # the process "ended while the cell ran", though none of the cell's code had run.
+    km, _ = kernel
+    for _ in range(2):
+        still_works(kc)
+        swift_process(km, "lldb-server").send_signal(signal.SIGSEGV)
+        refused(execute(kc, "1 + 1", timeout=30), "SwiftProcessEnded", "ended before this cell ran")
+    still_works(kc)

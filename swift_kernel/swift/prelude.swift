@@ -129,6 +129,10 @@ enum __SwiftKernel {
     }
 }
 
+// LLDB reports exit(9) and a SIGKILL alike, as exit status 9: only exit() says so first.
+// (on_exit, not atexit: glibc's atexit is a static stub that JIT code cannot link to.)
+on_exit({ status, _ in __SwiftKernel.send("exit", "\(status)") }, nil)
+
 /// Rich output from Swift code: `Jupyter.display(html: "<b>hi</b>")`, `Jupyter.display(png: data)`.
 enum Jupyter {
     /// Show a bundle of MIME type to text (JSON for application/json, base64 for images).
