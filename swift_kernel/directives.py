@@ -14,6 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+# The longest time limit %timeout takes. Python's timers refuse waits past about 292 years
+# (threading.TIMEOUT_MAX), and a longer limit set silently no limit at all; a limit in weeks is a
+# mistake more often than a wish ("%timeout off" is the way to run without one).
+MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
+
 
 class DirectiveError(ValueError):
     """A ``%`` line the kernel cannot run; the message names it and the expected form."""
@@ -96,6 +101,11 @@ def _timeout(argument: str) -> Directive:
         seconds = -1.0
     if not math.isfinite(seconds) or seconds <= 0:
         raise DirectiveError(f"%timeout takes a positive number of seconds or 'off', not {text!r}")
+    if seconds > MAX_TIMEOUT_SECONDS:
+        raise DirectiveError(
+            f"%timeout {text}: the longest limit is {MAX_TIMEOUT_SECONDS:,} s (30 days); "
+            "%timeout off runs cells without one"
+        )
     return SetTimeout(seconds)
 
 

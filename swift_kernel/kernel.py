@@ -23,13 +23,14 @@ from typing import Any
 
 from ipykernel._version import kernel_protocol_version
 from ipykernel.kernelbase import Kernel
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, TraitError, validate
 
 from . import __version__
 from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, Sent, SwiftProcessEnded
 from .completeness import check_completeness
 from .diagnostics import CellError
 from .directives import (
+    MAX_TIMEOUT_SECONDS,
     Directive,
     DirectiveError,
     Include,
@@ -176,6 +177,14 @@ class SwiftKernel(Kernel):
         config=True,
         help="Seconds an interrupted cell gets to stop before its Swift process is killed and restarted.",
     )
+
+    @validate("cell_timeout")
+    def _check_cell_timeout(self, proposal: dict[str, Any]) -> float:
+        """Refuse a time limit past %timeout's longest: the timer would silently keep none."""
+        seconds = float(proposal["value"])
+        if not 0 <= seconds <= MAX_TIMEOUT_SECONDS:
+            raise TraitError(f"cell_timeout takes 0 (no limit) to {MAX_TIMEOUT_SECONDS:,} s (30 days), not {seconds:g}")
+        return seconds
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -51,8 +51,9 @@ def still_works(kc: BlockingKernelClient) -> None:
         ("%include a\0b.swift", "InvalidCharacter", ["NUL", "line 1, column 11", "%include"]),
         ("%system echo a\0b", "InvalidCharacter", ["NUL", "%system"]),
         ("let fine = 1\n%env P=a\0b", "InvalidCharacter", ["NUL", "line 2", "%env"]),
+        ("%timeout 1e10", "DirectiveError", ["%timeout", "30 days", "%timeout off"]),
     ],
-    ids=["unterminated quote", "unknown user", "NUL in include", "NUL in system", "NUL in env"],
+    ids=["unterminated quote", "unknown user", "NUL in include", "NUL in system", "NUL in env", "huge timeout"],
 )
 def test_a_directive_it_cannot_take_gets_an_error_naming_it(
     kc: BlockingKernelClient, code: str, ename: str, words: list[str]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import zmq
 from jupyter_client.session import Session
+from traitlets import TraitError
 
 from swift_kernel.cells import EarlyStart
 from swift_kernel.kernel import SwiftKernel
@@ -66,3 +67,9 @@ def test_an_interrupt_during_start_up_is_answered(kernel: SwiftKernel) -> None:
     replies = [m for m in sent if m["msg_type"] == "interrupt_reply"]
     assert [r["parent_header"]["msg_id"] for r in replies] == [request["header"]["msg_id"]]
     assert replies[0]["content"]["status"] == "ok"
+
+
+def test_a_cell_timeout_past_thirty_days_is_refused_at_start() -> None:
+    # Python's timers cannot wait that long: the limit used to be silently no limit at all.
+    with pytest.raises(TraitError, match="30 days"):
+        SwiftKernel(cell_timeout=1e10)
