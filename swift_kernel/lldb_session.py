@@ -176,8 +176,18 @@ def _blames_safe_points(error_text: str, points: SafePoints, cell_name: str) -> 
     return False
 
 
+# A frame header on the result channel: the kinds the prelude sends, and the payload's length.
+_FRAME_HEADER = re.compile(rb"(result|exit) (\d{1,10})")
+_MAX_FRAME_BYTES = 1 << 30
+
+
 class ResultChannel:
-    """A pipe the Swift process writes framed messages into (``kind length\\npayload``)."""
+    """A pipe the Swift process writes framed messages into (``kind length\npayload``).
+
+    Read defensively: user code can find the pipe and write into it, so a line that is not a
+    frame header of a known kind and sane length is dropped, and whatever is pending is
+    discarded before the kernel asks for a message of its own (``discard``).
+    """
 
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe()
@@ -188,8 +198,7 @@ class ResultChannel:
     def path_for_child(self) -> str:
         return child_path(self.write_fd)
 
-    def read_messages(self) -> list[tuple[str, str]]:
-        """Return every complete message in the pipe now."""
+    def _read_pending(self) -> None:
         while True:
             try:
                 data = os.read(self.read_fd, 1 << 16)
@@ -198,14 +207,27 @@ class ResultChannel:
             if not data:
                 break
             self._buffer += data
+
+    def discard(self) -> None:
+        """Drop everything written so far (the Swift process is stopped: it is all in the pipe)."""
+        self._read_pending()
+        self._buffer = b""
+
+    def read_messages(self) -> list[tuple[str, str]]:
+        """Return every complete message in the pipe now."""
+        self._read_pending()
         messages = []
         while b"\n" in self._buffer:
             header, rest = self._buffer.split(b"\n", 1)
-            kind, _, length_text = header.decode("utf-8", "replace").partition(" ")
-            length = int(length_text) if length_text.isdigit() else 0
+            frame = _FRAME_HEADER.fullmatch(header)
+            if frame is None or int(frame.group(2)) > _MAX_FRAME_BYTES:
+                log.warning("dropped a line on the result channel that is not the kernel's: %r", header[:100])
+                self._buffer = rest
+                continue
+            length = int(frame.group(2))
             if len(rest) < length:
                 break
-            messages.append((kind, rest[:length].decode("utf-8", "replace")))
+            messages.append((frame.group(1).decode(), rest[:length].decode("utf-8", "replace")))
             self._buffer = rest[length:]
         return messages
 
@@ -608,6 +630,7 @@ class LLDBSession:
         if not name:
             return None
         # REPL mode: only REPL expressions can see the $R result variables.
+        self._results.discard()  # anything a cell wrote into the channel is not this value
         described = self._target.EvaluateExpression(f"__SwiftKernel.describe({name})", self._options)
         messages = [payload for kind, payload in self._results.read_messages() if kind == "result"]
         if messages:

@@ -189,6 +189,51 @@ def test_env_values_reach_swift_as_written(kc: BlockingKernelClient, text: str, 
     assert shell.stream("stdout") == text
 
 
+# ----- the kernel's result channel is out of user code's way ----------------------------------------
+
+PROBE = "struct ChannelProbe: CustomStringConvertible { var n = 7; var description: String { \"probe \\(n)\" } }"
+
+
+def test_a_cell_that_closes_low_fds_and_opens_a_file_keeps_it_to_itself(
+    kc: BlockingKernelClient, tmp_path: Path
+) -> None:
+    user_file = tmp_path / "mine.txt"
+    assert value(kc, '"a described value"') == '"a described value"'  # the channel is in use
+    opened = execute(
+        kc,
+        "import Glibc\n"
+        "for fd in Int32(3)...63 { close(fd) }\n"
+        f'let userFd = open("{user_file}", O_WRONLY | O_CREAT | O_TRUNC, 0o644)\n'
+        "userFd",
+    )
+    assert opened.status == "ok", opened.content
+    assert 3 <= int(opened.result or "-1") <= 63  # the fd the kernel's channel had before
+    assert execute(kc, PROBE).status == "ok"
+    assert value(kc, "ChannelProbe()") == "probe 7"
+    assert value(kc, "close(userFd)") == "0"
+    assert user_file.read_text() == ""
+
+
+def test_junk_written_into_the_result_channel_does_not_break_results(kc: BlockingKernelClient) -> None:
+    junk = execute(
+        kc,
+        "import Glibc\n"
+        "var junked = 0\n"
+        "for fd in Int32(3)..<4096 {\n"
+        "    var target = [CChar](repeating: 0, count: 64)\n"
+        '    if readlink("/proc/self/fd/\\(fd)", &target, 63) > 0, String(cString: target).hasPrefix("pipe:"),\n'
+        '       write(fd, "result 99999999\\n", 16) == 16 { junked += 1 }\n'
+        "}\n"
+        "junked",
+    )
+    assert junk.status == "ok", junk.content
+    assert int(junk.result or "0") >= 1  # the channel was found and written into
+    assert execute(kc, PROBE).status == "ok"
+    for _ in range(2):
+        assert value(kc, "ChannelProbe()") == "probe 7"
+        assert value(kc, '"text"') == '"text"'
+
+
 # ----- messages say how a process ended -------------------------------------------------------------
 
 
