@@ -81,7 +81,7 @@ _TYPE_WORDS: dict[type, str] = {
     type(None): "null",
 }
 
-# What the content of each shell request must hold for ipykernel's handler to read it: field ->
+# What the content of each request must hold for ipykernel's handler to read it: field ->
 # (accepted types, required). A handler that cannot read its request sends no reply at all (the
 # frontend waits for ever), and a `code` that is not a string would reach the cell's history.
 _INTEGER = (int,)
@@ -91,6 +91,7 @@ _REQUEST_FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "complete_request": {"code": ((str,), True), "cursor_pos": (_INTEGER, True)},
     "inspect_request": {"code": ((str,), True), "cursor_pos": (_INTEGER, True), "detail_level": (_INTEGER, False)},
     "is_complete_request": {"code": ((str,), True)},
+    "shutdown_request": {"restart": ((bool,), True)},
     "history_request": {
         "hist_access_type": ((str,), True),
         "output": ((bool,), True),
@@ -109,7 +110,7 @@ def _type_name(value: object) -> str:
 
 
 def malformed_request(msg_type: str, message: dict[str, Any]) -> str | None:
-    """Say what is wrong with a shell request this kernel cannot read, or None if it can."""
+    """Say what is wrong with a request this kernel cannot read, or None if it can."""
     content, metadata = message.get("content"), message.get("metadata", {})
     if not isinstance(content, dict):
         return f"{msg_type}: its content must be an object, not {_type_name(content)}"
@@ -192,9 +193,10 @@ class SwiftKernel(Kernel):
         # thread begins taking messages: an interrupt_request that came during start-up then
         # failed on None ("Exception in control handler") and got no reply.
         self._control_lock = asyncio.Lock()
-        # Every shell request gets a reply: see _answering.
-        for msg_type, handler in list(self.shell_handlers.items()):
-            self.shell_handlers[msg_type] = self._answering(msg_type, handler)
+        # Every request gets a reply: see _answering.
+        for handlers in (self.shell_handlers, self.control_handlers):
+            for msg_type, handler in list(handlers.items()):
+                handlers[msg_type] = self._answering(msg_type, handler)
         # ipykernel sets SIGINT to "ignore", which children inherit across exec (a %system
         # command could not be interrupted). SIGINT stays blocked here, taken by the sigwait
         # thread, so the default action never runs in the kernel itself.
@@ -300,7 +302,7 @@ class SwiftKernel(Kernel):
         return {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
 
     def _answering(self, msg_type: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-        """Wrap ipykernel's handler of ``msg_type`` so that the request gets a reply, whatever it holds.
+        """Wrap ipykernel's handler of ``msg_type`` (shell or control) so that the request gets a reply.
 
         ipykernel reads a request's fields without checking them: a missing ``code`` is logged
         ("Got bad msg") and an exception in a handler is logged, and either way no reply is sent,

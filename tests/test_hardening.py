@@ -75,14 +75,16 @@ def test_a_nul_in_a_cell_refuses_all_of_it(kc: BlockingKernelClient) -> None:
     assert execute(kc, "nulCell").content["ename"] == "CompileError"  # nothing of it ran
 
 
-def send_signed(kc: BlockingKernelClient, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+def send_signed(
+    kc: BlockingKernelClient, msg_type: str, content: dict[str, Any], channel: str = "shell"
+) -> dict[str, Any]:
     """Send a request signed with the session's key, as any client could, and return its reply."""
     request = kc.session.msg(msg_type, content)
-    kc.shell_channel.send(request)
+    getattr(kc, f"{channel}_channel").send(request)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            reply: dict[str, Any] = kc.get_shell_msg(timeout=1)
+            reply: dict[str, Any] = getattr(kc, f"get_{channel}_msg")(timeout=1)
         except queue.Empty:
             continue
         if reply["parent_header"].get("msg_id") == request["header"]["msg_id"]:
@@ -125,6 +127,10 @@ def test_other_malformed_requests_get_an_error_reply(kc: BlockingKernelClient) -
     history = send_signed(kc, "history_request", search)
     assert history["msg_type"] == "history_reply"
     assert "'pattern' must be a string or null" in history["content"]["evalue"]
+    shutdown = send_signed(kc, "shutdown_request", {}, channel="control")
+    assert shutdown["msg_type"] == "shutdown_reply"
+    assert "'restart' is missing" in shutdown["content"]["evalue"]
+    still_works(kc)
 
 
 # ----- %include reads only small regular files, off the event loop ---------------------------------
