@@ -12,6 +12,12 @@ import re
 import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import ClassVar
+
+# The longest time limit %timeout takes. Python's timers refuse waits past about 292 years
+# (threading.TIMEOUT_MAX), and a longer limit set silently no limit at all; a limit in weeks is a
+# mistake more often than a wish ("%timeout off" is the way to run without one).
+MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
 
 
 class DirectiveError(ValueError):
@@ -22,6 +28,8 @@ class DirectiveError(ValueError):
 class SetTimeout:
     """Set (or with None clear) the time limit for the cells that follow."""
 
+    directive: ClassVar[str] = "%timeout"
+
     seconds: float | None
 
 
@@ -29,10 +37,14 @@ class SetTimeout:
 class ShowHelp:
     """List the directives."""
 
+    directive: ClassVar[str] = "%help"
+
 
 @dataclass(frozen=True)
 class RunSystem:
     """Run a shell command with its output streamed."""
+
+    directive: ClassVar[str] = "%system"
 
     command: str
 
@@ -40,6 +52,8 @@ class RunSystem:
 @dataclass(frozen=True)
 class SetEnv:
     """Set an environment variable for commands, builds and the Swift process."""
+
+    directive: ClassVar[str] = "%env"
 
     name: str
     value: str
@@ -49,12 +63,16 @@ class SetEnv:
 class Include:
     """Run a Swift file's code before the cell's own."""
 
+    directive: ClassVar[str] = "%include"
+
     path: str
 
 
 @dataclass(frozen=True)
 class InstallPackage:
     """Build a SwiftPM package and make its products importable."""
+
+    directive: ClassVar[str] = "%install"
 
     spec: str
     products: tuple[str, ...]
@@ -63,6 +81,8 @@ class InstallPackage:
 @dataclass(frozen=True)
 class InstallFlags:
     """Pass extra flags to the SwiftPM builds of %install."""
+
+    directive: ClassVar[str] = "%install-swiftpm-flags"
 
     flags: tuple[str, ...]
 
@@ -81,6 +101,11 @@ def _timeout(argument: str) -> Directive:
         seconds = -1.0
     if not math.isfinite(seconds) or seconds <= 0:
         raise DirectiveError(f"%timeout takes a positive number of seconds or 'off', not {text!r}")
+    if seconds > MAX_TIMEOUT_SECONDS:
+        raise DirectiveError(
+            f"%timeout {text}: the longest limit is {MAX_TIMEOUT_SECONDS:,} s (30 days); "
+            "%timeout off runs cells without one"
+        )
     return SetTimeout(seconds)
 
 
@@ -176,7 +201,12 @@ def parse_cell(code: str) -> tuple[list[Directive], str]:
         parse = REGISTRY.get(name)
         if parse is None:
             raise DirectiveError(f"unknown directive %{name} (%help lists the directives)")
-        directives.append(parse(argument))
+        try:
+            directives.append(parse(argument))
+        except DirectiveError:
+            raise
+        except ValueError as error:  # shlex's "No closing quotation", and the like
+            raise DirectiveError(f"%{name}: {error}") from error
         swift_lines.append("")
     return directives, "\n".join(swift_lines)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import inspect
 import os
 import signal
 import tempfile
@@ -22,13 +23,14 @@ from typing import Any
 
 from ipykernel._version import kernel_protocol_version
 from ipykernel.kernelbase import Kernel
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, TraitError, validate
 
 from . import __version__
 from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, Sent, SwiftProcessEnded
 from .completeness import check_completeness
 from .diagnostics import CellError
 from .directives import (
+    MAX_TIMEOUT_SECONDS,
     Directive,
     DirectiveError,
     Include,
@@ -47,6 +49,8 @@ from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
+from .procfs import describe_exit
+from .sources import SourceError, check_source, expand_user, read_source_file
 from .toolchain import find_toolchain
 
 # Shown for `exit` or `quit` where the frontend keeps the session (a notebook, JupyterLab's console).
@@ -76,12 +80,79 @@ def send_shell_replies_through_stream(shell_channel_thread: Any, shell_stream: A
     return True
 
 
+def _error_content(error: CellError) -> dict[str, Any]:
+    """Return the ename, evalue and traceback fields of an error reply or message."""
+    traceback = error.traceback or [f"{error.ename}: {error.evalue}"]
+    return {"ename": error.ename, "evalue": error.evalue, "traceback": traceback}
+
+
+def _kernel_error(what: str, error: Exception) -> CellError:
+    """Return the error that answers a request the kernel failed to carry out (a bug, or input it did not foresee)."""
+    return CellError("KernelError", f"{what} failed inside the kernel: {type(error).__name__}: {error}")
+
+
 def _sent(message: dict[str, Any]) -> Sent | None:
     """Return who sent ``message`` and when (its header; jupyter_client parses the date)."""
     header = message.get("header", {})
     date, session = header.get("date"), header.get("session")
     if isinstance(date, datetime) and date.tzinfo is not None and isinstance(session, str):
         return Sent(session, date)
+    return None
+
+
+_TYPE_WORDS: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    dict: "an object",
+    type(None): "null",
+}
+
+# What the content of each request must hold for ipykernel's handler to read it: field ->
+# (accepted types, required). A handler that cannot read its request sends no reply at all (the
+# frontend waits for ever), and a `code` that is not a string would reach the cell's history.
+_INTEGER = (int,)
+_OPTIONAL_INTEGER = (int, type(None))
+_REQUEST_FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "execute_request": {"code": ((str,), True), "user_expressions": ((dict, type(None)), False)},
+    "complete_request": {"code": ((str,), True), "cursor_pos": (_INTEGER, True)},
+    "inspect_request": {"code": ((str,), True), "cursor_pos": (_INTEGER, True), "detail_level": (_INTEGER, False)},
+    "is_complete_request": {"code": ((str,), True)},
+    "shutdown_request": {"restart": ((bool,), True)},
+    "history_request": {
+        "hist_access_type": ((str,), True),
+        "output": ((bool,), True),
+        "raw": ((bool,), True),
+        "pattern": ((str, type(None)), False),
+        "n": (_OPTIONAL_INTEGER, False),
+        "start": (_OPTIONAL_INTEGER, False),
+        "stop": (_OPTIONAL_INTEGER, False),
+        "session": (_OPTIONAL_INTEGER, False),
+    },
+}
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def malformed_request(msg_type: str, message: dict[str, Any]) -> str | None:
+    """Say what is wrong with a request this kernel cannot read, or None if it can."""
+    content, metadata = message.get("content"), message.get("metadata", {})
+    if not isinstance(content, dict):
+        return f"{msg_type}: its content must be an object, not {_type_name(content)}"
+    if not isinstance(metadata, dict):
+        return f"{msg_type}: its metadata must be an object, not {_type_name(metadata)}"
+    for name, (types, required) in _REQUEST_FIELDS.get(msg_type, {}).items():
+        if name not in content:
+            if required:
+                return f"{msg_type}: the field {name!r} is missing"
+            continue
+        value = content[name]
+        # JSON's true and false are Python bools, which are ints too: not a number here.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            wanted = " or ".join(_TYPE_WORDS[t] for t in types)
+            return f"{msg_type}: the field {name!r} must be {wanted}, not {_type_name(value)}"
     return None
 
 
@@ -124,14 +195,35 @@ class SwiftKernel(Kernel):
         help="Start sourcekit-lsp in the background when the kernel starts, so that the first Tab is "
         "answered; False starts it on the first completion or inspection request instead.",
     )
+    max_include_bytes = Integer(
+        8 << 20,
+        config=True,
+        help="Largest file %include reads, in bytes: it is read whole into the kernel's memory.",
+    )
     interrupt_grace = Float(
         5.0,
         config=True,
         help="Seconds an interrupted cell gets to stop before its Swift process is killed and restarted.",
     )
 
+    @validate("cell_timeout")
+    def _check_cell_timeout(self, proposal: dict[str, Any]) -> float:
+        """Refuse a time limit past %timeout's longest: the timer would silently keep none."""
+        seconds = float(proposal["value"])
+        if not 0 <= seconds <= MAX_TIMEOUT_SECONDS:
+            raise TraitError(f"cell_timeout takes 0 (no limit) to {MAX_TIMEOUT_SECONDS:,} s (30 days), not {seconds:g}")
+        return seconds
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # ipykernel creates the lock of its control channel only in start(), after the control
+        # thread begins taking messages: an interrupt_request that came during start-up then
+        # failed on None ("Exception in control handler") and got no reply.
+        self._control_lock = asyncio.Lock()
+        # Every request gets a reply: see _answering.
+        for handlers in (self.shell_handlers, self.control_handlers):
+            for msg_type, handler in list(handlers.items()):
+                handlers[msg_type] = self._answering(msg_type, handler)
         # ipykernel sets SIGINT to "ignore", which children inherit across exec (a %system
         # command could not be interrupted). SIGINT stays blocked here, taken by the sigwait
         # thread, so the default action never runs in the kernel itself.
@@ -229,8 +321,7 @@ class SwiftKernel(Kernel):
         return send
 
     def _error_reply(self, error: CellError, parent: dict[str, Any], silent: bool) -> dict[str, Any]:
-        traceback = error.traceback or [f"{error.ename}: {error.evalue}"]
-        content = {"ename": error.ename, "evalue": error.evalue, "traceback": traceback}
+        content = _error_content(error)
         if not silent:
             self._publish("error", content, parent)
         return {"status": "error", "execution_count": self.execution_count, **content}
@@ -255,6 +346,42 @@ class SwiftKernel(Kernel):
             self._publish("stream", {"name": "stdout", "text": _EXIT_EXPLAINED.format(typed=typed)}, parent)
         return self._ok_reply([{"source": "ask_exit", "keepkernel": False}])
 
+    def _answering(self, msg_type: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap ipykernel's handler of ``msg_type`` (shell or control) so that the request gets a reply.
+
+        ipykernel reads a request's fields without checking them: a missing ``code`` is logged
+        ("Got bad msg") and an exception in a handler is logged, and either way no reply is sent,
+        so the frontend waits for ever. A request this kernel cannot read is refused with an error
+        reply that names the field; an exception a handler lets escape becomes one too.
+        """
+
+        async def answer(stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+            problem = malformed_request(msg_type, parent)
+            if problem is not None:
+                self._refuse_request(stream, ident, parent, msg_type, CellError("BadRequest", problem))
+                return
+            try:
+                result = handler(stream, ident, parent)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as error:
+                self.log.exception("%s failed", msg_type)
+                self._refuse_request(stream, ident, parent, msg_type, _kernel_error(msg_type, error))
+
+        return answer
+
+    def _refuse_request(self, stream: Any, ident: Any, parent: dict[str, Any], msg_type: str, error: CellError) -> None:
+        """Send the error reply to a request that could not be carried out (see _answering)."""
+        if self.session is None:
+            return
+        if msg_type == "execute_request":
+            # Published on iopub too: a frontend shows an execute request's error from there.
+            content = self._error_reply(error, parent, silent=False)
+        else:
+            content = {"status": "error", **_error_content(error)}
+        reply_type = msg_type.removesuffix("_request") + "_reply"
+        self.session.send(stream, reply_type, content, parent, ident=ident)
+
     # ----- hooks ------------------------------------------------------------------------------
 
     async def do_execute(
@@ -272,19 +399,13 @@ class SwiftKernel(Kernel):
         parent = self.get_parent("shell")
         if store_history:
             self.history.append(code)
-        lines = sum(1 for line in code.split("\n") if line.strip() and not line.lstrip().startswith("//"))
-        if lines > self.max_cell_lines:
-            # Compilation runs inside this process, where no interrupt can stop it.
-            evalue = (
-                f"the cell has {lines} lines of code; more than {self.max_cell_lines} would keep the compiler "
-                "busy for minutes, beyond the reach of interrupts: split it (SwiftKernel.max_cell_lines)"
-            )
-            return self._error_reply(CellError("CellTooLarge", evalue, [f"CellTooLarge: {evalue}"]), parent, silent)
         try:
+            # Compilation runs inside the LLDB host, where no interrupt can stop it: hence the limit.
+            check_source(code, "the cell", self.max_cell_lines)
             directives, swift_code = parse_cell(code)
-        except DirectiveError as error:
-            refused = CellError("DirectiveError", str(error), [f"DirectiveError: {error}"])
-            return self._error_reply(refused, parent, silent)
+        except (SourceError, DirectiveError) as error:
+            ename = error.ename if isinstance(error, SourceError) else "DirectiveError"
+            return self._error_reply(CellError(ename, str(error)), parent, silent)
         typed = None if directives else exit_request(swift_code, self.successful_cells)
         if typed is not None:
             # JupyterLab and Notebook 7 name the cell of every request (metadata cellId); jupyter
@@ -300,7 +421,7 @@ class SwiftKernel(Kernel):
         self.cells.set_input_callback(self._input_callback(parent, allow_stdin))
         try:
             for directive in directives:
-                failure = await self._run_directive(directive, cell, output, parent, silent)
+                failure = await self._run_directive_answering(directive, cell, output, parent, silent)
                 if failure is not None:
                     return self._error_reply(failure, parent, silent)
             # An interrupt during a directive that cannot be stopped midway (loading a package,
@@ -387,7 +508,7 @@ class SwiftKernel(Kernel):
             progress.done = progress.total
             progress.step = f"built in {time.monotonic() - started:.1f} s"
         else:
-            progress.step = "interrupted" if status is None else f"failed (exit status {status})"
+            progress.step = "interrupted" if status is None else f"failed ({describe_exit(status)})"
         show_progress("update_display_data")
         if status is None:
             return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
@@ -396,7 +517,7 @@ class SwiftKernel(Kernel):
             self.packages.specs.remove(directive.spec.replace("$cwd", os.getcwd()))
             self.packages.products = [p for p in self.packages.products if p[0] not in directive.products]
             self.packages.write()
-            evalue = f"%install: swift build failed (exit status {status}); see its output above"
+            evalue = f"%install: swift build failed ({describe_exit(status)}); see its output above"
             return CellError("InstallError", evalue)
         try:
             library = str(self.packages.fresh_library())
@@ -485,6 +606,18 @@ class SwiftKernel(Kernel):
         await asyncio.wrap_future(self._started)
         return await asyncio.get_running_loop().run_in_executor(self._lldb_thread, function, *args)
 
+    async def _run_directive_answering(
+        self, directive: Directive, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
+    ) -> CellError | None:
+        """Carry out one directive; an exception it raises becomes the error that ends the cell."""
+        try:
+            return await self._run_directive(directive, cell, output, parent, silent)
+        except SwiftProcessEnded:
+            raise
+        except Exception as error:
+            self.log.exception("%s failed inside the kernel", directive.directive)
+            return _kernel_error(directive.directive, error)
+
     async def _run_directive(
         self, directive: Directive, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
     ) -> CellError | None:
@@ -492,10 +625,11 @@ class SwiftKernel(Kernel):
         if isinstance(directive, ShowHelp) and not silent:
             self._publish("stream", {"name": "stdout", "text": help_text()}, parent)
         elif isinstance(directive, SetEnv):
-            self.environment[directive.name] = directive.value
             env_error: CellError | None = await self._on_lldb_thread(
                 self.cells.set_environment, directive.name, directive.value
             )
+            if env_error is None:
+                self.environment[directive.name] = directive.value
             return env_error
         elif isinstance(directive, RunSystem):
             status = await asyncio.get_running_loop().run_in_executor(
@@ -504,18 +638,19 @@ class SwiftKernel(Kernel):
             if status is None:
                 return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
             if status != 0:
-                output("stderr", Text(f"%system: exit status {status}\n"))
+                output("stderr", Text(f"%system: {describe_exit(status)}\n"))
         elif isinstance(directive, InstallFlags):
             self.packages.flags = list(directive.flags)
         elif isinstance(directive, InstallPackage):
             return await self._install(directive, cell, output, parent, silent)
         elif isinstance(directive, Include):
-            path = Path(directive.path).expanduser()
             try:
-                source = path.read_text()
-            except (OSError, UnicodeDecodeError) as error:
-                return CellError("IncludeError", f"%include {directive.path}: {error}")
-            result = await self._on_lldb_thread(self.cells.execute, source, str(path), cell)
+                # Off the event loop: even a regular file can be slow to read.
+                source = await asyncio.to_thread(read_source_file, directive.path, self.max_include_bytes)
+                check_source(source, directive.path, self.max_cell_lines)
+            except SourceError as error:
+                return CellError(error.ename, f"%include: {error}")
+            result = await self._on_lldb_thread(self.cells.execute, source, expand_user(directive.path), cell)
             included: ExecutionResult = result
             return included.error
         return None

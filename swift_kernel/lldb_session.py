@@ -19,7 +19,6 @@ Dependencies: ``diagnostics``, ``messages``, ``procfs``, ``output.child_path``, 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import mmap
 import os
@@ -35,8 +34,9 @@ from . import diagnostics
 from .diagnostics import CellError, Frame
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
-from .procfs import SIGINT_BIT, parent_pid, proc_status, send_signal, thread_cpu_ns
+from .procfs import SIGINT_BIT, describe_exit, parent_pid, proc_status, send_signal, thread_cpu_ns
 from .safepoints import SAFE_POINT, SAFE_POINT_FUNCTION, SafePoints, insert_safe_points
+from .swiftlex import swift_literal
 from .toolchain import Toolchain
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,8 @@ _DISPATCH_RESTORED = ((8, 24), (32, 96))
 # swift-backtrace would say so at the start of every Swift process (the dump is back then, and
 # the kernel leaves it out of the cell's output: see output.OutputPump.drain).
 _SWIFT_BACKTRACE = "warnings=suppressed,enable=yes,interactive=no"
+# How LLDB says that an expression's execution had begun when the process was lost.
+_EXECUTION_CUT_SHORT = ("execution stopped with unexpected state", "execution was interrupted")
 
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 
@@ -268,8 +270,18 @@ def _blames_safe_points(error_text: str, points: SafePoints, cell_name: str) -> 
     return False
 
 
+# A frame header on the result channel: the kinds the prelude sends, and the payload's length.
+_FRAME_HEADER = re.compile(rb"(result|exit) (\d{1,10})")
+_MAX_FRAME_BYTES = 1 << 30
+
+
 class ResultChannel:
-    """A pipe the Swift process writes framed messages into (``kind length\\npayload``)."""
+    """A pipe the Swift process writes framed messages into (``kind length\npayload``).
+
+    Read defensively: user code can find the pipe and write into it, so a line that is not a
+    frame header of a known kind and sane length is dropped, and whatever is pending is
+    discarded before the kernel asks for a message of its own (``discard``).
+    """
 
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe()
@@ -280,8 +292,7 @@ class ResultChannel:
     def path_for_child(self) -> str:
         return child_path(self.write_fd)
 
-    def read_messages(self) -> list[tuple[str, str]]:
-        """Return every complete message in the pipe now."""
+    def _read_pending(self) -> None:
         while True:
             try:
                 data = os.read(self.read_fd, 1 << 16)
@@ -290,14 +301,27 @@ class ResultChannel:
             if not data:
                 break
             self._buffer += data
+
+    def discard(self) -> None:
+        """Drop everything written so far (the Swift process is stopped: it is all in the pipe)."""
+        self._read_pending()
+        self._buffer = b""
+
+    def read_messages(self) -> list[tuple[str, str]]:
+        """Return every complete message in the pipe now."""
+        self._read_pending()
         messages = []
         while b"\n" in self._buffer:
             header, rest = self._buffer.split(b"\n", 1)
-            kind, _, length_text = header.decode("utf-8", "replace").partition(" ")
-            length = int(length_text) if length_text.isdigit() else 0
+            frame = _FRAME_HEADER.fullmatch(header)
+            if frame is None or int(frame.group(2)) > _MAX_FRAME_BYTES:
+                log.warning("dropped a line on the result channel that is not the kernel's: %r", header[:100])
+                self._buffer = rest
+                continue
+            length = int(frame.group(2))
             if len(rest) < length:
                 break
-            messages.append((kind, rest[:length].decode("utf-8", "replace")))
+            messages.append((frame.group(1).decode(), rest[:length].decode("utf-8", "replace")))
             self._buffer = rest[length:]
         return messages
 
@@ -478,7 +502,7 @@ class LLDBSession:
 
     def set_environment(self, name: str, value: str) -> CellError | None:
         """Set an environment variable inside the Swift process (``setenv``); fresh ones get it too."""
-        code = f"setenv({json.dumps(name)}, {json.dumps(value)}, 1)"
+        code = f"setenv({swift_literal(name)}, {swift_literal(value)}, 1)"
         result = self._target.EvaluateExpression(code, self._plain_options)
         if not result.GetError().Success():
             return CellError("EnvError", f"setenv in the Swift process failed: {result.GetError().GetCString()}")
@@ -492,7 +516,7 @@ class LLDBSession:
         for module_map in installed.module_maps:
             self._command(f"settings append target.swift-extra-clang-flags -fmodule-map-file={module_map}")
         library = installed.library
-        code = f"dlopen({json.dumps(library)}, RTLD_NOW | RTLD_GLOBAL) == nil ? String(cString: dlerror()) : \"\""
+        code = f"dlopen({swift_literal(library)}, RTLD_NOW | RTLD_GLOBAL) == nil ? String(cString: dlerror()) : \"\""
         result = self._target.EvaluateExpression(code, self._plain_options)
         error = result.GetError()
         if not error.Success():
@@ -505,7 +529,8 @@ class LLDBSession:
     def reopen_stdin(self, path: str) -> CellError | None:
         """Make ``path`` the Swift process's standard input, now and for fresh processes."""
         self._streams = dataclasses.replace(self._streams, stdin=path)
-        result = self._target.EvaluateExpression(f"__SwiftKernel.reopenStdin({json.dumps(path)})", self._plain_options)
+        code = f"__SwiftKernel.reopenStdin({swift_literal(path)})"
+        result = self._target.EvaluateExpression(code, self._plain_options)
         error_text = result.GetError().GetCString() or ""
         if not result.GetError().Success() and not diagnostics.is_no_result(error_text):
             return CellError("StdinError", f"reopening standard input failed: {error_text}")
@@ -555,19 +580,22 @@ class LLDBSession:
         """
         if not self.is_process_alive():
             return self._process_ended("The Swift process ended before this cell ran")
+        # #sourceLocation takes its file name as written, escapes and all: a name with a quote or a
+        # backslash is given, and shown in diagnostics, the way Swift writes it in a literal.
+        located = swift_literal(cell_name.encode("utf-8", "replace").decode())[1:-1]
         points = insert_safe_points(code) if safe_points else SafePoints(code, code, ())
         # The cell's own safe point goes before its first line, so that no line or column moves.
         start = f"{SAFE_POINT}\n" if safe_points else ""
-        source = f'{start}#sourceLocation(file: "{cell_name}", line: 1)\n{points.code}\n'
+        source = f'{start}#sourceLocation(file: "{located}", line: 1)\n{points.code}\n'
         if check_warnings:
-            self._show_warnings(points, cell_name)
+            self._show_warnings(points, located)
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
         value = self._target.EvaluateExpression(source, self._options)
         error_text = value.GetError().GetCString() or ""
-        if safe_points and _blames_safe_points(error_text, points, cell_name):
-            log.info("the compiler refused the safe points of %s; compiling it as written", cell_name)
+        if safe_points and _blames_safe_points(error_text, points, located):
+            log.info("the compiler refused the safe points of %s; compiling it as written", located)
             return self.execute(code, cell_name, check_warnings=False, safe_points=False)
-        return self._finish(value, cell_name, points)
+        return self._finish(value, located, points)
 
     def _show_warnings(self, points: SafePoints, cell_name: str) -> None:
         """Compile the cell without running it and send its warnings to stderr, before it runs.
@@ -593,7 +621,12 @@ class LLDBSession:
         if diagnostics.is_no_result(error_text):
             return Outcome()
         if diagnostics.is_process_gone(error_text) or not self.is_process_alive():
-            return self._process_ended("The Swift process ended while the cell ran")
+            # Only LLDB's word that the execution was cut short means the cell's code had begun: a
+            # process lost while LLDB prepared the cell (a debug server that crashed while no cell
+            # ran takes a while to die) was lost before it.
+            ran = any(marker in error_text.lower() for marker in _EXECUTION_CUT_SHORT)
+            when = "while the cell ran" if ran else "before this cell ran"
+            return self._process_ended(f"The Swift process ended {when}")
         reason = diagnostics.interruption_reason(error_text)
         if reason is None:
             compile_error = diagnostics.compile_error(error_text, source_name, points.original)
@@ -877,6 +910,7 @@ class LLDBSession:
         if not name:
             return None
         # REPL mode: only REPL expressions can see the $R result variables.
+        self._results.discard()  # anything a cell wrote into the channel is not this value
         described = self._target.EvaluateExpression(f"__SwiftKernel.describe({name})", self._options)
         messages = [payload for kind, payload in self._results.read_messages() if kind == "result"]
         if messages:
@@ -886,12 +920,25 @@ class LLDBSession:
         log.warning("describing %s failed: %s", name, error_text)
         return value.GetSummary() or value.GetValue() or f"<{type_name}>"
 
+    def _how_it_exited(self) -> str:
+        """Say how the exited Swift process ended: an exit status, a signal, or its debug server's end.
+
+        LLDB reports a process killed by a signal as if it had exited with the signal's number
+        (SIGKILL: exit status 9), and one whose lldb-server died with status -1. The prelude's
+        on_exit handler tells the two apart: only exit() runs it (``_exit`` does not either).
+        """
+        status = self._process.GetExitStatus()
+        if status == -1 or self._process.GetExitDescription() == "lost connection":
+            return "its debug server, lldb-server, ended"
+        called_exit = any(kind == "exit" for kind, _ in self._results.read_messages())
+        return f"exit status {status}" if called_exit or not 0 < status < signal.NSIG else describe_exit(-status)
+
     def _process_ended(self, why: str) -> Outcome:
         """Start a fresh Swift process after the last one ended; say what happened."""
         exit_text = ""
         if self._process is not None and self._process.IsValid():
             if self._process.GetState() == self._lldb.eStateExited:
-                exit_text = f" (exit status {self._process.GetExitStatus()})"
+                exit_text = f" ({self._how_it_exited()})"
         try:
             self.relaunch()
             fresh = _FRESH

@@ -131,3 +131,28 @@ def block_comment_end(text: str, pos: int) -> int | None:
     """
     match = closing_match(BLOCK_COMMENT_TOKEN, text, pos, "/", depth=1)
     return match.end() if match is not None else None
+
+
+_SWIFT_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+
+
+def swift_literal(text: str) -> str:
+    """Quote ``text`` as a Swift string literal, for code the kernel writes (paths, environment values).
+
+    Swift takes any Unicode character as it is, but only ``\\u{...}`` escapes, not JSON's
+    ``\\u00e9``; control characters are escaped. Raises ValueError for a lone surrogate, which no
+    Swift string can hold.
+    """
+    out = ['"']
+    for character in text:
+        code = ord(character)
+        if character in _SWIFT_ESCAPES:
+            out.append(_SWIFT_ESCAPES[character])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{{{code:x}}}")
+        elif 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"{text!r} holds a lone surrogate (U+{code:04X}), which a Swift string cannot")
+        else:
+            out.append(character)
+    out.append('"')
+    return "".join(out)

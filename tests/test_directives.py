@@ -44,10 +44,15 @@ def test_timeout_values(argument: str, expected: float | None) -> None:
     assert parse_cell(f"%timeout {argument}")[0] == [SetTimeout(expected)]
 
 
-@pytest.mark.parametrize("argument", ["", "0", "-1", "abc", "nan", "inf", "1 2"])
+@pytest.mark.parametrize("argument", ["", "0", "-1", "abc", "nan", "inf", "1 2", "1e10"])
 def test_bad_timeout_values_name_the_directive(argument: str) -> None:
     with pytest.raises(DirectiveError, match="%timeout"):
         parse_cell(f"%timeout {argument}")
+
+
+def test_an_argument_shlex_cannot_split_names_the_directive() -> None:
+    with pytest.raises(DirectiveError, match=r"^%install-swiftpm-flags: No closing quotation$"):
+        parse_cell('%install-swiftpm-flags "unterminated')
 
 
 def test_help() -> None:

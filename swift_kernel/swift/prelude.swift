@@ -26,7 +26,15 @@ final class __SwiftKernelBox<T>: @unchecked Sendable {
 }
 
 enum __SwiftKernel {
-    static let channel: Int32 = open("@RESULT_PATH@", O_WRONLY)
+    /// The kernel's result channel, on a high fd and closed on exec: out of the way of the fds a
+    /// cell opens (the lowest free ones, after it closed some) and of the programs it starts.
+    static let channel: Int32 = {
+        let fd = open("@RESULT_PATH@", O_WRONLY | O_CLOEXEC)
+        let high = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 1000)
+        if high < 0 { return fd }
+        close(fd)
+        return high
+    }()
 
     /// Write all of `bytes` to a file descriptor.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
@@ -128,6 +136,12 @@ enum __SwiftKernel {
         writeAll(1, Array(("\u{1B}]5151;" + message + "\u{07}").utf8))
     }
 }
+
+_ = __SwiftKernel.channel  // opened now, before any cell can take the fd it would get
+
+// LLDB reports exit(9) and a SIGKILL alike, as exit status 9: only exit() says so first.
+// (on_exit, not atexit: glibc's atexit is a static stub that JIT code cannot link to.)
+on_exit({ status, _ in __SwiftKernel.send("exit", "\(status)") }, nil)
 
 /// Rich output from Swift code: `Jupyter.display(html: "<b>hi</b>")`, `Jupyter.display(png: data)`.
 enum Jupyter {

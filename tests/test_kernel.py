@@ -1,0 +1,75 @@
+"""The kernel object in-process, with a fake LLDB host: races of ipykernel's start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import zmq
+from jupyter_client.session import Session
+from traitlets import TraitError
+
+from swift_kernel.cells import EarlyStart
+from swift_kernel.kernel import SwiftKernel
+from swift_kernel.toolchain import find_toolchain
+
+from .test_cells import Rig, rig
+
+# The fake-host rig of the cell controller tests, used here as a fixture by name.
+__all__ = ["rig"]
+
+
+@pytest.fixture
+def kernel(rig: Rig) -> Iterator[SwiftKernel]:
+    """A SwiftKernel whose cells run on the fake host of test_cells, never started by ipykernel."""
+    started: Future[None] = Future()
+    started.set_result(None)
+    thread = ThreadPoolExecutor(max_workers=1)
+    toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
+    EarlyStart._pending = EarlyStart(rig.controller, toolchain, thread, started)
+    sigint = signal.getsignal(signal.SIGINT)
+    log = logging.getLogger("test-kernel")
+    kernel = SwiftKernel(session=Session(key=b"secret"), log=log, start_code_intelligence=False)
+    try:
+        yield kernel
+    finally:
+        signal.signal(signal.SIGINT, sigint)  # the kernel sets it for its own process
+        kernel._install_dir.cleanup()
+        thread.shutdown(wait=False)
+
+
+def sent_by(kernel: SwiftKernel) -> list[dict[str, Any]]:
+    """Record every message the kernel sends from now on (no sockets here: they are only built)."""
+    sent: list[dict[str, Any]] = []
+    send = kernel.session.send
+
+    def record(stream: Any, msg_or_type: Any, *args: Any, **kwargs: Any) -> Any:
+        message = send(stream, msg_or_type, *args, **kwargs)
+        sent.append(message)
+        return message
+
+    kernel.session.send = record  # type: ignore[method-assign]
+    return sent
+
+
+def test_an_interrupt_during_start_up_is_answered(kernel: SwiftKernel) -> None:
+    """ipykernel takes control messages before its start() creates their lock: one then got no reply."""
+    sent = sent_by(kernel)
+    request = kernel.session.msg("interrupt_request", {})
+    frames = [zmq.Frame(part) for part in kernel.session.serialize(request)]
+    asyncio.run(kernel.dispatch_control(frames))
+    replies = [m for m in sent if m["msg_type"] == "interrupt_reply"]
+    assert [r["parent_header"]["msg_id"] for r in replies] == [request["header"]["msg_id"]]
+    assert replies[0]["content"]["status"] == "ok"
+
+
+def test_a_cell_timeout_past_thirty_days_is_refused_at_start() -> None:
+    # Python's timers cannot wait that long: the limit used to be silently no limit at all.
+    with pytest.raises(TraitError, match="30 days"):
+        SwiftKernel(cell_timeout=1e10)
