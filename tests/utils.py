@@ -94,7 +94,12 @@ def collect(kc: BlockingKernelClient, msg_id: str, timeout: float = TIMEOUT) -> 
         try:
             msg = kc.get_iopub_msg(timeout=0.2)
         except queue.Empty:
-            reply = reply or _reply_if_sent(kc, msg_id, wait=0.01)
+            if reply is None:
+                reply = _reply_if_sent(kc, msg_id, wait=0.01)
+                if reply is not None:
+                    # The quiet second starts now: the cell's last iopub messages (its error) may
+                    # still be on their way, sent just before this reply after a long silence.
+                    quiet_since = time.monotonic()
             if reply is not None and time.monotonic() - quiet_since > 1.0:
                 return Execution(reply, messages)
             continue
