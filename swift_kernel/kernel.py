@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 import inspect
 import os
 import signal
@@ -228,7 +229,8 @@ class SwiftKernel(Kernel):
         # command could not be interrupted). SIGINT stays blocked here, taken by the sigwait
         # thread, so the default action never runs in the kernel itself.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        send_shell_replies_through_stream(self.shell_channel_thread, self.shell_stream)
+        if send_shell_replies_through_stream(self.shell_channel_thread, self.shell_stream):
+            logging.getLogger(__name__).debug("shell replies go through the shell stream (ipykernel#1554)")
         self.toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
         # register.py records the version in the kernelspec; asking `swift --version` costs a process.
         self.swift_version = os.environ.get("SWIFT_KERNEL_SWIFT_VERSION") or self.toolchain.short_version()
