@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import logging
 import inspect
+import logging
 import os
 import signal
 import tempfile
