@@ -116,6 +116,28 @@ def run_cell(page: Page, code: str) -> Locator:
     return ran
 
 
+def run_first_cell(page: Page, code: str) -> Locator:
+    """``run_cell`` for the notebook's first cell, which JupyterLab may not send: then run it again.
+
+    In one fresh-clone run JupyterLab 4.6 moved on to a new cell but never sent the first one
+    (still "[ ]:", kernel idle; its server log shows no request reached the kernel) although the
+    toolbar already showed the kernel idle and named; a person presses Shift+Enter again, and so
+    does this, once, saying so. Every later cell must go out the first time.
+    """
+    try:
+        return run_cell(page, code)
+    except AssertionError:
+        first = page.locator(".jp-Notebook .jp-Cell").first
+        if first.locator(".jp-InputArea-prompt").inner_text().strip() != "[ ]:":
+            raise
+        print("JupyterLab did not send the first cell on Shift+Enter; running it again")
+        first.locator(".cm-content").click()
+        page.keyboard.press("Control+Enter")
+        expect(first.locator(".jp-InputArea-prompt")).not_to_have_text("[ ]:")
+        page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".cm-content").click()
+        return first
+
+
 def kernel_status(page: Page) -> Locator:
     return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator")
 
@@ -199,7 +221,7 @@ def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shot
     display_name = open_swift_notebook_from_launcher(page, lab, shots)
 
     # 1. state and print output
-    hello = run_cell(page, 'let x = 10\nprint("hello \\(x)")')
+    hello = run_first_cell(page, 'let x = 10\nprint("hello \\(x)")')
     expect(hello.locator(".jp-OutputArea-output")).to_have_text("hello 10", timeout=KERNEL_WAIT_MS)
     # The status bar's kernel item follows the session too. (Checked after a cell: right after the
     # kernel started it once stayed "Unknown" for seconds while the toolbar already said idle.)
