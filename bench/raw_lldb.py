@@ -7,6 +7,8 @@ around it. Its output pipes are read (and dropped) by the kernel's own pump.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,6 +25,11 @@ def _discard(name: str, event: OutputEvent) -> None:
 @contextmanager
 def raw_session(toolchain: Toolchain, stdout_path: str | None = None) -> Iterator[LLDBSession]:
     """Start an LLDB session in this process, optionally with the Swift process's stdout into a file."""
+    # LLDB writes one source file per expression into TMPDIR and never removes it: give it a
+    # folder of this benchmark's own, removed with the session.
+    temp_dir = tempfile.TemporaryDirectory(prefix="swift-kernel-bench-")
+    os.environ["TMPDIR"] = temp_dir.name
+    tempfile.tempdir = None
     pump = OutputPump(_discard)
     streams = Streams("/dev/null", stdout_path or pump.path("stdout"), pump.path("stderr"))
     session = LLDBSession(toolchain, streams)
@@ -32,3 +39,4 @@ def raw_session(toolchain: Toolchain, stdout_path: str | None = None) -> Iterato
     finally:
         session.shutdown()
         pump.close()
+        temp_dir.cleanup()

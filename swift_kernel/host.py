@@ -67,7 +67,7 @@ from .messages import (
     Streams,
     SwiftProcessEnded,
 )
-from .procfs import describe_exit, send_signal
+from .procfs import describe_exit, remove_stale_temp_dirs, send_signal
 from .toolchain import Toolchain, find_toolchain
 
 log = logging.getLogger(__name__)
@@ -199,13 +199,7 @@ _TEMP_PREFIX = "swift-kernel-tmp-"
 
 def _private_temp_dir() -> str:
     """Remove the temporary folders of kernels that are gone, and make this kernel's own."""
-    root = tempfile.gettempdir()
-    for name in os.listdir(root):
-        if not name.startswith(_TEMP_PREFIX):
-            continue
-        owner = name[len(_TEMP_PREFIX) :].split("-", 1)[0]
-        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
-            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    remove_stale_temp_dirs(_TEMP_PREFIX)
     return tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
 
 

@@ -50,7 +50,7 @@ from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
-from .procfs import describe_exit
+from .procfs import describe_exit, remove_stale_temp_dirs
 from .sources import SourceError, check_source, expand_user, read_source_file
 from .toolchain import find_toolchain
 
@@ -60,6 +60,9 @@ _EXIT_EXPLAINED = (
     "Kernel > Shut Down Kernel stops it; Kernel > Restart Kernel starts over.\n"
     "Swift's exit(0) ends just the Swift process: a fresh one starts, without the earlier variables.\n"
 )
+
+
+_INSTALL_PREFIX = "swift-kernel-install-"
 
 
 def send_shell_replies_through_stream(shell_channel_thread: Any, shell_stream: Any) -> bool:
@@ -245,7 +248,9 @@ class SwiftKernel(Kernel):
         self.banner = f"Swift {self.swift_version} kernel (swift_kernel {__version__}), running through LLDB"
         self._time_limit: float | None = self.cell_timeout or None
         # The generated SwiftPM package that %install adds to; lives as long as the kernel.
-        self._install_dir = tempfile.TemporaryDirectory(prefix="swift-kernel-install-")
+        # Named after this kernel's pid: a later kernel removes it should this one be killed.
+        remove_stale_temp_dirs(_INSTALL_PREFIX)
+        self._install_dir = tempfile.TemporaryDirectory(prefix=f"{_INSTALL_PREFIX}{os.getpid()}-")
         # input_request waits of the running cell (on the event loop); cancelled when it ends.
         self._input_tasks: set[asyncio.Task[str | None]] = set()
         self.packages = PackageWorkspace(Path(self._install_dir.name))

@@ -40,6 +40,8 @@ from typing import Any, TypeVar
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
+from .procfs import remove_stale_temp_dirs
+
 __all__ = [
     "Completion",
     "CompletionType",
@@ -754,7 +756,7 @@ class SourceKitLSP:
             if self._closed:
                 return None
             if self._loop is None:
-                _remove_stale_directories(Path(tempfile.gettempdir()))
+                remove_stale_temp_dirs(_DIRECTORY_PREFIX)
                 self._directory = Path(tempfile.mkdtemp(prefix=f"{_DIRECTORY_PREFIX}{os.getpid()}-"))
                 self._write_compile_command()
                 loop = asyncio.new_event_loop()
@@ -1192,20 +1194,6 @@ def _retrieve(answer: asyncio.Future[Any]) -> None:
     """Mark an answer's error as seen: a late 'request cancelled' is expected, not worth a log line."""
     if not answer.cancelled():
         answer.exception()
-
-
-def _remove_stale_directories(parent: Path) -> None:
-    """Delete the document directories of kernels that died without shutting down (SIGKILL)."""
-    for path in parent.glob(f"{_DIRECTORY_PREFIX}*"):
-        match = re.fullmatch(rf"{re.escape(_DIRECTORY_PREFIX)}(\d+)-\w+", path.name)
-        if match is None:
-            continue
-        try:
-            os.kill(int(match.group(1)), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except PermissionError:
-            pass  # someone else's live process
 
 
 def _kill_group(pid: int) -> None:

@@ -9,7 +9,9 @@ SIGINT still pending before the next cell.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 
 # The bit of SIGINT in /proc/<pid>/status's SigPnd and ShdPnd masks.
 SIGINT_BIT = 1 << (signal.SIGINT - 1)
@@ -99,3 +101,19 @@ def describe_exit(status: int | None) -> str:
         except ValueError:
             return f"killed by signal {-status}"
     return f"exit status {status}"
+
+
+def remove_stale_temp_dirs(prefix: str, root: str | None = None) -> None:
+    """Remove ``root``'s folders named ``<prefix><pid>-...`` whose process is gone (a killed kernel's).
+
+    Each kernel names its temporary folders after its pid; ``root`` defaults to the temp directory.
+    """
+    root = root or tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        owner = name[len(prefix) :].split("-", 1)[0] if name.startswith(prefix) else ""
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)

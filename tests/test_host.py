@@ -214,9 +214,12 @@ def test_lldbs_files_stay_in_the_kernels_own_temp_folder_which_goes_with_it(
 ) -> None:
     # A folder left by a kernel whose whole process group was killed: the next start removes it.
     stale = Path(tempfile.mkdtemp(prefix="swift-kernel-tmp-999999999-"))
+    stale_install = Path(tempfile.mkdtemp(prefix="swift-kernel-install-999999999-"))
     before = set(Path(tempfile.gettempdir()).glob("repl*.cpp"))
     km, kc = fresh_kernel()
     assert not stale.exists()
+    assert not stale_install.exists(), "a killed kernel's %install folder was left"
+    assert list(Path(tempfile.gettempdir()).glob(f"swift-kernel-install-{kernel_pid(km)}-*"))
     for number in range(3):
         assert execute(kc, f"let t{number} = {number}").status == "ok"
     pid = kernel_pid(km)
