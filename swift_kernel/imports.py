@@ -11,6 +11,7 @@ own "no such module" error.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
@@ -90,7 +91,11 @@ class ModuleChecker:
             for module_map in module_maps:
                 command += ["-Xcc", f"-fmodule-map-file={module_map}"]
             try:
-                result = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout, check=False)
+                # The Swift driver leaves an empty TemporaryDirectory.* in TMPDIR per run: here.
+                environment = {**os.environ, "TMPDIR": directory}
+                result = subprocess.run(
+                    command, capture_output=True, text=True, timeout=self.timeout, check=False, env=environment
+                )
             except (OSError, subprocess.TimeoutExpired):
                 # No verdict: let LLDB have the cell rather than refuse it on a guess.
                 return []
