@@ -45,7 +45,7 @@ from typing import Any, ClassVar, Protocol
 from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
 from .diagnostics import CellError, Frame
-from .host import HostProcess
+from .host import HOST_ENDED, HostProcess
 from .messages import Execute, Installed, Outcome, Streams, SwiftProcessEnded
 from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
 from .procfs import SIGINT_BIT, proc_status, process_cpu_seconds, reading_stdin, send_signal, thread_cpu_ns
@@ -164,6 +164,8 @@ class _Ladder:
     next_signal: float = 0.0
     next_async: float = 0.0
     told: bool = False
+    # The LLDB host's CPU time when the interrupt came: a compile after it is the host's work.
+    host_cpu_at_request: float = 0.0
 
 
 class SwiftHost(Protocol):
@@ -178,6 +180,10 @@ class SwiftHost(Protocol):
         """The Swift process's pid, 0 when none runs."""
 
     @property
+    def host_pid(self) -> int:
+        """The LLDB host's pid, 0 when none runs."""
+
+    @property
     def launches(self) -> int:
         """Swift processes launched so far."""
 
@@ -185,6 +191,7 @@ class SwiftHost(Protocol):
     def execute(self, request: Execute) -> Outcome: ...
     def mark(self, generation: int, source: str) -> None: ...
     def async_interrupt(self) -> None: ...
+    def end(self, because: str) -> None: ...
     def relaunch(self) -> None: ...
     def set_environment(self, name: str, value: str) -> CellError | None: ...
     def load_installed(self, installed: Installed) -> CellError | None: ...
@@ -553,6 +560,10 @@ class CellController:
         if outcome.error is not None:
             if record is not None and outcome.error.ename == "CompileError":
                 return self._interrupted(record, ())
+            if record is not None and record.rung == "end host" and outcome.error.ename == HOST_ENDED:
+                evalue = f"{record.reason}; {outcome.error.evalue[:1].lower()}{outcome.error.evalue[1:]}"
+                traceback = [f"KeyboardInterrupt: {evalue}", *outcome.error.traceback[1:]]
+                return ExecutionResult(error=CellError("KeyboardInterrupt", evalue, traceback))
             return ExecutionResult(error=outcome.error)
         if record is not None:
             # The code finished before the interrupt could stop it (a compile ending just then, a
@@ -760,6 +771,7 @@ class CellController:
                 self._stop_flag.request()
         pid = self.host.pid
         ladder = _Ladder(record.requested_at, self._thread_cpu(pid), self._process_cpu(pid))
+        ladder.host_cpu_at_request = self._process_cpu(self.host.host_pid)
         if not waits:
             ladder.where = ""
         while not run_done.is_set():
@@ -771,8 +783,17 @@ class CellController:
                 ladder.grace_from = now
                 if not ladder.told and now - record.requested_at > self._compiling_notice_seconds:
                     ladder.told = True
-                    notice = f"{record.reason} while the compiler works on this cell: it stops as soon as it runs.\n"
+                    notice = (
+                        f"{record.reason} while the compiler works on this cell: it stops as soon as it runs, "
+                        f"or if the compiler is still at it {self.interrupt_grace:g} s after the interrupt, the "
+                        "LLDB host is ended to stop it (earlier variables are then lost).\n"
+                    )
                     self._pump.emit("stderr", Text(notice))
+                if self._compile_over(now, record, ladder):
+                    record.rung = "end host"
+                    waited = now - record.requested_at
+                    self.host.end(f"the compiler was still working on this cell {waited:.1f} s after the interrupt")
+                    break
             if self._grace_over(pid, now, ladder):
                 record.rung = "kill"
                 log.warning("interrupt grace of %.1f s over: killing Swift process %d", self.interrupt_grace, pid)
@@ -812,6 +833,18 @@ class CellController:
             record.signals_sent += 1
             record.rung = record.rung or f"signal{ladder.where}"
             ladder.next_signal = now + self.resend_interval
+
+    def _compile_over(self, now: float, record: InterruptRecord, ladder: _Ladder) -> bool:
+        """Say whether a compile the interrupt came during has had its grace period, in time and in progress.
+
+        A compile cannot be interrupted, only ended with the LLDB host that runs it. A host that
+        has not had CPU time (a busy machine) gets up to three grace periods.
+        """
+        waited = now - record.requested_at
+        if waited < self.interrupt_grace:
+            return False
+        ran = self._process_cpu(self.host.host_pid) - ladder.host_cpu_at_request
+        return ran >= self.interrupt_grace / 2 or waited >= 3 * self.interrupt_grace
 
     def _grace_over(self, pid: int, now: float, ladder: _Ladder) -> bool:
         """Say whether code that was asked to stop has had its grace period, in time and in progress."""

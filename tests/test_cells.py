@@ -23,6 +23,7 @@ import pytest
 
 from swift_kernel.cells import CellController, ExecutionResult, Phase, Sent
 from swift_kernel.diagnostics import CellError, Frame
+from swift_kernel.host import HOST_ENDED
 from swift_kernel.messages import Ended, Execute, Installed, Outcome, Stop, Streams
 from swift_kernel.output import REPORT_HOLD_SECONDS, OutputEvent, Text
 from swift_kernel.procfs import SIGINT_BIT
@@ -30,6 +31,7 @@ from swift_kernel.procfs import SIGINT_BIT
 FRAMES = (Frame("top-level code", "<Cell 1>", 2),)
 FRESH = "A fresh Swift process has been started."
 STOPPED_BY_SIGINT = Outcome(stop=Stop("signal SIGINT", "signal SIGINT", FRAMES))
+HOST_PID = 4343
 
 
 @dataclass
@@ -53,6 +55,8 @@ class FakeProcess:
     events: list[tuple[str, object]] = field(default_factory=list)
     stopped: threading.Event = field(default_factory=threading.Event)
     outcome: Outcome = field(default_factory=Outcome)
+    host_cpu: float = 0.0
+    host_runs: bool = True
 
     def status(self, pid: int) -> tuple[str, int]:
         return self.state, self.pending
@@ -63,6 +67,10 @@ class FakeProcess:
         return self.cpu_ns
 
     def process_cpu(self, pid: int) -> float:
+        if pid == HOST_PID:
+            # The LLDB host: busy (compiling) unless the test says it gets no CPU.
+            self.host_cpu += 0.1 if self.host_runs else 0.0
+            return self.host_cpu
         return self.thread_cpu(pid) / 1e9
 
     def signal(self, pid: int, signum: int) -> None:
@@ -95,6 +103,8 @@ class FakeHost:
         self.flag_at_start: list[int] = []
         self.on_stderr = on_stderr
         self.pid = 4242
+        self.host_pid = HOST_PID
+        self.ended: list[str] = []
         self.launches = 1
         self.executed: list[tuple[int, str, str]] = []
         self.executing = threading.Event()
@@ -129,6 +139,11 @@ class FakeHost:
         self.process.events.append(("async interrupt", None))
         # LLDB's SendAsyncInterrupt stops the process with SIGSTOP.
         self.process.stop_with(self.process.stops_on.get(signal.SIGSTOP))
+
+    def end(self, because: str) -> None:
+        self.ended.append(because)
+        evalue = f"{because[:1].upper()}{because[1:]}, so the LLDB host was ended while the cell ran"
+        self.process.stop_with(Outcome(error=CellError(HOST_ENDED, evalue, [f"{HOST_ENDED}: {evalue}", FRESH])))
 
     def relaunch(self) -> None:
         self.launches += 1
@@ -305,6 +320,37 @@ def test_an_interrupt_during_compilation_waits_for_the_code_and_says_so(rig: Rig
     rig.process.state = "R"  # the code starts: its first safe point stops it
     assert_keyboard_interrupt(result())
     assert rig.process.signals() == []
+    assert rig.controller.interrupts[-1].rung == "safe point"
+
+
+def test_a_compile_still_running_after_the_grace_period_ends_the_host(rig: Rig) -> None:
+    rig.process.state = "t"  # compiling, and the LLDB host busy at it (its CPU time grows)
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    started = time.monotonic()
+    rig.controller.interrupt("message")
+    outcome = result()
+    assert time.monotonic() - started >= rig.controller.interrupt_grace
+    assert rig.host.ended and rig.host.ended[0].startswith("the compiler was still working on this cell")
+    assert outcome.error is not None and outcome.error.ename == "KeyboardInterrupt"
+    assert outcome.error.evalue.startswith("Interrupted by user; the compiler was still working on this cell")
+    assert "so the LLDB host was ended" in outcome.error.evalue
+    assert outcome.error.traceback[-1] == FRESH
+    assert "the LLDB host is ended to stop it" in rig.stderr()
+    assert rig.process.signals() == []
+    assert rig.controller.interrupts[-1].rung == "end host"
+
+
+def test_a_compile_that_gets_no_cpu_is_not_ended_after_one_grace_period(rig: Rig) -> None:
+    rig.process.state = "t"
+    rig.process.host_runs = False  # a busy machine: the host waits for a core
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    time.sleep(rig.controller.interrupt_grace * 1.5)
+    assert rig.host.ended == []
+    rig.process.state = "R"  # the compile ends; the code stops at its first safe point
+    assert_keyboard_interrupt(result())
     assert rig.controller.interrupts[-1].rung == "safe point"
 
 
