@@ -26,6 +26,7 @@ import array
 import contextlib
 import enum
 import fcntl
+import itertools
 import logging
 import mmap
 import os
@@ -48,7 +49,17 @@ from .diagnostics import CellError, Frame
 from .host import HOST_ENDED, HostProcess
 from .messages import Execute, Installed, Outcome, Streams, SwiftProcessEnded
 from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
-from .procfs import SIGINT_BIT, proc_status, process_cpu_seconds, reading_stdin, send_signal, thread_cpu_ns
+from .procfs import (
+    COMMAND_VARIABLE,
+    SIGINT_BIT,
+    end_owned_processes,
+    owned_processes,
+    proc_status,
+    process_cpu_seconds,
+    reading_stdin,
+    send_signal,
+    thread_cpu_ns,
+)
 from .toolchain import Toolchain
 
 __all__ = ["Cell", "CellController", "EarlyStart", "ExecutionResult", "InterruptRecord", "Sent", "SwiftProcessEnded"]
@@ -341,7 +352,9 @@ class CellController:
         self._on_input: InputCallback | None = None
         self._lock = threading.Lock()
         self._cell: Cell | None = None
-        self._subprocess: subprocess.Popen[bytes] | None = None
+        # The %system or %install command running, with the mark its processes carry.
+        self._subprocess: tuple[subprocess.Popen[bytes], str] | None = None
+        self._commands = itertools.count(1)
         self._generation = 0
         # The last interrupt that found no cell, and who sent it when (see ``interrupt``).
         self._unclaimed: tuple[str, Sent] | None = None
@@ -649,12 +662,14 @@ class CellController:
         """
         if cell.interrupt is not None:
             return None
+        # Every process of the command carries this, also one that leaves its group (setsid).
+        mark = f"{os.getpid()}:{next(self._commands)}"
         process = subprocess.Popen(
             ["/bin/sh", "-c", command],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=environment,
+            env={**environment, COMMAND_VARIABLE: mark},
             cwd=cwd or os.getcwd(),
             start_new_session=True,  # its own group: an interrupt signals all it started, not us
             # The kernel blocks SIGINT in every thread and children inherit that mask; undo it so
@@ -668,7 +683,7 @@ class CellController:
         for reader in readers:
             reader.start()
         with self._lock:
-            self._subprocess = process
+            self._subprocess = (process, mark)
             cell.phase = Phase.SUBPROCESS
             self._start_clock(cell)
         try:
@@ -717,9 +732,9 @@ class CellController:
             record = cell.interrupt = InterruptRecord(source, reason, time.monotonic())
             subprocess_running, running = self._subprocess, cell.running
         if subprocess_running is not None:
-            record.rung = "SIGINT to the command's process group"
+            record.rung = "SIGINT to the command's processes"
             threading.Thread(
-                target=self._stop_subprocess, args=(subprocess_running, record), name="swift-interrupt", daemon=True
+                target=self._stop_subprocess, args=(*subprocess_running, record), name="swift-interrupt", daemon=True
             ).start()
         elif running:
             threading.Thread(target=self._escalate, args=(cell, record), name="swift-interrupt", daemon=True).start()
@@ -727,16 +742,39 @@ class CellController:
             log.info("interrupt from %s before the cell's code started: it will not run", source)
         return "started"
 
-    def _stop_subprocess(self, process: subprocess.Popen[bytes], record: InterruptRecord) -> None:
-        """SIGINT to the command's process group; SIGKILL after the grace period."""
+    def _stop_subprocess(self, process: subprocess.Popen[bytes], mark: str, record: InterruptRecord) -> None:
+        """SIGINT to every process of the command; SIGKILL to those left after the grace period.
+
+        Its process group gets the signal, and so does any process of it that left the group
+        (``setsid``), which would otherwise run on and hold the output pipes open. Once the
+        command itself has ended, what is left of it gets SIGTERM.
+        """
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=self.interrupt_grace)
-        except subprocess.TimeoutExpired:
-            record.rung = "SIGKILL to the command's process group"
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+        for pid in self._command_processes(mark):
+            send_signal(pid, signal.SIGINT)
+        deadline = time.monotonic() + self.interrupt_grace
+        terminated = False
+        while time.monotonic() < deadline:
+            if proc_status(process.pid)[0] in ("X", "Z"):
+                left = self._command_processes(mark)
+                if not left:
+                    return
+                if not terminated:
+                    # The command ended; what it started in the background ignores SIGINT (as
+                    # a shell's background jobs do), but not SIGTERM.
+                    terminated = True
+                    for pid in left:
+                        send_signal(pid, signal.SIGTERM)
+            time.sleep(0.02)
+        record.rung = "SIGKILL to the command's processes"
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        end_owned_processes(mark, COMMAND_VARIABLE)
+
+    @staticmethod
+    def _command_processes(mark: str) -> list[int]:
+        return [pid for pid, found in owned_processes(COMMAND_VARIABLE).items() if found == mark]
 
     def _escalate(self, cell: Cell, record: InterruptRecord) -> None:
         """Stop the evaluation: at a safe point if it gets to one, else by the ladder of signals.

@@ -68,7 +68,15 @@ from .messages import (
     Streams,
     SwiftProcessEnded,
 )
-from .procfs import describe_exit, proc_status, remove_stale_temp_dirs, send_signal
+from .procfs import (
+    OWNER_VARIABLE,
+    describe_exit,
+    end_owned_processes,
+    owner_alive,
+    proc_status,
+    remove_stale_temp_dirs,
+    send_signal,
+)
 from .toolchain import Toolchain, find_toolchain
 
 log = logging.getLogger(__name__)
@@ -661,6 +669,11 @@ class HostServer:
                 self.calls.put(message)
         # The kernel is gone (or closed the connection): nobody is left to use the Swift process.
         self.session.kill_now()
+        owner = os.environ.get(OWNER_VARIABLE, "")
+        if owner and not owner_alive(owner):
+            # Killed: it could not end what it started (sourcekit-lsp, %system commands, what
+            # the Swift process started); this host can.
+            end_owned_processes(owner)
         _remove_own_temp_dir()
         os._exit(0)
 
@@ -721,6 +734,9 @@ def main() -> None:
     """Serve the kernel on the connection whose file descriptor is the only argument."""
     # First, before LLDB starts threads: SIGINT is for the kernel to handle, never for this process.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # Not for lldb-server or anything else this process starts: a child holding the connection
+    # would keep the kernel from seeing this host end.
+    os.set_inheritable(int(sys.argv[1]), False)
     channel = Channel(Connection(int(sys.argv[1])))
     log_file = os.environ.get("SWIFT_KERNEL_LOG")
     if log_file:

@@ -50,7 +50,7 @@ from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
-from .procfs import describe_exit, remove_stale_temp_dirs
+from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, mark_as_owner, remove_stale_temp_dirs
 from .sources import SourceError, check_source, expand_user, read_source_file
 from .toolchain import find_toolchain
 
@@ -220,6 +220,10 @@ class SwiftKernel(Kernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # The mark every process this kernel starts inherits (``python -m swift_kernel`` set it
+        # before the early start; a kernel started another way gets it here).
+        if not os.environ.get(OWNER_VARIABLE, "").startswith(f"{os.getpid()}:"):
+            mark_as_owner()
         # ipykernel creates the lock of its control channel only in start(), after the control
         # thread begins taking messages: an interrupt_request that came during start-up then
         # failed on None ("Exception in control handler") and got no reply.
@@ -508,8 +512,13 @@ class SwiftKernel(Kernel):
 
         show_progress("display_data")
         started = time.monotonic()
+        # SwiftPM and the Swift driver leave lock files and TemporaryDirectory.* folders in the
+        # temp directory: this kernel's install folder, removed with it.
+        temp = Path(self._install_dir.name, "tmp")
+        temp.mkdir(exist_ok=True)
+        environment = {**self.environment, "TMPDIR": str(temp)}
         status = await asyncio.get_running_loop().run_in_executor(
-            None, self.cells.run_subprocess, command, dict(self.environment), build_output, cell
+            None, self.cells.run_subprocess, command, environment, build_output, cell
         )
         if status == 0:
             progress.done = progress.total
@@ -752,4 +761,9 @@ class SwiftKernel(Kernel):
         except Exception:
             self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
         self._lldb_thread.shutdown(wait=False)
+        # What the kernel's processes started and left running, even outside its process tree
+        # (a setsid %system command, a fork of the Swift process), and a host that did not end.
+        ended = await asyncio.to_thread(end_owned_processes, os.environ.get(OWNER_VARIABLE))
+        if ended:
+            self.log.info("shutdown ended %d processes this kernel had started: %s", len(ended), ended)
         return {"status": "ok", "restart": restart}

@@ -34,7 +34,15 @@ from . import diagnostics
 from .diagnostics import CellError, Frame
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
-from .procfs import SIGINT_BIT, describe_exit, parent_pid, proc_status, send_signal, thread_cpu_ns
+from .procfs import (
+    OWNER_VARIABLE,
+    SIGINT_BIT,
+    describe_exit,
+    parent_pid,
+    proc_status,
+    send_signal,
+    thread_cpu_ns,
+)
 from .safepoints import SAFE_POINT, SAFE_POINT_FUNCTION, SafePoints, insert_safe_points
 from .swiftlex import swift_literal
 from .toolchain import Toolchain
@@ -452,7 +460,7 @@ class LLDBSession:
         environment = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("JPY_", "SWIFT_KERNEL_")) and key != "PYTHONPATH"
+            if (not key.startswith(("JPY_", "SWIFT_KERNEL_")) or key == OWNER_VARIABLE) and key != "PYTHONPATH"
         }
         environment["SWIFT_BACKTRACE"] = _SWIFT_BACKTRACE
         environment.update(self.environment)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ from swift_kernel.diagnostics import CellError, Frame
 from swift_kernel.host import HOST_ENDED
 from swift_kernel.messages import Ended, Execute, Installed, Outcome, Stop, Streams
 from swift_kernel.output import REPORT_HOLD_SECONDS, OutputEvent, Text
-from swift_kernel.procfs import SIGINT_BIT
+from swift_kernel.procfs import SIGINT_BIT, proc_status
 
 FRAMES = (Frame("top-level code", "<Cell 1>", 2),)
 FRESH = "A fresh Swift process has been started."
@@ -639,8 +640,34 @@ def test_an_interrupted_subprocess_is_stopped_and_recorded(rig: Rig) -> None:
     thread.join(10)
     assert statuses == [None]
     record = rig.controller.interrupts[-1]
-    assert record.rung == "SIGINT to the command's process group" and record.latency is not None
+    assert record.rung == "SIGINT to the command's processes" and record.latency is not None
     assert record.latency < 5
     assert_keyboard_interrupt(rig.controller.interrupted_result(cell))  # type: ignore[arg-type]
     assert len(rig.controller.interrupts) == 1  # kept once, however often the result is asked for
+    rig.controller.end_cell(cell)
+
+
+def test_an_interrupt_reaches_a_command_process_that_left_the_group(rig: Rig, tmp_path: Path) -> None:
+    # setsid: its own session and group, out of reach of the group's SIGINT, holding the pipes.
+    pid_file = tmp_path / "pid"
+    command = f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 30' & wait"
+    cell = rig.controller.expect_cell()
+    statuses: list[int | None] = []
+    thread = threading.Thread(
+        target=lambda: statuses.append(
+            rig.controller.run_subprocess(command, dict(os.environ), lambda name, event: None, cell)
+        )
+    )
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    escaped = int(pid_file.read_text())
+    assert os.getsid(escaped) == escaped  # a session of its own
+    rig.controller.interrupt("message")
+    thread.join(10)
+    assert statuses == [None]
+    assert rig.controller.interrupts[-1].rung == "SIGINT to the command's processes"
+    assert proc_status(escaped)[0] in ("X", "Z")  # gone, or a zombie its new parent has not reaped
     rig.controller.end_cell(cell)
