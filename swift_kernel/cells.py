@@ -57,6 +57,7 @@ from .procfs import (
     proc_status,
     process_cpu_seconds,
     reading_stdin,
+    resident_bytes,
     send_signal,
     thread_cpu_ns,
 )
@@ -204,6 +205,7 @@ class SwiftHost(Protocol):
     def async_interrupt(self) -> None: ...
     def end(self, because: str) -> None: ...
     def relaunch(self) -> None: ...
+    def reset(self) -> None: ...
     def set_environment(self, name: str, value: str) -> CellError | None: ...
     def load_installed(self, installed: Installed) -> CellError | None: ...
     def reopen_stdin(self, path: str) -> CellError | None: ...
@@ -391,6 +393,14 @@ class CellController:
     def start(self) -> None:
         """Start the LLDB host and its Swift process; called from the executing thread."""
         self.host.start()
+
+    def reset(self) -> None:
+        """Replace the LLDB host and the Swift process with fresh ones (``%reset``)."""
+        self.host.reset()
+
+    def host_memory(self) -> int:
+        """Return the LLDB host's resident memory in bytes (0 when none runs)."""
+        return resident_bytes(self.host.host_pid)
 
     def relaunch(self) -> None:
         """Start a fresh Swift process; all Swift state is lost."""

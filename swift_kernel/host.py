@@ -519,6 +519,24 @@ class HostProcess:
         failure: CellError | None = answer
         return failure
 
+    def reset(self) -> None:
+        """Replace the host and its Swift process with fresh ones: all of LLDB's memory is freed.
+
+        Installed packages and environment variables are given to the fresh host, as after a
+        crash; raises SwiftProcessEnded when it cannot start.
+        """
+        with self._host_lock:
+            host = self._host
+            self._ready_host = None  # its end is no crash
+            if host is not None and host.poll() is None:
+                host.kill()
+                host.wait()
+            for pid in (self._pid, self._debug_server_pid):
+                send_signal(pid, signal.SIGKILL)
+            self._pid = self._debug_server_pid = 0
+            self._idle_crash = self._ended_because = None
+            self._start_host()
+
     def relaunch(self) -> None:
         """Start a fresh Swift process (a fresh host, if the host died)."""
         if self._gave_up is not None:

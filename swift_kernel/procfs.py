@@ -16,6 +16,7 @@ import tempfile
 # The bit of SIGINT in /proc/<pid>/status's SigPnd and ShdPnd masks.
 SIGINT_BIT = 1 << (signal.SIGINT - 1)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 def proc_status(pid: int) -> tuple[str, int]:
@@ -89,6 +90,15 @@ def process_cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def resident_bytes(pid: int) -> int:
+    """Return a process's resident memory in bytes (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def describe_exit(status: int | None) -> str:

@@ -149,6 +149,9 @@ class FakeHost:
     def relaunch(self) -> None:
         self.launches += 1
 
+    def reset(self) -> None:
+        self.launches += 1
+
     def set_environment(self, name: str, value: str) -> CellError | None:
         return None
 
