@@ -58,9 +58,9 @@ from .procfs import (
     process_cpu_seconds,
     reading_stdin,
     resident_bytes,
-    waiting_in_call,
     send_signal,
     thread_cpu_ns,
+    waiting_in_call,
 )
 from .toolchain import Toolchain
 
@@ -339,6 +339,8 @@ class CellController:
         # Put safe points into cells, where an interrupt stops the code with every value whole.
         self.safe_points = safe_points
         self.interrupt_grace = interrupt_grace
+        # How long a compile an interrupt came during may go on before the LLDB host is ended.
+        self.compile_grace = 10.0
         self.resend_interval = resend_interval
         # How the ladder reads and signals the Swift process (``procfs``; fakes in unit tests).
         self._process_status = process_status
@@ -836,7 +838,7 @@ class CellController:
                     ladder.told = True
                     notice = (
                         f"{record.reason} while the compiler works on this cell: it stops as soon as it runs, "
-                        f"or if the compiler is still at it {self.interrupt_grace:g} s after the interrupt, the "
+                        f"or if the compiler is still at it {self.compile_grace:g} s after the interrupt, the "
                         "LLDB host is ended to stop it (earlier variables are then lost).\n"
                     )
                     self._pump.emit("stderr", Text(notice))
@@ -894,10 +896,10 @@ class CellController:
         has not had CPU time (a busy machine) gets up to three grace periods.
         """
         waited = now - record.requested_at
-        if waited < self.interrupt_grace:
+        if waited < self.compile_grace:
             return False
         ran = self._process_cpu(self.host.host_pid) - ladder.host_cpu_at_request
-        return ran >= self.interrupt_grace / 2 or waited >= 3 * self.interrupt_grace
+        return ran >= self.compile_grace / 2 or waited >= 3 * self.compile_grace
 
     def _grace_over(self, pid: int, now: float, ladder: _Ladder) -> bool:
         """Say whether code that was asked to stop has had its grace period, in time and in progress."""

@@ -206,6 +206,12 @@ class SwiftKernel(Kernel):
         config=True,
         help="Largest file %include reads, in bytes: it is read whole into the kernel's memory.",
     )
+    compile_grace = Float(
+        10.0,
+        config=True,
+        help="Seconds the compilation of an interrupted cell may go on before the LLDB host running it "
+        "is ended to stop it (a fresh Swift process is started: earlier variables are lost).",
+    )
     host_memory_warning = Integer(
         4096,
         config=True,
@@ -287,6 +293,7 @@ class SwiftKernel(Kernel):
             early = EarlyStart.begin(self.toolchain)
         self.cells, self._lldb_thread, self._started = early.controller, early.thread, early.started
         self.cells.interrupt_grace = self.interrupt_grace
+        self.cells.compile_grace = self.compile_grace
         self.cells.check_warnings = self.show_warnings
         self.cells.safe_points = self.safe_points
 
