@@ -26,7 +26,6 @@ import array
 import contextlib
 import enum
 import fcntl
-import itertools
 import logging
 import mmap
 import os
@@ -36,6 +35,7 @@ import subprocess
 import termios
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -361,7 +361,6 @@ class CellController:
         self._cell: Cell | None = None
         # The %system or %install command running, with the mark its processes carry.
         self._subprocess: tuple[subprocess.Popen[bytes], str] | None = None
-        self._commands = itertools.count(1)
         self._generation = 0
         # The last interrupt that found no cell, and who sent it when (see ``interrupt``).
         self._unclaimed: tuple[str, Sent] | None = None
@@ -677,8 +676,9 @@ class CellController:
         """
         if cell.interrupt is not None:
             return None
-        # Every process of the command carries this, also one that leaves its group (setsid).
-        mark = f"{os.getpid()}:{next(self._commands)}"
+        # Every process of the command carries this, also one that leaves its group (setsid);
+        # unique, so that the stop of an earlier command never takes a later one for its own.
+        mark = f"{os.getpid()}:{uuid.uuid4().hex}"
         process = subprocess.Popen(
             ["/bin/sh", "-c", command],
             stdin=subprocess.DEVNULL,
