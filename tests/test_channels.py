@@ -1,0 +1,285 @@
+"""The Swift process's output channels stay the kernel's, whatever a cell does with them (issue 14).
+
+Display frames that never end, or pass the limit, end with their cell at the latest and never take
+later output with them; a frame is decoded in time linear in its size; a cell that closes, replaces
+or buffers its standard output or error, or the kernel's result channel, gets them put back before
+the next cell, and is told. The decoder and the pump are tested without LLDB, the rest through the
+real kernel.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+
+from swift_kernel import output
+from swift_kernel.output import (
+    DISPLAY_END,
+    DISPLAY_START,
+    FRAME_SECONDS,
+    MAX_DISPLAY_CHARS,
+    Clear,
+    Display,
+    OutputEvent,
+    OutputPump,
+    StreamDecoder,
+    Text,
+)
+
+from .utils import Execution, execute
+
+START = DISPLAY_START.encode()
+END = DISPLAY_END.encode()
+FRAME = b'{"type":"clear","wait":false}'
+
+
+def text_of(events: list[OutputEvent]) -> str:
+    return "".join(event.text for event in events if isinstance(event, Text))
+
+
+def notes(events: list[OutputEvent]) -> list[str]:
+    return [event.error for event in events if isinstance(event, Display) and event.error is not None]
+
+
+def payloads(events: list[OutputEvent]) -> list[str]:
+    return [event.payload for event in events if isinstance(event, Display) and event.error is None]
+
+
+# ----- the decoder: frames that end, and frames that do not --------------------------------------
+
+
+def test_a_frame_between_lines_keeps_its_place() -> None:
+    events = StreamDecoder().feed(b"a\n" + START + FRAME + END + b"b\n")
+    assert events == [Text("a\n"), Display(FRAME.decode()), Text("b\n")]
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+def test_a_frame_split_into_any_pieces_is_whole(size: int) -> None:
+    data = b"x" + START + FRAME + END + b"y"
+    decoder = StreamDecoder()
+    events: list[OutputEvent] = []
+    for at in range(0, len(data), size):
+        events += decoder.feed(data[at : at + size], now=0.0)
+    assert payloads(events) == [FRAME.decode()]
+    assert text_of(events) == "xy"
+    assert decoder.deadline is None
+
+
+def test_an_unterminated_frame_ends_with_its_cell_and_gives_its_text_back() -> None:
+    decoder = StreamDecoder()
+    events = decoder.feed(b"before\n" + START + b"not json\nmore output\n", now=0.0)
+    assert text_of(events) == "before\n"  # the rest may still be a frame
+    assert decoder.deadline == FRAME_SECONDS
+    ended = decoder.feed(b"", final=True)
+    assert notes(ended) == [
+        "a display message had no end (\\u{07}) when the cell ended: its 21 characters are shown as printed text"
+    ]
+    assert text_of(ended) == "not json\nmore output\n"
+    # The next cell's output is plain output again.
+    assert decoder.feed(b"next cell\n", final=True) == [Text("next cell\n")]
+
+
+def test_an_unterminated_frame_stops_holding_output_back_when_its_time_is_up() -> None:
+    decoder = StreamDecoder()
+    decoder.feed(START + b"stray", now=10.0)
+    assert decoder.expire(10.0 + FRAME_SECONDS / 2) == []
+    assert text_of(decoder.feed(b" line\n", now=10.5)) == ""
+    expired = decoder.expire(10.0 + FRAME_SECONDS)
+    assert notes(expired) == [
+        f"a display message had no end (\\u{{07}}) within {FRAME_SECONDS:g} s of its start: "
+        "its 11 characters are shown as printed text"
+    ]
+    assert text_of(expired) == "stray line\n"
+    assert decoder.deadline is None
+    assert decoder.feed(b"live\n", now=11.5) == [Text("live\n")]
+
+
+def test_an_escape_inside_a_frame_ends_it_at_once() -> None:
+    # JSON never holds a raw ESC: the next frame (or a colour, a clear) means this one had no end.
+    decoder = StreamDecoder()
+    events = decoder.feed(b"a" + START + b"stray\n" + START + FRAME + END + b"\x1b[2Jb", now=0.0)
+    assert notes(events) == [
+        "a display message had no end (\\u{07}) before the escape sequence that followed it: "
+        "its 6 characters are shown as printed text"
+    ]
+    assert payloads(events) == [FRAME.decode()]
+    assert Clear() in events
+    assert text_of(events) == "astray\nb"
+
+
+def test_a_frame_over_the_limit_is_dropped_and_said_so() -> None:
+    decoder = StreamDecoder()
+    chunk = b"x" * (1 << 20)
+    events = decoder.feed(b"before\n" + START, now=0.0)
+    for _ in range((MAX_DISPLAY_CHARS >> 20) + 2):
+        events += decoder.feed(chunk, now=0.0)
+    events += decoder.feed(END + b"after\n", now=0.0)
+    assert notes(events) == [f"a display message over {MAX_DISPLAY_CHARS >> 20} MiB was dropped"]
+    assert payloads(events) == []
+    assert text_of(events) == "before\nafter\n"
+
+
+def test_a_frame_over_the_limit_without_an_end_does_not_swallow_the_next_cell() -> None:
+    # It used to: every later cell's stdout was discarded until some cell printed \u{07}.
+    decoder = StreamDecoder()
+    events = decoder.feed(START + b"x" * (MAX_DISPLAY_CHARS + 1), now=0.0)
+    events += decoder.feed(b"y" * 10, final=True)
+    assert notes(events) == [
+        f"a display message over {MAX_DISPLAY_CHARS >> 20} MiB was dropped",
+        f"the display message over {MAX_DISPLAY_CHARS >> 20} MiB had no end (\\u{{07}}) when the cell ended: "
+        f"the {MAX_DISPLAY_CHARS + 11:,} characters printed after its start were dropped",
+    ]
+    assert text_of(events) == ""
+    assert decoder.feed(b"next cell\n", final=True) == [Text("next cell\n")]
+
+
+def test_a_dropped_frame_without_an_end_lets_output_through_when_its_time_is_up() -> None:
+    decoder = StreamDecoder()
+    decoder.feed(START + b"x" * (MAX_DISPLAY_CHARS + 1), now=0.0)
+    assert len(notes(decoder.expire(FRAME_SECONDS))) == 1
+    assert decoder.feed(b"live\n", now=2.0) == [Text("live\n")]
+
+
+# ----- the pump: frames that do not end, with real pipes ------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, OutputEvent]] = []
+
+    def __call__(self, name: str, event: OutputEvent) -> None:
+        self.events.append((name, event))
+
+    def stdout(self) -> list[OutputEvent]:
+        return [event for name, event in list(self.events) if name == "stdout"]
+
+    def wait_for(self, text: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in text_of(self.stdout()):
+            assert time.monotonic() < deadline, f"{text!r} never arrived: {self.stdout()!r}"
+            time.sleep(0.005)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def pump(recorder: Recorder) -> Iterator[OutputPump]:
+    pump = OutputPump(recorder)
+    yield pump
+    pump.close()
+
+
+@pytest.mark.timeout(30)
+def test_the_pump_lets_live_output_through_after_an_unterminated_frame(pump: OutputPump, recorder: Recorder) -> None:
+    fd = os.open(pump.path("stdout"), os.O_WRONLY)
+    try:
+        os.write(fd, START + b"stray\n")
+        written = time.monotonic()
+        os.write(fd, b"line 1\n")
+        recorder.wait_for("line 1\n")
+        # Not held back until the cell's end: at most the frame's time.
+        assert time.monotonic() - written < FRAME_SECONDS + 2
+        assert len(notes(recorder.stdout())) == 1
+        os.write(fd, b"line 2\n")
+        recorder.wait_for("line 2\n")
+    finally:
+        os.close(fd)
+    pump.drain()
+    assert text_of(recorder.stdout()) == "stray\nline 1\nline 2\n"
+
+
+@pytest.mark.timeout(30)
+def test_drain_cuts_an_unterminated_frame_and_the_next_cell_prints(pump: OutputPump, recorder: Recorder) -> None:
+    fd = os.open(pump.path("stdout"), os.O_WRONLY)
+    try:
+        os.write(fd, b"a\n" + START + b"cut")
+        pump.drain()
+        assert text_of(recorder.stdout()) == "a\ncut"
+        assert len(notes(recorder.stdout())) == 1
+        os.write(fd, b"next\n")
+        pump.drain()
+    finally:
+        os.close(fd)
+    assert text_of(recorder.stdout()) == "a\ncutnext\n"
+
+
+def test_the_end_of_a_cell_does_not_cut_a_frame_still_in_the_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reading stops for a while at enough pending text; the cell's end must wait for an empty pipe.
+    monkeypatch.setattr(output, "MAX_PENDING_CHARS", 1000)
+    stream = output._Stream("stdout")
+    try:
+        fcntl.fcntl(stream.write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        payload = b'{"type":"display","data":{"text/plain":"' + b"p" * 200_000 + b'"}}'
+        os.write(stream.write_fd, b"t" * 1100 + START + payload + END + b"end\n")
+        events: list[OutputEvent] = []
+        while stream.read_available(final=True):  # as OutputPump.drain does
+            events += stream.take()
+        events += stream.take()
+    finally:
+        stream.close()
+    assert payloads(events) == [payload.decode()]
+    assert notes(events) == []
+    assert text_of(events).endswith("t" * 100 + "end\n")
+
+
+# ----- through the real kernel ---------------------------------------------------------------------
+
+
+def display_notes(execution: Execution) -> list[str]:
+    return [line for line in execution.stream("stderr").splitlines() if line.startswith("Jupyter.display:")]
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+def test_an_unterminated_frame_in_a_cell_does_not_swallow_later_cells(kc: BlockingKernelClient) -> None:
+    cut = execute(kc, 'print("before")\nprint("\\u{1B}]5151;not a frame")\nprint("after")')
+    assert cut.status == "ok", cut.content
+    assert cut.stream("stdout") == "before\nnot a frame\nafter\n"
+    assert len(display_notes(cut)) == 1, cut.stream("stderr")
+    later = execute(kc, 'print("later cell")\nJupyter.display(text: "shown")')
+    assert later.stream("stdout") == "later cell\n"
+    assert [m["content"]["data"] for m in later.of_type("display_data")] == [{"text/plain": "shown"}]
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+def test_an_unterminated_frame_does_not_hold_back_live_output(kc: BlockingKernelClient) -> None:
+    msg_id = kc.execute(
+        'import Glibc\nprint("\\u{1B}]5151;stray")\nprint("live")\n'
+        "for _ in 0..<200 { usleep(50_000) }"  # 10 s
+    )
+    deadline = time.monotonic() + 60
+    seen = ""
+    while "live" not in seen:
+        assert time.monotonic() < deadline, seen
+        message = kc.get_iopub_msg(timeout=60)
+        if message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "stream":
+            seen += message["content"]["text"]
+    # Arrived while the cell still ran: nothing waited for its end.
+    assert kc.get_shell_msg(timeout=60)["content"]["status"] == "ok"
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(300)
+def test_a_frame_over_the_limit_gives_an_error_and_later_output_shows(kc: BlockingKernelClient) -> None:
+    size = MAX_DISPLAY_CHARS + (1 << 20)
+    # A frame printed by hand: the limit is the kernel's, whatever writes the frame.
+    payload = f'{{\\"type\\":\\"clear\\",\\"x\\":\\"" + String(repeating: "x", count: {size}) + "\\"}}'
+    frame = f'"\\u{{1B}}]5151;{payload}\\u{{07}}"'
+    over = execute(kc, f'print({frame}, terminator: "")\nprint("same cell")', timeout=240)
+    assert over.status == "ok", over.content
+    assert display_notes(over) == [f"Jupyter.display: a display message over {MAX_DISPLAY_CHARS >> 20} MiB was dropped"]
+    assert over.of_type("display_data") == []
+    assert over.stream("stdout") == "same cell\n"
+    unterminated = execute(kc, f'print("\\u{{1B}}]5151;" + String(repeating: "y", count: {size}))', timeout=240)
+    assert len(display_notes(unterminated)) == 2, unterminated.stream("stderr")
+    assert "were dropped" in display_notes(unterminated)[1]
+    assert execute(kc, 'print("next cell")').stream("stdout") == "next cell\n"
