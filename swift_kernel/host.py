@@ -640,8 +640,13 @@ class HostServer:
                 self.session.interrupted.clear()
             else:
                 self.session.interrupted.set()
+        # A cell may have closed, replaced or buffered the Swift process's standard streams or the
+        # result channel: put back before it runs and once its code is done, before its output is
+        # drained, so that none of its output moves to a later cell.
+        self.session.keep_streams()
         try:
             outcome = self.session.execute(request.code, request.cell_name, request.check_warnings, request.safe_points)
+            self.session.keep_streams()
         finally:
             with self._marks_lock:
                 self._generation = None

@@ -13,6 +13,7 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
@@ -31,7 +32,7 @@ from swift_kernel.output import (
     Text,
 )
 
-from .utils import Execution, execute
+from .utils import Execution, execute, value
 
 START = DISPLAY_START.encode()
 END = DISPLAY_END.encode()
@@ -253,8 +254,7 @@ def test_an_unterminated_frame_in_a_cell_does_not_swallow_later_cells(kc: Blocki
 @pytest.mark.timeout(120)
 def test_an_unterminated_frame_does_not_hold_back_live_output(kc: BlockingKernelClient) -> None:
     msg_id = kc.execute(
-        'import Glibc\nprint("\\u{1B}]5151;stray")\nprint("live")\n'
-        "for _ in 0..<200 { usleep(50_000) }"  # 10 s
+        'import Glibc\nprint("\\u{1B}]5151;stray")\nprint("live")\nfor _ in 0..<200 { usleep(50_000) }'  # 10 s
     )
     deadline = time.monotonic() + 60
     seen = ""
@@ -283,3 +283,132 @@ def test_a_frame_over_the_limit_gives_an_error_and_later_output_shows(kc: Blocki
     assert len(display_notes(unterminated)) == 2, unterminated.stream("stderr")
     assert "were dropped" in display_notes(unterminated)[1]
     assert execute(kc, 'print("next cell")').stream("stdout") == "next cell\n"
+
+
+# ----- the result channel and the standard streams are put back ------------------------------------
+
+PROBE = 'struct ChannelProbe: CustomStringConvertible { var n = 7; var description: String { "probe \\(n)" } }'
+
+
+def described_results_work(kc: BlockingKernelClient) -> None:
+    """Check that results Swift describes (not LLDB: a struct's description) still reach the kernel."""
+    assert execute(kc, PROBE).status == "ok"
+    for _ in range(2):
+        assert value(kc, "ChannelProbe()") == "probe 7"
+        assert value(kc, '"text"') == '"text"'
+
+
+def ran(execution: Execution) -> Execution:
+    assert execution.status == "ok", execution.content
+    return execution
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+def test_a_closed_result_channel_is_opened_again_and_said(kc: BlockingKernelClient) -> None:
+    closed = ran(execute(kc, "import Glibc\nfor fd in Int32(1000)..<1100 { close(fd) }"))
+    assert "The kernel's result channel, fd 1000, was closed: the kernel opened it again as fd 1000." in closed.stream(
+        "stderr"
+    )
+    described_results_work(kc)
+    assert execute(kc, '"quiet"').stream("stderr") == ""  # said once, when it happened
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+def test_a_result_channel_replaced_by_dup2_stays_the_cells_and_results_move(
+    kc: BlockingKernelClient, tmp_path: Path
+) -> None:
+    user_file = tmp_path / "mine.txt"
+    replaced = ran(
+        execute(
+            kc,
+            "import Glibc\n"
+            f'let mine = open("{user_file}", O_WRONLY | O_CREAT | O_TRUNC, 0o644)\n'
+            "for fd in Int32(1000)..<1100 where fcntl(fd, F_GETFD) >= 0 { dup2(mine, fd) }",
+        )
+    )
+    assert "was taken for something else (dup2, or a file opened there)" in replaced.stream("stderr")
+    described_results_work(kc)
+    # The fd the cell took is still the cell's: its writes reach its file, and no result did.
+    ran(execute(kc, 'for fd in Int32(1000)..<1100 where fcntl(fd, F_GETFD) >= 0 { _ = write(fd, "mine", 4) }'))
+    assert set(user_file.read_text().split("mine")) == {""}, user_file.read_text()
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+def test_junk_of_any_shape_in_the_result_channel_does_not_break_results(kc: BlockingKernelClient) -> None:
+    junk = ran(
+        execute(
+            kc,
+            "import Glibc\n"
+            "var junkWritten = 0\n"
+            "for fd in Int32(1000)..<1100 where fcntl(fd, F_GETFD) >= 0 {\n"
+            '    for junk in ["result 99999999\\n", "exit 3\\n0", "\\u{0}\\u{FF}garbage",\n'
+            '                 "result 5\\nab", "result "] {\n'
+            "        junkWritten += write(fd, junk, junk.utf8.count)\n"
+            "    }\n"
+            "}\n"
+            "junkWritten",
+        )
+    )
+    assert int(junk.result or "0") > 0
+    described_results_work(kc)
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+def test_setvbuf_on_stdout_keeps_output_in_its_cell_and_is_undone(kc: BlockingKernelClient) -> None:
+    buffered = ran(
+        execute(kc, 'import Glibc\nsetvbuf(stdout, nil, _IOFBF, 1 << 16)\nprint("held in the buffer", terminator: "")')
+    )
+    assert buffered.stream("stdout") == "held in the buffer"  # in its own cell, not the next one
+    assert "Standard output was made buffered (setvbuf)" in buffered.stream("stderr")
+    after = ran(execute(kc, 'print("next", terminator: "")'))
+    assert after.stream("stdout") == "next"
+    assert after.stream("stderr") == ""
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+def test_setvbuf_on_stderr_is_undone_too(kc: BlockingKernelClient) -> None:
+    buffered = ran(execute(kc, 'import Glibc\nsetvbuf(stderr, nil, _IOFBF, 1 << 16)\nfputs("to stderr", stderr)'))
+    assert buffered.stream("stderr").startswith("to stderr"), buffered.stream("stderr")
+    assert "Standard error was made buffered (setvbuf)" in buffered.stream("stderr")
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+def test_stdout_redirected_by_dup2_is_put_back_for_the_next_cell(kc: BlockingKernelClient, tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    redirected = ran(
+        execute(
+            kc,
+            "import Glibc\n"
+            f'let logFd = open("{log}", O_WRONLY | O_CREAT | O_TRUNC, 0o644)\n'
+            "dup2(logFd, 1)\n"
+            'print("into the file")',
+        )
+    )
+    assert log.read_text() == "into the file\n"
+    assert redirected.stream("stdout") == ""
+    assert "Standard output (fd 1) led elsewhere (dup2, or a file opened in its place)." in redirected.stream("stderr")
+    back = ran(execute(kc, 'print("back in the cell")'))
+    assert back.stream("stdout") == "back in the cell\n"
+    assert log.read_text() == "into the file\n"
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("fd", "name", "write"), [(1, "stdout", 'print("back")'), (2, "stderr", 'fputs("back\\n", stderr)')]
+)
+def test_a_closed_standard_stream_is_opened_again(kc: BlockingKernelClient, fd: int, name: str, write: str) -> None:
+    closed = ran(execute(kc, f"import Glibc\nclose({fd})\n{write.replace('back', 'gone')}"))
+    assert "gone" not in closed.stream(name)
+    stream_name = "Standard output" if fd == 1 else "Standard error"
+    assert f"{stream_name} (fd {fd}) was closed: what was written to it since went nowhere." in closed.stream("stderr")
+    back = ran(execute(kc, write))
+    assert back.stream(name) == "back\n"
+    if name == "stdout":
+        assert back.stream("stderr") == ""
