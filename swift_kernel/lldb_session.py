@@ -703,6 +703,8 @@ class LLDBSession:
             self._show_warnings(points, located)
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
         value = self._target.EvaluateExpression(source, self._options)
+        if value.GetError().Success():
+            self.keep_streams()  # the cell may have broken the channel its result is described through
         error_text = value.GetError().GetCString() or ""
         if safe_points and _blames_safe_points(error_text, points, located):
             log.info("the compiler refused the safe points of %s; compiling it as written", located)

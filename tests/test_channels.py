@@ -320,14 +320,17 @@ def test_a_result_channel_replaced_by_dup2_stays_the_cells_and_results_move(
     kc: BlockingKernelClient, tmp_path: Path
 ) -> None:
     user_file = tmp_path / "mine.txt"
+    ran(execute(kc, PROBE))
     replaced = ran(
         execute(
             kc,
             "import Glibc\n"
             f'let mine = open("{user_file}", O_WRONLY | O_CREAT | O_TRUNC, 0o644)\n'
-            "for fd in Int32(1000)..<1100 where fcntl(fd, F_GETFD) >= 0 { dup2(mine, fd) }",
+            "for fd in Int32(1000)..<1100 where fcntl(fd, F_GETFD) >= 0 { dup2(mine, fd) }\n"
+            "ChannelProbe(n: 8)",
         )
     )
+    assert replaced.result == "probe 8"  # described through the channel put back, not into the file
     assert "was taken for something else (dup2, or a file opened there)" in replaced.stream("stderr")
     described_results_work(kc)
     # The fd the cell took is still the cell's: its writes reach its file, and no result did.
