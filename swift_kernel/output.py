@@ -29,8 +29,11 @@ DISPLAY_START = "\x1b]5151;"
 DISPLAY_END = "\x07"
 MAX_DISPLAY_CHARS = 64 << 20
 # A display frame arrives whole in one write of the Swift process: one still open this long after
-# its start is no frame (a stray start marker), and what followed it is printed text.
+# its start is no frame (a stray start marker), and what followed it is printed text. A large frame
+# gets more time, as long as it keeps coming at this rate (a loaded machine passes 64 MiB through
+# the pipe in well under 16 s; a stray marker followed by a few lines still ends after ~1 s).
 FRAME_SECONDS = 1.0
+FRAME_CHARS_PER_SECOND = 4_000_000
 READ_SIZE = 1 << 16
 # A burst is sent at most this often per stream; the first line after a quiet spell goes at once.
 COALESCE_SECONDS = 0.05
@@ -80,7 +83,7 @@ class StreamDecoder:
     each searched once: decoding is linear in the frame's size. A frame ends at its end marker; one
     that has none ends, and what followed its start is given back as printed text with a note
     (``Display`` with an error), at the first escape character (JSON never holds a raw ESC: the
-    next frame, a colour), ``FRAME_SECONDS`` after it started, or when the cell ends (``final``).
+    next frame, a colour), when its time is up (``deadline``), or when the cell ends (``final``).
     A frame longer than ``MAX_DISPLAY_CHARS`` is dropped, with a note, up to its end, which may
     come no later than that either. So no output is ever held back for long, or lost unsaid.
     """
@@ -99,7 +102,9 @@ class StreamDecoder:
     @property
     def deadline(self) -> float | None:
         """Return when the open frame is taken for printed text if it has not ended; None: none open."""
-        return self._frame_started + FRAME_SECONDS if self._frame is not None else None
+        if self._frame is None:
+            return None
+        return self._frame_started + FRAME_SECONDS + self._frame_chars / FRAME_CHARS_PER_SECOND
 
     def feed(self, data: bytes, final: bool = False, now: float | None = None) -> list[OutputEvent]:
         """Decode ``data``; with ``final`` (the cell ended) also flush any incomplete character, escape or frame."""
@@ -137,7 +142,7 @@ class StreamDecoder:
         deadline = self.deadline
         if deadline is None or now < deadline:
             return []
-        return self._cut(f"within {FRAME_SECONDS:g} s of its start")
+        return self._cut(f"within {now - self._frame_started:.1f} s of its start")
 
     def _frame_text(self, text: str, at: int, events: list[OutputEvent]) -> int:
         """Take the open frame's text from ``text[at:]`` up to its end or an escape; return where it stopped."""
