@@ -646,12 +646,12 @@ class HostServer:
         self.session.keep_streams()
         try:
             outcome = self.session.execute(request.code, request.cell_name, request.check_warnings, request.safe_points)
-            self.session.keep_streams()
         finally:
             with self._marks_lock:
                 self._generation = None
                 mark = self._marks.get(request.generation)
                 self.session.interrupted.clear()
+        self.session.keep_streams()
         if mark is not None:
             # The kernel sent the signals, so only it knows the rung and the latency.
             log.info("the cell ended by the kernel's interrupt from %s (the kernel logs how it stopped)", mark.source)
