@@ -35,7 +35,17 @@ from . import diagnostics
 from .diagnostics import CellError, Frame
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
-from .procfs import SIGINT_BIT, describe_exit, parent_pid, proc_status, send_signal, thread_cpu_ns
+from .procfs import (
+    SIGINT_BIT,
+    describe_exit,
+    fd_identity,
+    file_identity,
+    open_fds,
+    parent_pid,
+    proc_status,
+    send_signal,
+    thread_cpu_ns,
+)
 from .safepoints import SAFE_POINT, SAFE_POINT_FUNCTION, SafePoints, insert_safe_points
 from .swiftlex import swift_literal
 from .toolchain import Toolchain
@@ -340,26 +350,6 @@ class ResultChannel:
         close_fds(self.read_fd, self.write_fd)
 
 
-def _identity(stat: os.stat_result) -> tuple[int, int]:
-    return stat.st_dev, stat.st_ino
-
-
-def _fd_identity(pid: int, fd: int) -> tuple[int, int] | None:
-    """Return what fd ``fd`` of process ``pid`` leads to (device, inode); None if it is closed."""
-    try:
-        return _identity(os.stat(f"/proc/{pid}/fd/{fd}"))
-    except OSError:
-        return None
-
-
-def _open_fds(pid: int) -> list[int]:
-    """Return the open fds of process ``pid``."""
-    try:
-        return [int(name) for name in os.listdir(f"/proc/{pid}/fd")]
-    except OSError:
-        return []
-
-
 def _ignore_launch(pid: int, debug_server_pid: int) -> None:
     pass
 
@@ -582,9 +572,9 @@ class LLDBSession:
         self._stream_ids = {}
         for fd, path in ((1, self._streams.stdout), (2, self._streams.stderr)):
             with contextlib.suppress(OSError):
-                self._stream_ids[fd] = _identity(os.stat(path))
-        channel = _identity(os.fstat(self._results.write_fd))
-        ours = [fd for fd in _open_fds(self._pid) if _fd_identity(self._pid, fd) == channel]
+                self._stream_ids[fd] = file_identity(os.stat(path))
+        channel = file_identity(os.fstat(self._results.write_fd))
+        ours = [fd for fd in open_fds(self._pid) if fd_identity(self._pid, fd) == channel]
         self._channel_fd = max(ours, default=-1)
         self._stream_files = {}
         for fd, _, symbol in _STANDARD_STREAMS:
@@ -614,7 +604,7 @@ class LLDBSession:
         buffered = False
         for (fd, name, _), path in zip(_STANDARD_STREAMS, (self._streams.stdout, self._streams.stderr), strict=True):
             expected = self._stream_ids.get(fd)
-            found = _fd_identity(self._pid, fd)
+            found = fd_identity(self._pid, fd)
             if expected is not None and found != expected:
                 reopen[fd] = path
                 if found is None:
@@ -626,8 +616,8 @@ class LLDBSession:
             if file is not None and not int.from_bytes(file[:4], "little") & _IO_UNBUFFERED:
                 buffered = True
                 notes.append(f"{name} was made buffered (setvbuf): the kernel flushed it and made it unbuffered again.")
-        channel = _identity(os.fstat(self._results.write_fd))
-        channel_found = _fd_identity(self._pid, self._channel_fd) if self._channel_fd >= 0 else channel
+        channel = file_identity(os.fstat(self._results.write_fd))
+        channel_found = fd_identity(self._pid, self._channel_fd) if self._channel_fd >= 0 else channel
         reopen_channel = channel_found != channel
         if not (reopen or buffered or reopen_channel):
             return
