@@ -48,7 +48,8 @@ def _ensure_loader_path() -> None:
         return
     os.environ["LD_LIBRARY_PATH"] = loader_path(toolchain, current)
     os.environ["SWIFT_KERNEL_TOOLCHAIN"] = str(toolchain.root)
-    os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
+    # The script that runs (this one, or one that imports it first), with its arguments.
+    os.execv(sys.executable, [sys.executable, str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
 
 
 _ensure_loader_path()

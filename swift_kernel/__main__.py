@@ -43,6 +43,11 @@ def main() -> None:
         toolchain = ensure_loader_path(["-m", "swift_kernel", *sys.argv[1:]])
     except ToolchainError as error:
         sys.exit(f"swift_kernel: {error}")
+    from swift_kernel.procfs import end_owned_processes, mark_as_owner
+
+    # Processes of kernels that were killed before they could end them; then this kernel's mark.
+    end_owned_processes()
+    mark_as_owner()
     from swift_kernel.cells import EarlyStart
 
     # The Swift process starts while ipykernel is imported and set up.

@@ -26,6 +26,7 @@ import array
 import contextlib
 import enum
 import fcntl
+import itertools
 import logging
 import mmap
 import os
@@ -45,10 +46,21 @@ from typing import Any, ClassVar, Protocol
 from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
 from .diagnostics import CellError, Frame
-from .host import HostProcess
+from .host import HOST_ENDED, HostProcess
 from .messages import Execute, Installed, Outcome, Streams, SwiftProcessEnded
 from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
-from .procfs import SIGINT_BIT, proc_status, process_cpu_seconds, reading_stdin, send_signal, thread_cpu_ns
+from .procfs import (
+    COMMAND_VARIABLE,
+    SIGINT_BIT,
+    end_owned_processes,
+    owned_processes,
+    proc_status,
+    process_cpu_seconds,
+    reading_stdin,
+    resident_bytes,
+    send_signal,
+    thread_cpu_ns,
+)
 from .toolchain import Toolchain
 
 __all__ = ["Cell", "CellController", "EarlyStart", "ExecutionResult", "InterruptRecord", "Sent", "SwiftProcessEnded"]
@@ -164,6 +176,8 @@ class _Ladder:
     next_signal: float = 0.0
     next_async: float = 0.0
     told: bool = False
+    # The LLDB host's CPU time when the interrupt came: a compile after it is the host's work.
+    host_cpu_at_request: float = 0.0
 
 
 class SwiftHost(Protocol):
@@ -178,6 +192,10 @@ class SwiftHost(Protocol):
         """The Swift process's pid, 0 when none runs."""
 
     @property
+    def host_pid(self) -> int:
+        """The LLDB host's pid, 0 when none runs."""
+
+    @property
     def launches(self) -> int:
         """Swift processes launched so far."""
 
@@ -185,7 +203,9 @@ class SwiftHost(Protocol):
     def execute(self, request: Execute) -> Outcome: ...
     def mark(self, generation: int, source: str) -> None: ...
     def async_interrupt(self) -> None: ...
+    def end(self, because: str) -> None: ...
     def relaunch(self) -> None: ...
+    def reset(self) -> None: ...
     def set_environment(self, name: str, value: str) -> CellError | None: ...
     def load_installed(self, installed: Installed) -> CellError | None: ...
     def reopen_stdin(self, path: str) -> CellError | None: ...
@@ -334,7 +354,9 @@ class CellController:
         self._on_input: InputCallback | None = None
         self._lock = threading.Lock()
         self._cell: Cell | None = None
-        self._subprocess: subprocess.Popen[bytes] | None = None
+        # The %system or %install command running, with the mark its processes carry.
+        self._subprocess: tuple[subprocess.Popen[bytes], str] | None = None
+        self._commands = itertools.count(1)
         self._generation = 0
         # The last interrupt that found no cell, and who sent it when (see ``interrupt``).
         self._unclaimed: tuple[str, Sent] | None = None
@@ -371,6 +393,14 @@ class CellController:
     def start(self) -> None:
         """Start the LLDB host and its Swift process; called from the executing thread."""
         self.host.start()
+
+    def reset(self) -> None:
+        """Replace the LLDB host and the Swift process with fresh ones (``%reset``)."""
+        self.host.reset()
+
+    def host_memory(self) -> int:
+        """Return the LLDB host's resident memory in bytes (0 when none runs)."""
+        return resident_bytes(self.host.host_pid)
 
     def relaunch(self) -> None:
         """Start a fresh Swift process; all Swift state is lost."""
@@ -553,6 +583,10 @@ class CellController:
         if outcome.error is not None:
             if record is not None and outcome.error.ename == "CompileError":
                 return self._interrupted(record, ())
+            if record is not None and record.rung == "end host" and outcome.error.ename == HOST_ENDED:
+                evalue = f"{record.reason}; {outcome.error.evalue[:1].lower()}{outcome.error.evalue[1:]}"
+                traceback = [f"KeyboardInterrupt: {evalue}", *outcome.error.traceback[1:]]
+                return ExecutionResult(error=CellError("KeyboardInterrupt", evalue, traceback))
             return ExecutionResult(error=outcome.error)
         if record is not None:
             # The code finished before the interrupt could stop it (a compile ending just then, a
@@ -638,12 +672,14 @@ class CellController:
         """
         if cell.interrupt is not None:
             return None
+        # Every process of the command carries this, also one that leaves its group (setsid).
+        mark = f"{os.getpid()}:{next(self._commands)}"
         process = subprocess.Popen(
             ["/bin/sh", "-c", command],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=environment,
+            env={**environment, COMMAND_VARIABLE: mark},
             cwd=cwd or os.getcwd(),
             start_new_session=True,  # its own group: an interrupt signals all it started, not us
             # The kernel blocks SIGINT in every thread and children inherit that mask; undo it so
@@ -657,7 +693,7 @@ class CellController:
         for reader in readers:
             reader.start()
         with self._lock:
-            self._subprocess = process
+            self._subprocess = (process, mark)
             cell.phase = Phase.SUBPROCESS
             self._start_clock(cell)
         try:
@@ -706,9 +742,9 @@ class CellController:
             record = cell.interrupt = InterruptRecord(source, reason, time.monotonic())
             subprocess_running, running = self._subprocess, cell.running
         if subprocess_running is not None:
-            record.rung = "SIGINT to the command's process group"
+            record.rung = "SIGINT to the command's processes"
             threading.Thread(
-                target=self._stop_subprocess, args=(subprocess_running, record), name="swift-interrupt", daemon=True
+                target=self._stop_subprocess, args=(*subprocess_running, record), name="swift-interrupt", daemon=True
             ).start()
         elif running:
             threading.Thread(target=self._escalate, args=(cell, record), name="swift-interrupt", daemon=True).start()
@@ -716,16 +752,39 @@ class CellController:
             log.info("interrupt from %s before the cell's code started: it will not run", source)
         return "started"
 
-    def _stop_subprocess(self, process: subprocess.Popen[bytes], record: InterruptRecord) -> None:
-        """SIGINT to the command's process group; SIGKILL after the grace period."""
+    def _stop_subprocess(self, process: subprocess.Popen[bytes], mark: str, record: InterruptRecord) -> None:
+        """SIGINT to every process of the command; SIGKILL to those left after the grace period.
+
+        Its process group gets the signal, and so does any process of it that left the group
+        (``setsid``), which would otherwise run on and hold the output pipes open. Once the
+        command itself has ended, what is left of it gets SIGTERM.
+        """
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=self.interrupt_grace)
-        except subprocess.TimeoutExpired:
-            record.rung = "SIGKILL to the command's process group"
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+        for pid in self._command_processes(mark):
+            send_signal(pid, signal.SIGINT)
+        deadline = time.monotonic() + self.interrupt_grace
+        terminated = False
+        while time.monotonic() < deadline:
+            if proc_status(process.pid)[0] in ("X", "Z"):
+                left = self._command_processes(mark)
+                if not left:
+                    return
+                if not terminated:
+                    # The command ended; what it started in the background ignores SIGINT (as
+                    # a shell's background jobs do), but not SIGTERM.
+                    terminated = True
+                    for pid in left:
+                        send_signal(pid, signal.SIGTERM)
+            time.sleep(0.02)
+        record.rung = "SIGKILL to the command's processes"
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        end_owned_processes(mark, COMMAND_VARIABLE)
+
+    @staticmethod
+    def _command_processes(mark: str) -> list[int]:
+        return [pid for pid, found in owned_processes(COMMAND_VARIABLE).items() if found == mark]
 
     def _escalate(self, cell: Cell, record: InterruptRecord) -> None:
         """Stop the evaluation: at a safe point if it gets to one, else by the ladder of signals.
@@ -760,6 +819,7 @@ class CellController:
                 self._stop_flag.request()
         pid = self.host.pid
         ladder = _Ladder(record.requested_at, self._thread_cpu(pid), self._process_cpu(pid))
+        ladder.host_cpu_at_request = self._process_cpu(self.host.host_pid)
         if not waits:
             ladder.where = ""
         while not run_done.is_set():
@@ -771,8 +831,17 @@ class CellController:
                 ladder.grace_from = now
                 if not ladder.told and now - record.requested_at > self._compiling_notice_seconds:
                     ladder.told = True
-                    notice = f"{record.reason} while the compiler works on this cell: it stops as soon as it runs.\n"
+                    notice = (
+                        f"{record.reason} while the compiler works on this cell: it stops as soon as it runs, "
+                        f"or if the compiler is still at it {self.interrupt_grace:g} s after the interrupt, the "
+                        "LLDB host is ended to stop it (earlier variables are then lost).\n"
+                    )
                     self._pump.emit("stderr", Text(notice))
+                if self._compile_over(now, record, ladder):
+                    record.rung = "end host"
+                    waited = now - record.requested_at
+                    self.host.end(f"the compiler was still working on this cell {waited:.1f} s after the interrupt")
+                    break
             if self._grace_over(pid, now, ladder):
                 record.rung = "kill"
                 log.warning("interrupt grace of %.1f s over: killing Swift process %d", self.interrupt_grace, pid)
@@ -812,6 +881,18 @@ class CellController:
             record.signals_sent += 1
             record.rung = record.rung or f"signal{ladder.where}"
             ladder.next_signal = now + self.resend_interval
+
+    def _compile_over(self, now: float, record: InterruptRecord, ladder: _Ladder) -> bool:
+        """Say whether a compile the interrupt came during has had its grace period, in time and in progress.
+
+        A compile cannot be interrupted, only ended with the LLDB host that runs it. A host that
+        has not had CPU time (a busy machine) gets up to three grace periods.
+        """
+        waited = now - record.requested_at
+        if waited < self.interrupt_grace:
+            return False
+        ran = self._process_cpu(self.host.host_pid) - ladder.host_cpu_at_request
+        return ran >= self.interrupt_grace / 2 or waited >= 3 * self.interrupt_grace
 
     def _grace_over(self, pid: int, now: float, ladder: _Ladder) -> bool:
         """Say whether code that was asked to stop has had its grace period, in time and in progress."""

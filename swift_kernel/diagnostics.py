@@ -113,7 +113,25 @@ def compile_error(error_text: str, source_name: str | None = None, source: str |
             blocks[-1].append(line)
     if first_error is None:
         return None
+    if first_error.startswith(_NOT_COMPILE_ERRORS):
+        # LLDB's own failure, with no diagnostic of the compiler's: not the code's fault.
+        evalue = f"LLDB could not run the cell: {first_error} (not an error in the code; running it again may work)"
+        return CellError("LLDBError", evalue, [f"LLDBError: {evalue}"])
     return CellError("CompileError", first_error, ["\n".join(block) for block in blocks])
+
+
+# Messages LLDB gives, with no location, for failures of its own that are not compile errors (a
+# debug server that stopped answering, an execution cut short without a stop reason, memory it
+# could not get in the Swift process).
+_NOT_COMPILE_ERRORS = (
+    "Unknown error",
+    "Expression execution was interrupted",
+    "Couldn't allocate",
+    "Couldn't materialize",
+    "Couldn't dematerialize",
+    "Couldn't write",
+    "Couldn't read",
+)
 
 
 # A statement that fails in the SIL diagnostic passes, after type checking and the SIL warnings.

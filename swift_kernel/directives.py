@@ -87,7 +87,14 @@ class InstallFlags:
     flags: tuple[str, ...]
 
 
-Directive = SetTimeout | ShowHelp | RunSystem | SetEnv | Include | InstallPackage | InstallFlags
+@dataclass(frozen=True)
+class ResetSession:
+    """Start a fresh LLDB host and Swift process, keeping packages, environment and imports."""
+
+    directive: ClassVar[str] = "%reset"
+
+
+Directive = SetTimeout | ShowHelp | RunSystem | SetEnv | Include | InstallPackage | InstallFlags | ResetSession
 
 
 def _timeout(argument: str) -> Directive:
@@ -161,6 +168,13 @@ def _install(argument: str) -> Directive:
     return InstallPackage(spec, products)
 
 
+def _reset(argument: str) -> Directive:
+    """%reset  -- free LLDB's memory: fresh LLDB and Swift process; packages, %env and imports kept."""
+    if argument.strip():
+        raise DirectiveError("%reset takes no arguments")
+    return ResetSession()
+
+
 def _install_flags(argument: str) -> Directive:
     """%install-swiftpm-flags FLAG...  -- extra flags for the builds of %install."""
     return InstallFlags(tuple(shlex.split(argument)))
@@ -173,6 +187,7 @@ REGISTRY: dict[str, Callable[[str], Directive]] = {
     "include": _include,
     "install": _install,
     "install-swiftpm-flags": _install_flags,
+    "reset": _reset,
     "help": _help,
 }
 

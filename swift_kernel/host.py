@@ -21,6 +21,7 @@ Dependencies: ``messages``, ``procfs``, ``diagnostics``, ``toolchain``; the host
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import itertools
 import logging
@@ -67,7 +68,15 @@ from .messages import (
     Streams,
     SwiftProcessEnded,
 )
-from .procfs import describe_exit, remove_stale_temp_dirs, send_signal
+from .procfs import (
+    OWNER_VARIABLE,
+    describe_exit,
+    end_owned_processes,
+    owner_alive,
+    proc_status,
+    remove_stale_temp_dirs,
+    send_signal,
+)
 from .toolchain import Toolchain, find_toolchain
 
 log = logging.getLogger(__name__)
@@ -81,6 +90,14 @@ _SHUTDOWN_SECONDS = 5.0
 # otherwise be restarted for ever, each cell paying a start and getting the same error.
 _CRASH_LOOP_LIMIT = 3
 _CRASH_WINDOW_SECONDS = 60.0
+# A host, or its debug server, stopped by a signal (SIGSTOP, state T) answers nothing until
+# someone continues it: a request waiting on it would wait for ever, and no interrupt reaches the
+# code behind it. One stopped this long is ended, and a fresh one started. Checked every
+# _WATCH_SECONDS while a request waits.
+_STOPPED_SECONDS = 5.0
+_WATCH_SECONDS = 0.25
+# The error a cell gets when its host was ended because it could not answer (see HostProcess.end).
+HOST_ENDED = "LLDBHostEnded"
 
 
 class HostDied(Exception):
@@ -210,10 +227,14 @@ def _remove_own_temp_dir() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _crash_outcome(how: str, while_running: bool, fresh: str) -> Outcome:
+def _crash_outcome(how: str, while_running: bool, fresh: str, ended_because: str | None = None) -> Outcome:
     when = "while the cell ran" if while_running else "while no cell ran, so this cell did not run"
-    evalue = f"LLDB crashed ({how}) {when}; a fresh Swift process was started: earlier variables are gone"
-    return Outcome(error=CellError("LLDBCrashed", evalue, [f"LLDBCrashed: {evalue}", fresh]))
+    gone = "a fresh Swift process was started: earlier variables are gone"
+    if ended_because is not None:
+        ename, evalue = HOST_ENDED, f"{ended_because}, so the LLDB host was ended {when}; {gone}"
+    else:
+        ename, evalue = "LLDBCrashed", f"LLDB crashed ({how}) {when}; {gone}"
+    return Outcome(error=CellError(ename, evalue, [f"{ename}: {evalue}", fresh]))
 
 
 class HostProcess:
@@ -254,7 +275,8 @@ class HostProcess:
         self._installed: Installed | None = None
         # Replacing a dead host happens on whichever thread notices first: the executing thread
         # (its call failed) or the dead host's reader thread (the host died while idle).
-        self._host_lock = threading.Lock()
+        # Reentrant: a host started with the lock held may be ended (``end``) while it starts.
+        self._host_lock = threading.RLock()
         # The host that finished starting: only such a host is replaced as soon as it dies.
         self._ready_host: subprocess.Popen[bytes] | None = None
         self._shutting_down = False
@@ -264,6 +286,8 @@ class HostProcess:
         # When hosts died lately, and the error every cell gets once they died too often.
         self._crash_times: deque[float] = deque()
         self._gave_up: str | None = None
+        # Why the kernel ended the last host itself (``end``), until a cell has said so.
+        self._ended_because: str | None = None
 
     @property
     def pid(self) -> int:
@@ -310,9 +334,11 @@ class HostProcess:
             self._stop_flag,
         )
         try:
-            channel.call(init)
+            self._wait(channel.request(init))
         except HostDied as error:
-            how = describe_exit(host.poll())
+            with self._host_lock:
+                because, self._ended_because = self._ended_because, None
+            how = because or describe_exit(host.poll())
             raise SwiftProcessEnded(f"the LLDB host process ended while starting ({how})") from error
         self._ready_host = host
 
@@ -376,7 +402,8 @@ class HostProcess:
         self._ready_host = None
         how = self._last_crash = describe_exit(status)
         now = time.monotonic()
-        self._crash_times.append(now)
+        if self._ended_because is None:  # a host the kernel ended is no crash of LLDB's
+            self._crash_times.append(now)
         while self._crash_times and now - self._crash_times[0] > _CRASH_WINDOW_SECONDS:
             self._crash_times.popleft()
         if len(self._crash_times) >= _CRASH_LOOP_LIMIT:
@@ -403,13 +430,14 @@ class HostProcess:
             # The cell that was running reports the crash itself: the next one need not.
             self._idle_crash = None
             gave_up = self._gave_up
+            ended_because, self._ended_because = self._ended_because, None
         if gave_up is not None:
             return Outcome(error=CellError("LLDBCrashed", gave_up, [f"LLDBCrashed: {gave_up}"]))
         if self._host_alive():
             fresh = "A fresh Swift process has been started: earlier variables, functions and imports are gone."
         else:
             fresh = "Starting a fresh LLDB host failed; the next cell tries again."
-        return _crash_outcome(how, while_running, fresh)
+        return _crash_outcome(how, while_running, fresh, ended_because)
 
     def _unusable(self) -> Outcome | None:
         """Return the error a request gets when no working host is there (replacing it if it can)."""
@@ -417,9 +445,12 @@ class HostProcess:
             return self._host_crashed(None, while_running=False)
         with self._host_lock:
             idle_crash, self._idle_crash = self._idle_crash, None
+            ended_because = None
+            if idle_crash is not None:
+                ended_because, self._ended_because = self._ended_because, None
         if idle_crash is not None:
             fresh = "A fresh Swift process was started at the crash: earlier variables, functions and imports are gone."
-            return _crash_outcome(idle_crash, False, fresh)
+            return _crash_outcome(idle_crash, False, fresh, ended_because)
         if not self._host_alive():
             return self._host_crashed(self._host, while_running=False)
         return None
@@ -435,9 +466,50 @@ class HostProcess:
         assert self._channel is not None
         host = self._host
         try:
-            return self._channel.call(request)
+            return self._wait(self._channel.request(request))
         except HostDied:
             return self._host_crashed(host, while_running=True)
+
+    def _wait(self, reply: Future[Any]) -> Any:
+        """Return the reply's value once it comes; end the host if it or its debug server stays stopped."""
+        stopped_since: float | None = None
+        while True:
+            try:
+                return reply.result(_WATCH_SECONDS)
+            except concurrent.futures.TimeoutError:
+                pass
+            stopped = self._stopped_part()
+            now = time.monotonic()
+            if stopped is None:
+                stopped_since = None
+            elif stopped_since is None:
+                stopped_since = now
+            elif now - stopped_since >= _STOPPED_SECONDS:
+                self.end(f"{stopped} was stopped by a signal and did not answer for {_STOPPED_SECONDS:g} s")
+                stopped_since = float("inf")  # once: the reply now fails with HostDied
+
+    def _stopped_part(self) -> str | None:
+        """Name the debugger-side process that is stopped by a signal (state T), if one is."""
+        for name, pid in (("the LLDB host", self.host_pid), ("its debug server (lldb-server)", self._debug_server_pid)):
+            if pid and proc_status(pid)[0] == "T":
+                return name
+        return None
+
+    def end(self, because: str) -> None:
+        """End a host that cannot be made to answer; the request waiting on it gets ``LLDBHostEnded``.
+
+        Safe from any thread. ``because`` says why, as the start of a sentence. The Swift process
+        and its debug server go with it; a fresh host starts as after a crash.
+        """
+        with self._host_lock:
+            host = self._host
+            if host is None or host.poll() is not None:
+                return
+            self._ended_because = because[:1].upper() + because[1:]
+        log.warning("ending LLDB host %d: %s", host.pid, because)
+        host.kill()
+        for pid in (self._pid, self._debug_server_pid):
+            send_signal(pid, signal.SIGKILL)
 
     def _request_for_error(self, request: Any) -> CellError | None:
         """Send a request whose reply is an error or None; a dead host's error is the crash's."""
@@ -446,6 +518,24 @@ class HostProcess:
             return answer.error
         failure: CellError | None = answer
         return failure
+
+    def reset(self) -> None:
+        """Replace the host and its Swift process with fresh ones: all of LLDB's memory is freed.
+
+        Installed packages and environment variables are given to the fresh host, as after a
+        crash; raises SwiftProcessEnded when it cannot start.
+        """
+        with self._host_lock:
+            host = self._host
+            self._ready_host = None  # its end is no crash
+            if host is not None and host.poll() is None:
+                host.kill()
+                host.wait()
+            for pid in (self._pid, self._debug_server_pid):
+                send_signal(pid, signal.SIGKILL)
+            self._pid = self._debug_server_pid = 0
+            self._idle_crash = self._ended_because = None
+            self._start_host()
 
     def relaunch(self) -> None:
         """Start a fresh Swift process (a fresh host, if the host died)."""
@@ -597,6 +687,11 @@ class HostServer:
                 self.calls.put(message)
         # The kernel is gone (or closed the connection): nobody is left to use the Swift process.
         self.session.kill_now()
+        owner = os.environ.get(OWNER_VARIABLE, "")
+        if owner and not owner_alive(owner):
+            # Killed: it could not end what it started (sourcekit-lsp, %system commands, what
+            # the Swift process started); this host can.
+            end_owned_processes(owner)
         _remove_own_temp_dir()
         os._exit(0)
 
@@ -662,6 +757,9 @@ def main() -> None:
     """Serve the kernel on the connection whose file descriptor is the only argument."""
     # First, before LLDB starts threads: SIGINT is for the kernel to handle, never for this process.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # Not for lldb-server or anything else this process starts: a child holding the connection
+    # would keep the kernel from seeing this host end.
+    os.set_inheritable(int(sys.argv[1]), False)
     channel = Channel(Connection(int(sys.argv[1])))
     log_file = os.environ.get("SWIFT_KERNEL_LOG")
     if log_file:

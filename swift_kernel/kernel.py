@@ -37,6 +37,7 @@ from .directives import (
     Include,
     InstallFlags,
     InstallPackage,
+    ResetSession,
     RunSystem,
     SetEnv,
     SetTimeout,
@@ -50,7 +51,7 @@ from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
-from .procfs import describe_exit, remove_stale_temp_dirs
+from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, mark_as_owner, remove_stale_temp_dirs
 from .sources import SourceError, check_source, expand_user, read_source_file
 from .toolchain import find_toolchain
 
@@ -63,6 +64,7 @@ _EXIT_EXPLAINED = (
 
 
 _INSTALL_PREFIX = "swift-kernel-install-"
+MIB = 1 << 20
 
 
 def send_shell_replies_through_stream(shell_channel_thread: Any, shell_stream: Any) -> bool:
@@ -204,6 +206,12 @@ class SwiftKernel(Kernel):
         config=True,
         help="Largest file %include reads, in bytes: it is read whole into the kernel's memory.",
     )
+    host_memory_warning = Integer(
+        4096,
+        config=True,
+        help="MiB of LLDB host memory past which a cell's output says so, once, and how to free it "
+        "(%reset); 0 for never. LLDB keeps the code of every cell it compiled.",
+    )
     interrupt_grace = Float(
         5.0,
         config=True,
@@ -220,6 +228,10 @@ class SwiftKernel(Kernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # The mark every process this kernel starts inherits (``python -m swift_kernel`` set it
+        # before the early start; a kernel started another way gets it here).
+        if not os.environ.get(OWNER_VARIABLE, "").startswith(f"{os.getpid()}:"):
+            mark_as_owner()
         # ipykernel creates the lock of its control channel only in start(), after the control
         # thread begins taking messages: an interrupt_request that came during start-up then
         # failed on None ("Exception in control handler") and got no reply.
@@ -262,6 +274,8 @@ class SwiftKernel(Kernel):
         # Swift source of every cell that ran without error, in order (code intelligence reads it).
         self.successful_cells: list[str] = []
         self._cells_launch = 1
+        # Whether the output said that LLDB passed host_memory_warning (again after a %reset).
+        self._host_memory_warned = False
         # Completion and Shift-Tab. Its sourcekit-lsp starts now, in the background (its own
         # thread and process), so the first Tab does not wait for it.
         self.code_intelligence = SourceKitLSP(self.toolchain.sourcekit_lsp, log=self.log)
@@ -455,6 +469,7 @@ class SwiftKernel(Kernel):
             # A fresh Swift process knows none of the earlier cells: completion must not either.
             self.successful_cells.clear()
             self._cells_launch = self.cells.launches
+        self._warn_about_host_memory(parent, silent)
         if result.error is not None:
             return self._error_reply(result.error, parent, silent)
         self.successful_cells.append(swift_code)
@@ -508,8 +523,13 @@ class SwiftKernel(Kernel):
 
         show_progress("display_data")
         started = time.monotonic()
+        # SwiftPM and the Swift driver leave lock files and TemporaryDirectory.* folders in the
+        # temp directory: this kernel's install folder, removed with it.
+        temp = Path(self._install_dir.name, "tmp")
+        temp.mkdir(exist_ok=True)
+        environment = {**self.environment, "TMPDIR": str(temp)}
         status = await asyncio.get_running_loop().run_in_executor(
-            None, self.cells.run_subprocess, command, dict(self.environment), build_output, cell
+            None, self.cells.run_subprocess, command, environment, build_output, cell
         )
         if status == 0:
             progress.done = progress.total
@@ -650,6 +670,8 @@ class SwiftKernel(Kernel):
             self.packages.flags = list(directive.flags)
         elif isinstance(directive, InstallPackage):
             return await self._install(directive, cell, output, parent, silent)
+        elif isinstance(directive, ResetSession):
+            return await self._reset(cell, output)
         elif isinstance(directive, Include):
             try:
                 # Off the event loop: even a regular file can be slow to read.
@@ -661,6 +683,55 @@ class SwiftKernel(Kernel):
             included: ExecutionResult = result
             return included.error
         return None
+
+    async def _reset(self, cell: Cell, output: OutputCallback) -> CellError | None:
+        """%reset: a fresh LLDB host and Swift process, with the earlier cells' imports again.
+
+        LLDB keeps the code of every expression it compiled for as long as it runs (about 1.5 MiB
+        per cell, see the README's long-session table): only a fresh host frees it. Installed
+        packages and %env settings go to the fresh host anyway; the modules earlier cells
+        imported are imported again, so that the cells after go on where they were.
+        """
+        before = self.cells.host_memory()
+        modules = sorted({item.module for code in self.successful_cells for item in imported_modules(code)})
+        await self._on_lldb_thread(self.cells.reset)
+        self._host_memory_warned = False
+        self.successful_cells.clear()
+        self._cells_launch = self.cells.launches
+        if modules:
+            imports = "\n".join(f"import {module}" for module in modules)
+            result: ExecutionResult = await self._on_lldb_thread(self.cells.execute, imports, "<%reset>", cell)
+            if result.error is not None:
+                return result.error
+            self.successful_cells.append(imports)
+            self._cells_launch = self.cells.launches
+        after = self.cells.host_memory()
+        kept = f"imports ({', '.join(modules)})" if modules else "no imports (none were made)"
+        output(
+            "stdout",
+            Text(
+                f"%reset: a fresh LLDB host and Swift process ({before / MIB:,.0f} MiB -> {after / MIB:,.0f} MiB). "
+                f"Kept: installed packages, %env settings, {kept}. Gone: the variables, functions and types "
+                "of earlier cells.\n"
+            ),
+        )
+        return None
+
+    def _warn_about_host_memory(self, parent: dict[str, Any], silent: bool) -> None:
+        """Say once when the LLDB host passes ``host_memory_warning`` MiB, and what frees it."""
+        if self._host_memory_warned or self.host_memory_warning <= 0 or silent:
+            return
+        used = self.cells.host_memory()
+        if used <= self.host_memory_warning * MIB:
+            return
+        self._host_memory_warned = True
+        text = (
+            f"Note: LLDB now uses {used / MIB:,.0f} MiB, past SwiftKernel.host_memory_warning "
+            f"({self.host_memory_warning:,} MiB): it keeps the code of every cell it compiled. %reset frees it, "
+            "keeping installed packages, %env settings and imports (the variables, functions and types of "
+            "earlier cells are lost); a kernel restart does too.\n"
+        )
+        self._publish("stream", {"name": "stderr", "text": text}, parent)
 
     async def do_history(  # noqa: PLR0917 - ipykernel's signature
         self,
@@ -752,4 +823,9 @@ class SwiftKernel(Kernel):
         except Exception:
             self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
         self._lldb_thread.shutdown(wait=False)
+        # What the kernel's processes started and left running, even outside its process tree
+        # (a setsid %system command, a fork of the Swift process), and a host that did not end.
+        ended = await asyncio.to_thread(end_owned_processes, os.environ.get(OWNER_VARIABLE))
+        if ended:
+            self.log.info("shutdown ended %d processes this kernel had started: %s", len(ended), ended)
         return {"status": "ok", "restart": restart}

@@ -36,6 +36,7 @@ from .diagnostics import CellError, Frame
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
 from .procfs import (
+    OWNER_VARIABLE,
     SIGINT_BIT,
     describe_exit,
     fd_identity,
@@ -480,7 +481,7 @@ class LLDBSession:
         environment = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("JPY_", "SWIFT_KERNEL_")) and key != "PYTHONPATH"
+            if (not key.startswith(("JPY_", "SWIFT_KERNEL_")) or key == OWNER_VARIABLE) and key != "PYTHONPATH"
         }
         environment["SWIFT_BACKTRACE"] = _SWIFT_BACKTRACE
         environment.update(self.environment)

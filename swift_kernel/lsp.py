@@ -958,7 +958,18 @@ class SourceKitLSP:
         try:
             # A process group of its own: a SIGINT for the kernel's group must not reach it, and
             # shutdown can kill whatever it started with one killpg.
-            await client.start_io(self.executable, *self.arguments, start_new_session=True, cwd=str(self._directory))
+            # Its own temp directory, removed with the documents: sourcekitd leaves files there
+            # (a crash report's symbolizer-input-*, the Swift driver's TemporaryDirectory.*).
+            assert self._directory is not None
+            temp = self._directory / "tmp"
+            temp.mkdir(exist_ok=True)
+            await client.start_io(
+                self.executable,
+                *self.arguments,
+                start_new_session=True,
+                cwd=str(self._directory),
+                env={**os.environ, "TMPDIR": str(temp)},
+            )
         except OSError as error:
             self._back_off(f"cannot start {self.executable}: {error}")
             return None

@@ -16,6 +16,7 @@ import tempfile
 # The bit of SIGINT in /proc/<pid>/status's SigPnd and ShdPnd masks.
 SIGINT_BIT = 1 << (signal.SIGINT - 1)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 def proc_status(pid: int) -> tuple[str, int]:
@@ -112,6 +113,15 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def resident_bytes(pid: int) -> int:
+    """Return a process's resident memory in bytes (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def describe_exit(status: int | None) -> str:
     """Say how a child process ended, from its ``Popen.returncode``-style status."""
     if status is None:
@@ -138,3 +148,77 @@ def remove_stale_temp_dirs(prefix: str, root: str | None = None) -> None:
         owner = name[len(prefix) :].split("-", 1)[0] if name.startswith(prefix) else ""
         if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+# ----- the processes a kernel started ----------------------------------------------------------
+
+# Every process a kernel starts (its LLDB host, lldb-server, the Swift process, sourcekit-lsp,
+# %system and %install commands) inherits this variable, naming the kernel as "<pid>:<start
+# time>"; so do the processes those start, even ones that left the kernel's process tree (setsid,
+# a double fork): the kernel ends them at shutdown, the host when the kernel is gone, and the next
+# kernel to start those of a kernel that was killed before it could.
+OWNER_VARIABLE = "SWIFT_KERNEL_OWNER"
+# And each %system or %install command's processes carry this, naming the command.
+COMMAND_VARIABLE = "SWIFT_KERNEL_COMMAND"
+
+
+def _start_time(pid: int) -> str:
+    """Return a process's start time in clock ticks since boot ("" when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def mark_as_owner() -> str:
+    """Name this process as the owner of every process it starts from now on; return the mark."""
+    mark = f"{os.getpid()}:{_start_time(os.getpid())}"
+    os.environ[OWNER_VARIABLE] = mark
+    return mark
+
+
+def owned_processes(variable: str = OWNER_VARIABLE) -> dict[int, str]:
+    """Return ``{pid: mark}`` of every readable process whose environment has ``variable``."""
+    needle = variable.encode() + b"="
+    found: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                variables = environ.read().split(b"\0")
+        except OSError:
+            continue  # gone, or another user's
+        mark = next((v[len(needle) :] for v in variables if v.startswith(needle)), None)
+        if mark is not None:
+            found[int(entry)] = mark.decode(errors="replace")
+    return found
+
+
+def owner_alive(mark: str) -> bool:
+    """Say whether the process an owner mark names still runs (not gone, not a zombie)."""
+    pid, _, started = mark.partition(":")
+    return pid.isdigit() and _start_time(int(pid)) == started and proc_status(int(pid))[0] not in ("X", "Z")
+
+
+def end_owned_processes(owner: str | None = None, variable: str = OWNER_VARIABLE) -> list[int]:
+    """SIGKILL the processes marked ``owner`` (by default: of owners that are gone); return their pids.
+
+    Never this process. Repeated while it finds more (one may start another while they end).
+    """
+    ended: list[int] = []
+    for _ in range(5):
+        victims = [
+            pid
+            for pid, mark in owned_processes(variable).items()
+            if pid != os.getpid()
+            and pid not in ended
+            and (mark == owner if owner is not None else not owner_alive(mark))
+        ]
+        if not victims:
+            break
+        for pid in victims:
+            send_signal(pid, signal.SIGKILL)
+        ended.extend(victims)
+    return ended

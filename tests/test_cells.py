@@ -18,18 +18,21 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from swift_kernel.cells import CellController, ExecutionResult, Phase, Sent
 from swift_kernel.diagnostics import CellError, Frame
+from swift_kernel.host import HOST_ENDED
 from swift_kernel.messages import Ended, Execute, Installed, Outcome, Stop, Streams
 from swift_kernel.output import REPORT_HOLD_SECONDS, OutputEvent, Text
-from swift_kernel.procfs import SIGINT_BIT
+from swift_kernel.procfs import SIGINT_BIT, proc_status
 
 FRAMES = (Frame("top-level code", "<Cell 1>", 2),)
 FRESH = "A fresh Swift process has been started."
 STOPPED_BY_SIGINT = Outcome(stop=Stop("signal SIGINT", "signal SIGINT", FRAMES))
+HOST_PID = 4343
 
 
 @dataclass
@@ -53,6 +56,8 @@ class FakeProcess:
     events: list[tuple[str, object]] = field(default_factory=list)
     stopped: threading.Event = field(default_factory=threading.Event)
     outcome: Outcome = field(default_factory=Outcome)
+    host_cpu: float = 0.0
+    host_runs: bool = True
 
     def status(self, pid: int) -> tuple[str, int]:
         return self.state, self.pending
@@ -63,6 +68,10 @@ class FakeProcess:
         return self.cpu_ns
 
     def process_cpu(self, pid: int) -> float:
+        if pid == HOST_PID:
+            # The LLDB host: busy (compiling) unless the test says it gets no CPU.
+            self.host_cpu += 0.1 if self.host_runs else 0.0
+            return self.host_cpu
         return self.thread_cpu(pid) / 1e9
 
     def signal(self, pid: int, signum: int) -> None:
@@ -95,6 +104,8 @@ class FakeHost:
         self.flag_at_start: list[int] = []
         self.on_stderr = on_stderr
         self.pid = 4242
+        self.host_pid = HOST_PID
+        self.ended: list[str] = []
         self.launches = 1
         self.executed: list[tuple[int, str, str]] = []
         self.executing = threading.Event()
@@ -130,7 +141,15 @@ class FakeHost:
         # LLDB's SendAsyncInterrupt stops the process with SIGSTOP.
         self.process.stop_with(self.process.stops_on.get(signal.SIGSTOP))
 
+    def end(self, because: str) -> None:
+        self.ended.append(because)
+        evalue = f"{because[:1].upper()}{because[1:]}, so the LLDB host was ended while the cell ran"
+        self.process.stop_with(Outcome(error=CellError(HOST_ENDED, evalue, [f"{HOST_ENDED}: {evalue}", FRESH])))
+
     def relaunch(self) -> None:
+        self.launches += 1
+
+    def reset(self) -> None:
         self.launches += 1
 
     def set_environment(self, name: str, value: str) -> CellError | None:
@@ -305,6 +324,37 @@ def test_an_interrupt_during_compilation_waits_for_the_code_and_says_so(rig: Rig
     rig.process.state = "R"  # the code starts: its first safe point stops it
     assert_keyboard_interrupt(result())
     assert rig.process.signals() == []
+    assert rig.controller.interrupts[-1].rung == "safe point"
+
+
+def test_a_compile_still_running_after_the_grace_period_ends_the_host(rig: Rig) -> None:
+    rig.process.state = "t"  # compiling, and the LLDB host busy at it (its CPU time grows)
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    started = time.monotonic()
+    rig.controller.interrupt("message")
+    outcome = result()
+    assert time.monotonic() - started >= rig.controller.interrupt_grace
+    assert rig.host.ended and rig.host.ended[0].startswith("the compiler was still working on this cell")
+    assert outcome.error is not None and outcome.error.ename == "KeyboardInterrupt"
+    assert outcome.error.evalue.startswith("Interrupted by user; the compiler was still working on this cell")
+    assert "so the LLDB host was ended" in outcome.error.evalue
+    assert outcome.error.traceback[-1] == FRESH
+    assert "the LLDB host is ended to stop it" in rig.stderr()
+    assert rig.process.signals() == []
+    assert rig.controller.interrupts[-1].rung == "end host"
+
+
+def test_a_compile_that_gets_no_cpu_is_not_ended_after_one_grace_period(rig: Rig) -> None:
+    rig.process.state = "t"
+    rig.process.host_runs = False  # a busy machine: the host waits for a core
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    time.sleep(rig.controller.interrupt_grace * 1.5)
+    assert rig.host.ended == []
+    rig.process.state = "R"  # the compile ends; the code stops at its first safe point
+    assert_keyboard_interrupt(result())
     assert rig.controller.interrupts[-1].rung == "safe point"
 
 
@@ -593,8 +643,34 @@ def test_an_interrupted_subprocess_is_stopped_and_recorded(rig: Rig) -> None:
     thread.join(10)
     assert statuses == [None]
     record = rig.controller.interrupts[-1]
-    assert record.rung == "SIGINT to the command's process group" and record.latency is not None
+    assert record.rung == "SIGINT to the command's processes" and record.latency is not None
     assert record.latency < 5
     assert_keyboard_interrupt(rig.controller.interrupted_result(cell))  # type: ignore[arg-type]
     assert len(rig.controller.interrupts) == 1  # kept once, however often the result is asked for
+    rig.controller.end_cell(cell)
+
+
+def test_an_interrupt_reaches_a_command_process_that_left_the_group(rig: Rig, tmp_path: Path) -> None:
+    # setsid: its own session and group, out of reach of the group's SIGINT, holding the pipes.
+    pid_file = tmp_path / "pid"
+    command = f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 30' & wait"
+    cell = rig.controller.expect_cell()
+    statuses: list[int | None] = []
+    thread = threading.Thread(
+        target=lambda: statuses.append(
+            rig.controller.run_subprocess(command, dict(os.environ), lambda name, event: None, cell)
+        )
+    )
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    escaped = int(pid_file.read_text())
+    assert os.getsid(escaped) == escaped  # a session of its own
+    rig.controller.interrupt("message")
+    thread.join(10)
+    assert statuses == [None]
+    assert rig.controller.interrupts[-1].rung == "SIGINT to the command's processes"
+    assert proc_status(escaped)[0] in ("X", "Z")  # gone, or a zombie its new parent has not reaped
     rig.controller.end_cell(cell)

@@ -196,6 +196,17 @@ def test_error_without_location() -> None:
     assert error.traceback == ["error: could not find the module 'Nope'"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["error: Unknown error\n", "error: Expression execution was interrupted.\n", "error: Couldn't allocate space\n"],
+)
+def test_lldbs_own_failures_are_not_called_compile_errors(text: str) -> None:
+    error = compile_error(text)
+    assert error is not None and error.ename == "LLDBError"
+    assert error.evalue.startswith(f"LLDB could not run the cell: {text[7:].strip()}")
+    assert "not an error in the code" in error.evalue
+
+
 def test_error_at_the_end_of_a_cell_keeps_its_message() -> None:
     # LLDB names its wrapper file here; the executor is what could map it back to the cell.
     error = compile_error(AT_END_OF_CELL)

@@ -281,3 +281,73 @@ def test_a_debug_server_crash_while_idle_is_not_blamed_on_the_next_cell(
         swift_process(km, "lldb-server").send_signal(signal.SIGSEGV)
         refused(execute(kc, "1 + 1", timeout=30), "SwiftProcessEnded", "ended before this cell ran")
     still_works(kc)
+
+
+# ----- a stuck debugger side is ended and replaced (item 6), a long compile too (item 4) ------------
+
+
+def lldb_host(km: Any) -> psutil.Process:
+    found = [p for p in descendants(kernel_pid(km)) if "swift_kernel.host" in " ".join(p.cmdline())]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def debugger_side(km: Any, part: str) -> psutil.Process:
+    return lldb_host(km) if part == "host" else swift_process(km, "lldb-server")
+
+
+def ended(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.parametrize("part", ["host", "lldb-server"])
+def test_a_debugger_side_stopped_while_a_cell_runs_is_ended(
+    kernel: KernelPair, kc: BlockingKernelClient, part: str
+) -> None:
+    km, _ = kernel
+    assert value(kc, "var before = 7\nbefore") == "7"
+    msg_id = kc.execute("var spinning = 0\nwhile spinning >= 0 { spinning &+= 1 }")
+    time.sleep(1.0)
+    stopped = debugger_side(km, part)
+    stopped.suspend()  # SIGSTOP: it answers nothing until continued
+    evalue = refused(collect(kc, msg_id, 60), "LLDBHostEnded", "stopped by a signal", "did not answer for 5 s")
+    assert "while the cell ran" in evalue and "earlier variables are gone" in evalue
+    assert ended(stopped)
+    still_works(kc)
+    assert execute(kc, "before").status == "error"  # a fresh Swift process, as the error said
+
+
+@pytest.mark.parametrize("part", ["host", "lldb-server"])
+def test_a_debugger_side_stopped_while_idle_is_ended_at_the_next_cell(
+    kernel: KernelPair, kc: BlockingKernelClient, part: str
+) -> None:
+    km, _ = kernel
+    still_works(kc)
+    stopped = debugger_side(km, part)
+    stopped.suspend()
+    refused(execute(kc, "1 + 1", timeout=60), "LLDBHostEnded", "stopped by a signal", "did not answer for 5 s")
+    assert ended(stopped)
+    still_works(kc)
+
+
+def test_an_interrupt_during_a_long_compile_ends_the_host(kernel: KernelPair, kc: BlockingKernelClient) -> None:
+    # One line of 6,000 statements: the line limit does not see it, and the compiler took 317 s.
+    km, _ = kernel
+    still_works(kc)
+    host = lldb_host(km)
+    cpu_before = sum(host.cpu_times()[:2])
+    msg_id = kc.execute("var total = 0; " + "; ".join(f"total += {i}" for i in range(6000)))
+    deadline = time.monotonic() + 60
+    while sum(host.cpu_times()[:2]) - cpu_before < 0.5:  # the compiler is at work
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    km.interrupt_kernel()
+    execution = collect(kc, msg_id, 90)
+    evalue = refused(execution, "KeyboardInterrupt", "the compiler was still working on this cell")
+    assert "so the LLDB host was ended while the cell ran" in evalue
+    assert "the LLDB host is ended to stop it" in execution.stream("stderr")
+    assert ended(host)
+    still_works(kc)
