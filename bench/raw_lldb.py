@@ -28,6 +28,7 @@ def raw_session(toolchain: Toolchain, stdout_path: str | None = None) -> Iterato
     # LLDB writes one source file per expression into TMPDIR and never removes it: give it a
     # folder of this benchmark's own, removed with the session.
     temp_dir = tempfile.TemporaryDirectory(prefix="swift-kernel-bench-")
+    before = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = temp_dir.name
     tempfile.tempdir = None
     pump = OutputPump(_discard)
@@ -40,3 +41,9 @@ def raw_session(toolchain: Toolchain, stdout_path: str | None = None) -> Iterato
         session.shutdown()
         pump.close()
         temp_dir.cleanup()
+        # Back as it was: later subprocesses (register.py, kernels) need a temp directory that exists.
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
+        tempfile.tempdir = None

@@ -58,6 +58,7 @@ from .procfs import (
     process_cpu_seconds,
     reading_stdin,
     resident_bytes,
+    waiting_in_call,
     send_signal,
     thread_cpu_ns,
 )
@@ -330,6 +331,7 @@ class CellController:
         signal_process: Callable[[int, int], None] = send_signal,
         thread_cpu: Callable[[int], int] = thread_cpu_ns,
         process_cpu: Callable[[int], float] = process_cpu_seconds,
+        waiting_call: Callable[[int], bool] = waiting_in_call,
         compiling_notice_seconds: float = _COMPILING_NOTICE_SECONDS,
     ) -> None:
         # Compile each cell once more, without running it, to show its warnings.
@@ -343,6 +345,7 @@ class CellController:
         self._signal = signal_process
         self._thread_cpu = thread_cpu
         self._process_cpu = process_cpu
+        self._waiting_call = waiting_call
         self._compiling_notice_seconds = compiling_notice_seconds
         # The latest interrupts with their rung and latency, for logs and benchmarks.
         self.interrupts: deque[InterruptRecord] = deque(maxlen=1000)
@@ -858,7 +861,9 @@ class CellController:
         """Decide whether the code must be stopped where it is, not at a safe point."""
         if state in ("S", "D"):
             ladder.blocked_since = ladder.blocked_since if ladder.blocked_since is not None else now
-            if now - ladder.blocked_since >= _BLOCKED_SECONDS:
+            # Asleep in sleep(), read() and the like: at once. In a lock's wait (futex), which
+            # may be inside a mutation, only once it has lasted.
+            if now - ladder.blocked_since >= _BLOCKED_SECONDS or self._waiting_call(pid):
                 ladder.where = ""
         else:
             ladder.blocked_since = None

@@ -94,6 +94,26 @@ def reading_stdin(pid: int) -> bool:
     return False
 
 
+# System calls in which a thread waits for time or input, holding no lock of its process: sleep,
+# read, poll and the like (x86_64 and aarch64 numbers); futex, a lock's wait, is not one of them.
+# In order: read, poll, select, nanosleep, accept, recvfrom, wait4, clock_nanosleep, epoll_wait,
+# pselect6, ppoll, epoll_pwait (aarch64 has no poll, select or epoll_wait).
+_WAITING_CALLS = {
+    "x86_64": {0, 7, 23, 35, 43, 45, 61, 230, 232, 270, 271, 281},
+    "aarch64": {63, 101, 202, 207, 260, 115, 72, 73, 22},
+}.get(os.uname().machine, set())
+
+
+def waiting_in_call(pid: int) -> bool:
+    """Say whether the main thread of ``pid`` sleeps in a system call that waits for time or input."""
+    try:
+        with open(f"/proc/{pid}/syscall") as syscall:
+            number = syscall.read().split(" ", 1)[0]
+    except OSError:
+        return False
+    return number.isdigit() and int(number) in _WAITING_CALLS
+
+
 def thread_cpu_ns(pid: int, tid: int = 0) -> int:
     """Return how long thread ``tid`` (default: the main thread) of ``pid`` has run on a CPU, in ns (0 if unknown)."""
     try:

@@ -58,6 +58,11 @@ class FakeProcess:
     outcome: Outcome = field(default_factory=Outcome)
     host_cpu: float = 0.0
     host_runs: bool = True
+    # Whether the main thread sleeps in sleep(), read() and the like (not a lock's wait).
+    in_waiting_call: bool = False
+
+    def waiting_call(self, pid: int) -> bool:
+        return self.in_waiting_call
 
     def status(self, pid: int) -> tuple[str, int]:
         return self.state, self.pending
@@ -213,6 +218,7 @@ def rig() -> Iterator[Rig]:
         signal_process=process.signal,
         thread_cpu=process.thread_cpu,
         process_cpu=process.process_cpu,
+        waiting_call=process.waiting_call,
         compiling_notice_seconds=0.05,
     )
     yield Rig(controller, hosts[0], process, output)
@@ -309,6 +315,21 @@ def test_code_blocked_in_the_kernel_is_signalled_at_once(rig: Rig) -> None:
     assert outcome.error is not None and outcome.error.evalue == "Interrupted by user"  # nothing torn
     assert rig.process.events == [("mark", (1, "message")), ("signal", signal.SIGINT)]
     assert rig.controller.interrupts[-1].rung == "signal"
+
+
+def test_code_asleep_in_a_waiting_call_is_signalled_without_the_lock_wait_delay(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lock's wait (futex) must last before the code is stopped there; sleep() and read() need not.
+    monkeypatch.setattr("swift_kernel.cells._BLOCKED_SECONDS", 3600.0)
+    rig.process.state = "S"
+    rig.process.in_waiting_call = True
+    result = rig.run_in_background()
+    assert rig.host.executing.wait(5)
+    rig.controller.interrupt("message")
+    outcome = result()
+    assert outcome.error is not None and outcome.error.evalue == "Interrupted by user"
+    assert rig.process.signals() == [signal.SIGINT]
 
 
 def test_an_interrupt_during_compilation_waits_for_the_code_and_says_so(rig: Rig) -> None:
