@@ -735,6 +735,10 @@ class HostServer:
                 self.session.interrupted.clear()
             else:
                 self.session.interrupted.set()
+        # A cell may have closed, replaced or buffered the Swift process's standard streams or the
+        # result channel: put back before it runs and once its code is done, before its output is
+        # drained, so that none of its output moves to a later cell.
+        self.session.keep_streams()
         try:
             outcome = self.session.execute(request.code, request.cell_name, request.check_warnings, request.safe_points)
         finally:
@@ -742,6 +746,7 @@ class HostServer:
                 self._generation = None
                 mark = self._marks.get(request.generation)
                 self.session.interrupted.clear()
+        self.session.keep_streams()
         if mark is not None:
             # The kernel sent the signals, so only it knows the rung and the latency.
             log.info("the cell ended by the kernel's interrupt from %s (the kernel logs how it stopped)", mark.source)

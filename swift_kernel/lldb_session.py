@@ -18,6 +18,7 @@ Dependencies: ``diagnostics``, ``messages``, ``procfs``, ``output.child_path``, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import mmap
@@ -38,6 +39,9 @@ from .procfs import (
     OWNER_VARIABLE,
     SIGINT_BIT,
     describe_exit,
+    fd_identity,
+    file_identity,
+    open_fds,
     parent_pid,
     proc_status,
     send_signal,
@@ -104,6 +108,14 @@ _DISPATCH_RESTORED = ((8, 24), (32, 96))
 _SWIFT_BACKTRACE = "warnings=suppressed,enable=yes,interactive=no"
 # How LLDB says that an expression's execution had begun when the process was lost.
 _EXECUTION_CUT_SHORT = ("execution stopped with unexpected state", "execution was interrupted")
+
+# The Swift process's standard output and error as the kernel set them up, which a cell may break
+# (close, dup2, setvbuf): the fd, its name, and glibc's FILE for it. A FILE (struct _IO_FILE, LP64)
+# holds its flags in its first int and its fd in the int at byte 112; setvbuf(_IONBF) sets
+# _IO_UNBUFFERED among the flags.
+_STANDARD_STREAMS = ((1, "Standard output", "_IO_2_1_stdout_"), (2, "Standard error", "_IO_2_1_stderr_"))
+_FILE_FILENO_AT = 112
+_IO_UNBUFFERED = 0x2
 
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 
@@ -374,6 +386,11 @@ class LLDBSession:
         # its stop is then an interrupt, and a library call runs on to cell code before unwinding.
         self.interrupted = threading.Event()
         self._results = ResultChannel()
+        # What fds 1 and 2 and the result channel's fd must lead to (device, inode), the channel's
+        # fd in the Swift process, and the addresses of its stdout and stderr FILEs (``keep_streams``).
+        self._stream_ids: dict[int, tuple[int, int]] = {}
+        self._channel_fd = -1
+        self._stream_files: dict[int, int] = {}
         self._pid = 0
         self.launches = 0
         self._lldb: Any = None
@@ -419,6 +436,10 @@ class LLDBSession:
         self._check_options.SetAllowJIT(False)
         # An error with a fix-it would make LLDB compile the fixed text again, for nothing.
         self._check_options.SetAutoApplyFixIts(False)
+        # Putting the standard streams back may block (a flush into a pipe nobody reads) and be
+        # interrupted: LLDB then unwinds it by itself.
+        self._restore_options = self._expression_options(repl=False)
+        self._restore_options.SetUnwindOnError(True)
 
     def start(self) -> None:
         """Load LLDB if needed, launch ``repl_swift`` and run the prelude."""
@@ -494,6 +515,7 @@ class LLDBSession:
         self._dispatch_state = int.from_bytes(state, "little")
         self.launches += 1
         log.info("Swift process %d ready", self._pid)
+        self._find_streams()
 
     def relaunch(self) -> None:
         """Kill the Swift process (if any) and start a fresh one; all Swift state is lost."""
@@ -545,6 +567,77 @@ class LLDBSession:
         if not result.GetError().Success() and not diagnostics.is_no_result(error_text):
             return CellError("StdinError", f"reopening standard input failed: {error_text}")
         return None
+
+    def _find_streams(self) -> None:
+        """Note what the fresh Swift process's fds 1 and 2 and result channel lead to, for ``keep_streams``."""
+        self._stream_ids = {}
+        for fd, path in ((1, self._streams.stdout), (2, self._streams.stderr)):
+            with contextlib.suppress(OSError):
+                self._stream_ids[fd] = file_identity(os.stat(path))
+        channel = file_identity(os.fstat(self._results.write_fd))
+        ours = [fd for fd in open_fds(self._pid) if fd_identity(self._pid, fd) == channel]
+        self._channel_fd = max(ours, default=-1)
+        self._stream_files = {}
+        for fd, _, symbol in _STANDARD_STREAMS:
+            found = self._target.FindSymbols(symbol)
+            for index in range(found.GetSize()):
+                address = found.GetContextAtIndex(index).GetSymbol().GetStartAddress()
+                load_address = address.GetLoadAddress(self._target)
+                if load_address != self._lldb.LLDB_INVALID_ADDRESS:
+                    self._stream_files[fd] = load_address
+                    break
+        log.debug("streams %s, channel fd %d, FILEs %s", self._stream_ids, self._channel_fd, self._stream_files)
+
+    def keep_streams(self) -> None:
+        """Put back the Swift process's standard output and error and the result channel if code broke them.
+
+        Called before and after each piece of a cell (``host.HostServer``), while the process is
+        stopped. Code may close fds 1 and 2, point them elsewhere (dup2), buffer them (setvbuf: its
+        output would then surface in a later cell), or close or replace the kernel's result channel.
+        Checking costs a few /proc reads and two small memory reads; only a broken stream costs an
+        expression, which flushes what the cell printed and puts everything back. Each repair is
+        said on the cell's stderr.
+        """
+        if not self._pid or self._process is None or not self.is_process_alive():
+            return
+        notes = []
+        reopen: dict[int, str] = {}
+        buffered = False
+        for (fd, name, _), path in zip(_STANDARD_STREAMS, (self._streams.stdout, self._streams.stderr), strict=True):
+            expected = self._stream_ids.get(fd)
+            found = fd_identity(self._pid, fd)
+            if expected is not None and found != expected:
+                reopen[fd] = path
+                if found is None:
+                    notes.append(f"{name} (fd {fd}) was closed: what was written to it since went nowhere.")
+                else:
+                    notes.append(f"{name} (fd {fd}) led elsewhere (dup2, or a file opened in its place).")
+                notes[-1] += " The kernel put it back."
+            file = self._read(self._stream_files.get(fd, 0), _FILE_FILENO_AT + 4)
+            if file is not None and not int.from_bytes(file[:4], "little") & _IO_UNBUFFERED:
+                buffered = True
+                notes.append(f"{name} was made buffered (setvbuf): the kernel flushed it and made it unbuffered again.")
+        channel = file_identity(os.fstat(self._results.write_fd))
+        channel_found = fd_identity(self._pid, self._channel_fd) if self._channel_fd >= 0 else channel
+        reopen_channel = channel_found != channel
+        if not (reopen or buffered or reopen_channel):
+            return
+        code = (
+            f"__SwiftKernel.restoreStreams({swift_literal(reopen.get(1, ''))}, {swift_literal(reopen.get(2, ''))}, "
+            f"reopenChannel: {str(reopen_channel).lower()})"
+        )
+        result = self._target.EvaluateExpression(code, self._restore_options)
+        if not result.GetError().Success():
+            log.warning("putting the standard streams back failed: %s", result.GetError().GetCString())
+            self._on_stderr(f"Putting the Swift process's standard streams back failed: {' '.join(notes)}\n")
+            return
+        if reopen_channel:
+            old, new = self._channel_fd, result.GetValueAsSigned(-1)
+            self._channel_fd = new
+            how = "closed" if channel_found is None else "taken for something else (dup2, or a file opened there)"
+            notes.append(f"The kernel's result channel, fd {old}, was {how}: the kernel opened it again as fd {new}.")
+        log.info("put the standard streams back: %s", " ".join(notes))
+        self._on_stderr("".join(f"{note}\n" for note in notes))
 
     def kill_now(self) -> None:
         """Kill the Swift process at once; safe from any thread, even while a cell runs."""
@@ -601,6 +694,8 @@ class LLDBSession:
             self._show_warnings(points, located)
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
         value = self._target.EvaluateExpression(source, self._options)
+        if value.GetError().Success():
+            self.keep_streams()  # the cell may have broken the channel its result is described through
         error_text = value.GetError().GetCString() or ""
         if safe_points and _blames_safe_points(error_text, points, located):
             log.info("the compiler refused the safe points of %s; compiling it as written", located)

@@ -28,6 +28,12 @@ CLEAR_SCREEN = "\x1b[2J"
 DISPLAY_START = "\x1b]5151;"
 DISPLAY_END = "\x07"
 MAX_DISPLAY_CHARS = 64 << 20
+# A display frame arrives whole in one write of the Swift process: one still open this long after
+# its start is no frame (a stray start marker), and what followed it is printed text. A large frame
+# gets more time, as long as it keeps coming at this rate (a loaded machine passes 64 MiB through
+# the pipe in well under 16 s; a stray marker followed by a few lines still ends after ~1 s).
+FRAME_SECONDS = 1.0
+FRAME_CHARS_PER_SECOND = 4_000_000
 READ_SIZE = 1 << 16
 # A burst is sent at most this often per stream; the first line after a quiet spell goes at once.
 COALESCE_SECONDS = 0.05
@@ -71,51 +77,116 @@ OutputCallback = Callable[[str, OutputEvent], None]
 
 
 class StreamDecoder:
-    """Turn a byte stream into text and clear-screen events; pure, no I/O."""
+    """Turn a byte stream into text, clear-screen and display events; pure, no I/O.
+
+    A display frame (``DISPLAY_START`` JSON ``DISPLAY_END``) is collected as it arrives, in pieces,
+    each searched once: decoding is linear in the frame's size. A frame ends at its end marker; one
+    that has none ends, and what followed its start is given back as printed text with a note
+    (``Display`` with an error), at the first escape character (JSON never holds a raw ESC: the
+    next frame, a colour), when its time is up (``deadline``), or when the cell ends (``final``).
+    A frame longer than ``MAX_DISPLAY_CHARS`` is dropped, with a note, up to its end, which may
+    come no later than that either. So no output is ever held back for long, or lost unsaid.
+    """
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # A tail of text that may be the beginning of an escape split across reads.
         self._held = ""
-        self._skipping = False
+        # The open frame's text so far (after its start marker), when one is open.
+        self._frame: list[str] | None = None
+        self._frame_chars = 0
+        self._frame_started = 0.0
+        # The open frame passed the limit: it is dropped up to its end (``_frame_chars`` counts).
+        self._dropping = False
 
-    def feed(self, data: bytes, final: bool = False) -> list[OutputEvent]:
-        """Decode ``data``; with ``final`` also flush any incomplete character, escape or frame."""
+    @property
+    def deadline(self) -> float | None:
+        """Return when the open frame is taken for printed text if it has not ended; None: none open."""
+        if self._frame is None:
+            return None
+        return self._frame_started + FRAME_SECONDS + self._frame_chars / FRAME_CHARS_PER_SECOND
+
+    def feed(self, data: bytes, final: bool = False, now: float | None = None) -> list[OutputEvent]:
+        """Decode ``data``; with ``final`` (the cell ended) also flush any incomplete character, escape or frame."""
+        now = time.monotonic() if now is None else now
         text = self._held + self._decoder.decode(data, final=final)
         self._held = ""
         events: list[OutputEvent] = []
-        while (start := text.find(DISPLAY_START)) >= 0:
-            end = text.find(DISPLAY_END, start + len(DISPLAY_START))
-            if end < 0:
-                if final:
-                    break
-                frame = text[start:]
-                if len(frame) > MAX_DISPLAY_CHARS:
-                    events += split_clear(text[:start])
-                    events.append(Display("", f"a display message over {MAX_DISPLAY_CHARS >> 20} MiB was dropped"))
-                    # Skip the rest of the oversized frame as it arrives.
-                    self._skipping = True
-                    return events
-                events += split_clear(text[:start])
-                self._held = frame
-                return events
-            events += split_clear(text[:start])
-            events.append(Display(text[start + len(DISPLAY_START) : end]))
-            text = text[end + len(DISPLAY_END) :]
-        if self._skipping:
-            end = text.find(DISPLAY_END)
-            if end < 0:
-                return events
-            self._skipping = False
-            text = text[end + len(DISPLAY_END) :]
-        if not final:
+        at = 0
+        while at < len(text):
+            if self._frame is not None:
+                at = self._frame_text(text, at, events)
+                continue
+            start = text.find(DISPLAY_START, at)
+            if start < 0:
+                break
+            events += split_clear(text[at:start])
+            at = start + len(DISPLAY_START)
+            self._frame, self._frame_chars, self._frame_started = [], 0, now
+        rest = text[at:]
+        if not final and self._frame is None:
             # Keep back a tail that could begin an escape split across reads.
-            for keep in range(min(len(DISPLAY_START) - 1, len(text)), 0, -1):
-                tail = text[-keep:]
+            for keep in range(min(len(DISPLAY_START) - 1, len(rest)), 0, -1):
+                tail = rest[-keep:]
                 if CLEAR_SCREEN.startswith(tail) or DISPLAY_START.startswith(tail):
                     self._held = tail
-                    text = text[:-keep]
+                    rest = rest[:-keep]
                     break
-        return events + split_clear(text)
+        events += split_clear(rest)
+        if final:
+            events += self._cut("when the cell ended")
+        return events
+
+    def expire(self, now: float) -> list[OutputEvent]:
+        """End the open frame if its time is up (``deadline``); return what that gives."""
+        deadline = self.deadline
+        if deadline is None or now < deadline:
+            return []
+        return self._cut(f"within {now - self._frame_started:.1f} s of its start")
+
+    def _frame_text(self, text: str, at: int, events: list[OutputEvent]) -> int:
+        """Take the open frame's text from ``text[at:]`` up to its end or an escape; return where it stopped."""
+        end = text.find(DISPLAY_END, at)
+        escape = text.find("\x1b", at, end if end >= 0 else len(text))
+        stop = escape if escape >= 0 else end
+        self._grow(text[at : stop if stop >= 0 else len(text)], events)
+        if stop < 0:
+            return len(text)
+        if stop == escape:
+            events += self._cut("before the escape sequence that followed it")
+            return escape
+        if self._dropping:
+            self._dropping = False
+        else:
+            events.append(Display("".join(self._frame or ())))
+        self._frame = None
+        return end + len(DISPLAY_END)
+
+    def _grow(self, piece: str, events: list[OutputEvent]) -> None:
+        """Add ``piece`` to the open frame, or drop it if the frame is over the limit."""
+        if not piece:
+            return
+        assert self._frame is not None
+        self._frame_chars += len(piece)
+        if self._dropping:
+            return
+        self._frame.append(piece)
+        if self._frame_chars > MAX_DISPLAY_CHARS:
+            events.append(Display("", f"a display message over {MAX_DISPLAY_CHARS >> 20} MiB was dropped"))
+            self._frame.clear()
+            self._dropping = True
+
+    def _cut(self, when: str) -> list[OutputEvent]:
+        """End the open frame, which had no end marker ``when``; say so, and give its text back."""
+        if self._frame is None:
+            return []
+        frame, chars, dropping = "".join(self._frame), self._frame_chars, self._dropping
+        self._frame, self._frame_chars, self._dropping = None, 0, False
+        if dropping:
+            note = f"the display message over {MAX_DISPLAY_CHARS >> 20} MiB had no end (\\u{{07}}) {when}"
+            return [Display("", f"{note}: the {chars:,} characters printed after its start were dropped")]
+        note = f"a display message had no end (\\u{{07}}) {when}: its {chars:,} characters are shown as printed text"
+        return [Display("", note), *split_clear(frame)]
 
 
 def split_clear(text: str) -> list[OutputEvent]:
@@ -167,7 +238,11 @@ class _Stream:
         return child_path(self.write_fd)
 
     def read_available(self, final: bool = False) -> bool:
-        """Read until the pipe is empty; return whether anything was read."""
+        """Read until the pipe is empty, or enough text is pending; return whether anything was read.
+
+        With ``final`` (the cell ended) the decoder is flushed once the pipe is empty, not before:
+        a frame still coming must not be cut.
+        """
         got = False
         while True:
             try:
@@ -179,12 +254,16 @@ class _Stream:
             if not data:
                 break
             got = True
-            self._add(self.decoder.feed(data))
+            self._add(self.decoder.feed(data, now=time.monotonic()))
             if self.pending_chars >= MAX_PENDING_CHARS:
-                break
+                return True
         if final:
             self._add(self.decoder.feed(b"", final=True))
         return got
+
+    def expire(self, now: float) -> None:
+        """Give up on a display frame that did not end in time (``StreamDecoder.expire``)."""
+        self._add(self.decoder.expire(now))
 
     def _add(self, events: list[OutputEvent]) -> None:
         for event in events:
@@ -215,13 +294,14 @@ class _Stream:
         return event.text
 
     def due(self) -> float | None:
-        """Return when what is pending should go out; None when nothing is."""
+        """Return when what is pending should go out, or an open display frame expires; None: never."""
+        frame_deadline = self.decoder.deadline
         if not self.pending:
-            return None
+            return frame_deadline
         due = self.last_sent + COALESCE_SECONDS
         if self.held_since is not None and self._holding_all():
             due = max(due, self.held_since + self.hold_seconds)
-        return due
+        return due if frame_deadline is None else min(due, frame_deadline)
 
     def _holding_all(self) -> bool:
         """Say whether all that is pending is text that may still wait (nothing came after it)."""
@@ -377,6 +457,7 @@ class OutputPump:
                     by_fd[key.fd].read_available()
                 now = time.monotonic()
                 for stream in self._streams.values():
+                    stream.expire(now)
                     due = stream.due()
                     if due is not None and (now >= due or stream.pending_chars >= MAX_PENDING_CHARS):
                         self._send(stream, hold=True)

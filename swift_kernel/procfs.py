@@ -43,6 +43,27 @@ def parent_pid(pid: int) -> int:
         return 0
 
 
+def file_identity(stat: os.stat_result) -> tuple[int, int]:
+    """Return what a stat result is of: (device, inode)."""
+    return stat.st_dev, stat.st_ino
+
+
+def fd_identity(pid: int, fd: int) -> tuple[int, int] | None:
+    """Return what fd ``fd`` of process ``pid`` leads to (device, inode); None if it is closed."""
+    try:
+        return file_identity(os.stat(f"/proc/{pid}/fd/{fd}"))
+    except OSError:
+        return None
+
+
+def open_fds(pid: int) -> list[int]:
+    """Return the open fds of process ``pid`` (none when it is gone)."""
+    try:
+        return [int(name) for name in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return []
+
+
 def send_signal(pid: int, signum: int) -> None:
     """Send a signal, ignoring a process that is already gone (or a pid of 0: none)."""
     if pid <= 0:

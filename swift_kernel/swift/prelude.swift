@@ -28,13 +28,16 @@ final class __SwiftKernelBox<T>: @unchecked Sendable {
 enum __SwiftKernel {
     /// The kernel's result channel, on a high fd and closed on exec: out of the way of the fds a
     /// cell opens (the lowest free ones, after it closed some) and of the programs it starts.
-    static let channel: Int32 = {
+    /// Opened again (`restoreStreams`) when a cell closed or replaced it.
+    nonisolated(unsafe) static var channel: Int32 = openChannel()
+
+    static func openChannel() -> Int32 {
         let fd = open("@RESULT_PATH@", O_WRONLY | O_CLOEXEC)
         let high = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 1000)
         if high < 0 { return fd }
         close(fd)
         return high
-    }()
+    }
 
     /// Write all of `bytes` to a file descriptor.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
@@ -64,6 +67,29 @@ enum __SwiftKernel {
             close(fd)
         }
         clearerr(stdin)
+    }
+
+    /// Put back what a cell broke of the process's plumbing (the kernel found it so): standard
+    /// output and error unbuffered on the kernel's pipes at `outPath` and `errPath` (empty: that
+    /// fd is fine), and, with `reopenChannel`, the result channel on a fresh high fd (the old
+    /// number is the cell's now). Flushed first: what the cell printed goes where it was printed
+    /// to, now, not in a later cell. Returns the channel's fd.
+    static func restoreStreams(_ outPath: String, _ errPath: String, reopenChannel: Bool) -> Int32 {
+        fflush(stdout)
+        fflush(stderr)
+        for (fd, path) in [(Int32(1), outPath), (Int32(2), errPath)] where !path.isEmpty {
+            let opened = open(path, O_WRONLY)
+            if opened >= 0 && opened != fd {
+                dup2(opened, fd)
+                close(opened)
+            }
+        }
+        setvbuf(stdout, nil, _IONBF, 0)
+        setvbuf(stderr, nil, _IONBF, 0)
+        clearerr(stdout)
+        clearerr(stderr)
+        if reopenChannel { channel = openChannel() }
+        return channel
     }
 
     /// Run async work to completion from synchronous top-level code (the kernel rewrites
