@@ -736,7 +736,9 @@ class HostServer:
             else:
                 self.session.interrupted.set()
         try:
-            outcome = self.session.execute(request.code, request.cell_name, request.check_warnings, request.safe_points)
+            outcome = self.session.execute(
+                request.code, request.cell_name, request.check_warnings, request.safe_points, request.tables
+            )
         finally:
             with self._marks_lock:
                 self._generation = None
