@@ -99,8 +99,8 @@ extension __SwiftKernel {
     /// fields; as Swift describes it otherwise.
     static func describe<T>(_ value: T, tables: Bool) {
         if tables, __JupyterTable.isTabular(value) {
-            send("bundle", object([__JupyterTable.mime: __JupyterTable.json(value, rows: 20),
-                                   "text/plain": String(reflecting: value)]))
+            // Its text is the table's (the kernel draws it): the whole collection described could be huge.
+            send("bundle", object([__JupyterTable.mime: __JupyterTable.json(value, rows: 20)]))
         } else {
             describe(value)
         }
