@@ -10,11 +10,12 @@ cell controller (``cells.py``) decides those and only tells this session, throug
 
 It runs in the LLDB host process (``host.py``), on that process's main thread: LLDB's Python
 support must be set up there. It starts no threads of its own beyond a watchdog timer while a
-stopped library call runs on to cell code.
+stopped library call runs on to cell code, and a reader of the result channel while a result is
+described (``ResultChannel.reading``).
 
 Dependencies: ``diagnostics``, ``displayable``, ``messages``, ``procfs``, ``output.child_path``,
-``toolchain``; and
-``lldb``, imported late (``load``) once the toolchain's Python directory is on ``sys.path``.
+``toolchain``; and ``lldb``, imported late (``load``) once the toolchain's Python directory is on
+``sys.path``.
 """
 
 from __future__ import annotations
