@@ -220,8 +220,8 @@ def chart_and_table(page: Page, shots: Path) -> None:
     """Draw a line chart and a table in the open notebook (cells 9 and 10): JupyterLab renders both."""
     # 9. a Vega-Lite line chart, which JupyterLab draws by itself (a canvas or an svg)
     chart = run_cell(page, 'Jupyter.plot(x: [1, 2, 3, 4], y: [1.0, 4, 9, 16], title: "Squares")')
-    vega = chart.locator('.jp-OutputArea-output[data-mime-type="application/vnd.vegalite.v5+json"]')
-    expect(vega.locator("canvas, svg").first).to_be_visible(timeout=CELL_WAIT_MS)
+    vega = chart.locator(".jp-OutputArea-output")
+    expect(vega.locator("canvas.marks, svg.marks")).to_be_visible(timeout=CELL_WAIT_MS)
     page.screenshot(path=shots / "11-chart.png")
     # 10. a table of tuples, one column per field
     table = run_cell(page, 'Jupyter.table([(name: "ada", score: 3), (name: "bob", score: 5)])')
