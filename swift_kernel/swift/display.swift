@@ -149,10 +149,9 @@ enum __JupyterTable {
         if [.collection, .set, .dictionary].contains(mirror.displayStyle) {
             let children = mirror.children
             total = children.count
-            shown = children.prefix(limit / 2).map(\.value)
             if total > limit {
                 gap = "\(limit / 2)"
-                shown += children.suffix(limit - limit / 2).map(\.value)
+                shown = children.prefix(limit / 2).map(\.value) + children.suffix(limit - limit / 2).map(\.value)
             } else {
                 shown = children.map(\.value)
             }
