@@ -115,6 +115,8 @@ class ExecutionResult:
 
     value: str | None = None
     error: CellError | None = None
+    # The result's MIME bundle when it has more than text (text/plain is ``value``).
+    data: dict[str, str] | None = None
 
 
 @dataclass
@@ -338,6 +340,8 @@ class CellController:
         self.check_warnings = check_warnings
         # Put safe points into cells, where an interrupt stops the code with every value whole.
         self.safe_points = safe_points
+        # Show a result that is a collection of rows as a table (%display tables on).
+        self.tables = False
         self.interrupt_grace = interrupt_grace
         # How long a compile an interrupt came during may go on before the LLDB host is ended.
         self.compile_grace = 10.0
@@ -528,7 +532,7 @@ class CellController:
                     daemon=True,
                 ).start()
             self._pump.reset_tail()
-            request = Execute(cell.generation, code, cell_name, self.check_warnings, self.safe_points)
+            request = Execute(cell.generation, code, cell_name, self.check_warnings, self.safe_points, self.tables)
             try:
                 outcome = self.host.execute(request)
             finally:
@@ -596,7 +600,7 @@ class CellController:
             # The code finished before the interrupt could stop it (a compile ending just then, a
             # cell too quick for it): an interrupt accepted for a cell still ends it as one.
             return self._interrupted(record, ())
-        return ExecutionResult(value=outcome.value)
+        return ExecutionResult(value=outcome.value, data=outcome.data)
 
     def _record_interrupt(self, record: InterruptRecord) -> None:
         """Log an interrupt that ended its cell and keep its record, once."""

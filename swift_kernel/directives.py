@@ -94,7 +94,18 @@ class ResetSession:
     directive: ClassVar[str] = "%reset"
 
 
-Directive = SetTimeout | ShowHelp | RunSystem | SetEnv | Include | InstallPackage | InstallFlags | ResetSession
+@dataclass(frozen=True)
+class SetDisplay:
+    """Show the results of the cells that follow as tables, or not."""
+
+    directive: ClassVar[str] = "%display"
+
+    tables: bool
+
+
+Directive = (
+    SetTimeout | ShowHelp | RunSystem | SetEnv | Include | InstallPackage | InstallFlags | ResetSession | SetDisplay
+)
 
 
 def _timeout(argument: str) -> Directive:
@@ -180,6 +191,14 @@ def _install_flags(argument: str) -> Directive:
     return InstallFlags(tuple(shlex.split(argument)))
 
 
+def _display(argument: str) -> Directive:
+    """%display tables on|off  -- show a cell's result that is a collection of rows as a table."""
+    words = argument.split()
+    if len(words) != 2 or words[0] != "tables" or words[1] not in ("on", "off"):
+        raise DirectiveError(f"%display takes 'tables on' or 'tables off', not {argument.strip()!r}")
+    return SetDisplay(words[1] == "on")
+
+
 REGISTRY: dict[str, Callable[[str], Directive]] = {
     "timeout": _timeout,
     "system": _system,
@@ -188,6 +207,7 @@ REGISTRY: dict[str, Callable[[str], Directive]] = {
     "install": _install,
     "install-swiftpm-flags": _install_flags,
     "reset": _reset,
+    "display": _display,
     "help": _help,
 }
 

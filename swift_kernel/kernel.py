@@ -39,6 +39,7 @@ from .directives import (
     InstallPackage,
     ResetSession,
     RunSystem,
+    SetDisplay,
     SetEnv,
     SetTimeout,
     ShowHelp,
@@ -46,7 +47,7 @@ from .directives import (
     help_text,
     parse_cell,
 )
-from .display import DisplayError, display_message, progress_bundle
+from .display import DisplayError, display_message, progress_bundle, result_bundle
 from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
@@ -481,10 +482,11 @@ class SwiftKernel(Kernel):
             return self._error_reply(result.error, parent, silent)
         self.successful_cells.append(swift_code)
         if result.value is not None and not silent:
+            data, bad = result_bundle(result.value, result.data)
+            if bad is not None:
+                self._publish("stream", {"name": "stderr", "text": f"JupyterDisplayable: {bad}\n"}, parent)
             self._publish(
-                "execute_result",
-                {"execution_count": self.execution_count, "data": {"text/plain": result.value}, "metadata": {}},
-                parent,
+                "execute_result", {"execution_count": self.execution_count, "data": data, "metadata": {}}, parent
             )
         return self._ok_reply()
 
@@ -675,6 +677,8 @@ class SwiftKernel(Kernel):
                 output("stderr", Text(f"%system: {describe_exit(status)}\n"))
         elif isinstance(directive, InstallFlags):
             self.packages.flags = list(directive.flags)
+        elif isinstance(directive, SetDisplay):
+            self.cells.tables = directive.tables
         elif isinstance(directive, InstallPackage):
             return await self._install(directive, cell, output, parent, silent)
         elif isinstance(directive, ResetSession):

@@ -10,29 +10,35 @@ cell controller (``cells.py``) decides those and only tells this session, throug
 
 It runs in the LLDB host process (``host.py``), on that process's main thread: LLDB's Python
 support must be set up there. It starts no threads of its own beyond a watchdog timer while a
-stopped library call runs on to cell code.
+stopped library call runs on to cell code, and a reader of the result channel while a result is
+described (``ResultChannel.reading``).
 
-Dependencies: ``diagnostics``, ``messages``, ``procfs``, ``output.child_path``, ``toolchain``; and
-``lldb``, imported late (``load``) once the toolchain's Python directory is on ``sys.path``.
+Dependencies: ``diagnostics``, ``displayable``, ``messages``, ``procfs``, ``output.child_path``,
+``toolchain``; and ``lldb``, imported late (``load``) once the toolchain's Python directory is on
+``sys.path``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import mmap
 import os
 import re
+import select
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from . import diagnostics
 from .diagnostics import CellError, Frame
+from .displayable import BUNDLE_METHOD, EXTRAS, Adopter, may_adopt, needs_extras
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
 from .procfs import (
@@ -123,6 +129,19 @@ PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 def _prelude(result_path: str, stop_flag: str) -> str:
     """Return the Swift code run once per Swift process, before the first cell."""
     return PRELUDE.read_text().replace("@RESULT_PATH@", result_path).replace("@STOP_PATH@", stop_flag)
+
+
+def _bundle(payload: str) -> dict[str, str] | None:
+    """Read a MIME bundle from the result channel; its text/plain without LLDB's module names."""
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError:
+        log.warning("a result bundle that is not JSON: %r", payload[:100])
+        return None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        return None
+    data["text/plain"] = _LLDB_MODULE_PREFIX.sub("", data.get("text/plain", ""))
+    return data
 
 
 def _frame_of(function: str, entry: Any) -> Frame:
@@ -293,7 +312,8 @@ def _blames_safe_points(error_text: str, points: SafePoints, cell_name: str) -> 
 
 
 # A frame header on the result channel: the kinds the prelude sends, and the payload's length.
-_FRAME_HEADER = re.compile(rb"(result|exit) (\d{1,10})")
+# (`result`: the cell's value as Swift describes it; `bundle`: its MIME bundle, a JSON object.)
+_FRAME_HEADER = re.compile(rb"(result|bundle|exit) (\d{1,10})")
 _MAX_FRAME_BYTES = 1 << 30
 
 
@@ -308,43 +328,70 @@ class ResultChannel:
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._lock = threading.Lock()
 
     @property
     def path_for_child(self) -> str:
         return child_path(self.write_fd)
 
     def _read_pending(self) -> None:
-        while True:
-            try:
-                data = os.read(self.read_fd, 1 << 16)
-            except BlockingIOError:
-                break
-            if not data:
-                break
-            self._buffer += data
+        with self._lock:
+            while True:
+                try:
+                    data = os.read(self.read_fd, 1 << 16)
+                except BlockingIOError:
+                    break
+                if not data:
+                    break
+                self._buffer += data
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Read the pipe on a thread while the body runs Swift code that writes into it.
+
+        A message longer than the pipe holds (64 KiB: a long description, a table, an image)
+        would otherwise block the Swift process, and with it the evaluation, for good.
+        """
+        wake_read, wake_write = os.pipe()
+
+        def pump() -> None:
+            while True:
+                ready, _, _ = select.select([self.read_fd, wake_read], [], [])
+                self._read_pending()
+                if wake_read in ready:
+                    return
+
+        thread = threading.Thread(target=pump, name="swift-results", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            os.write(wake_write, b"x")
+            thread.join()
+            close_fds(wake_read, wake_write)
 
     def discard(self) -> None:
         """Drop everything written so far (the Swift process is stopped: it is all in the pipe)."""
         self._read_pending()
-        self._buffer = b""
+        self._buffer = bytearray()
 
     def read_messages(self) -> list[tuple[str, str]]:
         """Return every complete message in the pipe now."""
         self._read_pending()
         messages = []
         while b"\n" in self._buffer:
-            header, rest = self._buffer.split(b"\n", 1)
+            header, rest = bytes(self._buffer).split(b"\n", 1)
             frame = _FRAME_HEADER.fullmatch(header)
             if frame is None or int(frame.group(2)) > _MAX_FRAME_BYTES:
                 log.warning("dropped a line on the result channel that is not the kernel's: %r", header[:100])
-                self._buffer = rest
+                self._buffer = bytearray(rest)
                 continue
             length = int(frame.group(2))
             if len(rest) < length:
                 break
             messages.append((frame.group(1).decode(), rest[:length].decode("utf-8", "replace")))
-            self._buffer = rest[length:]
+            self._buffer = bytearray(rest[length:])
         return messages
 
     def close(self) -> None:
@@ -405,6 +452,10 @@ class LLDBSession:
         # The main thread's libdispatch state: where it is, and what it held before this cell.
         self._dispatch_state = 0
         self._dispatch_before: bytes | None = None
+        # The display extras (tables, charts, images) compiled into this Swift process, and the
+        # types with a bundle method that were made JupyterDisplayable there.
+        self._extras_loaded = False
+        self._adopter = Adopter()
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -510,6 +561,8 @@ class LLDBSession:
         if not value.GetError().Success() and not diagnostics.is_no_result(error_text):
             raise SwiftProcessEnded(f"the kernel's Swift prelude failed: {error_text}")
         self._results.read_messages()
+        self._extras_loaded = False
+        self._adopter.reset()
         page = self._page()
         state = page[_DISPATCH_STATE_AT : _DISPATCH_STATE_AT + 8] if page else b""
         self._dispatch_state = int.from_bytes(state, "little")
@@ -674,15 +727,20 @@ class LLDBSession:
         """Evaluate ``code`` with the cell options and return LLDB's SBValue (for benchmarks)."""
         return self._target.EvaluateExpression(code, self._options)
 
-    def execute(self, code: str, cell_name: str, check_warnings: bool = True, safe_points: bool = True) -> Outcome:
+    def execute(
+        self, code: str, cell_name: str, check_warnings: bool = True, safe_points: bool = True, tables: bool = False
+    ) -> Outcome:
         """Compile and run one piece of a cell (named ``cell_name`` in diagnostics and frames).
 
         With ``safe_points`` every loop body and the cell itself start with a safe point (see
         ``safepoints.py``); should the compiler object to one (a loop in a result builder), the
-        cell is compiled again as written.
+        cell is compiled again as written. With ``tables`` a result that is a collection of rows
+        is shown as a table.
         """
         if not self.is_process_alive():
             return self._process_ended("The Swift process ended before this cell ran")
+        if needs_extras(code) or tables:
+            self._load_extras()
         # #sourceLocation takes its file name as written, escapes and all: a name with a quote or a
         # backslash is given, and shown in diagnostics, the way Swift writes it in a literal.
         located = swift_literal(cell_name.encode("utf-8", "replace").decode())[1:-1]
@@ -699,8 +757,40 @@ class LLDBSession:
         error_text = value.GetError().GetCString() or ""
         if safe_points and _blames_safe_points(error_text, points, located):
             log.info("the compiler refused the safe points of %s; compiling it as written", located)
-            return self.execute(code, cell_name, check_warnings=False, safe_points=False)
-        return self._finish(value, located, points)
+            return self.execute(code, cell_name, check_warnings=False, safe_points=False, tables=tables)
+        return self._finish(value, located, points, tables)
+
+    def _load_extras(self) -> None:
+        """Compile the display extras (``swift/display.swift``) into this Swift process, once."""
+        if self._extras_loaded:
+            return
+        self._extras_loaded = True
+        value = self._target.EvaluateExpression(EXTRAS.read_text(), self._options)
+        error_text = value.GetError().GetCString() or ""
+        if not value.GetError().Success() and not diagnostics.is_no_result(error_text):
+            log.warning("the display extras failed to compile: %s", error_text)
+
+    def _adopt_bundle_methods(self, code: str) -> None:
+        """Make the types that have the bundle method but not the conformance JupyterDisplayable."""
+        if not may_adopt(code):
+            return
+        found = self._target.FindFunctions(BUNDLE_METHOD)
+        names = []
+        for index in range(found.GetSize()):
+            context = found.GetContextAtIndex(index)
+            symbol = context.GetSymbol()
+            name = symbol.GetName() if symbol.IsValid() else context.GetFunction().GetName()
+            if name:
+                names.append(name)
+        declarations = self._adopter.conformances(code, names)
+        if not declarations:
+            return
+        log.debug("declaring %s", declarations)
+        for declaration in declarations:
+            result = self._target.EvaluateExpression(declaration, self._options)
+            error_text = result.GetError().GetCString() or ""
+            if not result.GetError().Success() and not diagnostics.is_no_result(error_text):
+                log.info("%s failed: %s", declaration, error_text)
 
     def _show_warnings(self, points: SafePoints, cell_name: str) -> None:
         """Compile the cell without running it and send its warnings to stderr, before it runs.
@@ -718,12 +808,15 @@ class LLDBSession:
         if warnings:
             self._on_stderr(warnings)
 
-    def _finish(self, value: Any, source_name: str, points: SafePoints) -> Outcome:
+    def _finish(self, value: Any, source_name: str, points: SafePoints, tables: bool = False) -> Outcome:
         error = value.GetError()
         error_text = points.restore(error.GetCString() or "", source_name)
         if error.Success():
-            return Outcome(value=self._describe(value))
+            self._adopt_bundle_methods(points.original)
+            text, data = self._describe(value, tables)
+            return Outcome(value=text, data=data)
         if diagnostics.is_no_result(error_text):
+            self._adopt_bundle_methods(points.original)
             return Outcome()
         if diagnostics.is_process_gone(error_text) or not self.is_process_alive():
             # Only LLDB's word that the execution was cut short means the cell's code had begun: a
@@ -1002,28 +1095,42 @@ class LLDBSession:
             signals.SetShouldStop(signal.SIGINT, True)
             signals.SetShouldNotify(signal.SIGINT, True)
 
-    def _describe(self, value: Any) -> str | None:
-        """Return the cell's result the way Swift describes it, or None for a Void result."""
+    def _describe(self, value: Any, tables: bool = False) -> tuple[str | None, dict[str, str] | None]:
+        """Return the cell's result the way Swift describes it, and its MIME bundle if it has one.
+
+        (None, None) for a Void result. The bundle comes from a ``JupyterDisplayable`` value, or a
+        table with ``tables``.
+        """
         type_name = value.GetTypeName() or ""
         if type_name in ("()", "Swift.Void", ""):
-            return None
+            return None, None
         if type_name in _FAST_TYPES and value.GetValue() is not None:
-            return str(value.GetValue())
+            return str(value.GetValue()), None
         if type_name == "Swift.Bool" and value.GetValue() is not None:
-            return "false" if value.GetValue() in ("0", "false") else "true"
+            return ("false" if value.GetValue() in ("0", "false") else "true"), None
         name = value.GetName()
         if not name:
-            return None
+            return None, None
         # REPL mode: only REPL expressions can see the $R result variables.
         self._results.discard()  # anything a cell wrote into the channel is not this value
-        described = self._target.EvaluateExpression(f"__SwiftKernel.describe({name})", self._options)
-        messages = [payload for kind, payload in self._results.read_messages() if kind == "result"]
-        if messages:
-            # Types declared in cells live in per-cell modules named __lldb_expr_N.
-            return _LLDB_MODULE_PREFIX.sub("", messages[-1])
+        call = f"__SwiftKernel.describe({name}, tables: true)" if tables else f"__SwiftKernel.describe({name})"
+        with self._results.reading():
+            described = self._target.EvaluateExpression(call, self._options)
+        for kind, payload in reversed(self._results.read_messages()):
+            if kind == "result":
+                # Types declared in cells live in per-cell modules named __lldb_expr_N.
+                return _LLDB_MODULE_PREFIX.sub("", payload), None
+            if kind == "bundle":
+                data = _bundle(payload)
+                if data is not None:
+                    return data["text/plain"], data
         error_text = described.GetError().GetCString() or ""
         log.warning("describing %s failed: %s", name, error_text)
-        return value.GetSummary() or value.GetValue() or f"<{type_name}>"
+        if diagnostics.process_left_stopped(error_text):
+            # The value's own code (a description, a bundle method) crashed or was interrupted.
+            self._unwind(run_to_cell_code=False)
+            self._clear_pending_interrupt()
+        return (value.GetSummary() or value.GetValue() or f"<{type_name}>"), None
 
     def _how_it_exited(self) -> str:
         """Say how the exited Swift process ended: an exit status, a signal, or its debug server's end.

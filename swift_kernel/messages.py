@@ -19,7 +19,7 @@ from typing import Any
 
 from .diagnostics import CellError, Frame
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 class SwiftProcessEnded(Exception):
@@ -59,10 +59,12 @@ class Outcome:
     """What the host's evaluation of one piece of a cell gave, for the kernel to turn into a reply.
 
     At most one of ``error``, ``stop`` and ``ended`` is set; none means success, with ``value``
-    the result's description (None for a Void result or a declaration).
+    the result's description (None for a Void result or a declaration) and ``data`` its MIME
+    bundle when it has more than text (a ``JupyterDisplayable`` value, a table).
     """
 
     value: str | None = None
+    data: dict[str, str] | None = None
     error: CellError | None = None
     stop: Stop | None = None
     ended: Ended | None = None
@@ -111,6 +113,8 @@ class Execute:
     cell_name: str
     check_warnings: bool = True
     safe_points: bool = True
+    # A result that is a collection of rows is shown as a table (%display tables on).
+    tables: bool = False
 
 
 @dataclass(frozen=True)

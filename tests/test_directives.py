@@ -7,6 +7,7 @@ import pytest
 from swift_kernel.directives import (
     REGISTRY,
     DirectiveError,
+    SetDisplay,
     SetTimeout,
     ShowHelp,
     exit_request,
@@ -32,6 +33,14 @@ def test_timeout_directive_is_parsed_and_its_line_blanked() -> None:
     # Blanked, not removed: compiler diagnostics keep the cell's line numbers.
     assert swift == "\nlet x = 1\n"
     assert swift.split("\n").index("let x = 1") == 1
+
+
+def test_display_tables_on_and_off() -> None:
+    assert parse_cell("%display tables on\nrows")[0] == [SetDisplay(True)]
+    assert parse_cell("%display  tables   off")[0] == [SetDisplay(False)]
+    for wrong in ("%display", "%display tables", "%display tables maybe", "%display charts on"):
+        with pytest.raises(DirectiveError, match="%display takes 'tables on' or 'tables off'"):
+            parse_cell(wrong)
 
 
 def test_directive_in_the_middle_keeps_line_numbers() -> None:

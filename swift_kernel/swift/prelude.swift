@@ -57,6 +57,20 @@ enum __SwiftKernel {
     }
 
     static func describe<T>(_ value: T) { send("result", String(reflecting: value)) }
+    /// A value that says how it looks is the cell's result with all its MIME types.
+    static func describe<T: JupyterDisplayable>(_ value: T) { send("bundle", object(bundle(value))) }
+
+    /// The value's MIME bundle, with text/plain (as Swift describes the value) when it has none.
+    static func bundle<T: JupyterDisplayable>(_ value: T) -> [String: String] {
+        var bundle = value.jupyterMimeBundle()
+        if bundle["text/plain"] == nil { bundle["text/plain"] = String(reflecting: value) }
+        return bundle
+    }
+
+    /// A JSON object of strings.
+    static func object(_ fields: [String: String]) -> String {
+        "{" + fields.map { json($0.key) + ":" + json($0.value) }.joined(separator: ",") + "}"
+    }
     static func noop() {}
 
     /// Point standard input at a new pipe after the kernel ended the old one (no stdin allowed).
@@ -169,13 +183,29 @@ _ = __SwiftKernel.channel  // opened now, before any cell can take the fd it wou
 // (on_exit, not atexit: glibc's atexit is a static stub that JIT code cannot link to.)
 on_exit({ status, _ in __SwiftKernel.send("exit", "\(status)") }, nil)
 
+/// A type that says how Jupyter shows its values: MIME type -> payload (base64 for images, JSON
+/// text for application/json and the `+json` types such as Vega-Lite). A value of such a type is
+/// shown with all its MIME types as a cell's result and by `Jupyter.display(value)`. A type with
+/// this exact method is shown the same way without the conformance (the kernel recognises the
+/// method), so a package can adopt it without depending on anything of the kernel's.
+protocol JupyterDisplayable {
+    func jupyterMimeBundle() -> [String: String]
+}
+
 /// Rich output from Swift code: `Jupyter.display(html: "<b>hi</b>")`, `Jupyter.display(png: data)`.
 enum Jupyter {
     /// Show a bundle of MIME type to text (JSON for application/json, base64 for images).
     static func display(_ bundle: [String: String], id: String? = nil, update: Bool = false) {
-        let data = bundle.map { "\(__SwiftKernel.json($0.key)):\(__SwiftKernel.json($0.value))" }.joined(separator: ",")
         let idField = id.map { ",\"id\":\(__SwiftKernel.json($0))" } ?? ""
-        __SwiftKernel.emit("{\"type\":\"display\",\"update\":\(update),\"data\":{\(data)}\(idField)}")
+        __SwiftKernel.emit("{\"type\":\"display\",\"update\":\(update),\"data\":\(__SwiftKernel.object(bundle))\(idField)}")
+    }
+    /// Show a value the way it says it looks (`JupyterDisplayable`).
+    static func display<T: JupyterDisplayable>(_ value: T, id: String? = nil, update: Bool = false) {
+        display(__SwiftKernel.bundle(value), id: id, update: update)
+    }
+    /// Show a Vega-Lite chart from its full specification (JSON text), which JupyterLab draws.
+    static func display(vegaLite spec: String, id: String? = nil, update: Bool = false) {
+        display(["application/vnd.vegalite.v5+json": spec, "text/plain": "<Vega-Lite chart>"], id: id, update: update)
     }
     static func display(html: String, id: String? = nil) { display(["text/html": html], id: id) }
     static func display(markdown: String, id: String? = nil) { display(["text/markdown": markdown], id: id) }
@@ -194,6 +224,7 @@ enum Jupyter {
     static func updateDisplay(id: String, markdown: String) { display(["text/markdown": markdown], id: id, update: true) }
     static func updateDisplay(id: String, text: String) { display(["text/plain": text], id: id, update: true) }
     static func updateDisplay(id: String, _ bundle: [String: String]) { display(bundle, id: id, update: true) }
+    static func updateDisplay<T: JupyterDisplayable>(id: String, _ value: T) { display(value, id: id, update: true) }
     /// Clear the cell's output; with `wait`, only when the next output arrives.
     static func clearOutput(wait: Bool = false) {
         __SwiftKernel.emit("{\"type\":\"clear\",\"wait\":\(wait)}")

@@ -140,6 +140,12 @@ def test_console_session_multiline_interrupt_and_clean_exit(console: Terminal) -
     screen.type_line("Grace")
     screen.wait_for(r"hi Grace\n")
     screen.wait_for(r"In \[7\]: ")
+
+    # A chart, which a terminal cannot draw as Vega-Lite: its text drawing is shown instead.
+    screen.type_line('Jupyter.bar(labels: ["a", "b"], values: [4, 2], title: "Votes")')
+    screen.wait_for(r"Bar chart: Votes\n")
+    screen.wait_for(r"a \| █{40} 4\n")
+    screen.wait_for(r"In \[8\]: ")
     assert "did not respond to an is_complete_request" not in screen.text
     # The kernel's stderr shares this terminal: nothing it logs may look like a crash to the user.
     assert "Traceback" not in screen.text, screen.text

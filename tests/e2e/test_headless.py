@@ -53,6 +53,13 @@ def assert_tour_ran_clean(nb: Any) -> None:
     assert "Hello, headless reader\n" in everything, shown
     assert '"Hello, notebook!"' in shown, shown
     assert "42" in shown, shown
+    # A table, charts and a type that says how it looks, each with its rich MIME type.
+    data = [output.get("data", {}) for cell in code_cells for output in cell.outputs]
+    assert any("<th>moons</th>" in d.get("text/html", "") for d in data), data
+    assert "Jupiter  95" in everything, shown
+    charts = [d["application/vnd.vegalite.v5+json"] for d in data if "application/vnd.vegalite.v5+json" in d]
+    assert [chart["title"] for chart in charts] == ["sin(x)", "Moons"], charts
+    assert any("#f05138" in d.get("text/html", "") for d in data), data
 
 
 def write_notebook(path: Path, sources: list[str]) -> Path:

@@ -216,6 +216,22 @@ def crash_then_exit(page: Page, shots: Path) -> None:
     page.screenshot(path=shots / "10-exit-explained.png")
 
 
+def chart_and_table(page: Page, shots: Path) -> None:
+    """Draw a line chart and a table in the open notebook (cells 9 and 10): JupyterLab renders both."""
+    # 9. a Vega-Lite line chart, which JupyterLab draws by itself (a canvas or an svg)
+    chart = run_cell(page, 'Jupyter.plot(x: [1, 2, 3, 4], y: [1.0, 4, 9, 16], title: "Squares")')
+    vega = chart.locator(".jp-OutputArea-output")
+    expect(vega.locator("canvas.marks, svg.marks")).to_be_visible(timeout=CELL_WAIT_MS)
+    page.screenshot(path=shots / "11-chart.png")
+    # 10. a table of tuples, one column per field
+    table = run_cell(page, 'Jupyter.table([(name: "ada", score: 3), (name: "bob", score: 5)])')
+    rendered = table.locator('.jp-OutputArea-output[data-mime-type="text/html"] table')
+    expect(rendered.locator("th")).to_have_text(["name", "score"], timeout=CELL_WAIT_MS)
+    expect(rendered.locator("tbody tr")).to_have_count(2)
+    expect(rendered.locator("tbody tr").last).to_contain_text("bob")
+    page.screenshot(path=shots / "12-table.png")
+
+
 @pytest.mark.timeout(240)
 def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shots: Path) -> None:
     display_name = open_swift_notebook_from_launcher(page, lab, shots)
@@ -271,6 +287,7 @@ def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shot
     page.screenshot(path=shots / "08-input-answered.png")
 
     crash_then_exit(page, shots)
+    chart_and_table(page, shots)
 
     # JupyterLab saves it as a Swift notebook, outputs included.
     saved = save_and_read_back(page, lab)
@@ -278,3 +295,4 @@ def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shot
     texts = json.dumps([cell["outputs"] for cell in saved["cells"] if cell["cell_type"] == "code"])
     assert "hello 10" in texts and "KeyboardInterrupt" in texts and '"15"' in texts and "<Cell 4>" in texts
     assert "hi Ada" in texts
+    assert "application/vnd.vegalite.v5+json" in texts and "<th>score</th>" in texts
