@@ -51,9 +51,8 @@ def kernel_processes_below(server: Server) -> KernelProcesses:
     """Return a finder for the kernel processes a local gateway started (its descendants)."""
 
     def find(kernel_id: str) -> list[psutil.Process]:
-        kernels = [
-            p for p in process_tree(server.process.pid)[1:] if re.search(r"-m swift_kernel(\s|$)", " ".join(p.cmdline()))
-        ]
+        below = process_tree(server.process.pid)[1:]
+        kernels = [p for p in below if re.search(r"-m swift_kernel(\s|$)", " ".join(p.cmdline()))]
         return [q for p in kernels for q in process_tree(p.pid)]
 
     return find
