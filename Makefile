@@ -38,7 +38,7 @@ bench: setup
 	$(PYTHON) bench/completion.py
 
 lint: setup
-	$(VENV)/bin/ruff check swift_kernel tests bench register.py
+	$(VENV)/bin/ruff check swift_kernel tests bench deploy register.py
 	$(VENV)/bin/mypy swift_kernel
 
 clean:
