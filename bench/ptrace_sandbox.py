@@ -7,9 +7,9 @@ containerd's RuntimeDefault, which Kubernetes' ``seccompProfile: RuntimeDefault`
 generated from the same rules). No container engine runs on this project's machines, so each
 probe runs here in a child process confined the way a container runtime confines one:
 
-- capabilities: the bounding set cut down with ``capsh --drop`` to Docker's (and containerd's)
-  default set, with or without CAP_SYS_PTRACE (as root, the permitted and effective sets follow
-  the bounding set at exec);
+- capabilities: the bounding set cut down with ``capsh --drop`` to none at all (a pod's
+  ``drop: [ALL]``), or to Docker's (and containerd's) default set, with or without CAP_SYS_PTRACE
+  (as root, the permitted and effective sets follow the bounding set at exec);
 - seccomp: the profile turned into a filter with libseccomp (pyseccomp) the way runc does: a rule
   whose ``includes.caps`` are not all in the container's set is left out, one whose
   ``excludes.caps`` are is left out, ``minKernel`` and ``arches`` are checked; no_new_privs is set,
@@ -202,13 +202,17 @@ def main() -> None:
     print("| probe | capabilities | seccomp | target.disable-aslr | works | what happened |")
     print("| --- | --- | --- | --- | --- | --- |")
     for probe in args.probes.split(","):
-        for with_ptrace in (False, True):
-            caps = DEFAULT_CAPS + (["CAP_SYS_PTRACE"] if with_ptrace else [])
+        # "none": a pod's `capabilities: {drop: [ALL]}`, what a non-root process has anyway.
+        for cap_name, caps in [
+            ("none", []),
+            ("default", DEFAULT_CAPS),
+            ("default + SYS_PTRACE", [*DEFAULT_CAPS, "CAP_SYS_PTRACE"]),
+        ]:
             for profile in (None, args.profile):
                 for aslr in ("on", "off"):
                     outcome = run_probe(probe, caps, profile, aslr)
                     print(
-                        f"| {probe} | default{' + SYS_PTRACE' if with_ptrace else ''} | "
+                        f"| {probe} | {cap_name} | "
                         f"{'default profile' if profile else 'none'} | {'true' if aslr == 'on' else 'false'} | "
                         f"{'yes' if outcome['ok'] else 'no'} | {outcome['detail']} |",
                         flush=True,
