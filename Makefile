@@ -36,6 +36,7 @@ bench: setup
 	$(PYTHON) bench/latency.py
 	$(PYTHON) bench/interrupt_latency.py
 	$(PYTHON) bench/completion.py
+	$(PYTHON) bench/gateway.py
 
 lint: setup
 	$(VENV)/bin/ruff check swift_kernel tests bench deploy register.py

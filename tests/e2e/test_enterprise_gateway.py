@@ -128,6 +128,10 @@ def test_ssh_process_proxy(tmp_path: Path, specs: Path, sshd: Sshd) -> None:
     ):
         check_swift_kernel_through_gateway(server, gateway, "swift-eg-ssh", kernel_processes_by_id)
         log = gateway.log.read_text()
+    # The launcher writes its connection files into the runtime folder the gateway passes on
+    # (JUPYTER_RUNTIME_DIR) and removes them as each kernel ends.
+    runtime = tmp_path / "gateway" / "runtime"
+    assert runtime.is_dir() and not list(runtime.glob("kernel-*.json")), list(runtime.iterdir())
     # Both starts went over SSH to the private sshd, and the interrupt went to the launcher's port.
     assert log.count(f"Kernel launched on '{sshd.host}'") == 2, log[-3000:]
     assert "Signal (2) sent via gateway communication port" in log
