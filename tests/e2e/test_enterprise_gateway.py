@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from .gateway import Sshd, enterprise_gateway, private_sshd, register_gateway_kernelspecs, server_through_gateway
-from .helpers import Server, assert_all_exit, process_tree
+from .helpers import VENV_BIN, Server, assert_all_exit, process_tree
 from .test_server import KernelChannels
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -122,12 +122,27 @@ def test_local_process_proxy(tmp_path: Path, specs: Path) -> None:
 
 @pytest.mark.timeout(300)
 def test_ssh_process_proxy(tmp_path: Path, specs: Path, sshd: Sshd) -> None:
+    spec = json.loads((specs / "kernels" / "swift-eg-ssh" / "kernel.json").read_text())
+    environments: list[dict[str, str]] = []
+
+    def remote_kernels(kernel_id: str) -> list[psutil.Process]:
+        found = kernel_processes_by_id(kernel_id)
+        environments.append(found[0].environ())  # the launcher, which became the kernel
+        return found
+
     with (
         enterprise_gateway(tmp_path / "gateway", specs, sshd) as gateway,
         server_through_gateway(tmp_path / "server", gateway) as server,
     ):
-        check_swift_kernel_through_gateway(server, gateway, "swift-eg-ssh", kernel_processes_by_id)
+        check_swift_kernel_through_gateway(server, gateway, "swift-eg-ssh", remote_kernels)
         log = gateway.log.read_text()
+    # The remote kernel had nothing but sshd's environment, the kernelspec's env and the gateway's
+    # KERNEL_* and Jupyter folders: the kernelspec is complete by itself (no venv on PATH).
+    assert len(environments) == 2, environments
+    for environment in environments:
+        assert str(VENV_BIN) not in environment.get("PATH", ""), environment
+        assert environment["LD_LIBRARY_PATH"] == spec["env"]["LD_LIBRARY_PATH"]
+        assert environment["KERNEL_ID"] and "VIRTUAL_ENV" not in environment
     # The launcher writes its connection files into the runtime folder the gateway passes on
     # (JUPYTER_RUNTIME_DIR) and removes them as each kernel ends.
     runtime = tmp_path / "gateway" / "runtime"
