@@ -59,6 +59,7 @@ PROCESS_PROXIES = {
     "local": "enterprise_gateway.services.processproxies.processproxy.LocalProcessProxy",
     "ssh": "enterprise_gateway.services.processproxies.distributed.DistributedProcessProxy",
     "kubernetes": "enterprise_gateway.services.processproxies.k8s.KubernetesProcessProxy",
+    "docker": "enterprise_gateway.services.processproxies.docker_swarm.DockerProcessProxy",
 }
 GATEWAY_KINDS = list(PROCESS_PROXIES)
 # The gateway fills these in when it starts a remote kernel (its RemoteProcessProxy).
@@ -72,7 +73,11 @@ LAUNCHER_ARGUMENTS = [
     "--port-range",
     "{port_range}",
 ]
-KUBERNETES_FILES = [HERE / "deploy" / "kubernetes" / name for name in ("launch_kubernetes.py", "kernel-pod.yaml.j2")]
+# What the container kinds copy into the kernelspec's scripts/ folder, for the gateway to run.
+SCRIPTS = {
+    "kubernetes": [HERE / "deploy" / "kubernetes" / name for name in ("launch_kubernetes.py", "kernel-pod.yaml.j2")],
+    "docker": [HERE / "deploy" / "docker" / "launch_docker.py"],
+}
 DEFAULT_IMAGE = "swift-kernel:latest"
 
 
@@ -89,6 +94,7 @@ def gateway_kernel_json(
     - ``kubernetes``: the gateway runs ``scripts/launch_kubernetes.py`` (copied beside kernel.json),
       which creates the kernel pod from ``scripts/kernel-pod.yaml.j2``; the pod runs the launcher from
       the kernel image, which finds its toolchain itself, so this env holds no local paths.
+    - ``docker``: the same with ``scripts/launch_docker.py`` and a container (plain Docker).
     """
     spec = json.loads(json.dumps(spec))
     proxy: dict[str, Any] = {"class_name": PROCESS_PROXIES[kind]}
@@ -97,8 +103,8 @@ def gateway_kernel_json(
         spec["argv"] = [spec["argv"][0], "-m", "swift_kernel.gateway", *LAUNCHER_ARGUMENTS]
         if remote_hosts:
             proxy["config"] = {"remote_hosts": remote_hosts}
-    elif kind == "kubernetes":
-        spec["argv"] = ["python", "{resource_dir}/scripts/launch_kubernetes.py", *LAUNCHER_ARGUMENTS]
+    elif kind in SCRIPTS:
+        spec["argv"] = ["python", f"{{resource_dir}}/scripts/launch_{kind}.py", *LAUNCHER_ARGUMENTS]
         proxy["config"] = {"image_name": image or DEFAULT_IMAGE}
         spec["env"] = {}
     # The gateway's jupyter_client 6 provisions no CurveZMQ keys, and the launcher writes none.
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a kernelspec for Jupyter Enterprise Gateway's process proxy of this kind (README: Running on a cluster)",
     )
     parser.add_argument("--remote-hosts", help="--gateway ssh: hosts to start kernels on (default: EG_REMOTE_HOSTS)")
-    parser.add_argument("--image", help="--gateway kubernetes: the kernel image (default: swift-kernel:latest)")
+    parser.add_argument("--image", help="--gateway kubernetes|docker: the kernel image (default: swift-kernel:latest)")
     args = parser.parse_args(argv)
 
     python = sys.executable
@@ -147,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         (Path(staging) / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
         for logo in (HERE / "swift_kernel" / "resources").iterdir():
             shutil.copy(logo, staging)
-        if args.gateway == "kubernetes":
+        if args.gateway in SCRIPTS:
             (Path(staging) / "scripts").mkdir()
-            for file in KUBERNETES_FILES:
+            for file in SCRIPTS[args.gateway]:
                 shutil.copy(file, Path(staging) / "scripts")
         destination = KernelSpecManager().install_kernel_spec(
             staging, kernel_name=args.name, user=args.user, prefix=prefix

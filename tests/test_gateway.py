@@ -300,3 +300,31 @@ def test_launch_script_dry_run_prints_the_manifest() -> None:
     )
     manifest = yaml.safe_load(result.stdout)
     assert manifest["kind"] == "Pod" and manifest["metadata"]["labels"]["kernel_id"] == KERNEL_ID
+
+
+# ----- the Docker container -----------------------------------------------------------------------
+
+
+def test_docker_kernelspec_and_container(tmp_path: Path) -> None:
+    data = register_private_kernelspec(tmp_path, "swift-docker", "--gateway", "docker", "--image", "reg/swift:1")
+    folder = data / "kernels" / "swift-docker"
+    spec = json.loads((folder / "kernel.json").read_text())
+    assert spec["argv"][:2] == ["python", "{resource_dir}/scripts/launch_docker.py"]
+    assert spec["metadata"]["process_proxy"] == {
+        "class_name": "enterprise_gateway.services.processproxies.docker_swarm.DockerProcessProxy",
+        "config": {"image_name": "reg/swift:1"},
+    }
+    assert [p.name for p in (folder / "scripts").iterdir()] == ["launch_docker.py"]
+
+    launch_docker = load_module(folder / "scripts" / "launch_docker.py")
+    environ = gateway_environment(EG_DOCKER_NETWORK="kernels")
+    arguments = launch_docker.container_arguments(KERNEL_ID, "192.0.2.10:8877", "PUBLICKEY", "0..0", environ)
+    assert arguments["image"] == "registry.example/swift-kernel:1"  # KERNEL_IMAGE, set from image_name
+    assert arguments["command"][1:] == ["-m", "swift_kernel.gateway"]
+    assert arguments["labels"] == {"kernel_id": KERNEL_ID, "component": "kernel", "app": "enterprise-gateway"}
+    assert arguments["network"] == "kernels" and arguments["user"] == "1000"
+    environment = arguments["environment"]
+    assert environment["RESPONSE_ADDRESS"] == "192.0.2.10:8877" and environment["KERNEL_ID"] == KERNEL_ID
+    assert environment["SWIFT_KERNEL_DISABLE_ASLR"] == "0" and "PATH" not in environment
+    # As measured for the pod: no capability, the default seccomp profile (no security_opt for it).
+    assert arguments["cap_drop"] == ["ALL"] and arguments["security_opt"] == ["no-new-privileges"]
