@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,7 +30,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from swift_kernel import gateway
 from swift_kernel.toolchain import find_toolchain
 
-from .utils import REPO, register_private_kernelspec
+from .conftest import KernelPair, descendants, kernel_pid
+from .utils import REPO, execute, register_private_kernelspec
 
 KERNEL_ID = "6b9f4c52-8f0e-4a8c-9d43-2d1c1f0e8a11"
 # Validated against the newest Kubernetes API the validator ships and the oldest still supported
@@ -328,3 +330,27 @@ def test_docker_kernelspec_and_container(tmp_path: Path) -> None:
     assert environment["SWIFT_KERNEL_DISABLE_ASLR"] == "0" and "PATH" not in environment
     # As measured for the pod: no capability, the default seccomp profile (no security_opt for it).
     assert arguments["cap_drop"] == ["ALL"] and arguments["security_opt"] == ["no-new-privileges"]
+
+
+# ----- ASLR, for containers -----------------------------------------------------------------------
+
+ADDR_NO_RANDOMIZE = 0x0040000
+
+
+def swift_process_personality(km: Any) -> int:
+    """Return the personality flags of the kernel's Swift process (repl_swift)."""
+    repl = [p for p in descendants(kernel_pid(km)) if p.name() == "repl_swift"]
+    assert len(repl) == 1, repl
+    return int(Path(f"/proc/{repl[0].pid}/personality").read_text(), 16)
+
+
+@pytest.mark.lldb
+@pytest.mark.timeout(120)
+def test_swift_kernel_disable_aslr_0_keeps_aslr(fresh_kernel: Callable[..., KernelPair]) -> None:
+    # Container runtimes' default seccomp profile refuses personality(ADDR_NO_RANDOMIZE), with
+    # which LLDB starts the Swift process by default (bench/ptrace_sandbox.py).
+    default_km, _ = fresh_kernel("swift")
+    assert swift_process_personality(default_km) & ADDR_NO_RANDOMIZE
+    km, kc = fresh_kernel("swift", env=dict(os.environ, SWIFT_KERNEL_DISABLE_ASLR="0"))
+    assert not swift_process_personality(km) & ADDR_NO_RANDOMIZE
+    assert execute(kc, "40 + 2").result == "42"
