@@ -40,6 +40,7 @@ import random
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,12 @@ DEFAULT_MIN_PORT_RANGE_SIZE = 1000
 # How long one request on the communication port may take to arrive whole.
 REQUEST_TIMEOUT = 5.0
 KERNEL_PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
+# How long a SIGTERM from the gateway waits for the kernel to end by itself (serve_gateway_requests).
+TERM_GRACE = 3.0
+# What the gateway sends on the communication port: an interrupt, and its two ways of ending a
+# kernel that did not end by itself. Anyone who can reach the port can send a request (as with the
+# gateway's own launchers), so nothing else is carried out.
+GATEWAY_SIGNALS = frozenset({int(signal.SIGINT), int(signal.SIGTERM), int(signal.SIGKILL)})
 
 
 class LauncherError(RuntimeError):
@@ -205,23 +212,45 @@ def read_request(listener: socket.socket) -> dict[str, Any] | None:
     return request if isinstance(request, dict) else None
 
 
-def serve_gateway_requests(listener: socket.socket, pid: int) -> None:
+def serve_gateway_requests(
+    listener: socket.socket,
+    pid: int,
+    before_ending: Callable[[], None] = lambda: None,
+    term_grace: float = TERM_GRACE,
+) -> None:
     """Carry out the gateway's requests on the communication port until it asks to stop.
 
     Runs in a thread of the kernel process, with SIGINT blocked like every thread but the sigwait
     one, so a SIGINT sent to ``pid`` here is taken by the sigwait thread: the interrupt path of
-    signal mode, as for ``kill -INT``.
+    signal mode, as for ``kill -INT``. SIGTERM comes ``term_grace`` seconds late: the gateway sends
+    it right after its shutdown_request (DistributedProcessProxy.cleanup), while the kernel is
+    ending by itself, and polls for up to 5 s before it sends SIGKILL. ``before_ending`` runs
+    before SIGTERM or SIGKILL is sent (it removes the connection file, which no exit code will).
     """
+
+    def end(signum: int) -> None:
+        before_ending()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
     with listener:
         while True:
             request = read_request(listener)
             if request is None:
                 continue
             signum = request.get("signum")
-            if isinstance(signum, int) and signum > 0:
+            if signum in GATEWAY_SIGNALS:
                 log.debug("gateway asked for signal %d", signum)
-                with contextlib.suppress(ProcessLookupError, ValueError):
+                if signum == signal.SIGINT:
                     os.kill(pid, signum)
+                elif signum == signal.SIGTERM:
+                    timer = threading.Timer(term_grace, end, args=(signum,))
+                    timer.daemon = True
+                    timer.start()
+                else:
+                    end(signum)
+            elif signum not in (None, 0):  # 0 is the gateway's liveness poll
+                log.warning("ignored a request for signal %r on the gateway's port", signum)
             if request.get("shutdown"):
                 return
 
@@ -251,7 +280,8 @@ def main() -> None:
     toolchain = prepare(["-m", "swift_kernel.gateway", *sys.argv[1:]])
     runtime = Path(jupyter_runtime_dir())
     runtime.mkdir(parents=True, exist_ok=True)
-    connection_file = runtime / f"kernel-{request.kernel_id}.json"
+    # The pid too: a restart starts the next kernel under the same id while this one may still be ending.
+    connection_file = runtime / f"kernel-{request.kernel_id}-{os.getpid()}.json"
     try:
         try:
             listener = announce(request, connection_file)
@@ -259,7 +289,10 @@ def main() -> None:
             sys.exit(f"swift_kernel.gateway: cannot answer the gateway: {error}")
         if listener is not None:
             threading.Thread(
-                target=serve_gateway_requests, args=(listener, os.getpid()), name="swift-gateway-comm", daemon=True
+                target=serve_gateway_requests,
+                args=(listener, os.getpid(), lambda: connection_file.unlink(missing_ok=True)),
+                name="swift-gateway-comm",
+                daemon=True,
             ).start()
         launch(toolchain, ["-f", str(connection_file), f"--ip={request.ip}"])
     finally:

@@ -181,10 +181,10 @@ def decrypt_as_the_gateway_does(data: bytes, private: rsa.RSAPrivateKey) -> dict
     return info
 
 
-def send_request(port: int, request: dict[str, Any]) -> None:
+def send_request(port: int, request: dict[str, Any] | bytes) -> None:
     """Send one request to the launcher's communication port, as the gateway's _send_listener_request does."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
-        connection.sendall(json.dumps(request).encode())
+        connection.sendall(request if isinstance(request, bytes) else json.dumps(request).encode())
 
 
 def test_connection_info_reaches_the_gateway_and_signals_come_back(tmp_path: Path) -> None:
@@ -205,15 +205,25 @@ def test_connection_info_reaches_the_gateway_and_signals_come_back(tmp_path: Pat
     assert (info["pid"], info["pgid"]) == (os.getpid(), os.getpgid(0))
     assert info["comm_port"] == listener.getsockname()[1]
 
-    # The communication port: polls (signal 0) are ignored, a signal goes to the given process,
-    # and shutdown ends the listener.
+    # The communication port: polls (signal 0), signals the gateway never sends and garbage are
+    # ignored, a signal goes to the given process, and shutdown ends the listener.
     target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    serving = threading.Thread(target=gateway.serve_gateway_requests, args=(listener, target.pid))
+    ended = threading.Event()
+    serving = threading.Thread(target=gateway.serve_gateway_requests, args=(listener, target.pid, ended.set, 0.5))
     serving.start()
     try:
         send_request(info["comm_port"], {"signum": 0})
+        send_request(info["comm_port"], {"signum": int(signal.SIGUSR1)})  # not one the gateway sends
+        send_request(info["comm_port"], {"signum": "2"})
+        send_request(info["comm_port"], b"not json")
+        assert target.poll() is None
         send_request(info["comm_port"], {"signum": int(signal.SIGTERM)})
+        # SIGTERM waits its grace period: the gateway sends it while the kernel ends by itself.
+        with pytest.raises(subprocess.TimeoutExpired):
+            target.wait(timeout=0.2)
+        assert not ended.is_set()
         assert target.wait(timeout=10) == -signal.SIGTERM
+        assert ended.is_set()  # the connection file is removed first
         send_request(info["comm_port"], {"shutdown": 1})
         serving.join(timeout=10)
         assert not serving.is_alive()
