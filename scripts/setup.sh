@@ -59,7 +59,9 @@ install_sshd() {
 gateway_venv() {
   # Jupyter Enterprise Gateway 3.3 needs jupyter_client 6 and jupyter_server 1, which cannot live
   # beside the kernel's (jupyter_client 8, ipykernel 7): the tests and bench/gateway.py run it from a
-  # venv of its own inside .venv, with the same interpreter.
+  # venv of its own inside .venv, with the same interpreter. SWIFT_KERNEL_SETUP_GATEWAY=no skips it
+  # (docker/Dockerfile: the image is the kernel's, the gateway runs elsewhere).
+  [ "${SWIFT_KERNEL_SETUP_GATEWAY:-yes}" != no ] || return 0
   if [ ! -x .venv/enterprise-gateway/bin/jupyter-enterprisegateway ]; then
     rm -rf .venv/enterprise-gateway
     "$(.venv/bin/python -c 'import sys; print(sys.base_prefix)')/bin/python3" -m venv .venv/enterprise-gateway
