@@ -36,9 +36,10 @@ bench: setup
 	$(PYTHON) bench/latency.py
 	$(PYTHON) bench/interrupt_latency.py
 	$(PYTHON) bench/completion.py
+	$(PYTHON) bench/gateway.py
 
 lint: setup
-	$(VENV)/bin/ruff check swift_kernel tests bench register.py
+	$(VENV)/bin/ruff check swift_kernel tests bench deploy register.py
 	$(VENV)/bin/mypy swift_kernel
 
 clean:

@@ -2,8 +2,10 @@
 
     python register.py --sys-prefix                 # into the running Python's environment
     python register.py --prefix /tmp/specs --name swift-signal --interrupt-mode signal  # as tests/conftest.py does
+    python register.py --prefix /tmp/specs --name swift-ssh --gateway ssh  # for Jupyter Enterprise Gateway
 
-It checks the toolchain first and never writes a kernelspec that cannot start.
+It checks the toolchain first and never writes a kernelspec that cannot start. ``--gateway`` writes a
+kernelspec for Jupyter Enterprise Gateway instead (gateway_kernel_json says what each holds).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -51,6 +54,65 @@ def kernel_json(toolchain: Toolchain, python: str, interrupt_mode: str) -> dict[
     return spec
 
 
+# Enterprise Gateway's process proxies, by the name --gateway takes.
+PROCESS_PROXIES = {
+    "local": "enterprise_gateway.services.processproxies.processproxy.LocalProcessProxy",
+    "ssh": "enterprise_gateway.services.processproxies.distributed.DistributedProcessProxy",
+    "kubernetes": "enterprise_gateway.services.processproxies.k8s.KubernetesProcessProxy",
+    "docker": "enterprise_gateway.services.processproxies.docker_swarm.DockerProcessProxy",
+}
+GATEWAY_KINDS = list(PROCESS_PROXIES)
+# The gateway fills these in when it starts a remote kernel (its RemoteProcessProxy).
+LAUNCHER_ARGUMENTS = [
+    "--kernel-id",
+    "{kernel_id}",
+    "--response-address",
+    "{response_address}",
+    "--public-key",
+    "{public_key}",
+    "--port-range",
+    "{port_range}",
+]
+# What the container kinds copy into the kernelspec's scripts/ folder, for the gateway to run.
+SCRIPTS = {
+    "kubernetes": [HERE / "deploy" / "kubernetes" / name for name in ("launch_kubernetes.py", "kernel-pod.yaml.j2")],
+    "docker": [HERE / "deploy" / "docker" / "launch_docker.py"],
+}
+DEFAULT_IMAGE = "swift-kernel:latest"
+
+
+def gateway_kernel_json(
+    spec: dict[str, Any], kind: str, remote_hosts: str | None = None, image: str | None = None
+) -> dict[str, Any]:
+    """Turn the plain kernelspec ``spec`` into one for Enterprise Gateway's ``kind`` of process proxy.
+
+    - ``local``: the plain argv (the gateway writes the connection file), run by its LocalProcessProxy.
+    - ``ssh``: the DistributedProcessProxy runs ``python -m swift_kernel.gateway`` on a remote host over
+      SSH, exporting the kernelspec's env first; that env is the plain kernelspec's (toolchain, loader
+      path), and the launcher does the rest of ``python -m swift_kernel``'s set-up itself. The remote
+      host needs this Python and toolchain at the same paths.
+    - ``kubernetes``: the gateway runs ``scripts/launch_kubernetes.py`` (copied beside kernel.json),
+      which creates the kernel pod from ``scripts/kernel-pod.yaml.j2``; the pod runs the launcher from
+      the kernel image, which finds its toolchain itself, so this env holds no local paths.
+    - ``docker``: the same with ``scripts/launch_docker.py`` and a container (plain Docker).
+    """
+    spec = json.loads(json.dumps(spec))
+    proxy: dict[str, Any] = {"class_name": PROCESS_PROXIES[kind]}
+    spec["display_name"] = f"{spec['display_name']} ({'Enterprise Gateway, ' + kind})"
+    if kind == "ssh":
+        spec["argv"] = [spec["argv"][0], "-m", "swift_kernel.gateway", *LAUNCHER_ARGUMENTS]
+        if remote_hosts:
+            proxy["config"] = {"remote_hosts": remote_hosts}
+    elif kind in SCRIPTS:
+        spec["argv"] = ["python", f"{{resource_dir}}/scripts/launch_{kind}.py", *LAUNCHER_ARGUMENTS]
+        proxy["config"] = {"image_name": image or DEFAULT_IMAGE}
+        spec["env"] = {}
+    # The gateway's jupyter_client 6 provisions no CurveZMQ keys, and the launcher writes none.
+    metadata = {key: value for key, value in spec["metadata"].items() if key != "supported_encryption"}
+    spec["metadata"] = dict(metadata, process_proxy=proxy)
+    return spec
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group()
@@ -61,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="swift", help="kernelspec name (default: swift)")
     parser.add_argument("--display-name", help="display name (default: Swift <version>)")
     parser.add_argument("--interrupt-mode", choices=["message", "signal"], default="message")
+    parser.add_argument(
+        "--gateway",
+        choices=GATEWAY_KINDS,
+        help="a kernelspec for Jupyter Enterprise Gateway's process proxy of this kind (README: Running on a cluster)",
+    )
+    parser.add_argument("--remote-hosts", help="--gateway ssh: hosts to start kernels on (default: EG_REMOTE_HOSTS)")
+    parser.add_argument("--image", help="--gateway kubernetes|docker: the kernel image (default: swift-kernel:latest)")
     args = parser.parse_args(argv)
 
     python = sys.executable
@@ -69,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         toolchain.validate()
         _check_lldb_import(toolchain, python)
         spec = kernel_json(toolchain, python, args.interrupt_mode)
+        if args.gateway:
+            spec = gateway_kernel_json(spec, args.gateway, remote_hosts=args.remote_hosts, image=args.image)
     except ToolchainError as error:
         print(f"register.py: {error}", file=sys.stderr)
         return 1
@@ -82,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         (Path(staging) / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
         for logo in (HERE / "swift_kernel" / "resources").iterdir():
             shutil.copy(logo, staging)
+        if args.gateway in SCRIPTS:
+            (Path(staging) / "scripts").mkdir()
+            for file in SCRIPTS[args.gateway]:
+                shutil.copy(file, Path(staging) / "scripts")
         destination = KernelSpecManager().install_kernel_spec(
             staging, kernel_name=args.name, user=args.user, prefix=prefix
         )

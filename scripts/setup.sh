@@ -44,10 +44,37 @@ install_browser() {
   fi
 }
 
+install_sshd() {
+  # tests/e2e/test_enterprise_gateway.py starts Debian's sshd (a private one, on a private port) for
+  # Enterprise Gateway's SSH process proxy. SWIFT_KERNEL_SETUP_SSHD=no skips it (docker/Dockerfile).
+  # The package's own service is not started where policy-rc.d forbids it (this project's machines).
+  if [ "${SWIFT_KERNEL_SETUP_SSHD:-yes}" != no ] && [ ! -x /usr/sbin/sshd ]; then
+    local as_root=()
+    [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server
+  fi
+}
+
+gateway_venv() {
+  # Jupyter Enterprise Gateway 3.3 needs jupyter_client 6 and jupyter_server 1, which cannot live
+  # beside the kernel's (jupyter_client 8, ipykernel 7): the tests and bench/gateway.py run it from a
+  # venv of its own inside .venv, with the same interpreter. SWIFT_KERNEL_SETUP_GATEWAY=no skips it
+  # (docker/Dockerfile: the image is the kernel's, the gateway runs elsewhere).
+  [ "${SWIFT_KERNEL_SETUP_GATEWAY:-yes}" != no ] || return 0
+  if [ ! -x .venv/enterprise-gateway/bin/jupyter-enterprisegateway ]; then
+    rm -rf .venv/enterprise-gateway
+    "$(.venv/bin/python -c 'import sys; print(sys.base_prefix)')/bin/python3" -m venv .venv/enterprise-gateway
+  fi
+  .venv/enterprise-gateway/bin/python -m pip install -q 'jupyter_enterprise_gateway==3.3.0'
+}
+
 step "venv with the Python LLDB is built for" make_venv
 step "chromium for the browser test" install_browser
+step "openssh-server for the gateway's SSH test" install_sshd
 step "pip upgraded" .venv/bin/python -m pip install --upgrade pip
 step "swift_kernel and its test and lab extras" .venv/bin/python -m pip install -e '.[test,lab]'
+step "Enterprise Gateway in its own venv" gateway_venv
 step "kernelspec swift registered in .venv" .venv/bin/python register.py --sys-prefix --name swift
 # Setups before issue 17 also registered the tests' signal-mode spec here, where users saw it.
 step "no test-only kernelspec left in .venv" rm -rf .venv/share/jupyter/kernels/swift-signal

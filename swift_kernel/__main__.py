@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from swift_kernel.kernel import SwiftKernel
+    from swift_kernel.toolchain import Toolchain
 
 
 def _sigwait_loop(kernel_class: "type[SwiftKernel]") -> None:
@@ -25,8 +26,8 @@ def _sigwait_loop(kernel_class: "type[SwiftKernel]") -> None:
             kernel_class.instance().interrupt_from_signal()
 
 
-def main() -> None:
-    """Launch the kernel application with the SIGINT thread running."""
+def prepare(reexec_argv: list[str]) -> "Toolchain":
+    """Set up the debug log and the loader path (re-running ``python *reexec_argv`` if needed)."""
     from swift_kernel.toolchain import ToolchainError, ensure_loader_path
 
     log_file = os.environ.get("SWIFT_KERNEL_LOG")
@@ -40,9 +41,13 @@ def main() -> None:
         logger.setLevel(logging.DEBUG)
 
     try:
-        toolchain = ensure_loader_path(["-m", "swift_kernel", *sys.argv[1:]])
+        return ensure_loader_path(reexec_argv)
     except ToolchainError as error:
         sys.exit(f"swift_kernel: {error}")
+
+
+def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
+    """Start the Swift process, the SIGINT thread and ipykernel's application (``argv``: its options)."""
     from swift_kernel.procfs import end_owned_processes, mark_as_owner
 
     # Processes of kernels that were killed before they could end them; then this kernel's mark.
@@ -57,7 +62,12 @@ def main() -> None:
     from swift_kernel.kernel import SwiftKernel
 
     threading.Thread(target=_sigwait_loop, args=(SwiftKernel,), name="swift-sigwait", daemon=True).start()
-    IPKernelApp.launch_instance(kernel_class=SwiftKernel)
+    IPKernelApp.launch_instance(argv=argv, kernel_class=SwiftKernel)
+
+
+def main() -> None:
+    """Launch the kernel application with the SIGINT thread running."""
+    launch(prepare(["-m", "swift_kernel", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

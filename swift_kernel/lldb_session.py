@@ -529,6 +529,11 @@ class LLDBSession:
             raise SwiftProcessEnded(f"LLDB could not load {self.toolchain.repl_swift}")
         target.BreakpointCreateByName("repl_main", target.GetExecutable().GetFilename())
         info = lldb.SBLaunchInfo([])
+        if os.environ.get("SWIFT_KERNEL_DISABLE_ASLR", "1") == "0":
+            # SBLaunchInfo asks for personality(ADDR_NO_RANDOMIZE) before exec, which container
+            # runtimes' default seccomp profile refuses ("personality set failed"); the kernel
+            # needs no fixed addresses (bench/ptrace_sandbox.py, README: Running on a cluster).
+            info.SetLaunchFlags(info.GetLaunchFlags() & ~lldb.eLaunchFlagDisableASLR)
         environment = {
             key: value
             for key, value in os.environ.items()

@@ -88,7 +88,10 @@ def test_runs_jupyterlab_as_a_non_root_user_on_all_interfaces() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_documents_the_ptrace_capability() -> None:
+def test_keeps_aslr_so_the_default_seccomp_profile_suffices() -> None:
+    # Measured by bench/ptrace_sandbox.py: under Docker's default seccomp profile LLDB fails to
+    # start the Swift process unless the kernel keeps ASLR; no capability is needed then.
     text = DOCKERFILE.read_text()
-    assert "--cap-add=SYS_PTRACE" in text
-    assert "docker run" in text and "docker build -f docker/Dockerfile" in text
+    assert ("ENV", "SWIFT_KERNEL_DISABLE_ASLR=0") in instructions(DOCKERFILE)
+    assert "docker run --rm -it -p 8888:8888 swift-kernel" in text
+    assert "docker build -f docker/Dockerfile" in text

@@ -16,7 +16,7 @@ BIN = Path(sys.executable).parent
 @pytest.mark.parametrize(
     "command",
     [
-        [str(BIN / "ruff"), "check", "swift_kernel", "tests", "bench", "register.py"],
+        [str(BIN / "ruff"), "check", "swift_kernel", "tests", "bench", "deploy", "register.py"],
         [str(BIN / "mypy"), "swift_kernel"],
     ],
     ids=["ruff", "mypy"],
