@@ -5,7 +5,10 @@ import signal
 # First, before anything starts a thread: block SIGINT everywhere so that it can only be taken
 # by the sigwait thread. LLDB starts threads when it loads; one with SIGINT unblocked would
 # swallow jupyter_client's interrupt signal while the main thread sits in EvaluateExpression.
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+# Only when run (``python -m swift_kernel``): the gateway launcher imports this module and blocks
+# SIGINT itself, and an importing process's children (a test's jupyter console) must get theirs.
+if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 import logging
 import os

@@ -27,8 +27,10 @@ container can run ``python -m swift_kernel.gateway`` with no arguments.
 
 import signal
 
-# As in __main__: before anything can start a thread, SIGINT is blocked everywhere.
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+# As in __main__: before anything can start a thread, SIGINT is blocked everywhere. Only when run:
+# a process that imports this module (the tests) must keep its SIGINT, and so must its children.
+if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 import argparse
 import base64

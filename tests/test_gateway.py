@@ -364,3 +364,14 @@ def test_swift_kernel_disable_aslr_0_keeps_aslr(fresh_kernel: Callable[..., Kern
     km, kc = fresh_kernel("swift", env=dict(os.environ, SWIFT_KERNEL_DISABLE_ASLR="0"))
     assert not swift_process_personality(km) & ADDR_NO_RANDOMIZE
     assert execute(kc, "40 + 2").result == "42"
+
+
+def test_importing_the_launchers_leaves_the_importers_sigint_alone() -> None:
+    # They block SIGINT when run; a process that imports them (pytest) passed the block on to its
+    # children, and jupyter console never got its Ctrl-C.
+    code = (
+        "import signal, swift_kernel.gateway, swift_kernel.__main__\n"
+        "print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False", done.stderr

@@ -22,10 +22,17 @@ ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 class Terminal:
     """What a person sees in the console, read as plain text, with a cursor past what was matched."""
 
-    def __init__(self, child: pexpect.spawn) -> None:
+    def __init__(self, child: pexpect.spawn, kernel_log: Path | None = None) -> None:
         self.child = child
         self.raw = ""
         self.position = 0
+        # The kernel's debug log (SWIFT_KERNEL_LOG), shown when something did not appear.
+        self.kernel_log = kernel_log
+
+    def _log_tail(self) -> str:
+        if self.kernel_log is None or not self.kernel_log.exists():
+            return ""
+        return "\nthe kernel's debug log ended with:\n" + "\n".join(self.kernel_log.read_text().splitlines()[-40:])
 
     @property
     def text(self) -> str:
@@ -42,7 +49,9 @@ class Terminal:
                 return match
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                pytest.fail(f"{pattern!r} did not show within {timeout} s; the terminal showed:\n{self.text}")
+                pytest.fail(
+                    f"{pattern!r} did not show within {timeout} s; the terminal showed:\n{self.text}{self._log_tail()}"
+                )
             try:
                 self.raw += self.child.read_nonblocking(65536, timeout=min(remaining, 0.5))
             except pexpect.TIMEOUT:
@@ -61,9 +70,10 @@ def console(tmp_path: Path) -> Iterator[Terminal]:
     env["TERM"] = "xterm"
     # No terminal answers prompt_toolkit's cursor-position query here; without this it waits for one.
     env["PROMPT_TOOLKIT_NO_CPR"] = "1"
+    env["SWIFT_KERNEL_LOG"] = str(tmp_path / "kernel.log")
     argv = ["console", "--kernel", "swift"]
     child = pexpect.spawn(venv_tool("jupyter"), argv, env=env, encoding="utf-8", dimensions=(40, 160), timeout=60)
-    yield Terminal(child)
+    yield Terminal(child, tmp_path / "kernel.log")
     if child.isalive():
         leftover = process_tree(child.pid)
         child.terminate(force=True)
