@@ -52,7 +52,7 @@ from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
-from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, mark_as_owner, remove_stale_temp_dirs
+from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, remove_stale_temp_dirs
 from .sources import SourceError, check_source, expand_user, read_source_file
 from .toolchain import find_toolchain
 
@@ -235,10 +235,6 @@ class SwiftKernel(Kernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # The mark every process this kernel starts inherits (``python -m swift_kernel`` set it
-        # before the early start; a kernel started another way gets it here).
-        if not os.environ.get(OWNER_VARIABLE, "").startswith(f"{os.getpid()}:"):
-            mark_as_owner()
         # ipykernel creates the lock of its control channel only in start(), after the control
         # thread begins taking messages: an interrupt_request that came during start-up then
         # failed on None ("Exception in control handler") and got no reply.
@@ -836,7 +832,10 @@ class SwiftKernel(Kernel):
         self._lldb_thread.shutdown(wait=False)
         # What the kernel's processes started and left running, even outside its process tree
         # (a setsid %system command, a fork of the Swift process), and a host that did not end.
-        ended = await asyncio.to_thread(end_owned_processes, os.environ.get(OWNER_VARIABLE))
+        # Only with a mark of this process's own (``__main__.launch`` sets it): a kernel object
+        # made inside another program (the tests) must not end what that program started.
+        owner = os.environ.get(OWNER_VARIABLE, "")
+        ended = await asyncio.to_thread(end_owned_processes, owner) if owner.startswith(f"{os.getpid()}:") else []
         if ended:
             self.log.info("shutdown ended %d processes this kernel had started: %s", len(ended), ended)
         return {"status": "ok", "restart": restart}
