@@ -27,24 +27,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from swift_kernel.toolchain import find_toolchain, loader_path
+from swift_kernel.toolchain import ensure_loader_path
 
 REPO = Path(__file__).resolve().parents[1]
 PRELUDE = REPO / "swift_kernel" / "swift" / "prelude.swift"
 
 
-def _ensure_loader_path() -> None:
-    """Re-run this script with the toolchain's libraries on LD_LIBRARY_PATH if they are missing."""
-    toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
-    current = os.environ.get("LD_LIBRARY_PATH", "")
-    if all(str(d) in current.split(":") for d in toolchain.library_dirs):
-        return
-    os.environ["LD_LIBRARY_PATH"] = loader_path(toolchain, current)
-    os.environ["SWIFT_KERNEL_TOOLCHAIN"] = str(toolchain.root)
-    os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
-
-
-_ensure_loader_path()
+# Re-run this script with the toolchain's libraries on LD_LIBRARY_PATH if they are missing.
+TOOLCHAIN = ensure_loader_path([str(Path(__file__).resolve()), *sys.argv[1:]])
 
 from raw_lldb import raw_session
 
@@ -53,7 +43,7 @@ from swift_kernel import lldb_session
 
 def prelude_seconds(prelude: Path) -> float:
     """Evaluate ``prelude`` in a fresh Swift process; return the seconds the evaluation took."""
-    toolchain = find_toolchain(None)
+    toolchain = TOOLCHAIN
     original = lldb_session.PRELUDE
     lldb_session.PRELUDE = prelude
     try:
@@ -67,7 +57,7 @@ def prelude_seconds(prelude: Path) -> float:
 
 def extras_seconds() -> tuple[float, float, float]:
     """Return the extras' compile time, the first chart cell's time and the second's."""
-    with raw_session(find_toolchain(None)) as session:
+    with raw_session(TOOLCHAIN) as session:
         session.execute("1 + 1", "<Cell 1>")
         started = time.perf_counter()
         session.execute("Jupyter.plot(x: [1, 2], y: [3, 4])", "<Cell 2>")

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from tests.e2e.gateway import enterprise_gateway, private_sshd, server_through_gateway
-from tests.e2e.helpers import Server, free_port, jupyter_env, root_flag, running_server, venv_tool
+from tests.e2e.helpers import Server, free_port, jupyter_env, jupyter_server_argv, running_server
 from tests.e2e.test_server import KernelChannels
 from tests.utils import register_private_kernelspec
 
@@ -41,16 +41,7 @@ def plain_server(home: Path) -> Iterator[Server]:
     """Jupyter Server running its kernels itself (the venv's `swift` kernelspec)."""
     port, token = free_port(), uuid.uuid4().hex
     (home / "root").mkdir(parents=True, exist_ok=True)
-    argv = [
-        venv_tool("jupyter"),
-        "server",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--no-browser",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={home / 'root'}",
-        *root_flag("ServerApp"),
-    ]
+    argv = jupyter_server_argv(port, token, home / "root")
     with running_server(
         argv, port=port, token=token, env=jupyter_env(home), log=home / "server.log", ready_path="/api/status"
     ) as server:

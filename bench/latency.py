@@ -37,22 +37,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from swift_kernel.toolchain import find_toolchain, loader_path
+from swift_kernel.toolchain import ensure_loader_path, find_toolchain
 
-
-def _ensure_loader_path() -> None:
-    """Re-run this script with the toolchain's libraries on LD_LIBRARY_PATH if they are missing."""
-    toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
-    current = os.environ.get("LD_LIBRARY_PATH", "")
-    if all(str(d) in current.split(":") for d in toolchain.library_dirs):
-        return
-    os.environ["LD_LIBRARY_PATH"] = loader_path(toolchain, current)
-    os.environ["SWIFT_KERNEL_TOOLCHAIN"] = str(toolchain.root)
-    # The script that runs (this one, or one that imports it first), with its arguments.
-    os.execv(sys.executable, [sys.executable, str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
-
-
-_ensure_loader_path()
+# Re-run the script that runs (this one, or one that imports it first) with the toolchain's
+# libraries on LD_LIBRARY_PATH if they are missing.
+ensure_loader_path([str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
 
 import psutil
 from jupyter_client.blocking.client import BlockingKernelClient

@@ -136,6 +136,13 @@ def kernel_pid(km: KernelManager) -> int:
     return int(km.provisioner.process.pid)
 
 
+def lldb_host(km: KernelManager) -> psutil.Process:
+    """Return the kernel's LLDB host process (``python -m swift_kernel.host``, a child of the kernel)."""
+    hosts = [p for p in psutil.Process(kernel_pid(km)).children() if "swift_kernel.host" in " ".join(p.cmdline())]
+    assert len(hosts) == 1, hosts
+    return hosts[0]
+
+
 def descendants(pid: int) -> list[psutil.Process]:
     """Return every process below ``pid``."""
     try:

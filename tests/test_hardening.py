@@ -20,7 +20,7 @@ import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from .conftest import KernelPair, descendants, kernel_pid
+from .conftest import KernelPair, descendants, kernel_pid, lldb_host
 from .utils import Execution, collect, execute, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
@@ -285,12 +285,6 @@ def test_a_debug_server_crash_while_idle_is_not_blamed_on_the_next_cell(
 
 
 # ----- a stuck debugger side is ended and replaced (item 6), a long compile too (item 4) ------------
-
-
-def lldb_host(km: Any) -> psutil.Process:
-    found = [p for p in descendants(kernel_pid(km)) if "swift_kernel.host" in " ".join(p.cmdline())]
-    assert len(found) == 1, found
-    return found[0]
 
 
 def debugger_side(km: Any, part: str) -> psutil.Process:

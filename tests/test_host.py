@@ -20,17 +20,10 @@ from swift_kernel.messages import Execute
 from swift_kernel.output import OutputEvent
 from swift_kernel.toolchain import find_toolchain, loader_path
 
-from .conftest import KernelPair, descendants, kernel_pid
+from .conftest import KernelPair, descendants, kernel_pid, lldb_host
 from .utils import collect, execute, value
 
 pytestmark = pytest.mark.lldb
-
-
-def lldb_host(km: object) -> psutil.Process:
-    """Return the kernel's LLDB host process (its one Python child)."""
-    hosts = [p for p in psutil.Process(kernel_pid(km)).children() if p.name().startswith("python")]  # type: ignore[arg-type]
-    assert len(hosts) == 1, hosts
-    return hosts[0]
 
 
 def assert_crash_reported(content: dict[str, object], while_running: bool) -> None:

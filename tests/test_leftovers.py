@@ -16,12 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
 
 from swift_kernel.procfs import proc_status
 
-from .conftest import KernelPair, descendants, kernel_pid
+from .conftest import KernelPair, descendants, kernel_pid, lldb_host
 from .test_install import install
 from .utils import execute, value
 
@@ -57,12 +56,6 @@ def start_escapees(kc: object, folder: Path) -> list[int]:
     forked = int(value(kc, FORKED) or "0")  # type: ignore[arg-type]
     assert escaped > 0 and forked > 0 and not gone(escaped) and not gone(forked)
     return [escaped, forked]
-
-
-def lldb_host(km: object) -> psutil.Process:
-    found = [p for p in descendants(kernel_pid(km)) if "swift_kernel.host" in " ".join(p.cmdline())]  # type: ignore[arg-type]
-    assert len(found) == 1, found
-    return found[0]
 
 
 def test_shutdown_ends_what_the_kernel_started_outside_its_tree(

@@ -10,18 +10,12 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import KernelPair, descendants, kernel_pid
+from .conftest import KernelPair, lldb_host
 from .utils import execute, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(300)]
 
 NOTE = "Note: LLDB now uses"
-
-
-def host_pid(km: object) -> int:
-    found = [p.pid for p in descendants(kernel_pid(km)) if "swift_kernel.host" in " ".join(p.cmdline())]  # type: ignore[arg-type]
-    assert len(found) == 1, found
-    return found[0]
 
 
 def test_past_the_memory_warning_a_cell_says_so_once_until_a_reset(fresh_kernel: Callable[..., KernelPair]) -> None:
@@ -43,14 +37,14 @@ def test_reset_starts_a_fresh_lldb_keeping_imports_and_environment(kernel: Kerne
     km, kc = kernel
     assert execute(kc, "import Foundation\n%env SWIFT_KERNEL_TEST_GREETING=hello").status == "ok"
     assert value(kc, "var counter = 41\ncounter + 1") == "42"
-    old_host = host_pid(km)
+    old_host = lldb_host(km).pid
     reset = execute(kc, "%reset")
     assert reset.status == "ok", reset.content
     said = reset.stream("stdout")
     assert said.startswith("%reset: a fresh LLDB host and Swift process (") and " MiB -> " in said
     assert "Kept: installed packages, %env settings, imports (Foundation)." in said
     assert "Gone: the variables, functions and types of earlier cells." in said
-    assert host_pid(km) != old_host
+    assert lldb_host(km).pid != old_host
     gone = execute(kc, "counter")
     assert gone.status == "error" and "counter" in str(gone.content["evalue"])
     # Foundation without importing it again, and the %env setting in the fresh Swift process.

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ..utils import register_private_kernelspec
-from .helpers import REPO, Server, free_port, jupyter_env, root_flag, running_server, venv_tool
+from .helpers import REPO, Server, free_port, jupyter_env, jupyter_server_argv, running_server
 
 GATEWAY_VENV = REPO / ".venv" / "enterprise-gateway"
 SSHD = Path("/usr/sbin/sshd")
@@ -174,18 +174,9 @@ def server_through_gateway(home: Path, gateway: Server) -> Iterator[Server]:
     """Run Jupyter Server with ``--gateway-url`` pointing at ``gateway``: its kernels are the gateway's."""
     port, token = free_port(), uuid.uuid4().hex
     (home / "root").mkdir(parents=True, exist_ok=True)
-    argv = [
-        venv_tool("jupyter"),
-        "server",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--no-browser",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={home / 'root'}",
-        f"--gateway-url={gateway.base_url}",
-        f"--GatewayClient.auth_token={gateway.token}",
-        *root_flag("ServerApp"),
-    ]
+    argv = jupyter_server_argv(
+        port, token, home / "root", f"--gateway-url={gateway.base_url}", f"--GatewayClient.auth_token={gateway.token}"
+    )
     env = jupyter_env(home / "server")
     log = home / "jupyter-server.log"
     with running_server(argv, port=port, token=token, env=env, log=log, ready_path="/api/status") as server:

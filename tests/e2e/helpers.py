@@ -83,6 +83,21 @@ def root_flag(app: str) -> list[str]:
     return [f"--{app}.allow_root=True"] if os.geteuid() == 0 else []
 
 
+def jupyter_server_argv(port: int, token: str, root: Path, *options: str) -> list[str]:
+    """Return the command line of a Jupyter Server on 127.0.0.1:``port`` serving ``root``, with ``options``."""
+    return [
+        venv_tool("jupyter"),
+        "server",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--no-browser",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        *options,
+        *root_flag("ServerApp"),
+    ]
+
+
 def process_tree(pid: int) -> list[psutil.Process]:
     """Return ``pid``'s process and everything below it."""
     try:

@@ -19,8 +19,8 @@ from .helpers import (
     assert_all_exit,
     free_port,
     jupyter_env,
+    jupyter_server_argv,
     process_tree,
-    root_flag,
     running_server,
     venv_tool,
 )
@@ -141,16 +141,7 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def jupyter_server(home: Path) -> Iterator[Server]:
     port, token = free_port(), uuid.uuid4().hex
-    argv = [
-        venv_tool("jupyter"),
-        "server",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--no-browser",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={home / 'root'}",
-        *root_flag("ServerApp"),
-    ]
+    argv = jupyter_server_argv(port, token, home / "root")
     env = jupyter_env(home)
     log = home / "server.log"
     with running_server(argv, port=port, token=token, env=env, log=log, ready_path="/api/status") as server:
