@@ -694,8 +694,9 @@ class SwiftKernel(Kernel):
     async def _reset(self, cell: Cell, output: OutputCallback) -> CellError | None:
         """%reset: a fresh LLDB host and Swift process, with the earlier cells' imports again.
 
-        LLDB keeps the code of every expression it compiled for as long as it runs (about 1.5 MiB
-        per cell, see the README's long-session table): only a fresh host frees it. Installed
+        LLDB keeps the code of every expression it compiled for as long as it runs (2.4-4.5 MiB per
+        short cell, growing with the session: the README's long-session table): only a fresh host
+        frees it. Installed
         packages and %env settings go to the fresh host anyway; the modules earlier cells
         imported are imported again, so that the cells after go on where they were.
         """
@@ -704,14 +705,13 @@ class SwiftKernel(Kernel):
         await self._on_lldb_thread(self.cells.reset)
         self._host_memory_warned = False
         self.successful_cells.clear()
-        self._cells_launch = self.cells.launches
         if modules:
             imports = "\n".join(f"import {module}" for module in modules)
             result: ExecutionResult = await self._on_lldb_thread(self.cells.execute, imports, "<%reset>", cell)
             if result.error is not None:
                 return result.error
             self.successful_cells.append(imports)
-            self._cells_launch = self.cells.launches
+        self._cells_launch = self.cells.launches
         after = self.cells.host_memory()
         kept = f"imports ({', '.join(modules)})" if modules else "no imports (none were made)"
         output(
