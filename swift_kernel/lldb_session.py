@@ -43,7 +43,6 @@ from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnde
 from .output import child_path, close_fds
 from .procfs import (
     OWNER_VARIABLE,
-    SIGINT_BIT,
     describe_exit,
     fd_identity,
     file_identity,
@@ -51,7 +50,9 @@ from .procfs import (
     parent_pid,
     proc_status,
     send_signal,
+    signal_bit,
     thread_cpu_ns,
+    thread_state,
 )
 from .safepoints import SAFE_POINT, SAFE_POINT_FUNCTION, SafePoints, insert_safe_points
 from .swiftlex import swift_literal
@@ -756,6 +757,7 @@ class LLDBSession:
         if check_warnings:
             self._show_warnings(points, located)
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
+        self._absorb_pending_stops()
         value = self._target.EvaluateExpression(source, self._options)
         if value.GetError().Success():
             self.keep_streams()  # the cell may have broken the channel its result is described through
@@ -849,7 +851,7 @@ class LLDBSession:
             held = self._unwind(run_to_cell_code=stopped_by_us)
         if held is None:
             return self._process_ended("The Swift process could not be returned to its state before the cell")
-        self._clear_pending_interrupt()
+        self._absorb_pending_stops()
         reported = not stopped_by_us and diagnostics.reported_by_runtime(read)
         threads_held, threads_held_unsafely = held
         return Outcome(
@@ -982,7 +984,7 @@ class LLDBSession:
                     del pending[tid]
                 if not pending or not self.is_process_alive():
                     break
-                watchdog = threading.Timer(_HOLD_SLICE_SECONDS, send_signal, args=(self._pid, signal.SIGINT))
+                watchdog = threading.Timer(_HOLD_SLICE_SECONDS, self._end_slice, args=(list(pending),))
                 watchdog.start()
                 try:
                     self._process.Continue()
@@ -1000,6 +1002,19 @@ class LLDBSession:
         held = len(cpu_before)
         log.info("held %d threads (%d outside a safe point)", held, unsafe)
         return held, unsafe
+
+    def _end_slice(self, threads: list[int]) -> None:
+        """Stop the process at the end of a hold slice, unless it has stopped already.
+
+        SIGSTOP, as no thread can block it: libdispatch's workers block SIGINT, so a SIGINT sent to
+        the process while every thread that takes it is held would stay pending, and the slice
+        would never end. A process that has stopped (all-stop: every thread traced) is left alone,
+        so that no stray SIGSTOP waits for the next cell; ``_absorb_pending_stops`` takes one that
+        slips through.
+        """
+        if all(thread_state(self._pid, tid) in ("t", "X") for tid in threads):
+            return
+        send_signal(self._pid, signal.SIGSTOP)
 
     def _expression_module(self) -> str | None:
         """Return the module LLDB compiled the stopped expression into: the newest one it made."""
@@ -1086,19 +1101,29 @@ class LLDBSession:
         if page is not None:
             page[offset : offset + 4] = value.to_bytes(4, "little")
 
-    def _clear_pending_interrupt(self) -> None:
-        """Swallow a SIGINT still queued for the Swift process, so it cannot stop the next cell."""
-        if not self._pid or not proc_status(self._pid)[1] & SIGINT_BIT:
+    def _absorb_pending_stops(self) -> None:
+        """Swallow a SIGINT or SIGSTOP queued for the stopped Swift process, so it cannot stop the next cell.
+
+        One is left by an interrupt that came as the code stopped by itself, a hold slice's end
+        that raced with the slice's own stop, or anyone's signal to the process between cells.
+        """
+        if not self._pid:
             return
-        log.info("a SIGINT was still pending after the interrupt; absorbing it")
+        queued = proc_status(self._pid)[1]
+        pending = [signum for signum in (signal.SIGINT, signal.SIGSTOP) if queued & signal_bit(signum)]
+        if not pending:
+            return
+        log.info("absorbing %s still pending for the Swift process", ", ".join(signal.Signals(s).name for s in pending))
         signals = self._process.GetUnixSignals()
-        signals.SetShouldStop(signal.SIGINT, False)
-        signals.SetShouldNotify(signal.SIGINT, False)
+        for signum in pending:
+            signals.SetShouldStop(signum, False)
+            signals.SetShouldNotify(signum, False)
         try:
             self._target.EvaluateExpression("__SwiftKernel.noop()", self._plain_options)
         finally:
-            signals.SetShouldStop(signal.SIGINT, True)
-            signals.SetShouldNotify(signal.SIGINT, True)
+            for signum in pending:
+                signals.SetShouldStop(signum, True)
+                signals.SetShouldNotify(signum, True)
 
     def _describe(self, value: Any, tables: bool = False) -> tuple[str | None, dict[str, str] | None]:
         """Return the cell's result the way Swift describes it, and its MIME bundle if it has one.
@@ -1134,7 +1159,7 @@ class LLDBSession:
         if diagnostics.process_left_stopped(error_text):
             # The value's own code (a description, a bundle method) crashed or was interrupted.
             self._unwind(run_to_cell_code=False)
-            self._clear_pending_interrupt()
+            self._absorb_pending_stops()
         return (value.GetSummary() or value.GetValue() or f"<{type_name}>"), None
 
     def _how_it_exited(self) -> str:

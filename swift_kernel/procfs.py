@@ -13,8 +13,14 @@ import shutil
 import signal
 import tempfile
 
-# The bit of SIGINT in /proc/<pid>/status's SigPnd and ShdPnd masks.
-SIGINT_BIT = 1 << (signal.SIGINT - 1)
+
+def signal_bit(signum: int) -> int:
+    """Return the bit of ``signum`` in /proc/<pid>/status's signal masks (SigPnd, ShdPnd, SigBlk)."""
+    return 1 << (signum - 1)
+
+
+SIGINT_BIT = signal_bit(signal.SIGINT)
+
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -32,6 +38,15 @@ def proc_status(pid: int) -> tuple[str, int]:
         return state, pending
     except (OSError, IndexError, ValueError):
         return "X", 0
+
+
+def thread_state(pid: int, tid: int) -> str:
+    """Return the scheduler state letter of thread ``tid`` of ``pid`` ("X" when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return "X"
 
 
 def parent_pid(pid: int) -> int:

@@ -8,7 +8,9 @@ cell still compiles), then a check cell verifies the collection against the coun
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from collections.abc import Callable
 
@@ -76,6 +78,52 @@ def test_a_long_library_call_is_stopped_and_says_it_was_outside_a_safe_point(ker
     assert reply.content["ename"] == "KeyboardInterrupt"
     assert "outside a safe point" in reply.content["evalue"], reply.content
     assert value(kc, "1 + 1") == "2"
+
+
+# A libdispatch worker (which blocks SIGINT) running the cell's code when the cell is interrupted:
+# in a loop of the cell whose body is mostly a library call (a safe point every few ms: the
+# worker must stop at one, not wherever a slice ends), or in one long library call (none).
+WORKERS = {
+    "loop": ("while true { _ = (0..<200_000).reduce(0, &+) }", True),
+    "library call": ("_ = (0..<Int.max).reduce(0, &+)", False),
+}
+
+
+@pytest.mark.parametrize("work", list(WORKERS))
+def test_a_dispatch_worker_is_held_without_killing_the_process(kernel: KernelPair, work: str) -> None:
+    """libdispatch's workers block SIGINT: the host must still stop them, at a safe point when they reach one."""
+    km, kc = kernel
+    body, reaches_safe_points = WORKERS[work]
+    assert execute(kc, "var beforeWorker = 41").status == "ok"
+    code = (
+        "import Dispatch\nlet workerStarted = DispatchSemaphore(value: 0)\n"
+        f"DispatchQueue.global().async {{ workerStarted.signal(); {body} }}\n"
+        "workerStarted.wait()\nwhile true {}"
+    )
+    msg_id = kc.execute(code)
+    time.sleep(1.0)
+    km.interrupt_kernel()
+    reply = collect(kc, msg_id, timeout=60).content
+    assert reply["ename"] == "KeyboardInterrupt", reply
+    # Held, not left running until the grace period kills the process (and every variable with it).
+    assert "killed" not in reply["evalue"], reply
+    assert "for good" in reply["evalue"], reply
+    assert ("outside a safe point" not in reply["evalue"]) == reaches_safe_points, reply
+    assert value(kc, "beforeWorker + 1") == "42"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGSTOP], ids=["SIGINT", "SIGSTOP"])
+def test_a_signal_sent_to_the_idle_swift_process_does_not_stop_the_next_cell(
+    fresh_kernel: Callable[..., KernelPair], signum: int
+) -> None:
+    """A stop signal queued while no cell runs (a late interrupt, anyone's kill) is swallowed, not reported."""
+    _, kc = fresh_kernel()
+    pid = int(value(kc, "import Glibc\ngetpid()") or 0)
+    assert execute(kc, "var idleCounter = 1").status == "ok"
+    os.kill(pid, signum)
+    following = execute(kc, "idleCounter += 1\nidleCounter")
+    assert following.status == "ok", following.content
+    assert following.result == "2"
 
 
 @pytest.mark.timeout(600)

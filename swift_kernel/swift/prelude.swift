@@ -257,9 +257,20 @@ func __swiftKernelSafePoint() {
             __swiftKernelStopFlag[1] = 1
             raise(SIGINT)
         } else if __swiftKernelStopFlag[2] != 0 {
-            raise(SIGINT)
+            __swiftKernelStopThisThread()
         }
     }
+}
+
+/// Stops a thread other than the cell's at its safe point. libdispatch's workers block SIGINT, so
+/// it is let through on this thread first (the host then holds the thread for good). A function of
+/// its own: the safe point's frame stays as small as it was, which LLDB's unwinder steps through.
+func __swiftKernelStopThisThread() {
+    var interrupt = sigset_t()
+    sigemptyset(&interrupt)
+    sigaddset(&interrupt, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
+    raise(SIGINT)
 }
 
 // libdispatch keeps per-thread state (its first thread-local, 96 bytes) that links records on the
