@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,9 +82,16 @@ class Toolchain:
 
     def version(self) -> str:
         """Return the toolchain's version line, e.g. ``Swift version 6.3.1 (swift-6.3.1-RELEASE)``."""
-        out = subprocess.run(
-            [str(self.bin_dir / "swift"), "--version"], capture_output=True, text=True, timeout=60, check=False
-        )
+        # The driver leaves an empty TemporaryDirectory.XXXXXX behind in TMPDIR on every run.
+        with tempfile.TemporaryDirectory(prefix="swift-kernel-version-") as scratch:
+            out = subprocess.run(
+                [str(self.bin_dir / "swift"), "--version"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env=dict(os.environ, TMPDIR=scratch),
+            )
         for line in (out.stdout + out.stderr).splitlines():
             if "Swift version" in line:
                 return line.strip()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from swift_kernel.procfs import proc_status
+from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, descendants, kernel_pid, lldb_host
 from .test_install import install
@@ -123,3 +124,13 @@ def test_a_session_with_an_install_and_completion_leaves_no_temporary_files(
     kc.stop_channels()
     km.shutdown_kernel(now=False)
     assert sorted(os.listdir(temp)) == []
+
+
+def test_reading_the_toolchains_version_leaves_no_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # register.py and a kernel started without SWIFT_KERNEL_SWIFT_VERSION run `swift --version`,
+    # whose driver leaves an empty TemporaryDirectory.XXXXXX in TMPDIR each time.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert "Swift version" in find_toolchain(None).version()
+    assert os.listdir(tmp_path) == []
