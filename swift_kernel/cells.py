@@ -588,6 +588,11 @@ class CellController:
             return ExecutionResult(
                 error=diagnostics.runtime_error(stop.reason, stop.description, report, stop.frames, self._sources)
             )
+        if outcome.thrown is not None and record is None:
+            thrown = outcome.thrown
+            evalue = thrown.description or f"an error of type {thrown.type_name}"
+            traceback = [f"{thrown.type_name}: {evalue}", *diagnostics.frame_lines(thrown.frames, self._sources)]
+            return ExecutionResult(error=CellError(thrown.type_name, evalue, traceback))
         if outcome.error is not None:
             if record is not None and outcome.error.ename == "CompileError":
                 return self._interrupted(record, ())

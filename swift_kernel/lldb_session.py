@@ -39,7 +39,7 @@ from typing import Any, Literal
 from . import diagnostics
 from .diagnostics import CellError, Frame
 from .displayable import BUNDLE_METHOD, EXTRAS, Adopter, may_adopt, needs_extras
-from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
+from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded, Thrown
 from .output import child_path, close_fds
 from .procfs import (
     OWNER_VARIABLE,
@@ -249,11 +249,16 @@ def _callers_on_the_stack(thread: Any, frame: Any, limit: int) -> list[Frame]:
     """
     lldb = sys.modules["lldb"]
     process = thread.GetProcess()
+    # Partial when the stack ends sooner; the error then only says so.
+    stack = process.ReadMemory(frame.GetSP(), _STACK_SEARCHED, lldb.SBError()) or b""
+    return _callers_in(process, stack, limit)
+
+
+def _callers_in(process: Any, stack: bytes, limit: int) -> list[Frame]:
+    """Return the cell frames whose return addresses are among the words of ``stack``, innermost first."""
+    lldb = sys.modules["lldb"]
     target = process.GetTarget()
     size = target.GetAddressByteSize()
-    error = lldb.SBError()
-    # Partial when the stack ends sooner; the error then only says so.
-    stack = process.ReadMemory(frame.GetSP(), _STACK_SEARCHED, error) or b""
     order: Literal["little", "big"] = "little" if target.GetByteOrder() == lldb.eByteOrderLittle else "big"
     found: list[Frame] = []
     for offset in range(0, len(stack) - size + 1, size):
@@ -314,7 +319,7 @@ def _blames_safe_points(error_text: str, points: SafePoints, cell_name: str) -> 
 
 # A frame header on the result channel: the kinds the prelude sends, and the payload's length.
 # (`result`: the cell's value as Swift describes it; `bundle`: its MIME bundle, a JSON object.)
-_FRAME_HEADER = re.compile(rb"(result|bundle|exit) (\d{1,10})")
+_FRAME_HEADER = re.compile(rb"(result|bundle|thrown|exit) (\d{1,10})")
 _MAX_FRAME_BYTES = 1 << 30
 
 
@@ -752,7 +757,8 @@ class LLDBSession:
         located = swift_literal(cell_name.encode("utf-8", "replace").decode())[1:-1]
         points = insert_safe_points(code) if safe_points else SafePoints(code, code, ())
         # The cell's own safe point goes before its first line, so that no line or column moves.
-        start = f"{SAFE_POINT}\n" if safe_points else ""
+        # It also forgets the last error thrown, so that one this cell ends with is its own.
+        start = f"__swiftKernelThrows.error = nil; {SAFE_POINT if safe_points else ''}\n"
         source = f'{start}#sourceLocation(file: "{located}", line: 1)\n{points.code}\n'
         if check_warnings:
             self._show_warnings(points, located)
@@ -818,6 +824,8 @@ class LLDBSession:
     def _finish(self, value: Any, source_name: str, points: SafePoints, tables: bool = False) -> Outcome:
         error = value.GetError()
         error_text = points.restore(error.GetCString() or "", source_name)
+        if error.Success() and (value.GetName() or "").startswith("$E") and value.GetTypeName() == "Swift.Error":
+            return Outcome(thrown=self._thrown(value))
         if error.Success():
             self._adopt_bundle_methods(points.original)
             text, data = self._describe(value, tables)
@@ -1161,6 +1169,31 @@ class LLDBSession:
             self._unwind(run_to_cell_code=False)
             self._absorb_pending_stops()
         return (value.GetSummary() or value.GetValue() or f"<{type_name}>"), None
+
+    def _thrown(self, value: Any) -> Thrown:
+        """Describe the error a cell threw and did not catch (LLDB's REPL answers it as ``$E<n>``).
+
+        The prelude's will-throw hook kept the error and a copy of the stack it was thrown from,
+        whose return addresses into cell code give the frames. Without the hook's record, LLDB's
+        dynamic type names the error.
+        """
+        self._results.discard()
+        with self._results.reading():
+            self._target.EvaluateExpression("__SwiftKernel.describeThrown()", self._plain_options)
+        record: dict[str, str] = {}
+        for kind, payload in self._results.read_messages():
+            if kind == "thrown":
+                with contextlib.suppress(ValueError):
+                    record = json.loads(payload)
+        if not record:
+            dynamic = value.GetDynamicValue(self._lldb.eDynamicCanRunTarget).GetTypeName() or "Error"
+            return Thrown(_LLDB_MODULE_PREFIX.sub("", dynamic), "")
+        stack = b""
+        with contextlib.suppress(ValueError):
+            address, length = (int(word) for word in record.get("stack", "").split())
+            stack = self._process.ReadMemory(address, length, self._lldb.SBError()) or b""
+        shown = tuple(diagnostics.cell_frames(_callers_in(self._process, stack, _FRAMES_READ)))
+        return Thrown(record.get("type", "Error"), record.get("description", ""), shown)
 
     def _how_it_exited(self) -> str:
         """Say how the exited Swift process ended: an exit status, a signal, or its debug server's end.

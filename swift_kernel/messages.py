@@ -19,7 +19,7 @@ from typing import Any
 
 from .diagnostics import CellError, Frame
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 
 class SwiftProcessEnded(Exception):
@@ -55,10 +55,20 @@ class Ended:
 
 
 @dataclass(frozen=True)
+class Thrown:
+    """The cell ended with an error it threw and did not catch (LLDB answers it as a value)."""
+
+    type_name: str
+    description: str
+    # Where it was thrown, innermost first (cell code only).
+    frames: tuple[Frame, ...] = ()
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What the host's evaluation of one piece of a cell gave, for the kernel to turn into a reply.
 
-    At most one of ``error``, ``stop`` and ``ended`` is set; none means success, with ``value``
+    At most one of ``error``, ``stop``, ``thrown`` and ``ended`` is set; none means success, with ``value``
     the result's description (None for a Void result or a declaration) and ``data`` its MIME
     bundle when it has more than text (a ``JupyterDisplayable`` value, a table).
     """
@@ -67,6 +77,7 @@ class Outcome:
     data: dict[str, str] | None = None
     error: CellError | None = None
     stop: Stop | None = None
+    thrown: Thrown | None = None
     ended: Ended | None = None
 
 

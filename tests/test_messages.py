@@ -44,6 +44,7 @@ REPLY_VALUES: list[Any] = [
     messages.Outcome(error=CellError("CompileError", "<Cell 1>:1:1: cannot find 'x' in scope", ["..."])),
     messages.Outcome(stop=messages.Stop("signal SIGINT", "signal SIGINT", (Frame("top-level code", "<Cell 2>", 3),))),
     messages.Outcome(stop=messages.Stop("signal SIGILL: illegal operand", "", reported_by_runtime=True)),
+    messages.Outcome(thrown=messages.Thrown("E", "bad(5)", (Frame("top-level code", "<Cell 4>", 1),))),
     messages.Outcome(ended=messages.Ended("The Swift process ended", "A fresh Swift process...", " (exit status 1)")),
 ]
 
@@ -62,7 +63,7 @@ def test_the_examples_cover_every_message_kind_in_the_table() -> None:
     assert {type(event) for event in EVENT_EXAMPLES} == set(messages.EVENTS)
     assert {type(message) for message in examples()} == set(messages.ENVELOPES)
     # Every dataclass in the module is in the table (or a value carried inside a message).
-    values = {messages.Outcome, messages.Stop, messages.Ended, messages.Installed, messages.Streams}
+    values = {messages.Outcome, messages.Stop, messages.Thrown, messages.Ended, messages.Installed, messages.Streams}
     declared = {
         obj
         for obj in vars(messages).values()

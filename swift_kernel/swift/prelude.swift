@@ -73,6 +73,14 @@ enum __SwiftKernel {
     }
     static func noop() {}
 
+    /// Report the error a cell ended with (LLDB's REPL hands it back as a value of type Error):
+    /// its type, its description and where the stack it was thrown from was copied.
+    static func describeThrown() {
+        guard let error = __swiftKernelThrows.error else { return send("thrown", object([:])) }
+        let stack = "\(UInt(bitPattern: __swiftKernelThrows.stack)) \(__swiftKernelThrows.stackCopied)"
+        send("thrown", object(["type": "\(type(of: error))", "description": "\(error)", "stack": stack]))
+    }
+
     /// Point standard input at a new pipe after the kernel ended the old one (no stdin allowed).
     static func reopenStdin(_ path: String) {
         let fd = open(path, O_RDONLY)
@@ -245,6 +253,53 @@ let __swiftKernelStopFlag: UnsafeMutablePointer<Int32> = {
     return usable ? page!.assumingMemoryBound(to: Int32.self) : UnsafeMutablePointer<Int32>.allocate(capacity: 1024)
 }()
 let __swiftKernelMainThread = pthread_self()
+
+/// The last error thrown on the cell's thread and the stack where it was thrown, kept by the
+/// runtime's will-throw hook: a cell that ends with an uncaught error is reported with them.
+/// Each cell starts with `error` cleared.
+final class __SwiftKernelThrows: @unchecked Sendable {
+    static let stackBytes = 8192
+    var error: Error?
+    /// The top of the stack where it was thrown (callers' return addresses among it): glibc's
+    /// backtrace() cannot unwind code LLDB compiled, so the kernel searches these bytes.
+    let stack = UnsafeMutableRawPointer.allocate(byteCount: stackBytes, alignment: 16)
+    var stackCopied = 0
+    /// Where the cell thread's stack ends (its highest address), from glibc's thread attributes
+    /// (through dlsym: naming them makes LLDB look for a libdl.so that glibc no longer ships).
+    let stackEnd: UInt = {
+        typealias GetAttributes = @convention(c) (pthread_t, UnsafeMutableRawPointer) -> Int32
+        typealias GetStack = @convention(c) (UnsafeRawPointer, UnsafeMutablePointer<UInt>, UnsafeMutablePointer<Int>) -> Int32
+        let libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD)
+        guard let getAttributes = dlsym(libc, "pthread_getattr_np"), let getStack = dlsym(libc, "pthread_attr_getstack"),
+              let destroy = dlsym(libc, "pthread_attr_destroy") else { return 0 }
+        let attributes = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 16)  // a pthread_attr_t
+        defer { attributes.deallocate() }
+        guard unsafeBitCast(getAttributes, to: GetAttributes.self)(pthread_self(), attributes) == 0 else { return 0 }
+        defer { _ = unsafeBitCast(destroy, to: (@convention(c) (UnsafeMutableRawPointer) -> Int32).self)(attributes) }
+        var base: UInt = 0
+        var size = 0
+        guard unsafeBitCast(getStack, to: GetStack.self)(attributes, &base, &size) == 0 else { return 0 }
+        return base + UInt(size)
+    }()
+
+    func record(_ box: UnsafeMutableRawPointer?) {
+        guard let box, pthread_equal(pthread_self(), __swiftKernelMainThread) != 0 else { return }
+        // An `any Error` is one reference to the runtime's error box, the pointer the hook gets.
+        error = unsafeBitCast(Unmanaged<AnyObject>.fromOpaque(box).takeUnretainedValue(), to: Error.self)
+        var marker = 0
+        withUnsafeMutablePointer(to: &marker) { here in
+            let from = UInt(bitPattern: here)
+            stackCopied = stackEnd > from ? Int(min(UInt(Self.stackBytes), stackEnd - from)) : 0
+            stack.copyMemory(from: UnsafeRawPointer(here), byteCount: stackCopied)
+        }
+    }
+}
+let __swiftKernelThrows = __SwiftKernelThrows()
+if let hook = dlsym(dlopen("libswiftCore.so", RTLD_NOW | RTLD_NOLOAD), "_swift_willThrow") {
+    typealias Hook = @convention(c) (UnsafeMutableRawPointer?) -> Void
+    let record: Hook = { box in __swiftKernelThrows.record(box) }
+    hook.assumingMemoryBound(to: Hook?.self).pointee = record
+}
 
 /// A safe point: the kernel puts one at the start of every loop body in cells, and of each cell,
 /// where no mutation is half done. Asked to stop, the cell's own thread stops here (SIGINT, which
