@@ -62,6 +62,7 @@ from .procfs import (
     thread_cpu_ns,
     waiting_in_call,
 )
+from .sources import placeholder_error
 from .toolchain import Toolchain
 
 __all__ = ["Cell", "CellController", "EarlyStart", "ExecutionResult", "InterruptRecord", "Sent", "SwiftProcessEnded"]
@@ -515,6 +516,9 @@ class CellController:
                 # Interrupted before it could start: nothing ran, nothing to stop.
                 return early
             self._remember_source(cell_name, code)
+            placeholder = placeholder_error(code, cell_name)
+            if placeholder is not None:
+                return ExecutionResult(error=placeholder)
             try:
                 # LLDB 6.3.1 segfaults (taking the host with it) on top-level `await`.
                 code = rewrite_top_level_await(code)

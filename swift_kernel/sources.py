@@ -14,6 +14,9 @@ import os
 import re
 import stat
 
+from .asyncwrap import mask_literals
+from .diagnostics import CellError, compile_error
+
 _DIRECTIVE = re.compile(r"[ \t]*(%[A-Za-z][\w-]*)")
 # Characters no source can carry to the compiler: NUL (LLDB takes a C string) and lone surrogates
 # (which JSON's \ud800 escapes can produce, and which UTF-8 cannot encode).
@@ -63,6 +66,32 @@ def check_source(code: str, name: str, max_lines: int) -> None:
             "minutes, beyond the reach of interrupts: split it (SwiftKernel.max_cell_lines)",
             "CellTooLarge",
         )
+
+
+# An Xcode editor placeholder (`<#value#>`): swiftc refuses one; LLDB compiles it with a warning
+# and the code traps when it gets there.
+_PLACEHOLDER = re.compile(r"<#.*?#>")
+
+
+def placeholder_error(code: str, name: str) -> CellError | None:
+    """Return the compile error swiftc gives for editor placeholders in ``code`` (None if it has none).
+
+    Each placeholder outside string literals and comments gets a diagnostic at its line and
+    column, as the compiler's own read (``<Cell 2>:1:9: error: editor placeholder in source file``).
+    """
+    lines = code.split("\n")
+    diagnostics: list[str] = []
+    for match in _PLACEHOLDER.finditer(mask_literals(code)):
+        row = code.count("\n", 0, match.start()) + 1
+        column = match.start() - (code.rfind("\n", 0, match.start()) + 1) + 1
+        source_line = lines[row - 1]
+        width = min(len(match.group()), len(source_line) - column + 1)
+        diagnostics += [
+            f"error: {name}:{row}:{column}: editor placeholder in source file (replace {match.group()} with code)",
+            source_line,
+            " " * (column - 1) + "^" + "~" * (width - 1),
+        ]
+    return compile_error("\n".join(diagnostics)) if diagnostics else None
 
 
 def expand_user(path: str) -> str:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from swift_kernel.sources import SourceError, check_source, expand_user, lines_of_code, read_source_file
+from swift_kernel.sources import (
+    SourceError,
+    check_source,
+    expand_user,
+    lines_of_code,
+    placeholder_error,
+    read_source_file,
+)
 
 
 @pytest.mark.parametrize(
@@ -67,3 +74,13 @@ def test_an_unknown_user_is_named() -> None:
     with pytest.raises(SourceError, match="there is no user 'nosuchuser'"):
         expand_user("~nosuchuser/x.swift")
     assert expand_user("~/x.swift") == os.path.expanduser("~/x.swift")
+
+
+def test_editor_placeholders_are_found_outside_literals_and_comments() -> None:
+    code = 'let a = "<#text#>" /* <#comment#> */\nlet b = f(<#x#>, <#y: Int#>)\n'
+    error = placeholder_error(code, "<Cell 4>")
+    assert error is not None and error.ename == "CompileError"
+    assert error.evalue == "<Cell 4>:2:11: editor placeholder in source file (replace <#x#> with code)"
+    assert [block.split("\n")[0].split(": error")[0] for block in error.traceback] == ["<Cell 4>:2:11", "<Cell 4>:2:18"]
+    assert error.traceback[1].split("\n")[2] == " " * 17 + "^~~~~~~~~~"
+    assert placeholder_error('let a = "<#text#>"', "<Cell 4>") is None

@@ -1,8 +1,12 @@
-"""A cell that ends with an error it threw and did not catch fails like a Swift program, with the error.
+"""Where LLDB's REPL and swiftc part ways, cells behave as swiftc's program would (issue 15).
 
-LLDB's REPL hands such an error back as a value (``$E0``); swiftc's program would trap with "Fatal
-error: Error raised at top level". The kernel answers status error, ename the error's type, evalue
-its description, and the cell frames it was thrown through (issue 15).
+A cell that ends with an error it threw and did not catch fails like a Swift program, with the
+error: LLDB's REPL hands such an error back as a value (``$E0``); swiftc's program would trap with
+"Fatal error: Error raised at top level". The kernel answers status error, ename the error's type,
+evalue its description, and the cell frames it was thrown through.
+
+An editor placeholder (``<#value#>``) is refused before anything runs, as swiftc refuses it; LLDB
+would compile it with a warning and trap when the code gets there.
 """
 
 from __future__ import annotations
@@ -77,3 +81,17 @@ def test_caught_errors_and_error_values_are_not_failures(errors: KernelPair) -> 
     assert shown.status == "ok", shown.content
     # A throw caught in an earlier cell is not this cell's error.
     assert execute(kc, "let plain = 4\nplain").result == "4"
+
+
+def test_an_editor_placeholder_is_a_compile_error_and_nothing_runs(kernel: KernelPair) -> None:
+    _, kc = kernel
+    refused = execute(kc, 'print("first")\nvar placed = 1\nplaced = <#value#>')
+    assert refused.status == "error", refused.content
+    assert refused.content["ename"] == "CompileError"
+    assert refused.content["evalue"].endswith(":3:10: editor placeholder in source file (replace <#value#> with code)")
+    assert "placed = <#value#>" in refused.content["traceback"][0]
+    assert refused.stream("stdout") == ""
+    assert execute(kc, "placed").status == "error"  # never declared
+    # In a string or a comment it is text, as for swiftc.
+    text = execute(kc, 'let template = "<#name#>" // <#not code#>\ntemplate')
+    assert text.status == "ok" and text.result == '"<#name#>"', text.content
