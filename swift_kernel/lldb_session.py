@@ -98,6 +98,8 @@ _CALLEE_SAVED = ("rbx", "rbp", "r12", "r13", "r14", "r15", "x19", "x20", "x21", 
 # Where the main thread's stack may reach above its innermost frame (its default 8 MiB limit).
 _MAIN_STACK_SPAN = 8 << 20
 _DISPATCH_STATE_AT = 16
+# Word 6 of the page: how many cells the host has run.
+_CELLS_RUN_AT = 24
 # libdispatch's per-thread state (struct dispatch_tsd): the thread id, then eleven pointers. Put
 # back after an unwind, except the id and the per-thread cache of free continuations (bytes
 # 24-32), which changes as it is used and never points into a stack.
@@ -458,6 +460,8 @@ class LLDBSession:
         # The main thread's libdispatch state: where it is, and what it held before this cell.
         self._dispatch_state = 0
         self._dispatch_before: bytes | None = None
+        # Cells run so far, written to the stop flag page for the prelude (``_CELLS_RUN_AT``).
+        self._cells_run = 0
         # The display extras (tables, charts, images) compiled into this Swift process, and the
         # types with a bundle method that were made JupyterDisplayable there.
         self._extras_loaded = False
@@ -757,13 +761,15 @@ class LLDBSession:
         located = swift_literal(cell_name.encode("utf-8", "replace").decode())[1:-1]
         points = insert_safe_points(code) if safe_points else SafePoints(code, code, ())
         # The cell's own safe point goes before its first line, so that no line or column moves.
-        # It also forgets the last error thrown, so that one this cell ends with is its own.
-        start = f"__swiftKernelThrows.error = nil; {SAFE_POINT if safe_points else ''}\n"
+        start = f"{SAFE_POINT}\n" if safe_points else ""
         source = f'{start}#sourceLocation(file: "{located}", line: 1)\n{points.code}\n'
         if check_warnings:
             self._show_warnings(points, located)
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
         self._absorb_pending_stops()
+        # The cell's number, with which an error it throws is recorded (``_thrown``).
+        self._cells_run = (self._cells_run + 1) % (1 << 31)
+        self._set_word(_CELLS_RUN_AT, self._cells_run)
         value = self._target.EvaluateExpression(source, self._options)
         if value.GetError().Success():
             self.keep_streams()  # the cell may have broken the channel its result is described through
@@ -1173,9 +1179,9 @@ class LLDBSession:
     def _thrown(self, value: Any) -> Thrown:
         """Describe the error a cell threw and did not catch (LLDB's REPL answers it as ``$E<n>``).
 
-        The prelude's will-throw hook kept the error and a copy of the stack it was thrown from,
-        whose return addresses into cell code give the frames. Without the hook's record, LLDB's
-        dynamic type names the error.
+        The prelude's will-throw hook kept the error, the cell it was thrown in and a copy of the
+        stack it was thrown from, whose return addresses into cell code give the frames. Without
+        the hook's record of this cell, LLDB's dynamic type names the error.
         """
         self._results.discard()
         with self._results.reading():
@@ -1185,6 +1191,8 @@ class LLDBSession:
             if kind == "thrown":
                 with contextlib.suppress(ValueError):
                     record = json.loads(payload)
+        if self._page() is not None and record.get("cell") != str(self._cells_run):
+            record = {}  # an error thrown by an earlier cell, not this one's
         if not record:
             dynamic = value.GetDynamicValue(self._lldb.eDynamicCanRunTarget).GetTypeName() or "Error"
             return Thrown(_LLDB_MODULE_PREFIX.sub("", dynamic), "")

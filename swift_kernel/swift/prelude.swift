@@ -78,7 +78,10 @@ enum __SwiftKernel {
     static func describeThrown() {
         guard let error = __swiftKernelThrows.error else { return send("thrown", object([:])) }
         let stack = "\(UInt(bitPattern: __swiftKernelThrows.stack)) \(__swiftKernelThrows.stackCopied)"
-        send("thrown", object(["type": "\(type(of: error))", "description": "\(error)", "stack": stack]))
+        let cell = "\(__swiftKernelThrows.cell)"
+        send("thrown", object([
+            "type": "\(type(of: error))", "description": "\(error)", "stack": stack, "cell": cell,
+        ]))
     }
 
     /// Point standard input at a new pipe after the kernel ended the old one (no stdin allowed).
@@ -243,7 +246,8 @@ enum Jupyter {
 // holds open; empty in sessions without a kernel). Word 0 is set while the kernel asks the running
 // cell to stop; word 1 is set here when the code stopped at a safe point; word 2 is set by the
 // kernel's LLDB host while it stops the other threads that run an interrupted cell's code; words
-// 4-5 hold the address of the main thread's libdispatch state (below).
+// 4-5 hold the address of the main thread's libdispatch state (below); word 6 counts the cells
+// the host has run (an error thrown is recorded with it).
 let __swiftKernelStopFlag: UnsafeMutablePointer<Int32> = {
     let path = "@STOP_PATH@"
     let fd = path.isEmpty ? -1 : open(path, O_RDWR)
@@ -254,12 +258,13 @@ let __swiftKernelStopFlag: UnsafeMutablePointer<Int32> = {
 }()
 let __swiftKernelMainThread = pthread_self()
 
-/// The last error thrown on the cell's thread and the stack where it was thrown, kept by the
-/// runtime's will-throw hook: a cell that ends with an uncaught error is reported with them.
-/// Each cell starts with `error` cleared.
+/// The last error thrown on the cell's thread, the cell it was thrown in (the stop flag's word 6)
+/// and the stack where it was thrown, kept by the runtime's will-throw hook: a cell that ends with
+/// an uncaught error is reported with them.
 final class __SwiftKernelThrows: @unchecked Sendable {
     static let stackBytes = 8192
     var error: Error?
+    var cell: Int32 = 0
     /// The top of the stack where it was thrown (callers' return addresses among it): glibc's
     /// backtrace() cannot unwind code LLDB compiled, so the kernel searches these bytes.
     let stack = UnsafeMutableRawPointer.allocate(byteCount: stackBytes, alignment: 16)
@@ -286,6 +291,7 @@ final class __SwiftKernelThrows: @unchecked Sendable {
         guard let box, pthread_equal(pthread_self(), __swiftKernelMainThread) != 0 else { return }
         // An `any Error` is one reference to the runtime's error box, the pointer the hook gets.
         error = unsafeBitCast(Unmanaged<AnyObject>.fromOpaque(box).takeUnretainedValue(), to: Error.self)
+        cell = __swiftKernelStopFlag[6]
         var marker = 0
         withUnsafeMutablePointer(to: &marker) { here in
             let from = UInt(bitPattern: here)
