@@ -9,6 +9,7 @@ live and an interrupt stops it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -19,6 +20,22 @@ from pathlib import Path
 LIBRARY = "jupyterInstalledPackages"
 # SwiftPM's step lines: "[12/40] Compiling Greeter Greeter.swift".
 _STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
+
+
+# A top-level module declaration in a module map: "module Name", "explicit module Name", "framework module Name".
+_MODULE_DECLARATION = re.compile(r"^(?:explicit\s+|framework\s+)*module\s+([A-Za-z_]\w*)")
+
+
+def clang_module_names(module_map: str) -> list[str]:
+    """Return the top-level modules a module map declares (not its submodules or ``extern`` ones)."""
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", module_map, flags=re.DOTALL)
+    names, depth, line_start = [], 0, True
+    for line in text.split("\n"):
+        match = _MODULE_DECLARATION.match(line.strip()) if depth == 0 and line_start else None
+        if match is not None:
+            names.append(match.group(1))
+        depth = max(0, depth + line.count("{") - line.count("}"))
+    return names
 
 
 class InstallError(RuntimeError):
@@ -96,8 +113,25 @@ let package = Package(
         return [d for d in (self.build_dir / "Modules", self.build_dir) if d.is_dir()]
 
     def module_maps(self) -> list[Path]:
-        """Return the module maps of C targets, which Swift imports through clang."""
-        return sorted(self.build_dir.glob("*.build/module.modulemap"))
+        """Return the module maps of C targets, which Swift imports through clang.
+
+        SwiftPM writes a module map for a C target without one (``X.build/module.modulemap``)
+        and uses a target's own ``include/module.modulemap`` as it is (swift-numerics'
+        ``_NumericsShims``): the -fmodule-map-file flags it gave the generated library's compile,
+        in the build's description.json, name both kinds.
+        """
+        maps: set[Path] = set(self.build_dir.glob("*.build/module.modulemap"))
+        try:
+            description = json.loads((self.build_dir / "description.json").read_text())
+            commands = description.get("swiftCommands", {}).values()
+        except (OSError, ValueError, AttributeError):
+            commands = []
+        for command in commands:
+            if isinstance(command, dict) and command.get("moduleName") == LIBRARY:
+                for argument in command.get("otherArguments", []):
+                    if isinstance(argument, str) and argument.startswith("-fmodule-map-file="):
+                        maps.add(Path(argument.removeprefix("-fmodule-map-file=")))
+        return sorted(path for path in maps if path.is_file())
 
     def built_modules(self) -> dict[str, dict[str, tuple[int, int]]]:
         """Return each built module (target) of the dependencies with its object and module files."""

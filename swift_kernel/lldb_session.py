@@ -28,8 +28,10 @@ import mmap
 import os
 import re
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +41,7 @@ from typing import Any, Literal
 from . import diagnostics
 from .diagnostics import CellError, Frame
 from .displayable import BUNDLE_METHOD, EXTRAS, Adopter, may_adopt, needs_extras
+from .install import clang_module_names
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded
 from .output import child_path, close_fds
 from .procfs import (
@@ -456,6 +459,8 @@ class LLDBSession:
         # types with a bundle method that were made JupyterDisplayable there.
         self._extras_loaded = False
         self._adopter = Adopter()
+        # The folder clang searches for the installed C targets' modules (``load_installed``).
+        self._clang_modules = ""
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -480,6 +485,13 @@ class LLDBSession:
         self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
         # Regex literals (/a+/), as swiftc has them in Swift 6 mode; LLDB leaves them off by default.
         self._command("settings set target.experimental.swift-enable-bare-slash-regex true")
+        # Measured: clang options given to LLDB after its first Swift expression never reach the
+        # compiler, and a Swift module that needs a C module (swift-numerics' RealModule needs
+        # _NumericsShims) then aborts LLDB with "DESERIALIZATION FAILURE". A search folder given
+        # now is read when a module is first looked up: clang looks for Name/module.modulemap in
+        # it, so a C module installed later is a link added there (``load_installed``).
+        self._clang_modules = tempfile.mkdtemp(prefix="swift-kernel-clang-modules-")
+        self._command(f"settings append target.swift-extra-clang-flags -I{self._clang_modules}")
         self._options = self._expression_options(repl=True)
         self._plain_options = self._expression_options(repl=False)
         self._check_options = self._expression_options(repl=True)
@@ -604,7 +616,7 @@ class LLDBSession:
         for directory in installed.module_dirs:
             self._command(f"settings append target.swift-module-search-paths {directory}")
         for module_map in installed.module_maps:
-            self._command(f"settings append target.swift-extra-clang-flags -fmodule-map-file={module_map}")
+            self._link_clang_modules(Path(module_map))
         library = installed.library
         code = f"dlopen({swift_literal(library)}, RTLD_NOW | RTLD_GLOBAL) == nil ? String(cString: dlerror()) : \"\""
         result = self._target.EvaluateExpression(code, self._plain_options)
@@ -615,6 +627,22 @@ class LLDBSession:
         if message:
             return CellError("InstallError", f"loading {library} failed: {message}")
         return None
+
+    def _link_clang_modules(self, module_map: Path) -> None:
+        """Make each module ``module_map`` declares findable as <clang modules>/Name/module.modulemap."""
+        try:
+            names = clang_module_names(module_map.read_text())
+        except OSError as error:
+            log.warning("module map %s not read: %s", module_map, error)
+            return
+        for name in names:
+            link = Path(self._clang_modules, name)
+            if link.is_symlink() and os.readlink(link) == str(module_map.parent):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            # The folder, not the file: the module map's headers are named relative to it.
+            link.symlink_to(module_map.parent, target_is_directory=True)
 
     def reopen_stdin(self, path: str) -> CellError | None:
         """Make ``path`` the Swift process's standard input, now and for fresh processes."""
@@ -710,6 +738,8 @@ class LLDBSession:
                 self._target = None
             self._lldb.SBDebugger.Destroy(self._debugger)
             self._debugger = None
+        if self._clang_modules:
+            shutil.rmtree(self._clang_modules, ignore_errors=True)
         self._results.close()
 
     def is_process_alive(self) -> bool:

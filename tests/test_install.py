@@ -5,15 +5,21 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from swift_kernel.display import progress_bundle
-from swift_kernel.install import BuildProgress, InstallError, PackageWorkspace, package_identity
+from swift_kernel.install import (
+    BuildProgress,
+    InstallError,
+    PackageWorkspace,
+    clang_module_names,
+    package_identity,
+)
 
-from .conftest import KernelPair
+from .conftest import KernelPair, start_kernel, stop_kernel
 from .utils import execute, interrupt_after, value
 
 PACKAGES = Path(__file__).resolve().parent / "packages"
@@ -163,3 +169,48 @@ def test_progress_bundle_escapes_html() -> None:
     assert bundle["text/plain"] == "[3/8] Compiling <Lib> & co"
     assert bundle["text/html"] == '<progress value="3" max="8"></progress> 3/8 Compiling &lt;Lib&gt; &amp; co'
     assert 'max="1"' in progress_bundle(0, 0, "planning the build")["text/html"]
+
+
+SHARED_PACKAGES = Path("/work/shared/packages")
+
+
+@pytest.fixture(scope="module")
+def numerics_kernel() -> Iterator[KernelPair]:
+    """A kernel that ran cells, then installed swift-numerics (whose C target has its own module map)."""
+    km, kc = start_kernel("swift")
+    try:
+        assert execute(kc, "let beforeNumerics = 21").status == "ok"
+        spec = f"%install '.package(path: \"{SHARED_PACKAGES / 'swift-numerics'}\")' Numerics"
+        built = execute(kc, spec, timeout=900)
+        assert built.status == "ok", (built.content, built.stream("stdout")[-3000:])
+        yield km, kc
+    finally:
+        stop_kernel(km, kc)
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_numerics_installed_after_cells_gives_right_values(numerics_kernel: KernelPair) -> None:
+    _, kc = numerics_kernel
+    assert value(kc, "import Numerics\nDouble.cos(.pi)") == "-1.0"
+    assert value(kc, "Complex(3.0, 4.0).length") == "5.0"
+    assert value(kc, "Double.hypot(3, 4)") == "5.0"
+    # No crash on the way: the variables of the cells before the install are still there.
+    assert value(kc, "beforeNumerics * 2") == "42"
+
+
+def test_clang_module_names_are_the_top_level_modules() -> None:
+    module_map = """// a comment: module NotThis
+module _NumericsShims {
+  header "_NumericsShims.h"
+  module Inner { header "inner.h" }
+}
+explicit module Other [system] {
+  umbrella header "/abs/other.h"
+  export *
+}
+/* module AlsoNotThis */
+extern module Elsewhere "other/module.modulemap"
+"""
+    assert clang_module_names(module_map) == ["_NumericsShims", "Other"]
