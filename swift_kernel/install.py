@@ -64,10 +64,19 @@ class PackageWorkspace:
     loaded: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
     def add(self, spec: str, products: tuple[str, ...]) -> None:
-        """Add a dependency (``$cwd`` stands for the kernel's working directory) and its products."""
+        """Add a dependency (``$cwd`` stands for the kernel's working directory) and its products.
+
+        A spec of a package already installed (same identity, say another version requirement
+        or a path instead of a url) replaces the old one: two would make SwiftPM refuse the
+        manifest ("Conflicting identity").
+        """
         spec = spec.replace("$cwd", os.getcwd())
         identity = package_identity(spec)
-        if spec not in self.specs:
+        for index, old in enumerate(self.specs):
+            if package_identity(old) == identity:
+                self.specs[index] = spec
+                break
+        else:
             self.specs.append(spec)
         for product in products:
             if (product, identity) not in self.products:
@@ -104,9 +113,44 @@ let package = Package(
         words = [str(swift_build), "--package-path", str(self.root), *self.flags]
         return " ".join(shlex.quote(word) for word in words)
 
+    def snapshot(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """Return what ``restore`` needs to undo an ``add``."""
+        return list(self.specs), list(self.products)
+
+    def restore(self, snapshot: tuple[list[str], list[tuple[str, str]]]) -> None:
+        """Undo the ``add`` since ``snapshot`` (a failed install) and write the manifest again."""
+        self.specs, self.products = list(snapshot[0]), list(snapshot[1])
+        self.write()
+
+    def _flag_value(self, *names: str) -> str | None:
+        """Return the last value the flags give any of ``names`` (``-c release``, ``-crelease``, ``--x=v``)."""
+        found = None
+        words = iter(self.flags)
+        for flag in words:
+            if flag.startswith("-X"):
+                next(words, None)  # -Xswiftc -cross-module-optimization: the compiler's, not SwiftPM's
+                continue
+            for name in names:
+                if flag == name:
+                    found = next(words, None)
+                elif name.startswith("--") and flag.startswith(f"{name}="):
+                    found = flag.split("=", 1)[1]
+                elif not name.startswith("--") and flag.startswith(name) and not flag.startswith("--"):
+                    found = flag[len(name) :]
+        return found
+
+    @property
+    def configuration(self) -> str:
+        """Return the configuration the flags build (SwiftPM's default: debug)."""
+        return self._flag_value("-c", "--configuration") or "debug"
+
     @property
     def build_dir(self) -> Path:
-        return self.root / ".build" / "debug"
+        """Return where SwiftPM puts what it builds with these flags (``.build/debug``, ``.build/release``)."""
+        scratch = self._flag_value("--scratch-path", "--build-path")
+        base = Path(scratch) if scratch else self.root / ".build"
+        # A relative scratch path is taken from the working directory SwiftPM runs in: the kernel's.
+        return Path(os.path.abspath(base)) / self.configuration
 
     def module_dirs(self) -> list[Path]:
         """Return where the built Swift modules are (SwiftPM 6 puts them in Modules/)."""

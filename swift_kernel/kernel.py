@@ -8,6 +8,7 @@ messages; the only module built on ipykernel (``__main__`` just launches it). De
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import inspect
 import logging
@@ -504,6 +505,17 @@ class SwiftKernel(Kernel):
         self, directive: InstallPackage, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
     ) -> CellError | None:
         """Build the installed packages with this one added and load the result (%install)."""
+        before = self.packages.snapshot()
+        failure = await self._install_added(directive, cell, output, parent, silent)
+        if failure is not None:
+            # A package that did not install stays out of later builds (and a replaced spec comes back).
+            with contextlib.suppress(OSError):
+                self.packages.restore(before)
+        return failure
+
+    async def _install_added(
+        self, directive: InstallPackage, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
+    ) -> CellError | None:
         try:
             self.packages.add(directive.spec, directive.products)
             self.packages.write()
@@ -545,10 +557,6 @@ class SwiftKernel(Kernel):
         if status is None:
             return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
         if status != 0:
-            # Leave the failed package out of later builds.
-            self.packages.specs.remove(directive.spec.replace("$cwd", os.getcwd()))
-            self.packages.products = [p for p in self.packages.products if p[0] not in directive.products]
-            self.packages.write()
             evalue = f"%install: swift build failed ({describe_exit(status)}); see its output above"
             return CellError("InstallError", evalue)
         try:

@@ -459,8 +459,8 @@ class LLDBSession:
         # types with a bundle method that were made JupyterDisplayable there.
         self._extras_loaded = False
         self._adopter = Adopter()
-        # The folder clang searches for the installed C targets' modules (``load_installed``).
-        self._clang_modules = ""
+        # The folders LLDB searches for installed Swift and C modules (``load_installed``).
+        self._found_modules = ""
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -485,13 +485,17 @@ class LLDBSession:
         self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
         # Regex literals (/a+/), as swiftc has them in Swift 6 mode; LLDB leaves them off by default.
         self._command("settings set target.experimental.swift-enable-bare-slash-regex true")
-        # Measured: clang options given to LLDB after its first Swift expression never reach the
-        # compiler, and a Swift module that needs a C module (swift-numerics' RealModule needs
-        # _NumericsShims) then aborts LLDB with "DESERIALIZATION FAILURE". A search folder given
-        # now is read when a module is first looked up: clang looks for Name/module.modulemap in
-        # it, so a C module installed later is a link added there (``load_installed``).
-        self._clang_modules = tempfile.mkdtemp(prefix="swift-kernel-clang-modules-")
-        self._command(f"settings append target.swift-extra-clang-flags -I{self._clang_modules}")
+        # Measured: search paths and clang options given to LLDB after its first Swift expression
+        # never reach its compiler. A Swift module that needs a C module then aborts LLDB
+        # ("DESERIALIZATION FAILURE": swift-numerics' RealModule needs _NumericsShims), and a module
+        # without its AST wrapped into the library (any release build) is not imported at all.
+        # Folders given now are read when a module is first looked up (Name.swiftmodule, clang's
+        # Name/module.modulemap), so a package installed later is links added there (``load_installed``).
+        self._found_modules = tempfile.mkdtemp(prefix="swift-kernel-modules-")
+        for kind in ("swift", "clang"):
+            os.mkdir(os.path.join(self._found_modules, kind))
+        self._command(f"settings append target.swift-module-search-paths {self._found_modules}/swift")
+        self._command(f"settings append target.swift-extra-clang-flags -I{self._found_modules}/clang")
         self._options = self._expression_options(repl=True)
         self._plain_options = self._expression_options(repl=False)
         self._check_options = self._expression_options(repl=True)
@@ -614,7 +618,8 @@ class LLDBSession:
     def load_installed(self, installed: Installed) -> CellError | None:
         """Put built modules on LLDB's search path and load their library into the Swift process."""
         for directory in installed.module_dirs:
-            self._command(f"settings append target.swift-module-search-paths {directory}")
+            for module in Path(directory).glob("*.swiftmodule"):
+                self._link(Path(self._found_modules, "swift", module.name), module)
         for module_map in installed.module_maps:
             self._link_clang_modules(Path(module_map))
         library = installed.library
@@ -629,20 +634,24 @@ class LLDBSession:
         return None
 
     def _link_clang_modules(self, module_map: Path) -> None:
-        """Make each module ``module_map`` declares findable as <clang modules>/Name/module.modulemap."""
+        """Make each module ``module_map`` declares findable as <clang folder>/Name/module.modulemap."""
         try:
             names = clang_module_names(module_map.read_text())
         except OSError as error:
             log.warning("module map %s not read: %s", module_map, error)
             return
         for name in names:
-            link = Path(self._clang_modules, name)
-            if link.is_symlink() and os.readlink(link) == str(module_map.parent):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                link.unlink()
             # The folder, not the file: the module map's headers are named relative to it.
-            link.symlink_to(module_map.parent, target_is_directory=True)
+            self._link(Path(self._found_modules, "clang", name), module_map.parent)
+
+    @staticmethod
+    def _link(link: Path, target: Path) -> None:
+        """Point ``link`` at ``target`` (another build of the module replaces an earlier one)."""
+        if link.is_symlink() and os.readlink(link) == str(target):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(target, target_is_directory=target.is_dir())
 
     def reopen_stdin(self, path: str) -> CellError | None:
         """Make ``path`` the Swift process's standard input, now and for fresh processes."""
@@ -738,8 +747,8 @@ class LLDBSession:
                 self._target = None
             self._lldb.SBDebugger.Destroy(self._debugger)
             self._debugger = None
-        if self._clang_modules:
-            shutil.rmtree(self._clang_modules, ignore_errors=True)
+        if self._found_modules:
+            shutil.rmtree(self._found_modules, ignore_errors=True)
         self._results.close()
 
     def is_process_alive(self) -> bool:

@@ -214,3 +214,85 @@ explicit module Other [system] {
 extern module Elsewhere "other/module.modulemap"
 """
     assert clang_module_names(module_map) == ["_NumericsShims", "Other"]
+
+
+def write_package(root: Path, name: str, source: str, product: str | None = None) -> Path:
+    """Write a one-target package ``name`` (its product named ``product``) under ``root``."""
+    (root / "Sources" / name).mkdir(parents=True)
+    (root / "Package.swift").write_text(
+        "// swift-tools-version:5.9\nimport PackageDescription\n\n"
+        f'let package = Package(\n    name: "{root.name}",\n'
+        f'    products: [.library(name: "{product or name}", targets: ["{name}"])],\n'
+        f'    targets: [.target(name: "{name}")]\n)\n'
+    )
+    (root / "Sources" / name / f"{name}.swift").write_text(source)
+    return root
+
+
+CONFIGURED = '#if DEBUG\npublic let builtAs = "debug"\n#else\npublic let builtAs = "release"\n#endif\n'
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_release_build_is_the_one_loaded(fresh_kernel: Callable[..., KernelPair], tmp_path: Path) -> None:
+    package = write_package(tmp_path / "Configured", "Configured", CONFIGURED)
+    spec = f"%install '.package(path: \"{package}\")' Configured"
+    _, kc = fresh_kernel("swift")
+    release = execute(kc, f"%install-swiftpm-flags -c release\n{spec}", timeout=300)
+    assert release.status == "ok", (release.content, release.stream("stdout")[-2000:])
+    assert value(kc, "import Configured\nbuiltAs") == '"release"'
+    # Back to debug: the debug build is loaded (in a fresh Swift process), not the release one.
+    debug = execute(kc, f"%install-swiftpm-flags\n{spec}", timeout=300)
+    assert debug.status == "ok", (debug.content, debug.stream("stdout")[-2000:])
+    assert value(kc, "import Configured\nbuiltAs") == '"debug"'
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_respecified_package_replaces_the_old_one(fresh_kernel: Callable[..., KernelPair], tmp_path: Path) -> None:
+    first = write_package(tmp_path / "a" / "Respec", "Respec", 'public let origin = "a"\n')
+    second = write_package(tmp_path / "b" / "Respec", "Respec", 'public let origin = "b"\n')
+    _, kc = fresh_kernel("swift")
+    assert execute(kc, f"%install '.package(path: \"{first}\")' Respec", timeout=300).status == "ok"
+    assert value(kc, "import Respec\norigin") == '"a"'
+    again = execute(kc, f"%install '.package(path: \"{second}\")' Respec", timeout=300)
+    assert again.status == "ok", (again.content, again.stream("stdout")[-2000:])
+    assert value(kc, "import Respec\norigin") == '"b"'
+    # A spec that fails brings the one it replaced back: the next install still builds.
+    broken = execute(kc, "%install '.package(path: \"/nonexistent/Respec\")' Respec", timeout=300)
+    assert broken.content["ename"] == "InstallError"
+    assert execute(kc, install("Greeter", "Greeter"), timeout=300).status == "ok"
+    assert value(kc, 'import Greeter\nimport Respec\ngreet(origin)') == '"Hello, b!"'
+
+
+def test_workspace_replaces_a_package_and_restores_after_a_failure(tmp_path: Path) -> None:
+    workspace = PackageWorkspace(tmp_path)
+    workspace.add('.package(path: "/a/Lib")', ("Lib",))
+    before = workspace.snapshot()
+    workspace.add('.package(url: "https://example.invalid/x/Lib.git", from: "1.0.0")', ("Lib",))
+    assert workspace.specs == ['.package(url: "https://example.invalid/x/Lib.git", from: "1.0.0")']
+    workspace.add('.package(path: "/a/Other")', ("Other",))
+    workspace.restore(before)
+    assert workspace.specs == ['.package(path: "/a/Lib")'] and workspace.products == [("Lib", "Lib")]
+    assert '.package(path: "/a/Lib")' in (tmp_path / "Package.swift").read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "configuration"),
+    [
+        ([], "debug"),
+        (["-c", "release"], "release"),
+        (["-crelease"], "release"),
+        (["--configuration=release"], "release"),
+        (["--configuration", "release", "-c", "debug"], "debug"),
+        (["-Xswiftc", "-cross-module-optimization"], "debug"),
+    ],
+)
+def test_build_dir_follows_the_configuration_flags(tmp_path: Path, flags: list[str], configuration: str) -> None:
+    workspace = PackageWorkspace(tmp_path)
+    workspace.flags = flags
+    assert workspace.build_dir == tmp_path / ".build" / configuration
+    workspace.flags = [*flags, "--scratch-path", str(tmp_path / "scratch")]
+    assert workspace.build_dir == tmp_path / "scratch" / configuration
