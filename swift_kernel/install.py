@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,8 @@ class PackageWorkspace:
     loads: int = 0
     # What the Swift process has loaded: each built module's files with their (mtime, size).
     loaded: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    # Each product's modules (its targets), read from its package's manifest (``learn_modules``).
+    modules: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def add(self, spec: str, products: tuple[str, ...]) -> None:
         """Add a dependency (``$cwd`` stands for the kernel's working directory) and its products.
@@ -105,8 +108,58 @@ let package = Package(
         sources = self.root / "Sources" / LIBRARY
         sources.mkdir(parents=True, exist_ok=True)
         (self.root / "Package.swift").write_text(self.manifest())
-        exports = "".join(f"@_exported import {product}\n" for product, _ in self.products)
-        (sources / f"{LIBRARY}.swift").write_text(exports)
+        # A product's name need not be a module's: its modules are imported, once they are known
+        # (a url package's manifest is read after SwiftPM fetched it; the build links it anyway).
+        names = dict.fromkeys(name for key in self.products for name in self.modules.get(key, ()))
+        (sources / f"{LIBRARY}.swift").write_text("".join(f"@_exported import {name}\n" for name in names))
+
+    def product_modules(self, product: str) -> tuple[str, ...]:
+        """Return the modules of an installed product (its own name while they are not known)."""
+        known = [modules for (name, _), modules in self.modules.items() if name == product]
+        return known[0] if known else (product,)
+
+    def package_dir(self, identity: str) -> Path | None:
+        """Return where the sources of an installed package are (None: not fetched yet)."""
+        for spec in self.specs:
+            match = re.search(r'path\s*:\s*"([^"]+)"', spec)
+            if match is not None and package_identity(spec) == identity:
+                return self.root / match.group(1)  # a relative path is the generated package's
+        try:
+            state = json.loads((self.build_dir.parent / "workspace-state.json").read_text())
+            dependencies = state["object"]["dependencies"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        for dependency in dependencies:
+            if str(dependency.get("packageRef", {}).get("identity", "")).lower() != identity.lower():
+                continue
+            where = dependency.get("state", {})
+            if where.get("name") == "fileSystem" and where.get("path"):
+                return Path(str(where["path"]))
+            if where.get("name") == "sourceControlCheckout" and dependency.get("subpath"):
+                return self.build_dir.parent / "checkouts" / str(dependency["subpath"])
+        return None
+
+    def learn_modules(self, swift_package: Path, environment: dict[str, str]) -> None:
+        """Read the modules of the products whose package is at hand from its manifest (``dump-package``)."""
+        for key in self.products:
+            product, identity = key
+            directory = self.package_dir(identity)
+            if key in self.modules or directory is None:
+                continue
+            command = [str(swift_package), "--package-path", str(directory), "dump-package"]
+            try:
+                dumped = subprocess.run(
+                    command, capture_output=True, text=True, timeout=300, check=False, env=environment
+                )
+                products = json.loads(dumped.stdout)["products"] if dumped.returncode == 0 else None
+            except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+                products = None
+            if products is None:
+                continue  # SwiftPM's build says what is wrong with the manifest
+            targets = {str(p.get("name")): tuple(str(t) for t in p.get("targets", [])) for p in products}
+            if product not in targets:
+                raise InstallError(f"{identity} has no product {product}; its products: {', '.join(sorted(targets))}")
+            self.modules[key] = targets[product]
 
     def build_command(self, swift_build: Path) -> str:
         """Return the shell command that builds the package."""

@@ -516,8 +516,17 @@ class SwiftKernel(Kernel):
     async def _install_added(
         self, directive: InstallPackage, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
     ) -> CellError | None:
+        # SwiftPM and the Swift driver leave lock files and TemporaryDirectory.* folders in the
+        # temp directory: this kernel's install folder, removed with it.
+        temp = Path(self._install_dir.name, "tmp")
+        temp.mkdir(exist_ok=True)
+        environment = {**self.environment, "TMPDIR": str(temp)}
+        swift_package = self.toolchain.swift_build.with_name("swift-package")
         try:
             self.packages.add(directive.spec, directive.products)
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.packages.learn_modules, swift_package, environment
+            )
             self.packages.write()
         except (InstallError, OSError) as error:
             return CellError("InstallError", f"%install: {error}")
@@ -540,11 +549,6 @@ class SwiftKernel(Kernel):
 
         show_progress("display_data")
         started = time.monotonic()
-        # SwiftPM and the Swift driver leave lock files and TemporaryDirectory.* folders in the
-        # temp directory: this kernel's install folder, removed with it.
-        temp = Path(self._install_dir.name, "tmp")
-        temp.mkdir(exist_ok=True)
-        environment = {**self.environment, "TMPDIR": str(temp)}
         status = await asyncio.get_running_loop().run_in_executor(
             None, self.cells.run_subprocess, command, environment, build_output, cell
         )
@@ -561,7 +565,12 @@ class SwiftKernel(Kernel):
             return CellError("InstallError", evalue)
         try:
             library = str(self.packages.fresh_library())
-        except InstallError as error:
+            # A url package's manifest can be read now that SwiftPM fetched it (for the next build's imports).
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.packages.learn_modules, swift_package, environment
+            )
+            self.packages.write()
+        except (InstallError, OSError) as error:
             return CellError("InstallError", f"%install: {error}")
         changed = self.packages.changed_since_loaded()
         if changed:
@@ -581,8 +590,10 @@ class SwiftKernel(Kernel):
         )
         if failure is None:
             self.packages.mark_loaded()
+            modules = dict.fromkeys(m for product in directive.products for m in self.packages.product_modules(product))
+            imports = "; ".join(f"import {module}" for module in modules)
             names = ", ".join(directive.products)
-            output("stdout", Text(f"Installed {names}: import them in the cells that follow.\n"))
+            output("stdout", Text(f"Installed {names}: {imports} in the cells that follow.\n"))
         return failure
 
     def _input_callback(self, parent: dict[str, Any], allow_stdin: bool) -> InputCallback:

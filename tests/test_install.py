@@ -148,9 +148,13 @@ def test_package_identity_and_manifest(tmp_path: Path) -> None:
     assert "$cwd" not in manifest
     assert '.product(name: "Local", package: "Local"), .product(name: "Extra", package: "Local")' in manifest
     assert 'type: .dynamic' in manifest
+    # The products' modules, once read from their manifest, are what the library imports.
     workspace.write()
-    source = (tmp_path / "Sources" / "jupyterInstalledPackages" / "jupyterInstalledPackages.swift").read_text()
-    assert source == "@_exported import Local\n@_exported import Extra\n"
+    source_file = tmp_path / "Sources" / "jupyterInstalledPackages" / "jupyterInstalledPackages.swift"
+    assert source_file.read_text() == ""
+    workspace.modules = {("Local", "Local"): ("Local",), ("Extra", "Local"): ("ExtraCore", "CExtra", "Local")}
+    workspace.write()
+    assert source_file.read_text() == "@_exported import Local\n@_exported import ExtraCore\n@_exported import CExtra\n"
 
 
 def test_build_progress_follows_step_lines_split_anywhere() -> None:
@@ -296,3 +300,36 @@ def test_build_dir_follows_the_configuration_flags(tmp_path: Path, flags: list[s
     assert workspace.build_dir == tmp_path / ".build" / configuration
     workspace.flags = [*flags, "--scratch-path", str(tmp_path / "scratch")]
     assert workspace.build_dir == tmp_path / "scratch" / configuration
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_product_whose_name_is_no_module(fresh_kernel: Callable[..., KernelPair], tmp_path: Path) -> None:
+    """A product "PackageWithC" made of a Swift module and a C module, neither named like it."""
+    package = tmp_path / "PackageWithC"
+    (package / "Sources" / "CWidget" / "include").mkdir(parents=True)
+    (package / "Sources" / "WidgetCore").mkdir(parents=True)
+    (package / "Package.swift").write_text(
+        "// swift-tools-version:5.9\nimport PackageDescription\n\n"
+        'let package = Package(\n    name: "PackageWithC",\n'
+        '    products: [.library(name: "PackageWithC", targets: ["WidgetCore", "CWidget"])],\n'
+        '    targets: [.target(name: "CWidget"), .target(name: "WidgetCore", dependencies: ["CWidget"])]\n)\n'
+    )
+    (package / "Sources" / "CWidget" / "include" / "cwidget.h").write_text("int cwidget_count(void);\n")
+    (package / "Sources" / "CWidget" / "cwidget.c").write_text(
+        '#include "cwidget.h"\nint cwidget_count(void) { return 7; }\n'
+    )
+    (package / "Sources" / "WidgetCore" / "WidgetCore.swift").write_text(
+        "import CWidget\npublic func widgets() -> Int { Int(cwidget_count()) * 6 }\n"
+    )
+    _, kc = fresh_kernel("swift")
+    installed = execute(kc, f"%install '.package(path: \"{package}\")' PackageWithC", timeout=300)
+    assert installed.status == "ok", (installed.content, installed.stream("stdout")[-2000:])
+    assert "Installed PackageWithC: import WidgetCore; import CWidget" in installed.stream("stdout")
+    assert value(kc, "import WidgetCore\nwidgets()") == "42"
+    assert value(kc, "import CWidget\ncwidget_count()") == "7"
+    # A product the package does not have is named with the ones it has.
+    missing = execute(kc, f"%install '.package(path: \"{package}\")' Gadgets", timeout=300)
+    assert missing.content["ename"] == "InstallError"
+    assert "PackageWithC has no product Gadgets; its products: PackageWithC" in missing.content["evalue"]
