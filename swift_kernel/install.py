@@ -21,6 +21,7 @@ from pathlib import Path
 LIBRARY = "jupyterInstalledPackages"
 # SwiftPM's step lines: "[12/40] Compiling Greeter Greeter.swift".
 _STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
+_BUILD_COMPLETE = re.compile(r"^Build complete! \([\d.]+s\)$")
 
 
 # A top-level module declaration in a module map: "module Name", "explicit module Name", "framework module Name".
@@ -263,22 +264,67 @@ let package = Package(
 
 
 class BuildProgress:
-    """Follow SwiftPM's output as it streams and pick out its ``[done/total] step`` lines."""
+    """Follow SwiftPM's output as it streams: a share done that never goes back, and the step's text.
+
+    SwiftPM raises its step total as it plans (``[5/10]`` then ``[6/40]``): the share shown is
+    the largest seen so far, so the bar never moves backwards. Before the first step line, its
+    other lines ("Fetching ...", "Building for debugging...") say what it is doing.
+    """
 
     def __init__(self) -> None:
         self._partial = ""
         self.done = 0
         self.total = 0
+        self.percent = 0
         self.step = "planning the build"
 
     def feed(self, text: str) -> bool:
-        """Take more output; say whether a new step line was in it (``done``, ``total``, ``step``)."""
+        """Take more output; say whether the step or the share done changed."""
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
         moved = False
-        for line in lines:
-            match = _STEP.match(line.strip())
+        for raw in lines:
+            line = raw.strip()
+            match = _STEP.match(line)
             if match is not None:
                 self.done, self.total, self.step = int(match.group(1)), int(match.group(2)), match.group(3)
+                if self.total:
+                    self.percent = max(self.percent, min(100, 100 * self.done // self.total))
+                moved = True
+            elif line and not self.total and not _BUILD_COMPLETE.match(line):
+                self.step = line
                 moved = True
         return moved
+
+    def finish(self, step: str) -> None:
+        """End the bar at 100% with ``step`` as its text."""
+        self.percent = 100
+        self.step = step
+
+
+class BuildCompleteFilter:
+    """Drop SwiftPM's "Build complete! (12.3s)" line from its output, however the output is cut.
+
+    The progress bar ends with the install's own duration: one figure, not two that differ.
+    Only a line that could still become that one is held back.
+    """
+
+    _LINE = "Build complete! ("
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        """Return what of ``held + text`` can be shown now."""
+        lines = (self._held + text).splitlines(keepends=True)
+        self._held = ""
+        if lines and not lines[-1].endswith("\n"):
+            tail = lines[-1].lstrip()
+            if self._LINE.startswith(tail) or tail.startswith(self._LINE):
+                self._held = lines.pop()
+        return "".join(line for line in lines if not _BUILD_COMPLETE.match(line.strip()))
+
+    def flush(self) -> str:
+        """Return what is still held (the output ended)."""
+        held, self._held = self._held, ""
+        return "" if _BUILD_COMPLETE.match(held.strip()) else held

@@ -50,7 +50,7 @@ from .directives import (
 )
 from .display import DisplayError, display_message, progress_bundle, result_bundle
 from .imports import ModuleChecker, imported_modules, missing_import_error
-from .install import BuildProgress, InstallError, PackageWorkspace
+from .install import BuildCompleteFilter, BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, remove_stale_temp_dirs
@@ -530,34 +530,8 @@ class SwiftKernel(Kernel):
             self.packages.write()
         except (InstallError, OSError) as error:
             return CellError("InstallError", f"%install: {error}")
-        command = self.packages.build_command(self.toolchain.swift_build)
         output("stdout", Text(f"Building {', '.join(directive.products)} with SwiftPM...\n"))
-        progress = BuildProgress()
-        display_id = f"swift-install-{uuid.uuid4().hex}"
-
-        def show_progress(msg_type: str) -> None:
-            if not silent:
-                bundle = progress_bundle(progress.done, progress.total, progress.step)
-                content = {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}}
-                self._publish(msg_type, content, parent)
-
-        def build_output(name: str, event: OutputEvent) -> None:
-            # Lines as they come, and the bar that SwiftPM's "[done/total]" lines move.
-            output(name, event)
-            if isinstance(event, Text) and progress.feed(event.text):
-                show_progress("update_display_data")
-
-        show_progress("display_data")
-        started = time.monotonic()
-        status = await asyncio.get_running_loop().run_in_executor(
-            None, self.cells.run_subprocess, command, environment, build_output, cell
-        )
-        if status == 0:
-            progress.done = progress.total
-            progress.step = f"built in {time.monotonic() - started:.1f} s"
-        else:
-            progress.step = "interrupted" if status is None else f"failed ({describe_exit(status)})"
-        show_progress("update_display_data")
+        status = await self._build(environment, cell, output, parent, silent)
         if status is None:
             return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
         if status != 0:
@@ -595,6 +569,47 @@ class SwiftKernel(Kernel):
             names = ", ".join(directive.products)
             output("stdout", Text(f"Installed {names}: {imports} in the cells that follow.\n"))
         return failure
+
+    async def _build(
+        self, environment: dict[str, str], cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
+    ) -> int | None:
+        """Build the generated package with a progress bar; return SwiftPM's exit status (None: interrupted)."""
+        command = self.packages.build_command(self.toolchain.swift_build)
+        progress = BuildProgress()
+        shown = BuildCompleteFilter()
+        display_id = f"swift-install-{uuid.uuid4().hex}"
+
+        def show_progress(msg_type: str) -> None:
+            if not silent:
+                bundle = progress_bundle(progress.percent, progress.step)
+                content = {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}}
+                self._publish(msg_type, content, parent)
+
+        def build_output(name: str, event: OutputEvent) -> None:
+            # Lines as they come, and the bar that SwiftPM's "[done/total]" lines move.
+            if isinstance(event, Text):
+                moved = progress.feed(event.text)
+                event = Text(shown.feed(event.text))
+                if event.text:
+                    output(name, event)
+                if moved:
+                    show_progress("update_display_data")
+            else:
+                output(name, event)
+
+        show_progress("display_data")
+        started = time.monotonic()
+        status = await asyncio.get_running_loop().run_in_executor(
+            None, self.cells.run_subprocess, command, environment, build_output, cell
+        )
+        if held := shown.flush():
+            output("stdout", Text(held))
+        if status == 0:
+            progress.finish(f"built in {time.monotonic() - started:.1f} s")
+        else:
+            progress.step = "interrupted" if status is None else f"failed ({describe_exit(status)})"
+        show_progress("update_display_data")
+        return status
 
     def _input_callback(self, parent: dict[str, Any], allow_stdin: bool) -> InputCallback:
         """Return what the cell controller calls (on its watcher thread) when the Swift code reads stdin."""

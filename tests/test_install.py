@@ -12,6 +12,7 @@ import pytest
 
 from swift_kernel.display import progress_bundle
 from swift_kernel.install import (
+    BuildCompleteFilter,
     BuildProgress,
     InstallError,
     PackageWorkspace,
@@ -38,14 +39,18 @@ def test_install_in_a_later_cell_then_import(fresh_kernel: Callable[..., KernelP
     built = execute(kc, install("Greeter", "Greeter"), timeout=300)
     assert built.status == "ok", built.content
     output = built.stream("stdout")
-    assert "Build complete" in output and "Installed Greeter" in output
-    # A progress bar: one display, moved in place by SwiftPM's [done/total] lines, ending built.
+    assert "Installed Greeter: import Greeter in the cells" in output
+    # One duration, the bar's: SwiftPM's own "Build complete! (1.23s)" line is not shown.
+    assert "Build complete" not in output
+    # A progress bar: one display, moved in place by SwiftPM's [done/total] lines, never backwards, ending built.
     bars = [m for m in built.messages if m["msg_type"] in ("display_data", "update_display_data")]
     assert bars[0]["msg_type"] == "display_data" and len(bars) >= 3, bars
     assert {m["content"]["transient"]["display_id"] for m in bars} == {bars[0]["content"]["transient"]["display_id"]}
-    assert any(re.match(r"\[\d+/\d+\] Compiling", m["content"]["data"]["text/plain"]) for m in bars), bars
+    assert any(re.match(r" *\d+% Compiling", m["content"]["data"]["text/plain"]) for m in bars), bars
+    percents = [int(m["content"]["data"]["text/plain"].split("%")[0]) for m in bars]
+    assert percents == sorted(percents), percents
     final = bars[-1]["content"]["data"]
-    assert re.fullmatch(r"\[(\d+)/\1\] built in [\d.]+ s", final["text/plain"]), final
+    assert re.fullmatch(r"100% built in [\d.]+ s", final["text/plain"]), final
     assert final["text/html"].startswith("<progress value=")
     assert value(kc, 'import Greeter\ngreet("kernel")') == '"Hello, kernel!"'
     assert value(kc, "var tally = Tally()\ntally.bump()\ntally.bump()") == "2"
@@ -159,20 +164,36 @@ def test_package_identity_and_manifest(tmp_path: Path) -> None:
 
 def test_build_progress_follows_step_lines_split_anywhere() -> None:
     progress = BuildProgress()
-    assert (progress.done, progress.total, progress.step) == (0, 0, "planning the build")
-    assert not progress.feed("Building for debugging...\n[1/")
+    assert (progress.percent, progress.step) == (0, "planning the build")
+    # Before the first step, SwiftPM's other lines say what it does.
+    assert progress.feed("Fetching https://example.invalid/x.git\nBuilding for debugging...\n[1/")
+    assert (progress.percent, progress.step) == (0, "Building for debugging...")
     assert progress.feed("4] Compiling Greeter Greeter.swift\n[2/4] Emitting module Greeter\nmore")
-    assert (progress.done, progress.total, progress.step) == (2, 4, "Emitting module Greeter")
+    assert (progress.done, progress.total, progress.percent, progress.step) == (2, 4, 50, "Emitting module Greeter")
     assert not progress.feed(" text without a step\n")
-    assert progress.feed("[4/4] Linking libx.so\n")
-    assert (progress.done, progress.total) == (4, 4)
+    assert progress.step == "Emitting module Greeter"
+    # SwiftPM raises its total as it plans: the share shown does not go back.
+    assert progress.feed("[3/40] Compiling More a.swift\n")
+    assert (progress.percent, progress.step) == (50, "Compiling More a.swift")
+    assert progress.feed("[36/40] Linking libx.so\n")
+    assert progress.percent == 90
+    progress.finish("built in 3.0 s")
+    assert (progress.percent, progress.step) == (100, "built in 3.0 s")
+
+
+def test_build_complete_line_is_dropped_however_cut() -> None:
+    shown = BuildCompleteFilter()
+    text = "[4/4] Linking libx.so\nBuild complete! (12.34s)\nafter\n"
+    for cut in range(len(text) + 1):
+        assert shown.feed(text[:cut]) + shown.feed(text[cut:]) + shown.flush() == "[4/4] Linking libx.so\nafter\n"
+    assert shown.feed("Build") + shown.flush() == "Build"
+    assert shown.feed("Build complete! (1.0s)") + shown.flush() == ""
 
 
 def test_progress_bundle_escapes_html() -> None:
-    bundle = progress_bundle(3, 8, "Compiling <Lib> & co")
-    assert bundle["text/plain"] == "[3/8] Compiling <Lib> & co"
-    assert bundle["text/html"] == '<progress value="3" max="8"></progress> 3/8 Compiling &lt;Lib&gt; &amp; co'
-    assert 'max="1"' in progress_bundle(0, 0, "planning the build")["text/html"]
+    bundle = progress_bundle(37, "Compiling <Lib> & co")
+    assert bundle["text/plain"] == " 37% Compiling <Lib> & co"
+    assert bundle["text/html"] == '<progress value="37" max="100"></progress> 37% Compiling &lt;Lib&gt; &amp; co'
 
 
 SHARED_PACKAGES = Path("/work/shared/packages")
