@@ -219,10 +219,23 @@ def numerics_kernel() -> Iterator[KernelPair]:
 def test_numerics_installed_after_cells_gives_right_values(numerics_kernel: KernelPair) -> None:
     _, kc = numerics_kernel
     assert value(kc, "import Numerics\nDouble.cos(.pi)") == "-1.0"
-    assert value(kc, "Complex(3.0, 4.0).length") == "5.0"
+    assert value(kc, "Complex(3, 4).length") == "5.0"
     assert value(kc, "Double.hypot(3, 4)") == "5.0"
     # No crash on the way: the variables of the cells before the install are still there.
     assert value(kc, "beforeNumerics * 2") == "42"
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_numerics_release_build(numerics_kernel: KernelPair) -> None:
+    _, kc = numerics_kernel
+    spec = f"%install '.package(path: \"{SHARED_PACKAGES / 'swift-numerics'}\")' Numerics"
+    built = execute(kc, f"%install-swiftpm-flags -c release\n{spec}", timeout=900)
+    assert built.status == "ok", (built.content, built.stream("stdout")[-3000:])
+    # Another build of loaded modules: a fresh Swift process loads the release one.
+    assert "changed since it was loaded" in built.stream("stderr")
+    assert value(kc, "import Numerics\nDouble.cos(.pi) + Complex(3, 4).length + Double.hypot(3, 4)") == "9.0"
 
 
 def test_clang_module_names_are_the_top_level_modules() -> None:
