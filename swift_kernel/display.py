@@ -180,11 +180,9 @@ def encode_png(width: int, height: int, channels: int, pixels: bytes) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b"")
 
 
-def progress_bundle(done: int, total: int, step: str) -> dict[str, Any]:
-    """Return the MIME bundle of a progress bar: ``done`` of ``total`` steps, now at ``step``."""
-    plain = f"[{done}/{total}] {step}".rstrip()
-    html_step = html.escape(step)
+def progress_bundle(percent: int, step: str) -> dict[str, Any]:
+    """Return the MIME bundle of a progress bar at ``percent`` done, now at ``step``."""
     return {
-        "text/plain": plain,
-        "text/html": f'<progress value="{done}" max="{max(total, 1)}"></progress> {done}/{total} {html_step}',
+        "text/plain": f"{percent:3d}% {step}".rstrip(),
+        "text/html": f'<progress value="{percent}" max="100"></progress> {percent}% {html.escape(step)}',
     }

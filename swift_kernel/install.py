@@ -9,16 +9,35 @@ live and an interrupt stops it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 LIBRARY = "jupyterInstalledPackages"
 # SwiftPM's step lines: "[12/40] Compiling Greeter Greeter.swift".
 _STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
+_BUILD_COMPLETE = re.compile(r"^Build complete! \([\d.]+s\)$")
+
+
+# A top-level module declaration in a module map: "module Name", "explicit module Name", "framework module Name".
+_MODULE_DECLARATION = re.compile(r"^(?:explicit\s+|framework\s+)*module\s+([A-Za-z_]\w*)")
+
+
+def clang_module_names(module_map: str) -> list[str]:
+    """Return the top-level modules a module map declares (not its submodules or ``extern`` ones)."""
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", module_map, flags=re.DOTALL)
+    names, depth, line_start = [], 0, True
+    for line in text.split("\n"):
+        match = _MODULE_DECLARATION.match(line.strip()) if depth == 0 and line_start else None
+        if match is not None:
+            names.append(match.group(1))
+        depth = max(0, depth + line.count("{") - line.count("}"))
+    return names
 
 
 class InstallError(RuntimeError):
@@ -45,12 +64,23 @@ class PackageWorkspace:
     loads: int = 0
     # What the Swift process has loaded: each built module's files with their (mtime, size).
     loaded: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    # Each product's modules (its targets), read from its package's manifest (``learn_modules``).
+    modules: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def add(self, spec: str, products: tuple[str, ...]) -> None:
-        """Add a dependency (``$cwd`` stands for the kernel's working directory) and its products."""
+        """Add a dependency (``$cwd`` stands for the kernel's working directory) and its products.
+
+        A spec of a package already installed (same identity, say another version requirement
+        or a path instead of a url) replaces the old one: two would make SwiftPM refuse the
+        manifest ("Conflicting identity").
+        """
         spec = spec.replace("$cwd", os.getcwd())
         identity = package_identity(spec)
-        if spec not in self.specs:
+        for index, old in enumerate(self.specs):
+            if package_identity(old) == identity:
+                self.specs[index] = spec
+                break
+        else:
             self.specs.append(spec)
         for product in products:
             if (product, identity) not in self.products:
@@ -79,25 +109,127 @@ let package = Package(
         sources = self.root / "Sources" / LIBRARY
         sources.mkdir(parents=True, exist_ok=True)
         (self.root / "Package.swift").write_text(self.manifest())
-        exports = "".join(f"@_exported import {product}\n" for product, _ in self.products)
-        (sources / f"{LIBRARY}.swift").write_text(exports)
+        # A product's name need not be a module's: its modules are imported, once they are known
+        # (a url package's manifest is read after SwiftPM fetched it; the build links it anyway).
+        names = dict.fromkeys(name for key in self.products for name in self.modules.get(key, ()))
+        (sources / f"{LIBRARY}.swift").write_text("".join(f"@_exported import {name}\n" for name in names))
+
+    def product_modules(self, product: str) -> tuple[str, ...]:
+        """Return the modules of an installed product (its own name while they are not known)."""
+        known = [modules for (name, _), modules in self.modules.items() if name == product]
+        return known[0] if known else (product,)
+
+    def package_dir(self, identity: str) -> Path | None:
+        """Return where the sources of an installed package are (None: not fetched yet)."""
+        for spec in self.specs:
+            match = re.search(r'path\s*:\s*"([^"]+)"', spec)
+            if match is not None and package_identity(spec) == identity:
+                return self.root / match.group(1)  # a relative path is the generated package's
+        try:
+            state = json.loads((self.build_dir.parent / "workspace-state.json").read_text())
+            dependencies = state["object"]["dependencies"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        for dependency in dependencies:
+            if str(dependency.get("packageRef", {}).get("identity", "")).lower() != identity.lower():
+                continue
+            where = dependency.get("state", {})
+            if where.get("name") == "fileSystem" and where.get("path"):
+                return Path(str(where["path"]))
+            if where.get("name") == "sourceControlCheckout" and dependency.get("subpath"):
+                return self.build_dir.parent / "checkouts" / str(dependency["subpath"])
+        return None
+
+    def learn_modules(self, swift_package: Path, environment: dict[str, str]) -> None:
+        """Read the modules of the products whose package is at hand from its manifest (``dump-package``)."""
+        for key in self.products:
+            product, identity = key
+            directory = self.package_dir(identity)
+            if key in self.modules or directory is None:
+                continue
+            command = [str(swift_package), "--package-path", str(directory), "dump-package"]
+            try:
+                dumped = subprocess.run(
+                    command, capture_output=True, text=True, timeout=300, check=False, env=environment
+                )
+                products = json.loads(dumped.stdout)["products"] if dumped.returncode == 0 else None
+            except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+                products = None
+            if products is None:
+                continue  # SwiftPM's build says what is wrong with the manifest
+            targets = {str(p.get("name")): tuple(str(t) for t in p.get("targets", [])) for p in products}
+            if product not in targets:
+                raise InstallError(f"{identity} has no product {product}; its products: {', '.join(sorted(targets))}")
+            self.modules[key] = targets[product]
 
     def build_command(self, swift_build: Path) -> str:
         """Return the shell command that builds the package."""
         words = [str(swift_build), "--package-path", str(self.root), *self.flags]
         return " ".join(shlex.quote(word) for word in words)
 
+    def snapshot(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """Return what ``restore`` needs to undo an ``add``."""
+        return list(self.specs), list(self.products)
+
+    def restore(self, snapshot: tuple[list[str], list[tuple[str, str]]]) -> None:
+        """Undo the ``add`` since ``snapshot`` (a failed install) and write the manifest again."""
+        self.specs, self.products = list(snapshot[0]), list(snapshot[1])
+        self.write()
+
+    def _flag_value(self, *names: str) -> str | None:
+        """Return the last value the flags give any of ``names`` (``-c release``, ``-crelease``, ``--x=v``)."""
+        found = None
+        words = iter(self.flags)
+        for flag in words:
+            if flag.startswith("-X"):
+                next(words, None)  # -Xswiftc -cross-module-optimization: the compiler's, not SwiftPM's
+                continue
+            for name in names:
+                if flag == name:
+                    found = next(words, None)
+                elif name.startswith("--") and flag.startswith(f"{name}="):
+                    found = flag.split("=", 1)[1]
+                elif not name.startswith("--") and flag.startswith(name) and not flag.startswith("--"):
+                    found = flag[len(name) :]
+        return found
+
+    @property
+    def configuration(self) -> str:
+        """Return the configuration the flags build (SwiftPM's default: debug)."""
+        return self._flag_value("-c", "--configuration") or "debug"
+
     @property
     def build_dir(self) -> Path:
-        return self.root / ".build" / "debug"
+        """Return where SwiftPM puts what it builds with these flags (``.build/debug``, ``.build/release``)."""
+        scratch = self._flag_value("--scratch-path", "--build-path")
+        base = Path(scratch) if scratch else self.root / ".build"
+        # A relative scratch path is taken from the working directory SwiftPM runs in: the kernel's.
+        return Path(os.path.abspath(base)) / self.configuration
 
     def module_dirs(self) -> list[Path]:
         """Return where the built Swift modules are (SwiftPM 6 puts them in Modules/)."""
         return [d for d in (self.build_dir / "Modules", self.build_dir) if d.is_dir()]
 
     def module_maps(self) -> list[Path]:
-        """Return the module maps of C targets, which Swift imports through clang."""
-        return sorted(self.build_dir.glob("*.build/module.modulemap"))
+        """Return the module maps of C targets, which Swift imports through clang.
+
+        SwiftPM writes a module map for a C target without one (``X.build/module.modulemap``)
+        and uses a target's own ``include/module.modulemap`` as it is (swift-numerics'
+        ``_NumericsShims``): the -fmodule-map-file flags it gave the generated library's compile,
+        in the build's description.json, name both kinds.
+        """
+        maps: set[Path] = set(self.build_dir.glob("*.build/module.modulemap"))
+        try:
+            description = json.loads((self.build_dir / "description.json").read_text())
+            commands = description.get("swiftCommands", {}).values()
+        except (OSError, ValueError, AttributeError):
+            commands = []
+        for command in commands:
+            if isinstance(command, dict) and command.get("moduleName") == LIBRARY:
+                for argument in command.get("otherArguments", []):
+                    if isinstance(argument, str) and argument.startswith("-fmodule-map-file="):
+                        maps.add(Path(argument.removeprefix("-fmodule-map-file=")))
+        return sorted(path for path in maps if path.is_file())
 
     def built_modules(self) -> dict[str, dict[str, tuple[int, int]]]:
         """Return each built module (target) of the dependencies with its object and module files."""
@@ -132,22 +264,67 @@ let package = Package(
 
 
 class BuildProgress:
-    """Follow SwiftPM's output as it streams and pick out its ``[done/total] step`` lines."""
+    """Follow SwiftPM's output as it streams: a share done that never goes back, and the step's text.
+
+    SwiftPM raises its step total as it plans (``[5/10]`` then ``[6/40]``): the share shown is
+    the largest seen so far, so the bar never moves backwards. Before the first step line, its
+    other lines ("Fetching ...", "Building for debugging...") say what it is doing.
+    """
 
     def __init__(self) -> None:
         self._partial = ""
         self.done = 0
         self.total = 0
+        self.percent = 0
         self.step = "planning the build"
 
     def feed(self, text: str) -> bool:
-        """Take more output; say whether a new step line was in it (``done``, ``total``, ``step``)."""
+        """Take more output; say whether the step or the share done changed."""
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
         moved = False
-        for line in lines:
-            match = _STEP.match(line.strip())
+        for raw in lines:
+            line = raw.strip()
+            match = _STEP.match(line)
             if match is not None:
                 self.done, self.total, self.step = int(match.group(1)), int(match.group(2)), match.group(3)
+                if self.total:
+                    self.percent = max(self.percent, min(100, 100 * self.done // self.total))
+                moved = True
+            elif line and not self.total and not _BUILD_COMPLETE.match(line):
+                self.step = line
                 moved = True
         return moved
+
+    def finish(self, step: str) -> None:
+        """End the bar at 100% with ``step`` as its text."""
+        self.percent = 100
+        self.step = step
+
+
+class BuildCompleteFilter:
+    """Drop SwiftPM's "Build complete! (12.3s)" line from its output, however the output is cut.
+
+    The progress bar ends with the install's own duration: one figure, not two that differ.
+    Only a line that could still become that one is held back.
+    """
+
+    _LINE = "Build complete! ("
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        """Return what of ``held + text`` can be shown now."""
+        lines = (self._held + text).splitlines(keepends=True)
+        self._held = ""
+        if lines and not lines[-1].endswith("\n"):
+            tail = lines[-1].lstrip()
+            if self._LINE.startswith(tail) or tail.startswith(self._LINE):
+                self._held = lines.pop()
+        return "".join(line for line in lines if not _BUILD_COMPLETE.match(line.strip()))
+
+    def flush(self) -> str:
+        """Return what is still held (the output ended)."""
+        held, self._held = self._held, ""
+        return "" if _BUILD_COMPLETE.match(held.strip()) else held

@@ -8,6 +8,7 @@ messages; the only module built on ipykernel (``__main__`` just launches it). De
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import inspect
 import logging
@@ -49,7 +50,7 @@ from .directives import (
 )
 from .display import DisplayError, display_message, progress_bundle, result_bundle
 from .imports import ModuleChecker, imported_modules, missing_import_error
-from .install import BuildProgress, InstallError, PackageWorkspace
+from .install import BuildCompleteFilter, BuildProgress, InstallError, PackageWorkspace
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, remove_stale_temp_dirs
@@ -504,56 +505,46 @@ class SwiftKernel(Kernel):
         self, directive: InstallPackage, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
     ) -> CellError | None:
         """Build the installed packages with this one added and load the result (%install)."""
-        try:
-            self.packages.add(directive.spec, directive.products)
-            self.packages.write()
-        except (InstallError, OSError) as error:
-            return CellError("InstallError", f"%install: {error}")
-        command = self.packages.build_command(self.toolchain.swift_build)
-        output("stdout", Text(f"Building {', '.join(directive.products)} with SwiftPM...\n"))
-        progress = BuildProgress()
-        display_id = f"swift-install-{uuid.uuid4().hex}"
+        before = self.packages.snapshot()
+        failure = await self._install_added(directive, cell, output, parent, silent)
+        if failure is not None:
+            # A package that did not install stays out of later builds (and a replaced spec comes back).
+            with contextlib.suppress(OSError):
+                self.packages.restore(before)
+        return failure
 
-        def show_progress(msg_type: str) -> None:
-            if not silent:
-                bundle = progress_bundle(progress.done, progress.total, progress.step)
-                content = {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}}
-                self._publish(msg_type, content, parent)
-
-        def build_output(name: str, event: OutputEvent) -> None:
-            # Lines as they come, and the bar that SwiftPM's "[done/total]" lines move.
-            output(name, event)
-            if isinstance(event, Text) and progress.feed(event.text):
-                show_progress("update_display_data")
-
-        show_progress("display_data")
-        started = time.monotonic()
+    async def _install_added(
+        self, directive: InstallPackage, cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
+    ) -> CellError | None:
         # SwiftPM and the Swift driver leave lock files and TemporaryDirectory.* folders in the
         # temp directory: this kernel's install folder, removed with it.
         temp = Path(self._install_dir.name, "tmp")
         temp.mkdir(exist_ok=True)
         environment = {**self.environment, "TMPDIR": str(temp)}
-        status = await asyncio.get_running_loop().run_in_executor(
-            None, self.cells.run_subprocess, command, environment, build_output, cell
-        )
-        if status == 0:
-            progress.done = progress.total
-            progress.step = f"built in {time.monotonic() - started:.1f} s"
-        else:
-            progress.step = "interrupted" if status is None else f"failed ({describe_exit(status)})"
-        show_progress("update_display_data")
+        swift_package = self.toolchain.swift_build.with_name("swift-package")
+        try:
+            self.packages.add(directive.spec, directive.products)
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.packages.learn_modules, swift_package, environment
+            )
+            self.packages.write()
+        except (InstallError, OSError) as error:
+            return CellError("InstallError", f"%install: {error}")
+        output("stdout", Text(f"Building {', '.join(directive.products)} with SwiftPM...\n"))
+        status = await self._build(environment, cell, output, parent, silent)
         if status is None:
             return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
         if status != 0:
-            # Leave the failed package out of later builds.
-            self.packages.specs.remove(directive.spec.replace("$cwd", os.getcwd()))
-            self.packages.products = [p for p in self.packages.products if p[0] not in directive.products]
-            self.packages.write()
             evalue = f"%install: swift build failed ({describe_exit(status)}); see its output above"
             return CellError("InstallError", evalue)
         try:
             library = str(self.packages.fresh_library())
-        except InstallError as error:
+            # A url package's manifest can be read now that SwiftPM fetched it (for the next build's imports).
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.packages.learn_modules, swift_package, environment
+            )
+            self.packages.write()
+        except (InstallError, OSError) as error:
             return CellError("InstallError", f"%install: {error}")
         changed = self.packages.changed_since_loaded()
         if changed:
@@ -573,9 +564,52 @@ class SwiftKernel(Kernel):
         )
         if failure is None:
             self.packages.mark_loaded()
+            modules = dict.fromkeys(m for product in directive.products for m in self.packages.product_modules(product))
+            imports = "; ".join(f"import {module}" for module in modules)
             names = ", ".join(directive.products)
-            output("stdout", Text(f"Installed {names}: import them in the cells that follow.\n"))
+            output("stdout", Text(f"Installed {names}: {imports} in the cells that follow.\n"))
         return failure
+
+    async def _build(
+        self, environment: dict[str, str], cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
+    ) -> int | None:
+        """Build the generated package with a progress bar; return SwiftPM's exit status (None: interrupted)."""
+        command = self.packages.build_command(self.toolchain.swift_build)
+        progress = BuildProgress()
+        shown = BuildCompleteFilter()
+        display_id = f"swift-install-{uuid.uuid4().hex}"
+
+        def show_progress(msg_type: str) -> None:
+            if not silent:
+                bundle = progress_bundle(progress.percent, progress.step)
+                content = {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}}
+                self._publish(msg_type, content, parent)
+
+        def build_output(name: str, event: OutputEvent) -> None:
+            # Lines as they come, and the bar that SwiftPM's "[done/total]" lines move.
+            if isinstance(event, Text):
+                moved = progress.feed(event.text)
+                event = Text(shown.feed(event.text))
+                if event.text:
+                    output(name, event)
+                if moved:
+                    show_progress("update_display_data")
+            else:
+                output(name, event)
+
+        show_progress("display_data")
+        started = time.monotonic()
+        status = await asyncio.get_running_loop().run_in_executor(
+            None, self.cells.run_subprocess, command, environment, build_output, cell
+        )
+        if held := shown.flush():
+            output("stdout", Text(held))
+        if status == 0:
+            progress.finish(f"built in {time.monotonic() - started:.1f} s")
+        else:
+            progress.step = "interrupted" if status is None else f"failed ({describe_exit(status)})"
+        show_progress("update_display_data")
+        return status
 
     def _input_callback(self, parent: dict[str, Any], allow_stdin: bool) -> InputCallback:
         """Return what the cell controller calls (on its watcher thread) when the Swift code reads stdin."""

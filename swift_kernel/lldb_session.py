@@ -28,8 +28,10 @@ import mmap
 import os
 import re
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +41,7 @@ from typing import Any, Literal
 from . import diagnostics
 from .diagnostics import CellError, Frame
 from .displayable import BUNDLE_METHOD, EXTRAS, Adopter, may_adopt, needs_extras
+from .install import clang_module_names
 from .messages import Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded, Thrown
 from .output import child_path, close_fds
 from .procfs import (
@@ -466,6 +469,8 @@ class LLDBSession:
         # types with a bundle method that were made JupyterDisplayable there.
         self._extras_loaded = False
         self._adopter = Adopter()
+        # The folders LLDB searches for installed Swift and C modules (``load_installed``).
+        self._found_modules = ""
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -490,6 +495,17 @@ class LLDBSession:
         self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
         # Regex literals (/a+/), as swiftc has them in Swift 6 mode; LLDB leaves them off by default.
         self._command("settings set target.experimental.swift-enable-bare-slash-regex true")
+        # Measured: search paths and clang options given to LLDB after its first Swift expression
+        # never reach its compiler. A Swift module that needs a C module then aborts LLDB
+        # ("DESERIALIZATION FAILURE": swift-numerics' RealModule needs _NumericsShims), and a module
+        # without its AST wrapped into the library (any release build) is not imported at all.
+        # Folders given now are read when a module is first looked up (Name.swiftmodule, clang's
+        # Name/module.modulemap), so a package installed later is links added there (``load_installed``).
+        self._found_modules = tempfile.mkdtemp(prefix="swift-kernel-modules-")
+        for kind in ("swift", "clang"):
+            os.mkdir(os.path.join(self._found_modules, kind))
+        self._command(f"settings append target.swift-module-search-paths {self._found_modules}/swift")
+        self._command(f"settings append target.swift-extra-clang-flags -I{self._found_modules}/clang")
         self._options = self._expression_options(repl=True)
         self._plain_options = self._expression_options(repl=False)
         self._check_options = self._expression_options(repl=True)
@@ -612,9 +628,10 @@ class LLDBSession:
     def load_installed(self, installed: Installed) -> CellError | None:
         """Put built modules on LLDB's search path and load their library into the Swift process."""
         for directory in installed.module_dirs:
-            self._command(f"settings append target.swift-module-search-paths {directory}")
+            for module in Path(directory).glob("*.swiftmodule"):
+                self._link(Path(self._found_modules, "swift", module.name), module)
         for module_map in installed.module_maps:
-            self._command(f"settings append target.swift-extra-clang-flags -fmodule-map-file={module_map}")
+            self._link_clang_modules(Path(module_map))
         library = installed.library
         code = f"dlopen({swift_literal(library)}, RTLD_NOW | RTLD_GLOBAL) == nil ? String(cString: dlerror()) : \"\""
         result = self._target.EvaluateExpression(code, self._plain_options)
@@ -625,6 +642,26 @@ class LLDBSession:
         if message:
             return CellError("InstallError", f"loading {library} failed: {message}")
         return None
+
+    def _link_clang_modules(self, module_map: Path) -> None:
+        """Make each module ``module_map`` declares findable as <clang folder>/Name/module.modulemap."""
+        try:
+            names = clang_module_names(module_map.read_text())
+        except OSError as error:
+            log.warning("module map %s not read: %s", module_map, error)
+            return
+        for name in names:
+            # The folder, not the file: the module map's headers are named relative to it.
+            self._link(Path(self._found_modules, "clang", name), module_map.parent)
+
+    @staticmethod
+    def _link(link: Path, target: Path) -> None:
+        """Point ``link`` at ``target`` (another build of the module replaces an earlier one)."""
+        if link.is_symlink() and os.readlink(link) == str(target):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(target, target_is_directory=target.is_dir())
 
     def reopen_stdin(self, path: str) -> CellError | None:
         """Make ``path`` the Swift process's standard input, now and for fresh processes."""
@@ -720,6 +757,8 @@ class LLDBSession:
                 self._target = None
             self._lldb.SBDebugger.Destroy(self._debugger)
             self._debugger = None
+        if self._found_modules:
+            shutil.rmtree(self._found_modules, ignore_errors=True)
         self._results.close()
 
     def is_process_alive(self) -> bool:

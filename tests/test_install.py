@@ -5,15 +5,22 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from swift_kernel.display import progress_bundle
-from swift_kernel.install import BuildProgress, InstallError, PackageWorkspace, package_identity
+from swift_kernel.install import (
+    BuildCompleteFilter,
+    BuildProgress,
+    InstallError,
+    PackageWorkspace,
+    clang_module_names,
+    package_identity,
+)
 
-from .conftest import KernelPair
+from .conftest import KernelPair, start_kernel, stop_kernel
 from .utils import execute, interrupt_after, value
 
 PACKAGES = Path(__file__).resolve().parent / "packages"
@@ -32,14 +39,18 @@ def test_install_in_a_later_cell_then_import(fresh_kernel: Callable[..., KernelP
     built = execute(kc, install("Greeter", "Greeter"), timeout=300)
     assert built.status == "ok", built.content
     output = built.stream("stdout")
-    assert "Build complete" in output and "Installed Greeter" in output
-    # A progress bar: one display, moved in place by SwiftPM's [done/total] lines, ending built.
+    assert "Installed Greeter: import Greeter in the cells" in output
+    # One duration, the bar's: SwiftPM's own "Build complete! (1.23s)" line is not shown.
+    assert "Build complete" not in output
+    # A progress bar: one display, moved in place by SwiftPM's [done/total] lines, never backwards, ending built.
     bars = [m for m in built.messages if m["msg_type"] in ("display_data", "update_display_data")]
     assert bars[0]["msg_type"] == "display_data" and len(bars) >= 3, bars
     assert {m["content"]["transient"]["display_id"] for m in bars} == {bars[0]["content"]["transient"]["display_id"]}
-    assert any(re.match(r"\[\d+/\d+\] Compiling", m["content"]["data"]["text/plain"]) for m in bars), bars
+    assert any(re.match(r" *\d+% Compiling", m["content"]["data"]["text/plain"]) for m in bars), bars
+    percents = [int(m["content"]["data"]["text/plain"].split("%")[0]) for m in bars]
+    assert percents == sorted(percents), percents
     final = bars[-1]["content"]["data"]
-    assert re.fullmatch(r"\[(\d+)/\1\] built in [\d.]+ s", final["text/plain"]), final
+    assert re.fullmatch(r"100% built in [\d.]+ s", final["text/plain"]), final
     assert final["text/html"].startswith("<progress value=")
     assert value(kc, 'import Greeter\ngreet("kernel")') == '"Hello, kernel!"'
     assert value(kc, "var tally = Tally()\ntally.bump()\ntally.bump()") == "2"
@@ -142,24 +153,217 @@ def test_package_identity_and_manifest(tmp_path: Path) -> None:
     assert "$cwd" not in manifest
     assert '.product(name: "Local", package: "Local"), .product(name: "Extra", package: "Local")' in manifest
     assert 'type: .dynamic' in manifest
+    # The products' modules, once read from their manifest, are what the library imports.
     workspace.write()
-    source = (tmp_path / "Sources" / "jupyterInstalledPackages" / "jupyterInstalledPackages.swift").read_text()
-    assert source == "@_exported import Local\n@_exported import Extra\n"
+    source_file = tmp_path / "Sources" / "jupyterInstalledPackages" / "jupyterInstalledPackages.swift"
+    assert source_file.read_text() == ""
+    workspace.modules = {("Local", "Local"): ("Local",), ("Extra", "Local"): ("ExtraCore", "CExtra", "Local")}
+    workspace.write()
+    assert source_file.read_text() == "@_exported import Local\n@_exported import ExtraCore\n@_exported import CExtra\n"
 
 
 def test_build_progress_follows_step_lines_split_anywhere() -> None:
     progress = BuildProgress()
-    assert (progress.done, progress.total, progress.step) == (0, 0, "planning the build")
-    assert not progress.feed("Building for debugging...\n[1/")
+    assert (progress.percent, progress.step) == (0, "planning the build")
+    # Before the first step, SwiftPM's other lines say what it does.
+    assert progress.feed("Fetching https://example.invalid/x.git\nBuilding for debugging...\n[1/")
+    assert (progress.percent, progress.step) == (0, "Building for debugging...")
     assert progress.feed("4] Compiling Greeter Greeter.swift\n[2/4] Emitting module Greeter\nmore")
-    assert (progress.done, progress.total, progress.step) == (2, 4, "Emitting module Greeter")
+    assert (progress.done, progress.total, progress.percent, progress.step) == (2, 4, 50, "Emitting module Greeter")
     assert not progress.feed(" text without a step\n")
-    assert progress.feed("[4/4] Linking libx.so\n")
-    assert (progress.done, progress.total) == (4, 4)
+    assert progress.step == "Emitting module Greeter"
+    # SwiftPM raises its total as it plans: the share shown does not go back.
+    assert progress.feed("[3/40] Compiling More a.swift\n")
+    assert (progress.percent, progress.step) == (50, "Compiling More a.swift")
+    assert progress.feed("[36/40] Linking libx.so\n")
+    assert progress.percent == 90
+    progress.finish("built in 3.0 s")
+    assert (progress.percent, progress.step) == (100, "built in 3.0 s")
+
+
+def test_build_complete_line_is_dropped_however_cut() -> None:
+    shown = BuildCompleteFilter()
+    text = "[4/4] Linking libx.so\nBuild complete! (12.34s)\nafter\n"
+    for cut in range(len(text) + 1):
+        assert shown.feed(text[:cut]) + shown.feed(text[cut:]) + shown.flush() == "[4/4] Linking libx.so\nafter\n"
+    assert shown.feed("Build") + shown.flush() == "Build"
+    assert shown.feed("Build complete! (1.0s)") + shown.flush() == ""
 
 
 def test_progress_bundle_escapes_html() -> None:
-    bundle = progress_bundle(3, 8, "Compiling <Lib> & co")
-    assert bundle["text/plain"] == "[3/8] Compiling <Lib> & co"
-    assert bundle["text/html"] == '<progress value="3" max="8"></progress> 3/8 Compiling &lt;Lib&gt; &amp; co'
-    assert 'max="1"' in progress_bundle(0, 0, "planning the build")["text/html"]
+    bundle = progress_bundle(37, "Compiling <Lib> & co")
+    assert bundle["text/plain"] == " 37% Compiling <Lib> & co"
+    assert bundle["text/html"] == '<progress value="37" max="100"></progress> 37% Compiling &lt;Lib&gt; &amp; co'
+
+
+SHARED_PACKAGES = Path("/work/shared/packages")
+
+
+@pytest.fixture(scope="module")
+def numerics_kernel() -> Iterator[KernelPair]:
+    """A kernel that ran cells, then installed swift-numerics (whose C target has its own module map)."""
+    km, kc = start_kernel("swift")
+    try:
+        assert execute(kc, "let beforeNumerics = 21").status == "ok"
+        spec = f"%install '.package(path: \"{SHARED_PACKAGES / 'swift-numerics'}\")' Numerics"
+        built = execute(kc, spec, timeout=900)
+        assert built.status == "ok", (built.content, built.stream("stdout")[-3000:])
+        yield km, kc
+    finally:
+        stop_kernel(km, kc)
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_numerics_installed_after_cells_gives_right_values(numerics_kernel: KernelPair) -> None:
+    _, kc = numerics_kernel
+    assert value(kc, "import Numerics\nDouble.cos(.pi)") == "-1.0"
+    assert value(kc, "Complex(3, 4).length") == "5.0"
+    assert value(kc, "Double.hypot(3, 4)") == "5.0"
+    # No crash on the way: the variables of the cells before the install are still there.
+    assert value(kc, "beforeNumerics * 2") == "42"
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_numerics_release_build(numerics_kernel: KernelPair) -> None:
+    _, kc = numerics_kernel
+    spec = f"%install '.package(path: \"{SHARED_PACKAGES / 'swift-numerics'}\")' Numerics"
+    built = execute(kc, f"%install-swiftpm-flags -c release\n{spec}", timeout=900)
+    assert built.status == "ok", (built.content, built.stream("stdout")[-3000:])
+    # Another build of loaded modules: a fresh Swift process loads the release one.
+    assert "changed since it was loaded" in built.stream("stderr")
+    assert value(kc, "import Numerics\nDouble.cos(.pi) + Complex(3, 4).length + Double.hypot(3, 4)") == "9.0"
+
+
+def test_clang_module_names_are_the_top_level_modules() -> None:
+    module_map = """// a comment: module NotThis
+module _NumericsShims {
+  header "_NumericsShims.h"
+  module Inner { header "inner.h" }
+}
+explicit module Other [system] {
+  umbrella header "/abs/other.h"
+  export *
+}
+/* module AlsoNotThis */
+extern module Elsewhere "other/module.modulemap"
+"""
+    assert clang_module_names(module_map) == ["_NumericsShims", "Other"]
+
+
+def write_package(root: Path, name: str, source: str, product: str | None = None) -> Path:
+    """Write a one-target package ``name`` (its product named ``product``) under ``root``."""
+    (root / "Sources" / name).mkdir(parents=True)
+    (root / "Package.swift").write_text(
+        "// swift-tools-version:5.9\nimport PackageDescription\n\n"
+        f'let package = Package(\n    name: "{root.name}",\n'
+        f'    products: [.library(name: "{product or name}", targets: ["{name}"])],\n'
+        f'    targets: [.target(name: "{name}")]\n)\n'
+    )
+    (root / "Sources" / name / f"{name}.swift").write_text(source)
+    return root
+
+
+CONFIGURED = '#if DEBUG\npublic let builtAs = "debug"\n#else\npublic let builtAs = "release"\n#endif\n'
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_release_build_is_the_one_loaded(fresh_kernel: Callable[..., KernelPair], tmp_path: Path) -> None:
+    package = write_package(tmp_path / "Configured", "Configured", CONFIGURED)
+    spec = f"%install '.package(path: \"{package}\")' Configured"
+    _, kc = fresh_kernel("swift")
+    release = execute(kc, f"%install-swiftpm-flags -c release\n{spec}", timeout=300)
+    assert release.status == "ok", (release.content, release.stream("stdout")[-2000:])
+    assert value(kc, "import Configured\nbuiltAs") == '"release"'
+    # Back to debug: the debug build is loaded (in a fresh Swift process), not the release one.
+    debug = execute(kc, f"%install-swiftpm-flags\n{spec}", timeout=300)
+    assert debug.status == "ok", (debug.content, debug.stream("stdout")[-2000:])
+    assert value(kc, "import Configured\nbuiltAs") == '"debug"'
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_respecified_package_replaces_the_old_one(fresh_kernel: Callable[..., KernelPair], tmp_path: Path) -> None:
+    first = write_package(tmp_path / "a" / "Respec", "Respec", 'public let origin = "a"\n')
+    second = write_package(tmp_path / "b" / "Respec", "Respec", 'public let origin = "b"\n')
+    _, kc = fresh_kernel("swift")
+    assert execute(kc, f"%install '.package(path: \"{first}\")' Respec", timeout=300).status == "ok"
+    assert value(kc, "import Respec\norigin") == '"a"'
+    again = execute(kc, f"%install '.package(path: \"{second}\")' Respec", timeout=300)
+    assert again.status == "ok", (again.content, again.stream("stdout")[-2000:])
+    assert value(kc, "import Respec\norigin") == '"b"'
+    # A spec that fails brings the one it replaced back: the next install still builds.
+    broken = execute(kc, "%install '.package(path: \"/nonexistent/Respec\")' Respec", timeout=300)
+    assert broken.content["ename"] == "InstallError"
+    assert execute(kc, install("Greeter", "Greeter"), timeout=300).status == "ok"
+    assert value(kc, 'import Greeter\nimport Respec\ngreet(origin)') == '"Hello, b!"'
+
+
+def test_workspace_replaces_a_package_and_restores_after_a_failure(tmp_path: Path) -> None:
+    workspace = PackageWorkspace(tmp_path)
+    workspace.add('.package(path: "/a/Lib")', ("Lib",))
+    before = workspace.snapshot()
+    workspace.add('.package(url: "https://example.invalid/x/Lib.git", from: "1.0.0")', ("Lib",))
+    assert workspace.specs == ['.package(url: "https://example.invalid/x/Lib.git", from: "1.0.0")']
+    workspace.add('.package(path: "/a/Other")', ("Other",))
+    workspace.restore(before)
+    assert workspace.specs == ['.package(path: "/a/Lib")'] and workspace.products == [("Lib", "Lib")]
+    assert '.package(path: "/a/Lib")' in (tmp_path / "Package.swift").read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "configuration"),
+    [
+        ([], "debug"),
+        (["-c", "release"], "release"),
+        (["-crelease"], "release"),
+        (["--configuration=release"], "release"),
+        (["--configuration", "release", "-c", "debug"], "debug"),
+        (["-Xswiftc", "-cross-module-optimization"], "debug"),
+    ],
+)
+def test_build_dir_follows_the_configuration_flags(tmp_path: Path, flags: list[str], configuration: str) -> None:
+    workspace = PackageWorkspace(tmp_path)
+    workspace.flags = flags
+    assert workspace.build_dir == tmp_path / ".build" / configuration
+    workspace.flags = [*flags, "--scratch-path", str(tmp_path / "scratch")]
+    assert workspace.build_dir == tmp_path / "scratch" / configuration
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_product_whose_name_is_no_module(fresh_kernel: Callable[..., KernelPair], tmp_path: Path) -> None:
+    """A product "PackageWithC" made of a Swift module and a C module, neither named like it."""
+    package = tmp_path / "PackageWithC"
+    (package / "Sources" / "CWidget" / "include").mkdir(parents=True)
+    (package / "Sources" / "WidgetCore").mkdir(parents=True)
+    (package / "Package.swift").write_text(
+        "// swift-tools-version:5.9\nimport PackageDescription\n\n"
+        'let package = Package(\n    name: "PackageWithC",\n'
+        '    products: [.library(name: "PackageWithC", targets: ["WidgetCore", "CWidget"])],\n'
+        '    targets: [.target(name: "CWidget"), .target(name: "WidgetCore", dependencies: ["CWidget"])]\n)\n'
+    )
+    (package / "Sources" / "CWidget" / "include" / "cwidget.h").write_text("int cwidget_count(void);\n")
+    (package / "Sources" / "CWidget" / "cwidget.c").write_text(
+        '#include "cwidget.h"\nint cwidget_count(void) { return 7; }\n'
+    )
+    (package / "Sources" / "WidgetCore" / "WidgetCore.swift").write_text(
+        "import CWidget\npublic func widgets() -> Int { Int(cwidget_count()) * 6 }\n"
+    )
+    _, kc = fresh_kernel("swift")
+    installed = execute(kc, f"%install '.package(path: \"{package}\")' PackageWithC", timeout=300)
+    assert installed.status == "ok", (installed.content, installed.stream("stdout")[-2000:])
+    assert "Installed PackageWithC: import WidgetCore; import CWidget" in installed.stream("stdout")
+    assert value(kc, "import WidgetCore\nwidgets()") == "42"
+    assert value(kc, "import CWidget\ncwidget_count()") == "7"
+    # A product the package does not have is named with the ones it has.
+    missing = execute(kc, f"%install '.package(path: \"{package}\")' Gadgets", timeout=300)
+    assert missing.content["ename"] == "InstallError"
+    assert "PackageWithC has no product Gadgets; its products: PackageWithC" in missing.content["evalue"]
