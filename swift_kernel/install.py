@@ -15,6 +15,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -328,3 +329,15 @@ class BuildCompleteFilter:
         """Return what is still held (the output ended)."""
         held, self._held = self._held, ""
         return "" if _BUILD_COMPLETE.match(held.strip()) else held
+
+
+def lsp_arguments(
+    module_dirs: Iterable[os.PathLike[str] | str], module_maps: Iterable[os.PathLike[str] | str]
+) -> list[str]:
+    """Return the swiftc arguments that let sourcekit-lsp find the installed Swift and C modules."""
+    arguments: list[str] = []
+    for folder in module_dirs:
+        arguments += ["-I", str(folder)]
+    for module_map in module_maps:
+        arguments += ["-Xcc", f"-fmodule-map-file={module_map}"]
+    return arguments

@@ -50,7 +50,7 @@ from .directives import (
 )
 from .display import DisplayError, display_message, progress_bundle, result_bundle
 from .imports import ModuleChecker, imported_modules, missing_import_error
-from .install import BuildCompleteFilter, BuildProgress, InstallError, PackageWorkspace
+from .install import BuildCompleteFilter, BuildProgress, InstallError, PackageWorkspace, lsp_arguments
 from .lsp import SourceKitLSP
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, remove_stale_temp_dirs
@@ -564,6 +564,10 @@ class SwiftKernel(Kernel):
         )
         if failure is None:
             self.packages.mark_loaded()
+            # Completion and inspection see the installed modules too.
+            self.code_intelligence.set_compiler_arguments(
+                lsp_arguments(self.packages.module_dirs(), self.packages.module_maps())
+            )
             modules = dict.fromkeys(m for product in directive.products for m in self.packages.product_modules(product))
             imports = "; ".join(f"import {module}" for module in modules)
             names = ", ".join(directive.products)

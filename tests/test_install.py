@@ -21,6 +21,7 @@ from swift_kernel.install import (
 )
 
 from .conftest import KernelPair, start_kernel, stop_kernel
+from .test_completion import complete_until
 from .utils import execute, interrupt_after, value
 
 PACKAGES = Path(__file__).resolve().parent / "packages"
@@ -57,6 +58,9 @@ def test_install_in_a_later_cell_then_import(fresh_kernel: Callable[..., KernelP
     # A package with a C target, installed after the first one.
     assert execute(kc, install("CMath", "CMathSwift"), timeout=300).status == "ok"
     assert value(kc, "import CMathSwift\naddInC(2, 3)") == "5"
+    # Completion sees the installed modules: a Swift one, and one over a C target.
+    assert "greet(" in complete_until(kc, "let g = gree", "greet(")["matches"]
+    assert "addInC(" in complete_until(kc, "let s = addIn", "addInC(")["matches"]
     # A package that does not compile: SwiftPM's error is shown, the kernel and state stay.
     broken = execute(kc, install("Broken", "Broken"), timeout=300)
     assert broken.content["ename"] == "InstallError"
@@ -152,7 +156,7 @@ def test_package_identity_and_manifest(tmp_path: Path) -> None:
     assert manifest.count(".package(path:") == 1
     assert "$cwd" not in manifest
     assert '.product(name: "Local", package: "Local"), .product(name: "Extra", package: "Local")' in manifest
-    assert 'type: .dynamic' in manifest
+    assert "type: .dynamic" in manifest
     # The products' modules, once read from their manifest, are what the library imports.
     workspace.write()
     source_file = tmp_path / "Sources" / "jupyterInstalledPackages" / "jupyterInstalledPackages.swift"
@@ -302,7 +306,7 @@ def test_respecified_package_replaces_the_old_one(fresh_kernel: Callable[..., Ke
     broken = execute(kc, "%install '.package(path: \"/nonexistent/Respec\")' Respec", timeout=300)
     assert broken.content["ename"] == "InstallError"
     assert execute(kc, install("Greeter", "Greeter"), timeout=300).status == "ok"
-    assert value(kc, 'import Greeter\nimport Respec\ngreet(origin)') == '"Hello, b!"'
+    assert value(kc, "import Greeter\nimport Respec\ngreet(origin)") == '"Hello, b!"'
 
 
 def test_workspace_replaces_a_package_and_restores_after_a_failure(tmp_path: Path) -> None:
