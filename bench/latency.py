@@ -291,7 +291,7 @@ def large_cell(lines: int, tag: str) -> str:
     functions = []
     for f in range(lines // 10):
         body = "".join(f"    let s{j} = a &* {j} &+ s{j - 1}\n" for j in range(1, 7))
-        functions.append(f"func big{tag}_{f}(_ a: Int) -> Int {{\n    let s0 = a\n{body}    return s7\n}}\n")
+        functions.append(f"func big{tag}_{f}(_ a: Int) -> Int {{\n    let s0 = a\n{body}    return s6\n}}\n")
     return "".join(functions)
 
 
