@@ -191,11 +191,11 @@ class Start:
 
 
 @contextmanager
-def kernel() -> Iterator[tuple[KernelManager, BlockingKernelClient, Start]]:
+def kernel(arguments: list[str] | None = None) -> Iterator[tuple[KernelManager, BlockingKernelClient, Start]]:
     """Start the installed ``swift`` kernel; also yield how long it took to answer and to run a cell."""
     km = KernelManager(kernel_name="swift")
     started = time.perf_counter()
-    km.start_kernel()
+    km.start_kernel(extra_arguments=arguments or [])
     kc = km.client()
     kc.start_channels()
     try:
@@ -295,10 +295,12 @@ def large_cell(lines: int, tag: str) -> str:
     return "".join(functions)
 
 
-def warnings_figures(trials: int, large_trials: int = 5, lines: int = 1000) -> dict[str, list[float]]:
+def warnings_figures(
+    trials: int, arguments: list[str], large_trials: int = 5, lines: int = 1000
+) -> dict[str, list[float]]:
     """Time the trivial expression (kernel and raw, interleaved) and a 1,000-line cell (kernel and raw)."""
     figures: dict[str, list[float]] = {"round trip": [], "raw": [], "large": [], "large raw": []}
-    with kernel() as (_, kc, _), raw_session(TOOLCHAIN) as raw:
+    with kernel(arguments) as (_, kc, _), raw_session(TOOLCHAIN) as raw:
         assert run(kc, "let x = 41").status == "ok"
         evaluate(raw, "let x = 41")
         for _ in range(20):
@@ -319,13 +321,14 @@ def warnings_figures(trials: int, large_trials: int = 5, lines: int = 1000) -> d
     return figures
 
 
-def print_warnings_figures(trials: int) -> None:
+def print_warnings_figures(trials: int, arguments: list[str]) -> None:
     """Print the --warnings-figures table."""
     load_before = os.getloadavg()[0]
-    w = warnings_figures(trials)
+    w = warnings_figures(trials, arguments)
     p50 = statistics.median
     print(machine())
     print(f"1-minute load average: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print(f"kernel arguments: {' '.join(arguments) or '(none)'}")
     print()
     print("| measure | kernel | raw LLDB | kernel vs raw |")
     print("| --- | --- | --- | --- |")
@@ -383,9 +386,10 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     parser.add_argument("--raw-rss-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warnings-figures", action="store_true", help="only the warnings pass's figures")
+    parser.add_argument("--kernel-arg", action="append", default=[], help="an argument for the kernel (repeatable)")
     args = parser.parse_args()
     if args.warnings_figures:
-        print_warnings_figures(args.trials)
+        print_warnings_figures(args.trials, args.kernel_arg)
         return
     if args.raw_rss_child:
         print(_raw_rss_child(args.cells))

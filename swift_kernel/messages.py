@@ -19,7 +19,7 @@ from typing import Any
 
 from .diagnostics import CellError, Frame
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 
 class SwiftProcessEnded(Exception):
@@ -111,7 +111,6 @@ class Execute:
     generation: int
     code: str
     cell_name: str
-    check_warnings: bool = True
     safe_points: bool = True
     # A result that is a collection of rows is shown as a table (%display tables on).
     tables: bool = False
