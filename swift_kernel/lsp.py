@@ -626,6 +626,9 @@ _NO_ANSWER: Any = object()
 # The private document directory's name: this prefix, the kernel's pid, a random part.
 _DIRECTORY_PREFIX = "swift-kernel-lsp-"
 
+# How much nicer than the kernel sourcekit-lsp runs (nice -n).
+_NICENESS = 10
+
 # Enough of sourcekit-lsp's stderr to hold a whole crash report of Swift's backtracer.
 _STDERR_LINES_KEPT = 1000
 
@@ -1069,7 +1072,14 @@ class SourceKitLSP:
             assert self._directory is not None
             temp = self._directory / "tmp"
             temp.mkdir(exist_ok=True)
+            if shutil.which(self.executable) is None:
+                raise FileNotFoundError(f"no executable {self.executable}")
+            # At a lower CPU priority: it type-checks the notebook for each cell's warnings while
+            # the cell compiles and runs, and on a busy machine the cell must win.
+            nice = shutil.which("nice")
+            priority = [nice, "-n", str(_NICENESS)] if nice else []
             await client.start_io(
+                *priority,
                 self.executable,
                 *self.arguments,
                 start_new_session=True,
