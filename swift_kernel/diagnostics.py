@@ -159,7 +159,8 @@ class SourceDiagnostic:
 
 
 # Messages the REPL makes moot: the cell's last expression is its result, not an unused value.
-_UNUSED_RESULT = re.compile(r"(?:^result of .* is unused|^expression of type .* is unused)", re.IGNORECASE)
+# ("result of operator '+' is unused", "expression of type 'Int' is unused", "string literal is unused")
+_UNUSED_RESULT = re.compile(r".* is unused$", re.IGNORECASE)
 # Bracket-depth scan of a cell, as in lsp.py's declaration finder: strings and line comments skipped.
 _STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|//.*$')
 

@@ -277,6 +277,8 @@ def test_an_unused_value_is_the_cells_result_only_in_its_last_statement() -> Non
         render_warnings([SourceDiagnostic("warning", 0, 0, 0, 5, "expression of type 'Int' is unused")], "quiet", "c")
         == ""
     )
+    literal = SourceDiagnostic("warning", 0, 0, 0, 7, "string literal is unused")
+    assert render_warnings([literal], '"quiet"', "c") == ""
 
 
 def test_the_compilers_wording_comes_back() -> None:
