@@ -10,6 +10,9 @@ One run prints one markdown table (and the machine it ran on):
   the raw session with the Swift process's stdout going to a file;
 - kernel RSS growth per 100 one-line cells.
 
+``--warnings-figures`` measures only what the warnings pass costs: the trivial expression's round
+trip (p50) and a 1,000-line cell's round trip against raw LLDB compiling the same source.
+
     .venv/bin/python bench/latency.py [--trials 200] [--lines 200000] [--cells 300]   (or: make bench)
 
 It re-executes itself with the toolchain's libraries on LD_LIBRARY_PATH (as ``python -m swift_kernel``
@@ -188,11 +191,11 @@ class Start:
 
 
 @contextmanager
-def kernel() -> Iterator[tuple[KernelManager, BlockingKernelClient, Start]]:
+def kernel(arguments: list[str] | None = None) -> Iterator[tuple[KernelManager, BlockingKernelClient, Start]]:
     """Start the installed ``swift`` kernel; also yield how long it took to answer and to run a cell."""
     km = KernelManager(kernel_name="swift")
     started = time.perf_counter()
-    km.start_kernel()
+    km.start_kernel(extra_arguments=arguments or [])
     kc = km.client()
     kc.start_channels()
     try:
@@ -283,6 +286,58 @@ def kernel_figures(trials: int, lines: int, cells: int) -> dict[str, Any]:
     return figures
 
 
+def large_cell(lines: int, tag: str) -> str:
+    """Return a cell of ``lines`` lines: functions of ten lines, each with a few statements."""
+    functions = []
+    for f in range(lines // 10):
+        body = "".join(f"    let s{j} = a &* {j} &+ s{j - 1}\n" for j in range(1, 7))
+        functions.append(f"func big{tag}_{f}(_ a: Int) -> Int {{\n    let s0 = a\n{body}    return s6\n}}\n")
+    return "".join(functions)
+
+
+def warnings_figures(
+    trials: int, arguments: list[str], large_trials: int = 5, lines: int = 1000
+) -> dict[str, list[float]]:
+    """Time the trivial expression (kernel and raw, interleaved) and a 1,000-line cell (kernel and raw)."""
+    figures: dict[str, list[float]] = {"round trip": [], "raw": [], "large": [], "large raw": []}
+    with kernel(arguments) as (_, kc, _), raw_session(TOOLCHAIN) as raw:
+        assert run(kc, "let x = 41").status == "ok"
+        evaluate(raw, "let x = 41")
+        for _ in range(20):
+            run(kc, EXPRESSION)
+            raw_expression_seconds(raw)
+        for _ in range(trials):
+            reply = run(kc, EXPRESSION)
+            assert reply.result == "42", reply
+            figures["round trip"].append(reply.seconds)
+            figures["raw"].append(raw_expression_seconds(raw))
+        for trial in range(large_trials):
+            reply = run(kc, large_cell(lines, f"k{trial}"))
+            assert reply.status == "ok", reply
+            figures["large"].append(reply.seconds)
+            started = time.perf_counter()
+            evaluate(raw, large_cell(lines, f"r{trial}"))
+            figures["large raw"].append(time.perf_counter() - started)
+    return figures
+
+
+def print_warnings_figures(trials: int, arguments: list[str]) -> None:
+    """Print the --warnings-figures table."""
+    load_before = os.getloadavg()[0]
+    w = warnings_figures(trials, arguments)
+    p50 = statistics.median
+    print(machine())
+    print(f"1-minute load average: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print(f"kernel arguments: {' '.join(arguments) or '(none)'}")
+    print()
+    print("| measure | kernel | raw LLDB | kernel vs raw |")
+    print("| --- | --- | --- | --- |")
+    rt, raw = p50(w["round trip"]), p50(w["raw"])
+    print(f"| trivial `{EXPRESSION}`, p50 of {trials} | {rt * 1000:.1f} ms | {raw * 1000:.1f} ms | {rt / raw:.2f}x |")
+    large, large_raw, runs = p50(w["large"]), p50(w["large raw"]), len(w["large"])
+    print(f"| 1,000-line cell, median of {runs} | {large:.2f} s | {large_raw:.2f} s | {large / large_raw:.2f}x |")
+
+
 def python_kernel_round_trips(trials: int, kernel_name: str = "python3") -> list[float]:
     """Round trips of ``1 + 1`` on ipykernel's own python kernel: what the Jupyter hop costs anyway."""
     if kernel_name == "null":
@@ -330,7 +385,12 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=300, help="one-line cells for the memory figure")
     load_before = os.getloadavg()[0]
     parser.add_argument("--raw-rss-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--warnings-figures", action="store_true", help="only the warnings pass's figures")
+    parser.add_argument("--kernel-arg", action="append", default=[], help="an argument for the kernel (repeatable)")
     args = parser.parse_args()
+    if args.warnings_figures:
+        print_warnings_figures(args.trials, args.kernel_arg)
+        return
     if args.raw_rss_child:
         print(_raw_rss_child(args.cells))
         return

@@ -217,7 +217,7 @@ class SwiftHost(Protocol):
 
 
 # Builds the host from the paths of the Swift process's standard streams, the path of the stop
-# flag page and a callback for text the host adds to the cell's stderr (compiler warnings).
+# flag page and a callback for text the host adds to the cell's stderr (notes about the standard streams).
 HostFactory = Callable[[Streams, str, Callable[[str], None]], SwiftHost]
 
 
@@ -328,7 +328,6 @@ class CellController:
         interrupt_grace: float = 5.0,
         resend_interval: float = 0.25,
         *,
-        check_warnings: bool = True,
         safe_points: bool = True,
         process_status: Callable[[int], tuple[str, int]] = proc_status,
         signal_process: Callable[[int, int], None] = send_signal,
@@ -337,8 +336,6 @@ class CellController:
         waiting_call: Callable[[int], bool] = waiting_in_call,
         compiling_notice_seconds: float = _COMPILING_NOTICE_SECONDS,
     ) -> None:
-        # Compile each cell once more, without running it, to show its warnings.
-        self.check_warnings = check_warnings
         # Put safe points into cells, where an interrupt stops the code with every value whole.
         self.safe_points = safe_points
         # Show a result that is a collection of rows as a table (%display tables on).
@@ -536,7 +533,7 @@ class CellController:
                     daemon=True,
                 ).start()
             self._pump.reset_tail()
-            request = Execute(cell.generation, code, cell_name, self.check_warnings, self.safe_points, self.tables)
+            request = Execute(cell.generation, code, cell_name, self.safe_points, self.tables)
             try:
                 outcome = self.host.execute(request)
             finally:

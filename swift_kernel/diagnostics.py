@@ -134,54 +134,106 @@ _NOT_COMPILE_ERRORS = (
 )
 
 
-# A statement that fails in the SIL diagnostic passes, after type checking and the SIL warnings.
-# The name is what tells its error from the cell's own.
-CHECK_SENTINEL = "__swiftKernelWarningCheck"
-_CHECK_STATEMENT = f"do {{ let {CHECK_SENTINEL}: Int; _ = {CHECK_SENTINEL} }}"
-_UNLOCATED = re.compile(r"^(?:error|warning|note): ")
+@dataclass(frozen=True)
+class FixIt:
+    """A replacement the compiler proposes: ``text`` for columns ``column`` to ``end`` of ``line`` (0-based)."""
+
+    line: int
+    column: int
+    end_line: int
+    end: int
+    text: str
 
 
-def warning_check_source(code: str, source_name: str) -> str:
-    """Return the cell made to fail to compile, so that LLDB hands back its warnings.
+@dataclass(frozen=True)
+class SourceDiagnostic:
+    """A compiler diagnostic placed in a cell: 0-based line and column, in characters of the cell."""
 
-    LLDB clears the diagnostics of an expression that compiles before running it, so the warnings
-    of a good cell are lost. With a use of an uninitialized constant added, compilation gets through
-    parsing, type checking and the SIL diagnostic passes (which find the warnings), then fails, and
-    LLDB returns every diagnostic. The statement goes first, outside the cell's
-    ``#sourceLocation``, so the cell's lines keep their numbers and its last statement stays last.
+    severity: str  # "error", "warning", "note" or "remark"
+    line: int
+    column: int
+    end_line: int
+    end: int
+    message: str
+    fixits: tuple[FixIt, ...] = ()
+
+
+# Messages the REPL makes moot: the cell's last expression is its result, not an unused value.
+# ("result of operator '+' is unused", "expression of type 'Int' is unused", "string literal is unused")
+_UNUSED_RESULT = re.compile(r".* is unused$", re.IGNORECASE)
+# Bracket-depth scan of a cell, as in lsp.py's declaration finder: strings and line comments skipped.
+_STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|//.*$')
+
+
+# A line ending in one of these goes on on the next line.
+_CONTINUING = tuple("+-*/%=&|^<>!?:,.([{")
+
+
+def _last_statement_line(code: str) -> int:
+    """Return the 0-based line on which the cell's last top-level statement starts (a rough scan)."""
+    depth, last, previous = 0, 0, ""
+    for number, line in enumerate(code.split("\n")):
+        bare = _STRING_OR_COMMENT.sub("", line)
+        stripped = bare.strip()
+        continued = stripped.startswith((".", "}", ")", "]")) or previous.endswith(_CONTINUING)
+        if depth == 0 and stripped and not continued:
+            last = number
+        previous = stripped or previous
+        depth = max(0, depth + sum(bare.count(c) for c in "{([") - sum(bare.count(c) for c in "})]"))
+    return last
+
+
+def compiler_message(message: str, quoted: str) -> str:
+    """Return the compiler's wording of a message sourcekit-lsp capitalized.
+
+    sourcekit-lsp upper-cases a diagnostic's first letter ("Variable 'x' was never mutated");
+    the compiler writes "variable". A ``#warning("...")``'s message is the user's own text: it is
+    taken from the literal the diagnostic covers (``quoted``).
     """
-    return f'{_CHECK_STATEMENT}\n#sourceLocation(file: "{source_name}", line: 1)\n{code}\n'
+    if len(quoted) >= 2 and quoted[0] == quoted[-1] == '"' and quoted[1:-1].lower() == message.lower():
+        return quoted[1:-1]
+    if message[:1].isupper() and not message[1:2].isupper():
+        return message[0].lower() + message[1:]
+    return message
 
 
-def compile_warnings(error_text: str, source_name: str) -> str:
-    """Return the warnings in ``source_name`` from a check's error text, rendered for stderr.
+def render_warnings(diagnostics: list[SourceDiagnostic], code: str, source_name: str) -> str:
+    """Return the warnings among ``diagnostics`` of the cell ``code`` as compile errors show them.
 
-    ``error_text`` is what LLDB said about ``warning_check_source``. Each warning reads
-    ``<Cell 3>:2:5: warning: message`` followed by its source line, caret, fix-its and notes, as
-    compile errors do. Empty when the check failed for another reason than its own statement:
-    the cell has errors then, and the real compilation reports them, warnings included.
+    Each reads ``<Cell 3>:2:5: warning: message``, then its source line, a caret (``~`` under
+    what a fix-it replaces) and the fix-it's text below, as the compiler prints them. An unused
+    value in the cell's last statement is left out: the REPL shows it as the cell's result.
     """
-    blocks: list[tuple[str, str, str, list[str]]] = []  # severity, file, message, lines
-    for line in error_text.splitlines():
-        match = DIAGNOSTIC.match(line)
-        if match:
-            severity, file, row, col, message = match.groups()
-            header = f"{file}:{row}:{col}: {severity}: {message}"
-            if severity == "note" and blocks:
-                blocks[-1][3].append(header)
-            else:
-                blocks.append((severity, file, message, [header]))
-        elif _UNLOCATED.match(line):
-            # LLDB's own remarks (no file and line) belong to no cell.
-            blocks.append((line.split(":", 1)[0], "", line, [line]))
-        elif blocks and line.strip():
-            blocks[-1][3].append(line)
-    errors = [message for severity, _, message, _ in blocks if severity == "error"]
-    if not errors or any(CHECK_SENTINEL not in message for message in errors):
-        return ""
-    return "".join(
-        "\n".join(lines) + "\n" for severity, file, _, lines in blocks if severity == "warning" and file == source_name
-    )
+    lines = code.split("\n")
+    last = _last_statement_line(code)
+    rendered = []
+    for found in diagnostics:
+        if found.severity != "warning" or not 0 <= found.line < len(lines):
+            continue
+        if _UNUSED_RESULT.match(found.message) and found.line >= last:
+            continue
+        source = lines[found.line].rstrip("\r")
+        block = [f"{source_name}:{found.line + 1}:{found.column + 1}: warning: {found.message}", source]
+        marks = [" "] * (len(source) + 1)
+        below = [" "] * (len(source) + 1)
+        for fixit in found.fixits:
+            if fixit.line == found.line == fixit.end_line:
+                for column in range(fixit.column, min(fixit.end, len(marks))):
+                    marks[column] = "~"
+                for offset, char in enumerate(fixit.text):
+                    if fixit.column + offset >= len(below):
+                        below.append(char)
+                    else:
+                        below[fixit.column + offset] = char
+        if found.end_line == found.line and found.end > found.column + 1 and not found.fixits:
+            for column in range(found.column + 1, min(found.end, len(marks))):
+                marks[column] = "~"
+        marks[min(found.column, len(marks) - 1)] = "^"
+        block.append("".join(marks).rstrip())
+        if "".join(below).strip():
+            block.append("".join(below).rstrip())
+        rendered.append("\n".join(block) + "\n")
+    return "".join(rendered)
 
 
 # The Swift runtime's report of a fatal error on stderr, written just before it traps: a message
@@ -196,9 +248,7 @@ _REPORT_DUMP_ROW = re.compile(r"\d+ +(?:\S+ +)?0x[0-9a-f]+(?: .*)?|<backtrace un
 # How many lines from the end a report is looked for in (its dump has at most 128 rows).
 _REPORT_LINES = 140
 # The runtime's functions that report a fatal error (and then trap or abort), as LLDB names them.
-_REPORTERS = re.compile(
-    r"(?:closure #\d+ in )*(?:_assertionFailure|_fatalErrorMessage|swift::fatalErrorv?)\("
-)
+_REPORTERS = re.compile(r"(?:closure #\d+ in )*(?:_assertionFailure|_fatalErrorMessage|swift::fatalErrorv?)\(")
 
 
 def reported_by_runtime(frames: list[Frame]) -> bool:

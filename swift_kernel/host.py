@@ -740,9 +740,7 @@ class HostServer:
         # drained, so that none of its output moves to a later cell.
         self.session.keep_streams()
         try:
-            outcome = self.session.execute(
-                request.code, request.cell_name, request.check_warnings, request.safe_points, request.tables
-            )
+            outcome = self.session.execute(request.code, request.cell_name, request.safe_points, request.tables)
         finally:
             with self._marks_lock:
                 self._generation = None

@@ -29,6 +29,7 @@ from traitlets import Bool, Float, Integer, TraitError, validate
 
 from . import __version__
 from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, Sent, SwiftProcessEnded
+from .cellwarnings import CellWarnings
 from .completeness import check_completeness
 from .diagnostics import CellError
 from .directives import (
@@ -186,9 +187,14 @@ class SwiftKernel(Kernel):
     show_warnings = Bool(
         True,
         config=True,
-        help="Show the compiler's warnings for cells that compile, on stderr. LLDB drops them, so each "
-        "cell is compiled once more without running it: 1-3 ms for a small cell, about 70% more compile "
-        "time for a large one.",
+        help="Show the compiler's warnings for cells that compile, on stderr. LLDB drops them; they come "
+        "from sourcekit-lsp, asked when the cell starts, in parallel with the cell (see warnings_wait).",
+    )
+    warnings_wait = Float(
+        0.05,
+        config=True,
+        help="Seconds at most a cell's reply waits, once its code is done, for warnings sourcekit-lsp has "
+        "not sent yet. Warnings that come later still go to the cell's stderr, after its reply.",
     )
     safe_points = Bool(
         True,
@@ -292,7 +298,6 @@ class SwiftKernel(Kernel):
         self.cells, self._lldb_thread, self._started = early.controller, early.thread, early.started
         self.cells.interrupt_grace = self.interrupt_grace
         self.cells.compile_grace = self.compile_grace
-        self.cells.check_warnings = self.show_warnings
         self.cells.safe_points = self.safe_points
 
     # ipykernel installs Python's SIGINT handler around each request; SIGINT is blocked in every
@@ -460,9 +465,7 @@ class SwiftKernel(Kernel):
             no_such_module = await self._check_imports(swift_code, f"<Cell {self.execution_count}>")
             if no_such_module is not None:
                 return self._error_reply(no_such_module, parent, silent)
-            result = await self._on_lldb_thread(
-                self.cells.execute, swift_code, f"<Cell {self.execution_count}>", cell
-            )
+            result = await self._run_swift(swift_code, cell, output)
         except SwiftProcessEnded as error:
             return self._error_reply(CellError("SwiftProcessEnded", str(error)), parent, silent)
         finally:
@@ -486,6 +489,24 @@ class SwiftKernel(Kernel):
                 "execute_result", {"execution_count": self.execution_count, "data": data, "metadata": {}}, parent
             )
         return self._ok_reply()
+
+    async def _run_swift(self, code: str, cell: Cell, output: OutputCallback) -> ExecutionResult:
+        """Run the cell's Swift code in LLDB, with its warnings asked from sourcekit-lsp alongside."""
+        cell_name = f"<Cell {self.execution_count}>"
+        warnings = None
+        if self.show_warnings:
+            found = self.code_intelligence.diagnose(self.successful_cells, code)
+            warnings = CellWarnings(found, code, cell_name, lambda text: output("stderr", Text(text)))
+        try:
+            result: ExecutionResult = await self._on_lldb_thread(self.cells.execute, code, cell_name, cell)
+        except SwiftProcessEnded:
+            if warnings is not None:
+                await warnings.finish(compile_failed=True, wait=0)
+            raise
+        if warnings is not None:
+            compile_failed = result.error is not None and result.error.ename == "CompileError"
+            await warnings.finish(compile_failed, self.warnings_wait)
+        return result
 
     async def _check_imports(self, code: str, cell_name: str) -> CellError | None:
         """Refuse a cell that imports a module that does not exist (LLDB's REPL would accept it)."""
@@ -551,11 +572,14 @@ class SwiftKernel(Kernel):
             # Measured: LLDB keeps the declarations and code of a module it has loaded; a rebuilt
             # one is only seen by a fresh Swift process.
             await self._on_lldb_thread(self.cells.relaunch)
-            output("stderr", Text(
-                f"%install: {', '.join(changed)} changed since it was loaded, and LLDB cannot replace a loaded "
-                "module, so the Swift process was restarted: earlier variables and definitions are gone; "
-                "the installed packages are loaded again.\n"
-            ))
+            output(
+                "stderr",
+                Text(
+                    f"%install: {', '.join(changed)} changed since it was loaded, and LLDB cannot replace a loaded "
+                    "module, so the Swift process was restarted: earlier variables and definitions are gone; "
+                    "the installed packages are loaded again.\n"
+                ),
+            )
         failure: CellError | None = await self._on_lldb_thread(
             self.cells.load_installed,
             [str(d) for d in self.packages.module_dirs()],

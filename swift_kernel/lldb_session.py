@@ -438,7 +438,7 @@ class LLDBSession:
         self._stop_flag = stop_flag
         # Told the pid of every Swift process launched, and its debug server's.
         self._on_launch = on_launch
-        # Text for the cell's stderr that is not the Swift process's (compiler warnings).
+        # Text for the cell's stderr that is not the Swift process's (notes of the kernel's own).
         self._on_stderr = on_stderr
         # Set (from any thread) while the evaluation running now is being stopped by the kernel:
         # its stop is then an interrupt, and a library call runs on to cell code before unwinding.
@@ -458,7 +458,6 @@ class LLDBSession:
         self._main_thread_id = 0
         self._options: Any = None
         self._plain_options: Any = None
-        self._check_options: Any = None
         self._flag_page: mmap.mmap | None = None
         # The main thread's libdispatch state: where it is, and what it held before this cell.
         self._dispatch_state = 0
@@ -508,11 +507,6 @@ class LLDBSession:
         self._command(f"settings append target.swift-extra-clang-flags -I{self._found_modules}/clang")
         self._options = self._expression_options(repl=True)
         self._plain_options = self._expression_options(repl=False)
-        self._check_options = self._expression_options(repl=True)
-        # The check only compiles: no JIT means its code can never run, even if it compiled.
-        self._check_options.SetAllowJIT(False)
-        # An error with a fix-it would make LLDB compile the fixed text again, for nothing.
-        self._check_options.SetAutoApplyFixIts(False)
         # Putting the standard streams back may block (a flush into a pipe nobody reads) and be
         # interrupted: LLDB then unwinds it by itself.
         self._restore_options = self._expression_options(repl=False)
@@ -781,9 +775,7 @@ class LLDBSession:
         """Evaluate ``code`` with the cell options and return LLDB's SBValue (for benchmarks)."""
         return self._target.EvaluateExpression(code, self._options)
 
-    def execute(
-        self, code: str, cell_name: str, check_warnings: bool = True, safe_points: bool = True, tables: bool = False
-    ) -> Outcome:
+    def execute(self, code: str, cell_name: str, safe_points: bool = True, tables: bool = False) -> Outcome:
         """Compile and run one piece of a cell (named ``cell_name`` in diagnostics and frames).
 
         With ``safe_points`` every loop body and the cell itself start with a safe point (see
@@ -802,8 +794,6 @@ class LLDBSession:
         # The cell's own safe point goes before its first line, so that no line or column moves.
         start = f"{SAFE_POINT}\n" if safe_points else ""
         source = f'{start}#sourceLocation(file: "{located}", line: 1)\n{points.code}\n'
-        if check_warnings:
-            self._show_warnings(points, located)
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
         self._absorb_pending_stops()
         # The cell's number, with which an error it throws is recorded (``_thrown``).
@@ -815,7 +805,7 @@ class LLDBSession:
         error_text = value.GetError().GetCString() or ""
         if safe_points and _blames_safe_points(error_text, points, located):
             log.info("the compiler refused the safe points of %s; compiling it as written", located)
-            return self.execute(code, cell_name, check_warnings=False, safe_points=False, tables=tables)
+            return self.execute(code, cell_name, safe_points=False, tables=tables)
         return self._finish(value, located, points, tables)
 
     def _load_extras(self) -> None:
@@ -849,22 +839,6 @@ class LLDBSession:
             error_text = result.GetError().GetCString() or ""
             if not result.GetError().Success() and not diagnostics.is_no_result(error_text):
                 log.info("%s failed: %s", declaration, error_text)
-
-    def _show_warnings(self, points: SafePoints, cell_name: str) -> None:
-        """Compile the cell without running it and send its warnings to stderr, before it runs.
-
-        LLDB drops the diagnostics of an expression that compiles, so this compilation is made to
-        fail after the compiler's warning passes (``diagnostics.warning_check_source``); it costs
-        1-3 ms for a small cell. It registers the cell's declarations with LLDB as a compilation
-        does, but they are never linked: the real compilation must always follow, and it does,
-        right after, whatever happens (an interrupt stops the code once it runs).
-        """
-        source = diagnostics.warning_check_source(points.code, cell_name)
-        check = self._target.EvaluateExpression(source, self._check_options)
-        error_text = points.restore(check.GetError().GetCString() or "", cell_name)
-        warnings = diagnostics.compile_warnings(error_text, cell_name)
-        if warnings:
-            self._on_stderr(warnings)
 
     def _finish(self, value: Any, source_name: str, points: SafePoints, tables: bool = False) -> Outcome:
         error = value.GetError()

@@ -122,7 +122,6 @@ class Execute:
     generation: int
     code: str
     cell_name: str
-    check_warnings: bool = True
     safe_points: bool = True
     # A result that is a collection of rows is shown as a table (%display tables on).
     tables: bool = False

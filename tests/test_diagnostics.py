@@ -10,22 +10,24 @@ from __future__ import annotations
 import pytest
 
 from swift_kernel.diagnostics import (
-    CHECK_SENTINEL,
     CellError,
+    FixIt,
     Frame,
+    SourceDiagnostic,
     cell_frames,
     compile_error,
-    compile_warnings,
+    compiler_message,
     frame_lines,
     interruption_reason,
     is_no_result,
     is_process_gone,
     process_left_stopped,
+    render_warnings,
     reported_by_runtime,
     runtime_error,
     runtime_report_start,
-    warning_check_source,
 )
+from swift_kernel.lsp import cell_diagnostics
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -221,70 +223,23 @@ def test_no_error_text_is_no_compile_error() -> None:
     assert compile_error(NO_RESULT) is None
 
 
-# ----- warnings of a cell that compiles -----------------------------------------------------------
+# ----- warnings of a cell that compiles (from sourcekit-lsp) ------------------------------------
 
-# What LLDB returned for warning_check_source(code, "<Cell 4>"): the cell's warnings, then the check's
-# own error and its note in LLDB's wrapper file.
-CHECK_ERROR = (
-    "error: /tmp/repl4-4cfe89..cpp:1:44: constant '__swiftKernelWarningCheck' used before being initialized\n"
-    "do { let __swiftKernelWarningCheck: Int; _ = __swiftKernelWarningCheck }\n"
-    "                                           ^\n"
-    "\n"
-    "/tmp/repl4-4cfe89..cpp:1:10: constant defined here\n"
-    "do { let __swiftKernelWarningCheck: Int; _ = __swiftKernelWarningCheck }\n"
-    "         ^\n"
-    "\n"
+FUNC = "func f() { var neverMutated = 1; print(neverMutated) }"
+# What sourcekit-lsp 6.3.1 answered to a textDocument/diagnostic for FUNC, placed in the cell.
+NEVER_MUTATED = SourceDiagnostic(
+    "warning",
+    0,
+    15,
+    0,
+    15,
+    "variable 'neverMutated' was never mutated; consider changing to 'let' constant",
+    (FixIt(0, 11, 0, 14, "let"),),
 )
-# `func f() { var neverMutated = 1; print(neverMutated) }`
-NEVER_MUTATED = (
-    "warning: <Cell 4>:1:16: variable 'neverMutated' was never mutated; consider changing to 'let' constant\n"
-    "func f() { var neverMutated = 1; print(neverMutated) }\n"
-    "           ~~~ ^\n"
-    "           let\n"
-    "\n"
-)
-# `let o: Int? = 1` / `print("\\(o)")`: a warning with three notes.
-WITH_NOTES = (
-    "warning: <Cell 4>:2:10: string interpolation produces a debug description for an optional value; "
-    "did you mean to make this explicit?\n"
-    'print("\\(o)")\n'
-    "         ^\n"
-    "\n"
-    "<Cell 4>:2:10: use a default value parameter to avoid this warning\n"
-    'print("\\(o)")\n'
-    "         ^\n"
-    "          , default: <#default value#>\n"
-    "\n"
-    "<Cell 4>:2:10: provide a default value to avoid this warning\n"
-    'print("\\(o)")\n'
-    "         ^\n"
-    "           ?? <#default value#>\n"
-    "\n"
-)
-# `let bad: Int = "s"` / `func g() { var m = 1; print(m) }`: the cell's own error stops type checking.
-CELL_ERROR = (
-    "error: <Cell 4>:1:16: cannot convert value of type 'String' to specified type 'Int'\n"
-    'let bad: Int = "s"\n'
-    "               ^~~\n"
-    "\n"
-    "warning: <Cell 4>:2:16: variable 'm' was never mutated; consider changing to 'let' constant\n"
-    "func g() { var m = 1; print(m) }\n"
-    "           ~~~ ^\n"
-    "           let\n"
-    "\n"
-)
-
-
-def test_check_source_keeps_the_cells_lines_and_its_last_statement() -> None:
-    source = warning_check_source("let a = 1\na", "<Cell 4>")
-    lines = source.split("\n")
-    assert CHECK_SENTINEL in lines[0]
-    # Line 1 of the cell is the line after #sourceLocation; the cell's last expression stays last.
-    assert lines[1:] == ['#sourceLocation(file: "<Cell 4>", line: 1)', "let a = 1", "a", ""]
 
 
 def test_a_warning_is_rendered_like_a_compile_error() -> None:
-    assert compile_warnings(NEVER_MUTATED + CHECK_ERROR, "<Cell 4>") == (
+    assert render_warnings([NEVER_MUTATED], FUNC, "<Cell 4>") == (
         "<Cell 4>:1:16: warning: variable 'neverMutated' was never mutated; consider changing to 'let' constant\n"
         "func f() { var neverMutated = 1; print(neverMutated) }\n"
         "           ~~~ ^\n"
@@ -293,58 +248,97 @@ def test_a_warning_is_rendered_like_a_compile_error() -> None:
 
 
 def test_no_warning_gives_no_text() -> None:
-    assert compile_warnings(CHECK_ERROR, "<Cell 4>") == ""
+    assert render_warnings([], FUNC, "<Cell 4>") == ""
 
 
-def test_notes_stay_with_their_warning() -> None:
-    text = compile_warnings(WITH_NOTES + CHECK_ERROR, "<Cell 4>")
-    lines = text.split("\n")
-    assert lines[0].startswith("<Cell 4>:2:10: warning: string interpolation produces a debug description")
-    assert "<Cell 4>:2:10: use a default value parameter to avoid this warning" in lines
-    assert "           ?? <#default value#>" in lines
-    # The check's own error and its note are never shown.
-    assert CHECK_SENTINEL not in text and "/tmp/repl" not in text
-    assert text.endswith("\n") and not text.endswith("\n\n")
+def test_only_warnings_are_rendered() -> None:
+    error = SourceDiagnostic("error", 0, 0, 0, 4, "cannot find 'nope' in scope")
+    note = SourceDiagnostic("note", 0, 0, 0, 0, "declared here")
+    assert render_warnings([error, note], "nope", "<Cell 4>") == ""
 
 
-def test_every_warning_of_the_cell_in_compiler_order() -> None:
-    second = NEVER_MUTATED.replace("1:16", "3:16")
-    text = compile_warnings(NEVER_MUTATED + second + CHECK_ERROR, "<Cell 4>")
+def test_every_warning_of_the_cell_in_order_with_a_range_underlined() -> None:
+    code = FUNC + "\n\n" + FUNC
+    second = SourceDiagnostic("warning", 2, 15, 0, 15, NEVER_MUTATED.message, (FixIt(2, 11, 2, 14, "let"),))
+    text = render_warnings([NEVER_MUTATED, second], code, "<Cell 4>")
     heads = [line for line in text.split("\n") if ": warning: " in line]
     assert [head.split(": warning: ")[0] for head in heads] == ["<Cell 4>:1:16", "<Cell 4>:3:16"]
+    literal = SourceDiagnostic("warning", 0, 9, 0, 23, "mind the gap")
+    assert render_warnings([literal], '#warning("mind the gap")', "<Cell 2>").split("\n")[2] == " " * 9 + "^" + "~" * 13
 
 
-def test_a_note_with_its_severity_word_stays_with_the_warning() -> None:
-    text = compile_warnings(NEVER_MUTATED + "note: <Cell 4>:1:6: 'f' declared here\n" + CHECK_ERROR, "<Cell 4>")
-    assert text.split("\n")[-2] == "<Cell 4>:1:6: note: 'f' declared here"
+def test_an_unused_value_is_the_cells_result_only_in_its_last_statement() -> None:
+    code = "x + 1\nlet y = 2\nx +\n  y"
+    first = SourceDiagnostic("warning", 0, 2, 0, 2, "result of operator '+' is unused")
+    last = SourceDiagnostic("warning", 2, 2, 2, 2, "result of operator '+' is unused")
+    text = render_warnings([first, last], code, "<Cell 3>")
+    assert text.startswith("<Cell 3>:1:3: warning: result of operator '+' is unused\n") and "<Cell 3>:3:" not in text
+    assert (
+        render_warnings([SourceDiagnostic("warning", 0, 0, 0, 5, "expression of type 'Int' is unused")], "quiet", "c")
+        == ""
+    )
+    literal = SourceDiagnostic("warning", 0, 0, 0, 7, "string literal is unused")
+    assert render_warnings([literal], '"quiet"', "c") == ""
 
 
-def test_warnings_of_other_files_are_left_out() -> None:
-    # LLDB's wrapper code, or an included file compiled under another name.
-    elsewhere = NEVER_MUTATED.replace("<Cell 4>", "/tmp/repl4-4cfe89..cpp")
-    assert compile_warnings(elsewhere + CHECK_ERROR, "<Cell 4>") == ""
-    assert compile_warnings(NEVER_MUTATED + CHECK_ERROR, "<Cell 5>") == ""
+def test_the_compilers_wording_comes_back() -> None:
+    assert compiler_message("Variable 'x' was never mutated", "x") == "variable 'x' was never mutated"
+    assert compiler_message("Mind the gap", '"mind the gap"') == "mind the gap"
+    assert compiler_message("Mind", '"Mind"') == "Mind"
+    assert compiler_message("'is' test is always true", "is") == "'is' test is always true"
+    assert compiler_message("URL is odd", "") == "URL is odd"
 
 
-def test_no_warnings_when_the_cell_has_errors_of_its_own() -> None:
-    # The real compilation fails too and its CompileError lists the warnings: shown once, there.
-    assert compile_warnings(CELL_ERROR, "<Cell 4>") == ""
-    assert compile_warnings(CELL_ERROR + CHECK_ERROR, "<Cell 4>") == ""
-    assert compile_warnings(NEVER_MUTATED + "error: Couldn't look up symbols:\n" + CHECK_ERROR, "<Cell 4>") == ""
+# What sourcekit-lsp sent (pygls's JSON, here as dicts) for a document of one earlier cell and the cell "é; " + FUNC.
+URI = "_0"  # pygls's name for the key file:///.../main.swift
+RAW_ITEMS = [
+    {
+        "message": "Invalid redeclaration of 'a'",
+        "severity": 1,
+        "range": {"start": {"line": 0, "character": 4}, "end": {"line": 0, "character": 5}},
+    },
+    {
+        "message": "Variable 'neverMutated' was never mutated; consider changing to 'let' constant",
+        "severity": 2,
+        "codeActions": [
+            {
+                "edit": {
+                    "changes": {
+                        URI: [
+                            {
+                                "newText": "let",
+                                "range": {"start": {"line": 1, "character": 14}, "end": {"line": 1, "character": 17}},
+                            }
+                        ]
+                    }
+                },
+                "kind": "quickfix",
+            }
+        ],
+        "range": {"start": {"line": 1, "character": 18}, "end": {"line": 1, "character": 18}},
+    },
+    {"message": "no range"},
+]
 
 
-def test_no_warnings_without_the_checks_own_error() -> None:
-    # Whatever else happened, this was not the check failing as planned.
-    assert compile_warnings(NEVER_MUTATED, "<Cell 4>") == ""
-    assert compile_warnings("", "<Cell 4>") == ""
-    assert compile_warnings(NO_RESULT, "<Cell 4>") == ""
-
-
-def test_lldbs_unlocated_warning_is_left_out() -> None:
-    remark = 'warning: Missing debug information for variable "x"\n'
-    text = compile_warnings(NEVER_MUTATED + remark + CHECK_ERROR, "<Cell 4>")
-    assert "Missing debug information" not in text
-    assert text.startswith("<Cell 4>:1:16: warning: ")
+def test_lsp_diagnostics_are_placed_in_the_cell_in_characters() -> None:
+    code = "é; " + FUNC  # é: one character, one UTF-16 unit; columns move by the 3 characters before FUNC
+    found = cell_diagnostics(RAW_ITEMS, code, 1)
+    # The earlier cell's error (line 0) and the item without a range are left out.
+    assert found == [
+        SourceDiagnostic(
+            "warning",
+            0,
+            18,
+            0,
+            18,
+            "variable 'neverMutated' was never mutated; consider changing to 'let' constant",
+            (FixIt(0, 14, 0, 17, "let"),),
+        )
+    ]
+    astral = "😀" + FUNC[1:]  # two UTF-16 units, one character
+    (moved,) = cell_diagnostics(RAW_ITEMS[1:2], astral, 1)
+    assert (moved.column, moved.fixits[0].column) == (17, 13)
 
 
 # ----- runtime errors -----------------------------------------------------------------------------

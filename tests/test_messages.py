@@ -22,7 +22,7 @@ INSTALLED = messages.Installed(
 )
 REQUEST_EXAMPLES: list[Any] = [
     messages.Init(messages.PROTOCOL_VERSION, "/opt/swift", STREAMS, {"A": "é"}, INSTALLED),
-    messages.Execute(3, 'print("héllo")\n', "<Cell 3>", check_warnings=False),
+    messages.Execute(3, 'print("héllo")\n', "<Cell 3>", safe_points=False),
     messages.Mark(3, "time limit"),
     messages.AsyncInterrupt(),
     messages.Relaunch(),

@@ -1,0 +1,87 @@
+"""Show a running cell's compiler warnings on its stderr, from sourcekit-lsp, off the cell's path.
+
+LLDB drops the warnings of an expression that compiles, and compiling a cell a second time to
+get them is not free of side effects inside LLDB (the declarations are registered twice: issue
+15's "redundant conformance", "ambiguous use"). So the warnings come from sourcekit-lsp's
+diagnostics of the document of the earlier cells plus this one, asked for when the cell starts
+to run, in parallel with LLDB's compile and run. The policy:
+
+- Warnings that arrive while the cell runs go to its stderr at once.
+- When the cell's code is done, its reply waits for warnings still missing, up to
+  ``SwiftKernel.warnings_wait`` seconds. Warnings that come later still go out, on the cell's
+  stderr (same parent header), after its reply: jupyter_client clients see them, a frontend
+  that stopped listening to the cell drops them.
+- sourcekit-lsp also reports errors. A cell it finds errors in shows its warnings only once it
+  has run without a compile error: when LLDB refuses the cell, its compile error already holds
+  the warnings, and when sourcekit-lsp's error is one the REPL allows, the warnings still come.
+- Only warnings, only those inside the cell: what the earlier cells get is not this cell's.
+  A missing or stuck sourcekit-lsp means no warnings, never a slower cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable
+
+from .diagnostics import SourceDiagnostic, render_warnings
+
+__all__ = ["CellWarnings"]
+
+log = logging.getLogger(__name__)
+
+Found = concurrent.futures.Future[list[SourceDiagnostic] | None]
+
+
+class CellWarnings:
+    """The warnings of one cell: sent to ``emit`` as soon as they may be, at most once."""
+
+    def __init__(self, found: Found, code: str, cell_name: str, emit: Callable[[str], None]) -> None:
+        """Watch ``found`` (``SourceKitLSP.diagnose``'s future); ``emit`` takes the rendered text, from any thread."""
+        self._found = found
+        self._code = code
+        self._cell_name = cell_name
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._running = True
+        self._failed = False
+        self._held = ""
+        found.add_done_callback(self._arrived)
+
+    def _arrived(self, found: Found) -> None:
+        """Render the answer; send it now, or hold it until the cell is known to have compiled."""
+        try:
+            diagnostics = found.result()
+        except Exception:
+            log.debug("no warnings for %s", self._cell_name, exc_info=True)
+            return
+        if not diagnostics:
+            return
+        text = render_warnings(diagnostics, self._code, self._cell_name)
+        if not text:
+            return
+        with self._lock:
+            if self._failed:
+                return
+            if self._running and any(d.severity == "error" for d in diagnostics):
+                self._held = text
+                return
+        self._emit(text)
+
+    async def finish(self, compile_failed: bool, wait: float) -> None:
+        """End the cell (its code is done): wait up to ``wait`` s for missing warnings, send held ones.
+
+        ``compile_failed`` says LLDB refused the cell: its error shows the warnings, so none go
+        to stderr from now on.
+        """
+        if not compile_failed and not self._found.done() and wait > 0:
+            # asyncio.wait, not wait_for: the request goes on after this, and late warnings still count.
+            await asyncio.wait({asyncio.wrap_future(self._found)}, timeout=wait)
+        with self._lock:
+            self._running = False
+            self._failed = compile_failed
+            held, self._held = self._held, ""
+        if held and not compile_failed:
+            self._emit(held)
