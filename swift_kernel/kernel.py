@@ -572,12 +572,15 @@ class SwiftKernel(Kernel):
             # Measured: LLDB keeps the declarations and code of a module it has loaded; a rebuilt
             # one is only seen by a fresh Swift process.
             await self._on_lldb_thread(self.cells.relaunch)
+            # The earlier cells' imports are gone with the process: say which to run again.
+            imported = dict.fromkeys(i.module for code in self.successful_cells for i in imported_modules(code))
+            again = f" Run your imports again: {'; '.join(f'import {m}' for m in imported)}." if imported else ""
             output(
                 "stderr",
                 Text(
                     f"%install: {', '.join(changed)} changed since it was loaded, and LLDB cannot replace a loaded "
-                    "module, so the Swift process was restarted: earlier variables and definitions are gone; "
-                    "the installed packages are loaded again.\n"
+                    "module, so the Swift process was restarted: earlier variables, definitions and imports are "
+                    f"gone; the installed packages are loaded again.{again}\n"
                 ),
             )
         failure: CellError | None = await self._on_lldb_thread(

@@ -95,6 +95,9 @@ def test_changed_package_is_rebuilt_and_loaded_with_flags(
     rebuilt = execute(kc, spec, timeout=300)
     assert rebuilt.status == "ok", rebuilt.content
     assert "Greeter changed since it was loaded" in rebuilt.stream("stderr")
+    # The imports went with the process, and the message says which to run again.
+    assert "definitions and imports are gone" in rebuilt.stream("stderr")
+    assert "Run your imports again: import Greeter." in rebuilt.stream("stderr")
     # The new code runs, the new declaration is there, and the restart is real: `kept` is gone.
     assert value(kc, 'import Greeter\ngreet("b") + " " + farewell("c")') == '"Hi, b! Bye, c."'
     assert value(kc, "loud") == "false"
