@@ -80,11 +80,13 @@ class InstallPackage:
 
 @dataclass(frozen=True)
 class InstallFlags:
-    """Pass extra flags to the SwiftPM builds of %install."""
+    """Add flags for the SwiftPM builds of %install (they accumulate), clear them, or show them."""
 
     directive: ClassVar[str] = "%install-swiftpm-flags"
 
     flags: tuple[str, ...]
+    # "add" the flags; "clear" every flag (``$clear``); "show" the current ones (no argument).
+    action: str = "add"
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,13 @@ def _reset(argument: str) -> Directive:
 
 
 def _install_flags(argument: str) -> Directive:
-    """%install-swiftpm-flags FLAG...  -- extra flags for the builds of %install."""
-    return InstallFlags(tuple(shlex.split(argument)))
+    """%install-swiftpm-flags FLAG...  -- add flags for the builds of %install; alone: show them; $clear: none."""
+    flags = tuple(shlex.split(argument))
+    if not flags:
+        return InstallFlags((), "show")
+    if flags == ("$clear",):
+        return InstallFlags((), "clear")
+    return InstallFlags(flags)
 
 
 def _display(argument: str) -> Directive:

@@ -13,6 +13,7 @@ import fnmatch
 import inspect
 import logging
 import os
+import shlex
 import signal
 import tempfile
 import time
@@ -737,7 +738,13 @@ class SwiftKernel(Kernel):
             if status != 0:
                 output("stderr", Text(f"%system: {describe_exit(status)}\n"))
         elif isinstance(directive, InstallFlags):
-            self.packages.flags = list(directive.flags)
+            if directive.action == "clear":
+                self.packages.flags = []
+            elif directive.action == "add":
+                self.packages.flags = [*self.packages.flags, *directive.flags]
+            else:
+                current = shlex.join(self.packages.flags) if self.packages.flags else "none ($clear removes them all)"
+                output("stdout", Text(f"%install-swiftpm-flags: {current}\n"))
         elif isinstance(directive, SetDisplay):
             self.cells.tables = directive.tables
         elif isinstance(directive, InstallPackage):

@@ -795,7 +795,6 @@ class LLDBSession:
         start = f"{SAFE_POINT}\n" if safe_points else ""
         source = f'{start}#sourceLocation(file: "{located}", line: 1)\n{points.code}\n'
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
-        self._absorb_pending_stops()
         # The cell's number, with which an error it throws is recorded (``_thrown``).
         self._cells_run = (self._cells_run + 1) % (1 << 31)
         self._set_word(_CELLS_RUN_AT, self._cells_run)
@@ -1131,8 +1130,10 @@ class LLDBSession:
     def _absorb_pending_stops(self) -> None:
         """Swallow a SIGINT or SIGSTOP queued for the stopped Swift process, so it cannot stop the next cell.
 
-        One is left by an interrupt that came as the code stopped by itself, a hold slice's end
-        that raced with the slice's own stop, or anyone's signal to the process between cells.
+        One is left by an interrupt that came as the code stopped by itself, or a hold slice's end
+        that raced with the slice's own stop. (Called after an interrupt only: run before every
+        cell, the absorbing evaluation of a signal someone sent between cells was measured to
+        leave the process crashing in the next cell, SIGSEGV at 0x50, after some cell sequences.)
         """
         if not self._pid:
             return

@@ -7,6 +7,7 @@ import pytest
 from swift_kernel.directives import (
     REGISTRY,
     DirectiveError,
+    InstallFlags,
     SetDisplay,
     SetTimeout,
     ShowHelp,
@@ -62,6 +63,14 @@ def test_bad_timeout_values_name_the_directive(argument: str) -> None:
 def test_an_argument_shlex_cannot_split_names_the_directive() -> None:
     with pytest.raises(DirectiveError, match=r"^%install-swiftpm-flags: No closing quotation$"):
         parse_cell('%install-swiftpm-flags "unterminated')
+
+
+def test_install_flags_add_clear_and_show() -> None:
+    assert parse_cell("%install-swiftpm-flags -c release -Xswiftc '-D A'")[0] == [
+        InstallFlags(("-c", "release", "-Xswiftc", "-D A"))
+    ]
+    assert parse_cell("%install-swiftpm-flags $clear")[0] == [InstallFlags((), "clear")]
+    assert parse_cell("%install-swiftpm-flags")[0] == [InstallFlags((), "show")]
 
 
 def test_help() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
 
 from swift_kernel.display import progress_bundle
 from swift_kernel.install import (
@@ -139,6 +140,17 @@ def test_unreachable_url_package_fails_clearly(kc: object) -> None:
     assert "swift build failed" in failed.content["evalue"]
     assert "example.invalid" in failed.stream("stdout") + failed.stream("stderr")
     assert value(kc, "beforeUrl") == "8"  # type: ignore[arg-type]
+
+
+@pytest.mark.lldb
+def test_install_flags_accumulate_show_and_clear(kc: BlockingKernelClient) -> None:
+    assert execute(kc, "%install-swiftpm-flags -Xswiftc -DFIRST").status == "ok"
+    assert execute(kc, "%install-swiftpm-flags -c release").status == "ok"
+    shown = execute(kc, "%install-swiftpm-flags")
+    assert shown.stream("stdout") == "%install-swiftpm-flags: -Xswiftc -DFIRST -c release\n"
+    assert execute(kc, "%install-swiftpm-flags $clear").status == "ok"
+    cleared = execute(kc, "%install-swiftpm-flags")
+    assert cleared.stream("stdout") == "%install-swiftpm-flags: none ($clear removes them all)\n"
 
 
 def test_install_directive_errors(kc: object) -> None:
@@ -288,7 +300,7 @@ def test_release_build_is_the_one_loaded(fresh_kernel: Callable[..., KernelPair]
     assert release.status == "ok", (release.content, release.stream("stdout")[-2000:])
     assert value(kc, "import Configured\nbuiltAs") == '"release"'
     # Back to debug: the debug build is loaded (in a fresh Swift process), not the release one.
-    debug = execute(kc, f"%install-swiftpm-flags\n{spec}", timeout=300)
+    debug = execute(kc, f"%install-swiftpm-flags $clear\n{spec}", timeout=300)
     assert debug.status == "ok", (debug.content, debug.stream("stdout")[-2000:])
     assert value(kc, "import Configured\nbuiltAs") == '"debug"'
 

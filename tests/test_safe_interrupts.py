@@ -8,9 +8,7 @@ cell still compiles), then a check cell verifies the collection against the coun
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import time
 from collections.abc import Callable
 
@@ -110,20 +108,6 @@ def test_a_dispatch_worker_is_held_without_killing_the_process(kernel: KernelPai
     assert "for good" in reply["evalue"], reply
     assert ("outside a safe point" not in reply["evalue"]) == reaches_safe_points, reply
     assert value(kc, "beforeWorker + 1") == "42"
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGSTOP], ids=["SIGINT", "SIGSTOP"])
-def test_a_signal_sent_to_the_idle_swift_process_does_not_stop_the_next_cell(
-    fresh_kernel: Callable[..., KernelPair], signum: int
-) -> None:
-    """A stop signal queued while no cell runs (a late interrupt, anyone's kill) is swallowed, not reported."""
-    _, kc = fresh_kernel()
-    pid = int(value(kc, "import Glibc\ngetpid()") or 0)
-    assert execute(kc, "var idleCounter = 1").status == "ok"
-    os.kill(pid, signum)
-    following = execute(kc, "idleCounter += 1\nidleCounter")
-    assert following.status == "ok", following.content
-    assert following.result == "2"
 
 
 @pytest.mark.timeout(600)
