@@ -101,8 +101,9 @@ _CALLEE_SAVED = ("rbx", "rbp", "r12", "r13", "r14", "r15", "x19", "x20", "x21", 
 # Where the main thread's stack may reach above its innermost frame (its default 8 MiB limit).
 _MAIN_STACK_SPAN = 8 << 20
 _DISPATCH_STATE_AT = 16
-# Word 6 of the page: how many cells the host has run.
-_CELLS_RUN_AT = 24
+# Where an error's payload starts in the Swift runtime's error box (SwiftError): after the heap
+# object header (16 bytes), the type and the Error witness table.
+_ERROR_BOX_HEADER = 32
 # libdispatch's per-thread state (struct dispatch_tsd): the thread id, then eleven pointers. Put
 # back after an unwind, except the id and the per-thread cache of free continuations (bytes
 # 24-32), which changes as it is used and never points into a stack.
@@ -462,8 +463,6 @@ class LLDBSession:
         # The main thread's libdispatch state: where it is, and what it held before this cell.
         self._dispatch_state = 0
         self._dispatch_before: bytes | None = None
-        # Cells run so far, written to the stop flag page for the prelude (``_CELLS_RUN_AT``).
-        self._cells_run = 0
         # The display extras (tables, charts, images) compiled into this Swift process, and the
         # types with a bundle method that were made JupyterDisplayable there.
         self._extras_loaded = False
@@ -795,9 +794,6 @@ class LLDBSession:
         start = f"{SAFE_POINT}\n" if safe_points else ""
         source = f'{start}#sourceLocation(file: "{located}", line: 1)\n{points.code}\n'
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
-        # The cell's number, with which an error it throws is recorded (``_thrown``).
-        self._cells_run = (self._cells_run + 1) % (1 << 31)
-        self._set_word(_CELLS_RUN_AT, self._cells_run)
         value = self._target.EvaluateExpression(source, self._options)
         if value.GetError().Success():
             self.keep_streams()  # the cell may have broken the channel its result is described through
@@ -1193,29 +1189,31 @@ class LLDBSession:
     def _thrown(self, value: Any) -> Thrown:
         """Describe the error a cell threw and did not catch (LLDB's REPL answers it as ``$E<n>``).
 
-        The prelude's will-throw hook kept the error, the cell it was thrown in and a copy of the
-        stack it was thrown from, whose return addresses into cell code give the frames. Without
-        the hook's record of this cell, LLDB's dynamic type names the error.
+        LLDB's dynamic value of the error is its payload, inside the runtime's error box (a heap
+        object header, the type and the Error conformance: 32 bytes, for payloads aligned to 16
+        bytes at most); the prelude describes the error from the box. Without that, LLDB's
+        dynamic type names it.
         """
+        dynamic = value.GetDynamicValue(self._lldb.eDynamicCanRunTarget)
+        type_name = _LLDB_MODULE_PREFIX.sub("", dynamic.GetTypeName() or "Error")
+        payload = dynamic.GetLoadAddress()
+        if payload in (self._lldb.LLDB_INVALID_ADDRESS, 0) or payload < _ERROR_BOX_HEADER:
+            return Thrown(type_name, "")
         self._results.discard()
         with self._results.reading():
-            self._target.EvaluateExpression("__SwiftKernel.describeThrown()", self._plain_options)
-        record: dict[str, str] = {}
-        for kind, payload in self._results.read_messages():
+            call = f"__SwiftKernel.describeThrown(box: {payload - _ERROR_BOX_HEADER})"
+            described = self._target.EvaluateExpression(call, self._plain_options)
+        for kind, payload_text in self._results.read_messages():
             if kind == "thrown":
                 with contextlib.suppress(ValueError):
-                    record = json.loads(payload)
-        if self._page() is not None and record.get("cell") != str(self._cells_run):
-            record = {}  # an error thrown by an earlier cell, not this one's
-        if not record:
-            dynamic = value.GetDynamicValue(self._lldb.eDynamicCanRunTarget).GetTypeName() or "Error"
-            return Thrown(_LLDB_MODULE_PREFIX.sub("", dynamic), "")
-        stack = b""
-        with contextlib.suppress(ValueError):
-            address, length = (int(word) for word in record.get("stack", "").split())
-            stack = self._process.ReadMemory(address, length, self._lldb.SBError()) or b""
-        shown = tuple(diagnostics.cell_frames(_callers_in(self._process, stack, _FRAMES_READ)))
-        return Thrown(record.get("type", "Error"), record.get("description", ""), shown)
+                    record = json.loads(payload_text)
+                    return Thrown(record.get("type") or type_name, record.get("description", ""))
+        error_text = described.GetError().GetCString() or ""
+        log.warning("describing the uncaught error failed: %s", error_text)
+        if diagnostics.process_left_stopped(error_text):
+            self._unwind(run_to_cell_code=False)
+            self._absorb_pending_stops()
+        return Thrown(type_name, "")
 
     def _how_it_exited(self) -> str:
         """Say how the exited Swift process ended: an exit status, a signal, or its debug server's end.

@@ -3,7 +3,7 @@
 A cell that ends with an error it threw and did not catch fails like a Swift program, with the
 error: LLDB's REPL hands such an error back as a value (``$E0``); swiftc's program would trap with
 "Fatal error: Error raised at top level". The kernel answers status error, ename the error's type,
-evalue its description, and the cell frames it was thrown through.
+evalue its description.
 
 An editor placeholder (``<#value#>``) is refused before anything runs, as swiftc refuses it; LLDB
 would compile it with a warning and trap when the code gets there.
@@ -42,21 +42,16 @@ def test_a_top_level_throw_fails_the_cell_with_the_error(errors: KernelPair) -> 
     assert thrown.status == "error", thrown.content
     assert (thrown.content["ename"], thrown.content["evalue"]) == ("E", "bad(5)")
     assert thrown.content["traceback"][0] == "E: bad(5)"
-    assert any("<Cell" in line and ":1" in line for line in thrown.content["traceback"]), thrown.content
     assert thrown.result is None
 
 
-def test_an_uncaught_try_names_where_it_was_thrown(errors: KernelPair) -> None:
+def test_an_uncaught_try_through_functions_of_an_earlier_cell(errors: KernelPair) -> None:
     _, kc = errors
     assert execute(kc, "var before = 1").status == "ok"
     thrown = execute(kc, 'print("ran")\nbefore = 2\nlet v = try outer()\nbefore = 3')
     assert thrown.status == "error", thrown.content
     assert (thrown.content["ename"], thrown.content["evalue"]) == ("E", "bad(7)")
     assert thrown.stream("stdout") == "ran\n"
-    traceback = "\n".join(thrown.content["traceback"])
-    # Innermost first: the throw in inner(), its call in outer(), the cell's own line 3.
-    assert traceback.index("inner()") < traceback.index("outer()") < traceback.index("top-level code")
-    assert "throw E.bad(7)" in traceback and "let v = try outer()" in traceback
     # What ran before the throw stays done; what came after did not run; the next cell runs.
     assert value(kc, "before") == "2"
 

@@ -73,15 +73,13 @@ enum __SwiftKernel {
     }
     static func noop() {}
 
-    /// Report the error a cell ended with (LLDB's REPL hands it back as a value of type Error):
-    /// its type, its description and where the stack it was thrown from was copied.
-    static func describeThrown() {
-        guard let error = __swiftKernelThrows.error else { return send("thrown", object([:])) }
-        let stack = "\(UInt(bitPattern: __swiftKernelThrows.stack)) \(__swiftKernelThrows.stackCopied)"
-        let cell = "\(__swiftKernelThrows.cell)"
-        send("thrown", object([
-            "type": "\(type(of: error))", "description": "\(error)", "stack": stack, "cell": cell,
-        ]))
+    /// Report the error a cell ended with (LLDB's REPL hands it back as a value of type Error,
+    /// whose payload the kernel finds in its box): its type and its description. `box` is the
+    /// address of the runtime's error box, which an `any Error` is one reference to.
+    static func describeThrown(box: UInt) {
+        guard let pointer = UnsafeRawPointer(bitPattern: box) else { return }
+        let error = unsafeBitCast(Unmanaged<AnyObject>.fromOpaque(pointer).takeUnretainedValue(), to: Error.self)
+        send("thrown", object(["type": "\(type(of: error))", "description": "\(error)"]))
     }
 
     /// Point standard input at a new pipe after the kernel ended the old one (no stdin allowed).
@@ -246,8 +244,7 @@ enum Jupyter {
 // holds open; empty in sessions without a kernel). Word 0 is set while the kernel asks the running
 // cell to stop; word 1 is set here when the code stopped at a safe point; word 2 is set by the
 // kernel's LLDB host while it stops the other threads that run an interrupted cell's code; words
-// 4-5 hold the address of the main thread's libdispatch state (below); word 6 counts the cells
-// the host has run (an error thrown is recorded with it).
+// 4-5 hold the address of the main thread's libdispatch state (below).
 let __swiftKernelStopFlag: UnsafeMutablePointer<Int32> = {
     let path = "@STOP_PATH@"
     let fd = path.isEmpty ? -1 : open(path, O_RDWR)
@@ -257,55 +254,6 @@ let __swiftKernelStopFlag: UnsafeMutablePointer<Int32> = {
     return usable ? page!.assumingMemoryBound(to: Int32.self) : UnsafeMutablePointer<Int32>.allocate(capacity: 1024)
 }()
 let __swiftKernelMainThread = pthread_self()
-
-/// The last error thrown on the cell's thread, the cell it was thrown in (the stop flag's word 6)
-/// and the stack where it was thrown, kept by the runtime's will-throw hook: a cell that ends with
-/// an uncaught error is reported with them.
-final class __SwiftKernelThrows: @unchecked Sendable {
-    static let stackBytes = 8192
-    var error: Error?
-    var cell: Int32 = 0
-    /// The top of the stack where it was thrown (callers' return addresses among it): glibc's
-    /// backtrace() cannot unwind code LLDB compiled, so the kernel searches these bytes.
-    let stack = UnsafeMutableRawPointer.allocate(byteCount: stackBytes, alignment: 16)
-    var stackCopied = 0
-    /// Where the cell thread's stack ends (its highest address), from glibc's thread attributes
-    /// (through dlsym: naming them makes LLDB look for a libdl.so that glibc no longer ships).
-    let stackEnd: UInt = {
-        typealias GetAttributes = @convention(c) (pthread_t, UnsafeMutableRawPointer) -> Int32
-        typealias GetStack = @convention(c) (UnsafeRawPointer, UnsafeMutablePointer<UInt>, UnsafeMutablePointer<Int>) -> Int32
-        let libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD)
-        guard let getAttributes = dlsym(libc, "pthread_getattr_np"), let getStack = dlsym(libc, "pthread_attr_getstack"),
-              let destroy = dlsym(libc, "pthread_attr_destroy") else { return 0 }
-        let attributes = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 16)  // a pthread_attr_t
-        defer { attributes.deallocate() }
-        guard unsafeBitCast(getAttributes, to: GetAttributes.self)(pthread_self(), attributes) == 0 else { return 0 }
-        defer { _ = unsafeBitCast(destroy, to: (@convention(c) (UnsafeMutableRawPointer) -> Int32).self)(attributes) }
-        var base: UInt = 0
-        var size = 0
-        guard unsafeBitCast(getStack, to: GetStack.self)(attributes, &base, &size) == 0 else { return 0 }
-        return base + UInt(size)
-    }()
-
-    func record(_ box: UnsafeMutableRawPointer?) {
-        guard let box, pthread_equal(pthread_self(), __swiftKernelMainThread) != 0 else { return }
-        // An `any Error` is one reference to the runtime's error box, the pointer the hook gets.
-        error = unsafeBitCast(Unmanaged<AnyObject>.fromOpaque(box).takeUnretainedValue(), to: Error.self)
-        cell = __swiftKernelStopFlag[6]
-        var marker = 0
-        withUnsafeMutablePointer(to: &marker) { here in
-            let from = UInt(bitPattern: here)
-            stackCopied = stackEnd > from ? Int(min(UInt(Self.stackBytes), stackEnd - from)) : 0
-            stack.copyMemory(from: UnsafeRawPointer(here), byteCount: stackCopied)
-        }
-    }
-}
-let __swiftKernelThrows = __SwiftKernelThrows()
-if let hook = dlsym(dlopen("libswiftCore.so", RTLD_NOW | RTLD_NOLOAD), "_swift_willThrow") {
-    typealias Hook = @convention(c) (UnsafeMutableRawPointer?) -> Void
-    let record: Hook = { box in __swiftKernelThrows.record(box) }
-    hook.assumingMemoryBound(to: Hook?.self).pointee = record
-}
 
 /// A safe point: the kernel puts one at the start of every loop body in cells, and of each cell,
 /// where no mutation is half done. Asked to stop, the cell's own thread stops here (SIGINT, which
