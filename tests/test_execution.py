@@ -21,34 +21,13 @@ from jupyter_client.manager import KernelManager
 from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, descendants, kernel_pid
-from .utils import Execution, collect, execute, value
+from .utils import Execution, collect, count_of, execute, ok, single_error, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(60)]
 
 EMOJI = "\U0001f600"
 # How a traceback line names a place in a cell, e.g. "top-level code at <Cell 12>:3".
 CELL_FRAME = re.compile(r" at <Cell (\d+)>:(\d+)$")
-
-
-def ok(execution: Execution) -> Execution:
-    """Fail with the reply when a cell did not run cleanly; return it for chaining."""
-    assert execution.status == "ok", execution.content
-    assert execution.errors == [], execution.errors
-    return execution
-
-
-def count_of(execution: Execution) -> int:
-    return int(execution.content["execution_count"])
-
-
-def single_error(execution: Execution) -> dict[str, object]:
-    """Return the one iopub error of a failed cell, checking it matches the reply."""
-    assert execution.status == "error", execution.content
-    assert len(execution.errors) == 1, execution.errors
-    error = execution.errors[0]
-    for key in ("ename", "evalue", "traceback"):
-        assert execution.content[key] == error[key]
-    return error
 
 
 def swift_processes(km: KernelManager) -> dict[str, psutil.Process]:

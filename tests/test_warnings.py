@@ -20,27 +20,9 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
 from .conftest import KernelPair, descendants, kernel_pid, start_kernel, stop_kernel
-from .utils import Execution, execute, flush_channels, value
+from .utils import count_of, execute, flush_channels, ok, single_error, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
-
-
-def ok(execution: Execution) -> Execution:
-    """Fail with the reply when a cell did not run cleanly; return it for chaining."""
-    assert execution.status == "ok", execution.content
-    assert execution.errors == [], execution.errors
-    return execution
-
-
-def count_of(execution: Execution) -> int:
-    return int(execution.content["execution_count"])
-
-
-def single_error(execution: Execution) -> dict[str, object]:
-    """Return the one iopub error of a failed cell."""
-    assert execution.status == "error", execution.content
-    assert len(execution.errors) == 1, execution.errors
-    return execution.errors[0]
 
 
 @pytest.fixture(scope="module")

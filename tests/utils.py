@@ -129,6 +129,28 @@ def _reply_if_sent(kc: BlockingKernelClient, msg_id: str, wait: float) -> dict[s
             return reply
 
 
+def ok(execution: Execution) -> Execution:
+    """Fail with the reply when a cell did not run cleanly; return it for chaining."""
+    assert execution.status == "ok", execution.content
+    assert execution.errors == [], execution.errors
+    return execution
+
+
+def count_of(execution: Execution) -> int:
+    """Return the execution count the cell's reply carries."""
+    return int(execution.content["execution_count"])
+
+
+def single_error(execution: Execution) -> dict[str, object]:
+    """Return the one iopub error of a failed cell, checking it matches the reply."""
+    assert execution.status == "error", execution.content
+    assert len(execution.errors) == 1, execution.errors
+    error = execution.errors[0]
+    for key in ("ename", "evalue", "traceback"):
+        assert execution.content[key] == error[key]
+    return error
+
+
 def execute(kc: BlockingKernelClient, code: str, timeout: float = TIMEOUT, **kwargs: Any) -> Execution:
     """Run ``code`` and return its reply and output."""
     msg_id = kc.execute(code, **kwargs)
