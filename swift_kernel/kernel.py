@@ -574,7 +574,7 @@ class SwiftKernel(Kernel):
             # one is only seen by a fresh Swift process.
             await self._on_lldb_thread(self.cells.relaunch)
             # The earlier cells' imports are gone with the process: say which to run again.
-            imported = dict.fromkeys(i.module for code in self.successful_cells for i in imported_modules(code))
+            imported = self._earlier_imports()
             again = f" Run your imports again: {'; '.join(f'import {m}' for m in imported)}." if imported else ""
             output(
                 "stderr",
@@ -601,6 +601,10 @@ class SwiftKernel(Kernel):
             names = ", ".join(directive.products)
             output("stdout", Text(f"Installed {names}: {imports} in the cells that follow.\n"))
         return failure
+
+    def _earlier_imports(self) -> list[str]:
+        """Return the modules the cells that ran in this Swift process imported, in the order first imported."""
+        return list(dict.fromkeys(i.module for code in self.successful_cells for i in imported_modules(code)))
 
     async def _build(
         self, environment: dict[str, str], cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
@@ -773,7 +777,7 @@ class SwiftKernel(Kernel):
         imported are imported again, so that the cells after go on where they were.
         """
         before = self.cells.host_memory()
-        modules = sorted({item.module for code in self.successful_cells for item in imported_modules(code)})
+        modules = sorted(self._earlier_imports())
         await self._on_lldb_thread(self.cells.reset)
         self._host_memory_warned = False
         self.successful_cells.clear()

@@ -255,16 +255,11 @@ def _callers_on_the_stack(thread: Any, frame: Any, limit: int) -> list[Frame]:
     """
     lldb = sys.modules["lldb"]
     process = thread.GetProcess()
-    # Partial when the stack ends sooner; the error then only says so.
-    stack = process.ReadMemory(frame.GetSP(), _STACK_SEARCHED, lldb.SBError()) or b""
-    return _callers_in(process, stack, limit)
-
-
-def _callers_in(process: Any, stack: bytes, limit: int) -> list[Frame]:
-    """Return the cell frames whose return addresses are among the words of ``stack``, innermost first."""
-    lldb = sys.modules["lldb"]
     target = process.GetTarget()
     size = target.GetAddressByteSize()
+    error = lldb.SBError()
+    # Partial when the stack ends sooner; the error then only says so.
+    stack = process.ReadMemory(frame.GetSP(), _STACK_SEARCHED, error) or b""
     order: Literal["little", "big"] = "little" if target.GetByteOrder() == lldb.eByteOrderLittle else "big"
     found: list[Frame] = []
     for offset in range(0, len(stack) - size + 1, size):

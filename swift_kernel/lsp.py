@@ -210,7 +210,7 @@ def _plain(value: Any) -> Any:
 
 
 def cell_diagnostics(items: Sequence[Any], code: str, cell_line: int) -> list[SourceDiagnostic]:
-    """Return the diagnostics (raw LSP JSON) that start in the cell, placed in the cell.
+    """Return the diagnostics (LSP JSON as dicts, see ``_plain``) that start in the cell, placed in the cell.
 
     The cell is the document's lines from ``cell_line`` on. Lines become the cell's own, and
     columns count ``code``'s characters instead of UTF-16 units. A diagnostic's fix-its are the
@@ -226,7 +226,7 @@ def cell_diagnostics(items: Sequence[Any], code: str, cell_line: int) -> list[So
         return line, from_lsp_position(code, line, int(position["character"])) - starts[line]
 
     found = []
-    for item in _plain(list(items)):
+    for item in items:
         try:
             start, end = item["range"]["start"], item["range"]["end"]
             if not cell_line <= int(start["line"]) < cell_line + len(starts):
@@ -947,12 +947,10 @@ class SourceKitLSP:
         """Ask for completion items at ``cursor_pos`` of the edited cell; None without an answer."""
         if deadline is None:
             deadline = asyncio.get_running_loop().time() + self._current_deadline()
-        await self._await_warm_up(deadline)
-        session = await self._session_by(deadline)
-        if session is None:
+        synced = await self._notebook_synced(cells, code, self._completion_source, deadline)
+        if synced is None:
             return None
-        document = build_document(shadow_redeclarations(cells, code), code)
-        self._sync(session, self._completion_source, document.text)
+        session, document = synced
         line, character = to_lsp_position(code, cursor_pos)
         params = lsp.CompletionParams(
             text_document=lsp.TextDocumentIdentifier(uri=self._completion_source.as_uri()),
@@ -1003,17 +1001,27 @@ class SourceKitLSP:
             return inspection
         return inspection_from_items(completed.items, code[offset:end])
 
-    async def _diagnose(self, cells: list[str], code: str) -> list[SourceDiagnostic] | None:
-        """Pull the diagnostics of the document of ``cells`` then ``code``; keep those in ``code``."""
-        # A document of its own: a Tab while the cell runs changes the completion document, and a
-        # pull answers for whatever text the server has when it gets to the request.
-        deadline = asyncio.get_running_loop().time() + self.hang_after
+    async def _notebook_synced(
+        self, cells: list[str], code: str, source: Path, deadline: float
+    ) -> tuple[_Session, NotebookDocument] | None:
+        """Give the server, by ``deadline``, ``source`` holding ``cells`` then ``code``; None without a server."""
         await self._await_warm_up(deadline)
         session = await self._session_by(deadline)
         if session is None:
             return None
         document = build_document(shadow_redeclarations(cells, code), code)
-        self._sync(session, self._diagnose_source, document.text)
+        self._sync(session, source, document.text)
+        return session, document
+
+    async def _diagnose(self, cells: list[str], code: str) -> list[SourceDiagnostic] | None:
+        """Pull the diagnostics of the document of ``cells`` then ``code``; keep those in ``code``."""
+        # A document of its own: a Tab while the cell runs changes the completion document, and a
+        # pull answers for whatever text the server has when it gets to the request.
+        deadline = asyncio.get_running_loop().time() + self.hang_after
+        synced = await self._notebook_synced(cells, code, self._diagnose_source, deadline)
+        if synced is None:
+            return None
+        session, document = synced
         params = lsp.DocumentDiagnosticParams(
             text_document=lsp.TextDocumentIdentifier(uri=self._diagnose_source.as_uri())
         )
