@@ -592,8 +592,7 @@ class CellController:
         if outcome.thrown is not None and record is None:
             thrown = outcome.thrown
             evalue = thrown.description or f"an error of type {thrown.type_name}"
-            traceback = [f"{thrown.type_name}: {evalue}", *diagnostics.frame_lines(thrown.frames, self._sources)]
-            return ExecutionResult(error=CellError(thrown.type_name, evalue, traceback))
+            return ExecutionResult(error=CellError(thrown.type_name, evalue, [f"{thrown.type_name}: {evalue}"]))
         if outcome.error is not None:
             if record is not None and outcome.error.ename == "CompileError":
                 return self._interrupted(record, ())

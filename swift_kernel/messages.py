@@ -60,8 +60,6 @@ class Thrown:
 
     type_name: str
     description: str
-    # Where it was thrown, innermost first (cell code only).
-    frames: tuple[Frame, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ REPLY_VALUES: list[Any] = [
     messages.Outcome(error=CellError("CompileError", "<Cell 1>:1:1: cannot find 'x' in scope", ["..."])),
     messages.Outcome(stop=messages.Stop("signal SIGINT", "signal SIGINT", (Frame("top-level code", "<Cell 2>", 3),))),
     messages.Outcome(stop=messages.Stop("signal SIGILL: illegal operand", "", reported_by_runtime=True)),
-    messages.Outcome(thrown=messages.Thrown("E", "bad(5)", (Frame("top-level code", "<Cell 4>", 1),))),
+    messages.Outcome(thrown=messages.Thrown("E", "bad(5)")),
     messages.Outcome(ended=messages.Ended("The Swift process ended", "A fresh Swift process...", " (exit status 1)")),
 ]
 
