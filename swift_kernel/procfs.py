@@ -28,8 +28,7 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 def proc_status(pid: int) -> tuple[str, int]:
     """Return (scheduler state letter, pending signal mask) of a process; ("X", 0) when it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0].decode()
+        state = _state_in(f"/proc/{pid}/stat")
         pending = 0
         with open(f"/proc/{pid}/status") as status:
             for line in status:
@@ -40,11 +39,16 @@ def proc_status(pid: int) -> tuple[str, int]:
         return "X", 0
 
 
+def _state_in(stat_path: str) -> str:
+    """Return the scheduler state letter in a /proc stat file (after the parenthesized command name)."""
+    with open(stat_path, "rb") as stat:
+        return stat.read().rsplit(b")", 1)[1].split()[0].decode()
+
+
 def thread_state(pid: int, tid: int) -> str:
     """Return the scheduler state letter of thread ``tid`` of ``pid`` ("X" when it is gone)."""
     try:
-        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0].decode()
+        return _state_in(f"/proc/{pid}/task/{tid}/stat")
     except (OSError, IndexError):
         return "X"
 

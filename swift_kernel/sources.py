@@ -37,13 +37,19 @@ def lines_of_code(code: str) -> int:
     return sum(1 for line in code.split("\n") if line.strip() and not line.lstrip().startswith("//"))
 
 
+def _line_and_column(code: str, offset: int) -> tuple[int, int]:
+    """Return the 1-based line and column of ``offset`` in ``code``."""
+    return code.count("\n", 0, offset) + 1, offset - (code.rfind("\n", 0, offset) + 1) + 1
+
+
 def check_source(code: str, name: str, max_lines: int) -> None:
     """Raise SourceError when ``code`` (called ``name`` in the message) must not be compiled."""
     bad = _UNCOMPILABLE.search(code)
     if bad is not None:
         at = bad.start()
         line_start = code.rfind("\n", 0, at) + 1
-        where = f"line {code.count(chr(10), 0, at) + 1}, column {at - line_start + 1}"
+        row, column = _line_and_column(code, at)
+        where = f"line {row}, column {column}"
         directive = _DIRECTIVE.match(code, line_start)
         if directive is not None:
             where += f", in its {directive.group(1)} line"
@@ -82,8 +88,7 @@ def placeholder_error(code: str, name: str) -> CellError | None:
     lines = code.split("\n")
     diagnostics: list[str] = []
     for match in _PLACEHOLDER.finditer(mask_literals(code)):
-        row = code.count("\n", 0, match.start()) + 1
-        column = match.start() - (code.rfind("\n", 0, match.start()) + 1) + 1
+        row, column = _line_and_column(code, match.start())
         source_line = lines[row - 1]
         width = min(len(match.group()), len(source_line) - column + 1)
         diagnostics += [
