@@ -45,9 +45,10 @@ from typing import Any, ClassVar, Protocol
 
 from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
+from .dap import RESUMING, DebugError
 from .diagnostics import CellError, Frame
 from .host import HOST_ENDED, HostProcess
-from .messages import Execute, Installed, Outcome, Streams, SwiftProcessEnded
+from .messages import DebugEvent, Execute, Installed, Outcome, Streams, SwiftProcessEnded
 from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
 from .procfs import (
     COMMAND_VARIABLE,
@@ -108,6 +109,7 @@ class Phase(enum.Enum):
     EVALUATING = "evaluating"  # compiling or running in the host; LLDB does not say which
     WAITING_INPUT = "waiting for input"
     SUBPROCESS = "running a subprocess"
+    DEBUGGING = "stopped in the debugger"
 
 
 @dataclass
@@ -213,12 +215,18 @@ class SwiftHost(Protocol):
     def set_environment(self, name: str, value: str) -> CellError | None: ...
     def load_installed(self, installed: Installed) -> CellError | None: ...
     def reopen_stdin(self, path: str) -> CellError | None: ...
+    def debug(self, command: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]: ...
     def shutdown(self) -> None: ...
 
 
 # Builds the host from the paths of the Swift process's standard streams, the path of the stop
-# flag page and a callback for text the host adds to the cell's stderr (notes about the standard streams).
-HostFactory = Callable[[Streams, str, Callable[[str], None]], SwiftHost]
+# flag page, a callback for text the host adds to the cell's stderr (notes about the standard
+# streams) and one for the debugger's events.
+HostFactory = Callable[[Streams, str, Callable[[str], None], Callable[[DebugEvent], None]], SwiftHost]
+# How long a debug request may take in the host (an expression the console evaluates included).
+_DEBUG_SECONDS = 30.0
+# Breakpoint requests taken while a cell runs, applied once the host can (see ``debug``).
+_DEFERRED = ("setBreakpoints", "setExceptionBreakpoints")
 
 
 class StopFlag:
@@ -370,9 +378,15 @@ class CellController:
         # source lines of tracebacks; None for a name that ran two different codes (a silent
         # request reuses the number of the cell before it), whose lines cannot be told apart.
         self._sources: dict[str, str | None] = {}
+        # The frontend's debugger: told of stops; breakpoints set while the code ran, still to give the host.
+        self.on_debug_event: Callable[[DebugEvent], None] = lambda event: None
+        self._deferred: dict[Any, tuple[str, dict[str, Any]]] = {}
         streams = Streams(self._stdin.path_for_child, self._pump.path("stdout"), self._pump.path("stderr"))
         self.host = make_host(
-            streams, self._stop_flag.path_for_child, lambda text: self._pump.emit("stderr", Text(text))
+            streams,
+            self._stop_flag.path_for_child,
+            lambda text: self._pump.emit("stderr", Text(text)),
+            self._debug_event,
         )
 
     # ----- life cycle -------------------------------------------------------------------------
@@ -430,6 +444,51 @@ class CellController:
         self._pump.close()
         self._stdin.close()
         self._stop_flag.close()
+
+    # ----- the debugger ---------------------------------------------------------------------
+
+    def _debug_event(self, event: DebugEvent) -> None:
+        """Take note of a stop or resumption in the debugger (host-reader thread), then pass it on."""
+        with self._lock:
+            cell = self._cell
+            if cell is not None and cell.running:
+                cell.phase = Phase.DEBUGGING if event.event == "stopped" else Phase.EVALUATING
+        self.on_debug_event(event)
+
+    def debug(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Answer one request of the frontend's debugger (DAP ``command``); safe from any thread.
+
+        The host answers at once while idle or while the cell is stopped in the debugger; while
+        the code runs it can take only ``pause``, and breakpoints given then are kept here and
+        handed over at the next stop or cell (the answer says they are set). Raises DebugError.
+        """
+        with self._lock:
+            cell = self._cell
+            running = cell is not None and cell.running and cell.phase is not Phase.DEBUGGING
+            if running and command in _DEFERRED:
+                key = (command, str((arguments.get("source") or {}).get("path")))
+                self._deferred[key] = (command, arguments)
+            if cell is not None and cell.phase is Phase.DEBUGGING and command in RESUMING:
+                cell.phase = Phase.EVALUATING
+        if running and command in _DEFERRED:
+            lines = [item.get("line") for item in arguments.get("breakpoints") or []]
+            path = (arguments.get("source") or {}).get("path")
+            return {"breakpoints": [{"verified": True, "line": line, "source": {"path": path}} for line in lines]}
+        if running and command != "pause":
+            raise DebugError(f"{command} needs the cell to be stopped: pause it first")
+        if not running:
+            self._hand_over_deferred()
+        return self.host.debug(command, arguments, _DEBUG_SECONDS)
+
+    def _hand_over_deferred(self) -> None:
+        """Give the host the breakpoints set while the code ran (while it is idle or stopped)."""
+        with self._lock:
+            deferred, self._deferred = list(self._deferred.values()), {}
+        for command, arguments in deferred:
+            try:
+                self.host.debug(command, arguments, _DEBUG_SECONDS)
+            except DebugError as error:
+                log.warning("the breakpoints set while the cell ran were not set: %s", error)
 
     # ----- cells ------------------------------------------------------------------------------
 
@@ -497,7 +556,7 @@ class CellController:
             self._start_clock(cell)
             return True
 
-    def execute(self, code: str, cell_name: str, cell: Cell | None = None) -> ExecutionResult:
+    def execute(self, code: str, cell_name: str, cell: Cell | None = None, source_path: str = "") -> ExecutionResult:
         """Evaluate Swift code in the host; called from the kernel's single executing thread.
 
         ``cell`` is the kernel's cell from ``expect_cell`` (a cell may evaluate several pieces:
@@ -533,7 +592,9 @@ class CellController:
                     daemon=True,
                 ).start()
             self._pump.reset_tail()
-            request = Execute(cell.generation, code, cell_name, self.safe_points, self.tables)
+            if self._deferred:
+                self._hand_over_deferred()
+            request = Execute(cell.generation, code, cell_name, self.safe_points, self.tables, source_path)
             try:
                 outcome = self.host.execute(request)
             finally:
@@ -923,8 +984,15 @@ class CellController:
 
 def hosted_controller(toolchain: Toolchain, on_output: OutputCallback, **kwargs: Any) -> CellController:
     """Return a controller whose cells run in a real LLDB host process (``host.HostProcess``)."""
-    def make_host(streams: Streams, stop_flag: str, on_stderr: Callable[[str], None]) -> SwiftHost:
-        return HostProcess(toolchain, streams, stop_flag=stop_flag, on_stderr=on_stderr)
+    def make_host(
+        streams: Streams,
+        stop_flag: str,
+        on_stderr: Callable[[str], None],
+        on_debug_event: Callable[[DebugEvent], None],
+    ) -> SwiftHost:
+        return HostProcess(
+            toolchain, streams, stop_flag=stop_flag, on_stderr=on_stderr, on_debug_event=on_debug_event
+        )
 
     return CellController(make_host, on_output, **kwargs)
 
