@@ -163,6 +163,9 @@ class Cell:
     running: bool = False
     # When the cell's code first started to run (its time limit counts from there).
     started_at: float | None = None
+    # Running time used before the last stop in the debugger, and when the code last went on.
+    time_used: float = 0.0
+    running_since: float | None = None
     # Who sent the cell's execute_request, and when, if the request said.
     sent: Sent | None = None
     run_done: threading.Event = field(default_factory=threading.Event)
@@ -452,8 +455,23 @@ class CellController:
         with self._lock:
             cell = self._cell
             if cell is not None and cell.running:
-                cell.phase = Phase.DEBUGGING if event.event == "stopped" else Phase.EVALUATING
+                if event.event == "stopped" and cell.phase is not Phase.DEBUGGING:
+                    cell.phase = Phase.DEBUGGING
+                    # A time limit counts the cell's running time, not the time it sits in the debugger.
+                    if cell.timer is not None and cell.running_since is not None:
+                        cell.timer.cancel()
+                        cell.time_used += time.monotonic() - cell.running_since
+                elif event.event == "continued":
+                    self._leave_debugger(cell)
         self.on_debug_event(event)
+
+    def _leave_debugger(self, cell: Cell) -> None:
+        """Take note that a cell stopped in the debugger runs again; under the lock."""
+        if cell.phase is not Phase.DEBUGGING:
+            return
+        cell.phase = Phase.EVALUATING
+        if cell.timer is not None and cell.interrupt is None:
+            self._arm_time_limit(cell)
 
     def debug(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Answer one request of the frontend's debugger (DAP ``command``); safe from any thread.
@@ -468,8 +486,9 @@ class CellController:
             if running and command in _DEFERRED:
                 key = (command, str((arguments.get("source") or {}).get("path")))
                 self._deferred[key] = (command, arguments)
-            if cell is not None and cell.phase is Phase.DEBUGGING and command in RESUMING:
-                cell.phase = Phase.EVALUATING
+            if cell is not None and command in RESUMING:
+                # From now on the host runs the code: what needs a stop must wait for the next.
+                self._leave_debugger(cell)
         if running and command in _DEFERRED:
             lines = [item.get("line") for item in arguments.get("breakpoints") or []]
             path = (arguments.get("source") or {}).get("path")
@@ -518,8 +537,13 @@ class CellController:
         if cell.started_at is not None:
             return
         cell.started_at = time.monotonic()
+        self._arm_time_limit(cell)
+
+    def _arm_time_limit(self, cell: Cell) -> None:
+        """Start the timer of the cell's time limit for the running time it has left; under the lock."""
+        cell.running_since = time.monotonic()
         if cell.time_limit is not None and cell.time_limit > 0:
-            cell.timer = threading.Timer(cell.time_limit, self.interrupt, args=("time limit",))
+            cell.timer = threading.Timer(max(cell.time_limit - cell.time_used, 0.0), self.interrupt, ("time limit",))
             cell.timer.daemon = True
             cell.timer.start()
 

@@ -497,6 +497,7 @@ class LLDBSession:
         self._debug_requests = debug_requests
         self._on_debug_event = on_debug_event
         self._breakpoints: dict[str, list[Any]] = {}
+        self._conditions: dict[int, str] = {}
         self._exception_filters: set[str] = set()
         self._throw_breakpoint: Any = None
         self._references = References()
@@ -531,6 +532,8 @@ class LLDBSession:
         self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
         # Regex literals (/a+/), as swiftc has them in Swift 6 mode; LLDB leaves them off by default.
         self._command("settings set target.experimental.swift-enable-bare-slash-regex true")
+        # The debugger's step in goes past the kernel's own functions (safe points, the display API).
+        self._command(r"settings set target.process.thread.step-avoid-regexp ^(std::|__swiftKernel|__SwiftKernel)")
         # Measured: search paths and clang options given to LLDB after its first Swift expression
         # never reach its compiler. A Swift module that needs a C module then aborts LLDB
         # ("DESERIALIZATION FAILURE": swift-numerics' RealModule needs _NumericsShims), and a module
@@ -1253,21 +1256,25 @@ class LLDBSession:
             # A pause's signal may land on any thread; the cell's code runs on the main thread.
             selected = self._process.GetSelectedThread()
             thread = self._process.GetThreadByID(self._main_thread_id) if kind == "pause" else selected
-            self._stopped_thread = thread
-            body: dict[str, Any] = {"reason": kind, "threadId": thread.GetThreadID(), "allThreadsStopped": True}
-            if kind == "exception":
-                body["description"] = body["text"] = thread.GetStopDescription(256) or reason
-            log.debug("stopped in the debugger: %s (%s)", kind, reason)
-            self._on_debug_event("stopped", body)
-            command = self._serve_stop()
-            self._references.clear()
-            self._frame_ids.clear()
-            self._stopped_thread = None
+            shown = kind != "breakpoint" or self._condition_holds(thread)
+            command: str | None = "continue"
+            if shown:
+                body: dict[str, Any] = {"reason": kind, "threadId": thread.GetThreadID(), "allThreadsStopped": True}
+                if kind == "exception":
+                    body["description"] = body["text"] = thread.GetStopDescription(256) or reason
+                log.debug("stopped in the debugger: %s (%s)", kind, reason)
+                self._stopped_thread = thread
+                self._on_debug_event("stopped", body)
+                command = self._serve_stop()
+                self._references.clear()
+                self._frame_ids.clear()
+                self._stopped_thread = None
             if command is None or self.interrupted.is_set():
                 return "signal SIGINT"
             if kind == "exception" and reason.startswith("signal"):
                 return reason  # a trap: the cell ends with its error, its frames read, unwound
-            self._on_debug_event("continued", {"threadId": thread.GetThreadID(), "allThreadsContinued": True})
+            if shown:
+                self._on_debug_event("continued", {"threadId": thread.GetThreadID(), "allThreadsContinued": True})
             self._resume(command, thread)
             if not self.is_process_alive():
                 return self._process_ended("The Swift process ended while the cell ran")
@@ -1275,6 +1282,22 @@ class LLDBSession:
                 log.debug("the cell ran to its end in the debugger")
                 return self._result_after_debugging()
             reason = self._process.GetSelectedThread().GetStopDescription(256) or "step"
+
+    def _condition_holds(self, thread: Any) -> bool:
+        """Say whether the condition of the breakpoint ``thread`` stopped at holds (true without one).
+
+        Evaluated here, in the stopped frame, as the debugger's console does: LLDB's own
+        evaluation of Swift conditions was measured to stop at every hit. A condition that does
+        not compile stops, as LLDB does, and the log says why.
+        """
+        condition = self._conditions.get(thread.GetStopReasonDataAtIndex(0))
+        if not condition:
+            return True
+        value = thread.GetFrameAtIndex(0).EvaluateExpression(condition, self._frame_options)
+        if not value.GetError().Success():
+            log.info("breakpoint condition %r failed: %s", condition, value.GetError().GetCString())
+            return True
+        return value.GetValue() in ("true", "1")  # LLDB shows a Swift Bool either way
 
     def _stop_kind(self, reason: str) -> str | None:
         """Say how the debugger shows a stop (breakpoint, step, pause, exception), or None: not its to show."""
@@ -1425,6 +1448,7 @@ class LLDBSession:
         A breakpoint in a cell not yet run resolves when the cell is compiled under that path.
         """
         for old in self._breakpoints.pop(path, []):
+            self._conditions.pop(old.GetID(), None)
             self._target.BreakpointDelete(old.GetID())
         made = []
         answers = []
@@ -1432,7 +1456,7 @@ class LLDBSession:
             line = int(item.get("line") or 0)
             breakpoint = self._target.BreakpointCreateByLocation(path, line)
             if item.get("condition"):
-                breakpoint.SetCondition(str(item["condition"]))
+                self._conditions[breakpoint.GetID()] = str(item["condition"])
             made.append(breakpoint)
             answers.append({"id": breakpoint.GetID(), "verified": True, "line": line, "source": {"path": path}})
         if made:

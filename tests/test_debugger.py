@@ -173,7 +173,10 @@ def test_debug_info_names_cell_files_and_dump_cell_writes_them(debugger: Debugge
 
 
 def test_a_breakpoint_set_before_its_cell_ran_stops_it_and_shows_its_globals(debugger: Debugger) -> None:
-    code = 'var seen = 5\nlet spot = Point(x: 3, tags: ["a", "b", "c"])\nseen += spot.x\nprint("after", seen)\n'
+    code = (
+        'var seen = 5\nlet spot = Point(x: 3, tags: ["a", "b", "c"])\nseen += spot.x\nprint("after", seen)\n'
+        "let maybe: Int? = 4\nlet box = Box()\nseen += 0\n"
+    )
     path = debugger.cell_file(code)
     answer = debugger.body("setBreakpoints", source={"path": path}, breakpoints=[{"line": 3}])
     assert [(item["line"], item["verified"]) for item in answer["breakpoints"]] == [(3, True)]
@@ -195,6 +198,16 @@ def test_a_breakpoint_set_before_its_cell_ran_stops_it_and_shows_its_globals(deb
     assert tags["indexedVariables"] == 3
     page = debugger.body("variables", variablesReference=tags["variablesReference"], start=1, count=2)["variables"]
     assert [item["value"] for item in page] == ['"b"', '"c"']
+    # A class instance and an optional, further on in the cell.
+    debugger.body("setBreakpoints", source={"path": path}, breakpoints=[{"line": 7}])
+    debugger.body("continue", threadId=thread)
+    thread = debugger.stopped("breakpoint")
+    top = debugger.frames(thread)[0]
+    assert top["line"] == 7
+    names = debugger.variables(debugger.scope(top["id"], "Globals"))
+    assert names["maybe"]["value"] == "4" and names["maybe"]["type"] == "Int?"
+    box = debugger.variables(names["box"]["variablesReference"])
+    assert box["items"]["value"] == "3 values"
     execution = ok(debugger.finish(msg_id, thread))
     assert execution.stream() == "after 8\n"
     assert value(debugger.kc, "seen") == "8"
@@ -346,7 +359,7 @@ def test_requests_that_need_a_stop_fail_clearly_when_idle(debugger: Debugger) ->
 
 
 def test_errors_still_name_cells_not_their_files(debugger: Debugger) -> None:
-    error = single_error(execute(debugger.kc, "let broken: Int = \"text\""))
+    error = single_error(execute(debugger.kc, 'let broken: Int = "text"'))
     assert "<Cell " in str(error["evalue"]) and debugger.body("debugInfo")["tmpFilePrefix"] not in json.dumps(error)
 
 
@@ -363,3 +376,30 @@ def test_after_disconnect_breakpoints_no_longer_stop_cells(fresh_kernel: Any) ->
     ok(execute(kc, code, timeout=30))
     assert value(kc, "free") == "2"
     assert isinstance(km, KernelManager) and os.path.isdir(debugger.body("debugInfo")["tmpFilePrefix"])
+
+
+def test_a_time_limit_does_not_count_the_time_stopped_in_the_debugger(debugger: Debugger) -> None:
+    code = "%timeout 1\nvar timed = 1\ntimed += 1\n"
+    path = debugger.cell_file(code)
+    debugger.body("setBreakpoints", source={"path": path}, breakpoints=[{"line": 3}])
+    msg_id = debugger.kc.execute(code)
+    thread = debugger.stopped("breakpoint")
+    time.sleep(1.5)
+    try:
+        ok(debugger.finish(msg_id, thread))
+    finally:
+        ok(execute(debugger.kc, "%timeout off"))
+    assert value(debugger.kc, "timed") == "2"
+
+
+def test_a_conditional_breakpoint_stops_only_when_its_condition_holds(debugger: Debugger) -> None:
+    path = debugger.functions_file  # type: ignore[attr-defined]
+    debugger.body("setBreakpoints", source={"path": path}, breakpoints=[{"line": 6, "condition": "i == 2"}])
+    msg_id = debugger.kc.execute("let conditioned = total(5)\n")
+    thread = debugger.stopped("breakpoint")
+    top = debugger.frames(thread)[0]
+    local = debugger.variables(debugger.scope(top["id"], "Locals"))
+    assert (local["i"]["value"], local["sum"]["value"]) == ("2", "1")
+    debugger.body("setBreakpoints", source={"path": path}, breakpoints=[])
+    ok(debugger.finish(msg_id, thread))
+    assert value(debugger.kc, "conditioned") == "10"
