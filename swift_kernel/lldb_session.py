@@ -1558,7 +1558,8 @@ class LLDBSession:
             text = error.GetCString() or "the expression failed"
             raise DebugError(text.strip().removeprefix("error: "))
         found = dap.variable(expression, value, self._references)
-        return {"result": found["value"], "type": found["type"], "variablesReference": found["variablesReference"]}
+        reference = found["variablesReference"]
+        return {"result": found["value"], "type": dap.type_name(value), "variablesReference": reference}
 
     def cell_global_values(self) -> list[tuple[str, Any]]:
         """Return the globals the cells declared, each name once with its newest value (an SBValue)."""

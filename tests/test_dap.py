@@ -57,6 +57,12 @@ def test_a_struct_is_named_by_its_type_and_expands_to_its_fields() -> None:
     assert [item["value"] for item in dap.children(point, references)] == ["3", "4"]
 
 
+def test_a_value_that_says_more_than_its_type_goes_without_it() -> None:
+    # JupyterLab's tree shows the type of a variable whose type it does not know, not its value.
+    shown = dap.variable("n", Value("n", "Swift.Int", "10"), dap.References())
+    assert shown == {"name": "n", "value": "10", "variablesReference": 0}
+
+
 def test_arrays_page_by_index() -> None:
     references = dap.References()
     items = Value(

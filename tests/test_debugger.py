@@ -189,7 +189,8 @@ def test_a_breakpoint_set_before_its_cell_ran_stops_it_and_shows_its_globals(deb
     assert (top["line"], top["source"]["path"]) == (3, path)
     assert top["source"]["name"].startswith("<Cell ")
     names = debugger.variables(debugger.scope(top["id"], "Globals"))
-    assert names["seen"]["value"] == "5" and names["seen"]["type"] == "Int"
+    # A value JupyterLab's tree shows in place of its type (it shows the type of types it does not know).
+    assert names["seen"]["value"] == "5" and "type" not in names["seen"]
     spot = names["spot"]
     assert spot["type"] == "Point" and spot["variablesReference"] > 0
     fields = debugger.variables(spot["variablesReference"])
@@ -205,7 +206,7 @@ def test_a_breakpoint_set_before_its_cell_ran_stops_it_and_shows_its_globals(deb
     top = debugger.frames(thread)[0]
     assert top["line"] == 7
     names = debugger.variables(debugger.scope(top["id"], "Globals"))
-    assert names["maybe"]["value"] == "4" and names["maybe"]["type"] == "Int?"
+    assert names["maybe"]["value"] == "4"
     box = debugger.variables(names["box"]["variablesReference"])
     assert box["items"]["value"] == "3 values"
     execution = ok(debugger.finish(msg_id, thread))

@@ -317,7 +317,7 @@ def type_cell(page: Page, code: str) -> None:
 def click_gutter(page: Page, line: int) -> None:
     """Click the breakpoint gutter of the active cell beside ``line`` (from 1), as a person does."""
     cell = page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
-    gutter = cell.locator(".cm-breakpoint-gutter").bounding_box()
+    gutter = cell.locator(".cm-gutter.cm-breakpoint-gutter").bounding_box()
     row = cell.locator(".cm-line").nth(line - 1).bounding_box()
     assert gutter is not None and row is not None
     page.mouse.click(gutter["x"] + gutter["width"] / 2, row["y"] + row["height"] / 2)
@@ -348,10 +348,11 @@ def test_a_gutter_breakpoint_stops_a_swift_cell_in_the_debugger(lab: Server, pag
     # Stopped: the call stack names the cell's frame, the variables panel shows the globals.
     frame = page.locator(".jp-DebuggerCallstackFrame").first
     expect(frame.locator(".jp-DebuggerCallstackFrame-name")).to_have_text("<cell>", timeout=CELL_WAIT_MS)
-    variables = page.locator(".jp-DebuggerVariables-body")
+    variables = page.locator(".jp-DebuggerVariables-body:not(.lm-mod-hidden)")
     expect(variables).to_contain_text("doubled", timeout=CELL_WAIT_MS)
     expect(variables).to_contain_text("10")
     expect(variables).to_contain_text("counter")
+    expect(variables).to_contain_text("5")
     expect(page.locator(".jp-Notebook .jp-DebuggerEditor-highlight")).to_have_count(1)
     page.screenshot(path=shots / "03-stopped.png")
 
