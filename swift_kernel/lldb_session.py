@@ -554,6 +554,9 @@ class LLDBSession:
         self._frame_options = self._expression_options(repl=False)
         self._frame_options.SetUnwindOnError(True)
         self._frame_options.SetTimeoutInMicroSeconds(_EVALUATE_MICROSECONDS)
+        self._console_options = self._expression_options(repl=True)
+        self._console_options.SetUnwindOnError(True)
+        self._console_options.SetTimeoutInMicroSeconds(_EVALUATE_MICROSECONDS)
         # Putting the standard streams back may block (a flush into a pipe nobody reads) and be
         # interrupted: LLDB then unwinds it by itself.
         self._restore_options = self._expression_options(repl=False)
@@ -1553,6 +1556,13 @@ class LLDBSession:
         """Evaluate a Swift expression in a stopped frame (the debugger's console and hovers)."""
         frame = self._frame(frame_id) if frame_id is not None else self._stopped_thread.GetFrameAtIndex(0)
         value = frame.EvaluateExpression(expression, self._frame_options)
+        if not value.GetError().Success():
+            # LLDB's frame evaluation cannot find types declared in cells ("Missing debug
+            # information"), so a global of such a type is read as a cell reads it (measured: the
+            # stopped cell goes on as before); a local of such a type stays out of reach.
+            as_cell = self._target.EvaluateExpression(expression, self._console_options)
+            if as_cell.GetError().Success():
+                value = as_cell
         error = value.GetError()
         if not error.Success():
             text = error.GetCString() or "the expression failed"

@@ -199,6 +199,9 @@ def test_a_breakpoint_set_before_its_cell_ran_stops_it_and_shows_its_globals(deb
     assert tags["indexedVariables"] == 3
     page = debugger.body("variables", variablesReference=tags["variablesReference"], start=1, count=2)["variables"]
     assert [item["value"] for item in page] == ['"b"', '"c"']
+    # The console reads a global of a type declared in a cell (LLDB's frame evaluation alone cannot).
+    evaluated = debugger.body("evaluate", expression="spot.x + spot.tags.count", frameId=top["id"], context="repl")
+    assert evaluated["result"] == "6"
     # A class instance and an optional, further on in the cell.
     debugger.body("setBreakpoints", source={"path": path}, breakpoints=[{"line": 7}])
     debugger.body("continue", threadId=thread)
