@@ -265,6 +265,9 @@ class HostProcess:
         self.environment = dict(environment or {})
         self._streams = streams
         self._on_debug_event = on_debug_event
+        # The debugger's set-up (attach, breakpoints per file, exception filters), in order: given
+        # again to a fresh host.
+        self._debug_setup: dict[Any, tuple[str, dict[str, Any]]] = {}
         self._stop_flag = stop_flag
         self._temp_dir = _private_temp_dir()
         self._on_stderr = on_stderr
@@ -346,6 +349,12 @@ class HostProcess:
             how = because or describe_exit(host.poll())
             raise SwiftProcessEnded(f"the LLDB host process ended while starting ({how})") from error
         self._ready_host = host
+        for command, arguments in list(self._debug_setup.values()):
+            # A fresh host knows nothing of the frontend's debugger: attach and breakpoints again.
+            try:
+                self._wait(channel.request(Debug(command, arguments)))
+            except (HostDied, SwiftProcessEnded):
+                log.warning("the debugger's %s was not given to the fresh LLDB host", command, exc_info=True)
 
     def _read_host(self, channel: Channel, host: subprocess.Popen[bytes]) -> None:
         """Carry out what the host sends, in order, until it ends (the kernel's host-reader thread)."""
@@ -638,6 +647,12 @@ class HostProcess:
             raise DebugError(f"the LLDB host did not answer {command} within {timeout:g} s") from error
         except (HostDied, SwiftProcessEnded) as error:
             raise DebugError(str(error)) from error
+        if command == "disconnect":
+            self._debug_setup.clear()
+        elif command in ("attach", "setExceptionBreakpoints"):
+            self._debug_setup[command] = (command, arguments)
+        elif command == "setBreakpoints":
+            self._debug_setup[(command, str((arguments.get("source") or {}).get("path")))] = (command, arguments)
         return body
 
     def async_interrupt(self) -> None:

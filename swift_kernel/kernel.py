@@ -336,6 +336,8 @@ class SwiftKernel(Kernel):
             "banner": self.banner,
             "help_links": self.help_links,
             "supported_features": ["debugger"],
+            # What frontends before the supported_features field (JupyterLab 3) look for.
+            "debugger": True,
         }
 
     # ----- messages ---------------------------------------------------------------------------

@@ -498,6 +498,8 @@ class LLDBSession:
         self._on_debug_event = on_debug_event
         self._breakpoints: dict[str, list[Any]] = {}
         self._conditions: dict[int, str] = {}
+        # What the frontend asked for, per file: set again in a relaunched Swift process's target.
+        self._breakpoint_requests: dict[str, list[dict[str, Any]]] = {}
         self._exception_filters: set[str] = set()
         self._throw_breakpoint: Any = None
         self._references = References()
@@ -645,6 +647,7 @@ class LLDBSession:
         self.launches += 1
         log.info("Swift process %d ready", self._pid)
         self._find_streams()
+        self._renew_breakpoints()
 
     def relaunch(self) -> None:
         """Kill the Swift process (if any) and start a fresh one; all Swift state is lost."""
@@ -1453,6 +1456,7 @@ class LLDBSession:
         for old in self._breakpoints.pop(path, []):
             self._conditions.pop(old.GetID(), None)
             self._target.BreakpointDelete(old.GetID())
+        self._breakpoint_requests.pop(path, None)
         made = []
         answers = []
         for item in wanted:
@@ -1464,7 +1468,18 @@ class LLDBSession:
             answers.append({"id": breakpoint.GetID(), "verified": True, "line": line, "source": {"path": path}})
         if made:
             self._breakpoints[path] = made
+            self._breakpoint_requests[path] = wanted
         return answers
+
+    def _renew_breakpoints(self) -> None:
+        """Set the debugger's breakpoints again in a fresh target (a relaunched Swift process)."""
+        requests, self._breakpoint_requests = self._breakpoint_requests, {}
+        self._breakpoints.clear()
+        self._conditions.clear()
+        self._throw_breakpoint = None
+        for path, items in requests.items():
+            self._set_breakpoints(path, items)
+        self._set_exception_filters(sorted(self._exception_filters))
 
     def _set_exception_filters(self, filters: list[str]) -> None:
         self._exception_filters = set(filters)

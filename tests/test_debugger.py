@@ -407,3 +407,16 @@ def test_a_conditional_breakpoint_stops_only_when_its_condition_holds(debugger: 
     debugger.body("setBreakpoints", source={"path": path}, breakpoints=[])
     ok(debugger.finish(msg_id, thread))
     assert value(debugger.kc, "conditioned") == "10"
+
+
+@pytest.mark.parametrize("restart", ["Glibc._exit(3)", "%reset"], ids=["fresh Swift process", "fresh LLDB host"])
+def test_breakpoints_and_the_debugger_outlive_a_fresh_swift_process_or_host(debugger: Debugger, restart: str) -> None:
+    code = "var again = 1\nagain += 1\n"
+    path = debugger.cell_file(code)
+    debugger.body("setBreakpoints", source={"path": path}, breakpoints=[{"line": 2}])
+    execute(debugger.kc, restart)
+    ok(execute(debugger.kc, FUNCTIONS))  # the state is gone; the next tests use these functions
+    msg_id = debugger.kc.execute(code)
+    thread = debugger.stopped("breakpoint")
+    assert debugger.frames(thread)[0]["line"] == 2
+    ok(debugger.finish(msg_id, thread))

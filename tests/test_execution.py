@@ -471,6 +471,7 @@ def test_kernel_info(kc: BlockingKernelClient) -> None:
     assert content["implementation"] == "swift_kernel"
     # JupyterLab's debugger (tests/test_debugger.py); no subshells.
     assert content["supported_features"] == ["debugger"]
+    assert content["debugger"] is True
 
 
 @pytest.mark.timeout(180)
