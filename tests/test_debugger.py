@@ -420,3 +420,19 @@ def test_breakpoints_and_the_debugger_outlive_a_fresh_swift_process_or_host(debu
     thread = debugger.stopped("breakpoint")
     assert debugger.frames(thread)[0]["line"] == 2
     ok(debugger.finish(msg_id, thread))
+
+
+def test_an_interrupt_during_a_long_step_ends_the_cell(debugger: Debugger) -> None:
+    code = "var stepping = 1\nusleep(20_000_000)\nstepping += 1\n"
+    path = debugger.cell_file(code)
+    debugger.body("setBreakpoints", source={"path": path}, breakpoints=[{"line": 2}])
+    msg_id = debugger.kc.execute(code)
+    thread = debugger.stopped("breakpoint")
+    debugger.body("next", threadId=thread)
+    time.sleep(0.5)
+    started = time.monotonic()
+    interrupt(debugger)
+    execution = collect(debugger.kc, msg_id)
+    assert single_error(execution)["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - started < 10  # not the 20 s sleep: the step was stopped
+    assert value(debugger.kc, "stepping") == "1"
