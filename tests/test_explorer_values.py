@@ -119,3 +119,9 @@ def test_whos_table_has_a_row_per_variable_in_html_and_text() -> None:
         'tag    String  "<b>"',
     ]
     assert "<td>&quot;&lt;b&gt;&quot;</td>" in bundle["text/html"]
+
+
+def test_elements_of_mixed_type_keep_their_own_texts() -> None:
+    flag = FakeValue("[1]", "Bool", value="1", summary="true")
+    assert value_text(array("mixed", leaf("[0]", "1"), flag, type_name="[Any]")) == "[1, true]"
+    assert value_text(array("flags", flag, flag, type_name="[Bool]")) == "[true, true]"

@@ -93,8 +93,11 @@ def test_whos_cuts_a_long_value(fresh_kernel: Callable[..., KernelPair]) -> None
     text = ok(execute(kc, "%whos")).of_type("display_data")[0]["content"]["data"]["text/plain"]
     value = text.split("\n")[2].split(None, 2)[2]
     assert value.startswith("[0, 1, 2, 3,")
-    assert value.endswith("…")
+    assert value.endswith(", …]")
     assert len(value) <= 200
+    ok(execute(kc, 'var text = String(repeating: "x", count: 1000)'))
+    text = ok(execute(kc, "%whos")).of_type("display_data")[0]["content"]["data"]["text/plain"]
+    assert text.split("\n")[3].split(None, 2)[2] == '"' + "x" * 198 + "…"
 
 
 @pytest.mark.parametrize("line", ["%who x", "%whos --all"])
