@@ -118,6 +118,7 @@ def test_user_expressions_give_values_and_errors_without_side_effects(fresh_kern
         "void": 'print("not in the cell")',
         "missing": "nosuch + 1",
         "declares": "struct Later {}; let later = 5; return later",
+        "declares_then_fails": "struct Gone { var v = 1 }\nlet gone = Gone()\nreturn gone.missing",
     }
     execution = ok(execute(kc, "count", user_expressions=expressions))
     results = execution.content["user_expressions"]
@@ -137,9 +138,30 @@ def test_user_expressions_give_values_and_errors_without_side_effects(fresh_kern
     assert count_of(execution) == before + 1
     assert count_of(ok(execute(kc, "1"))) == before + 2
     # Nothing the expressions declared, or failed to, is left behind: the names are free.
+    assert results["declares_then_fails"]["ename"] == "CompileError"
+    assert "has no member 'missing'" in results["declares_then_fails"]["evalue"]
     ok(execute(kc, "struct Later { var v = 1 }\nlet later = Later()\nlet nosuch = 2"))
+    ok(execute(kc, 'struct Gone { var w = "w" }\nlet gone = Gone()'))
     assert execute(kc, "later.v + nosuch").result == "3"
-    assert "later" in ok(execute(kc, "%who")).stream()
+    assert execute(kc, "gone.w").result == '"w"'
+    names = ok(execute(kc, "%who")).stream().split()
+    assert {"later", "nosuch", "gone"} <= set(names)
+
+
+def test_an_interrupt_stops_a_user_expression_and_keeps_the_state(
+    fresh_kernel: Callable[..., KernelPair],
+) -> None:
+    km, kc = fresh_kernel()
+    ok(execute(kc, "var before = 41"))
+    msg_id = kc.execute("before += 1", user_expressions={"spin": "while true {}", "next": "before"})
+    time.sleep(2.0)
+    km.interrupt_kernel()
+    execution = ok(collect(kc, msg_id))
+    results = execution.content["user_expressions"]
+    assert results["spin"]["ename"] == "KeyboardInterrupt"
+    # The interrupt ends the request's expressions, as it would end a cell.
+    assert results["next"]["ename"] == "KeyboardInterrupt"
+    assert execute(kc, "before").result == "42"
 
 
 def test_user_expressions_are_skipped_after_a_failed_cell(kc: BlockingKernelClient) -> None:
