@@ -462,6 +462,19 @@ class CellController:
                 cell.interrupt = InterruptRecord(unclaimed[0], "Interrupted by user", time.monotonic())
         return cell
 
+    def expect_cell_if_idle(self) -> Cell | None:
+        """Register a cell as ``expect_cell`` does, unless one is registered already (then None).
+
+        For work between cells that must not take the place of a cell the kernel just accepted
+        (the Variables panel's requests, from the control thread).
+        """
+        with self._lock:
+            if self._cell is not None:
+                return None
+            self._generation += 1
+            cell = self._cell = Cell(self._generation)
+        return cell
+
     def _start_clock(self, cell: Cell) -> None:
         """Start the cell's time limit when its code (or command) first runs; called under the lock.
 

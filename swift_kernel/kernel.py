@@ -1003,7 +1003,9 @@ class SwiftKernel(Kernel):
             return _dap_response(request, empty, message=_BUSY)
 
         def evaluate() -> ExecutionResult:
-            cell = self.cells.expect_cell()
+            cell = self.cells.expect_cell_if_idle()
+            if cell is None:  # a cell came meanwhile: it is not to be taken for this one
+                return ExecutionResult(error=CellError("Busy", _BUSY))
             try:
                 return self.cells.evaluate(name, f"<inspect {name}>", cell)
             finally:
