@@ -45,9 +45,10 @@ from typing import Any, ClassVar, Protocol
 
 from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
+from .dap import RESUMING, DebugError
 from .diagnostics import CellError, Frame
 from .host import HOST_ENDED, HostProcess
-from .messages import Evaluate, Execute, Global, Installed, Outcome, Streams, SwiftProcessEnded
+from .messages import DebugEvent, Evaluate, Execute, Global, Installed, Outcome, Streams, SwiftProcessEnded
 from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
 from .procfs import (
     COMMAND_VARIABLE,
@@ -117,6 +118,7 @@ class Phase(enum.Enum):
     EVALUATING = "evaluating"  # compiling or running in the host; LLDB does not say which
     WAITING_INPUT = "waiting for input"
     SUBPROCESS = "running a subprocess"
+    DEBUGGING = "stopped in the debugger"
 
 
 @dataclass
@@ -170,6 +172,9 @@ class Cell:
     running: bool = False
     # When the cell's code first started to run (its time limit counts from there).
     started_at: float | None = None
+    # Running time used before the last stop in the debugger, and when the code last went on.
+    time_used: float = 0.0
+    running_since: float | None = None
     # Who sent the cell's execute_request, and when, if the request said.
     sent: Sent | None = None
     run_done: threading.Event = field(default_factory=threading.Event)
@@ -224,12 +229,18 @@ class SwiftHost(Protocol):
     def reopen_stdin(self, path: str) -> CellError | None: ...
     def globals(self) -> tuple[Global, ...]: ...
     def evaluate(self, request: Evaluate) -> Outcome: ...
+    def debug(self, command: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]: ...
     def shutdown(self) -> None: ...
 
 
 # Builds the host from the paths of the Swift process's standard streams, the path of the stop
-# flag page and a callback for text the host adds to the cell's stderr (notes about the standard streams).
-HostFactory = Callable[[Streams, str, Callable[[str], None]], SwiftHost]
+# flag page, a callback for text the host adds to the cell's stderr (notes about the standard
+# streams) and one for the debugger's events.
+HostFactory = Callable[[Streams, str, Callable[[str], None], Callable[[DebugEvent], None]], SwiftHost]
+# How long a debug request may take in the host (an expression the console evaluates included).
+_DEBUG_SECONDS = 30.0
+# Breakpoint requests taken while a cell runs, applied once the host can (see ``debug``).
+_DEFERRED = ("setBreakpoints", "setExceptionBreakpoints")
 
 
 class StopFlag:
@@ -381,9 +392,15 @@ class CellController:
         # source lines of tracebacks; None for a name that ran two different codes (a silent
         # request reuses the number of the cell before it), whose lines cannot be told apart.
         self._sources: dict[str, str | None] = {}
+        # The frontend's debugger: told of stops; breakpoints set while the code ran, still to give the host.
+        self.on_debug_event: Callable[[DebugEvent], None] = lambda event: None
+        self._deferred: dict[Any, tuple[str, dict[str, Any]]] = {}
         streams = Streams(self._stdin.path_for_child, self._pump.path("stdout"), self._pump.path("stderr"))
         self.host = make_host(
-            streams, self._stop_flag.path_for_child, lambda text: self._pump.emit("stderr", Text(text))
+            streams,
+            self._stop_flag.path_for_child,
+            lambda text: self._pump.emit("stderr", Text(text)),
+            self._debug_event,
         )
 
     # ----- life cycle -------------------------------------------------------------------------
@@ -442,6 +459,67 @@ class CellController:
         self._stdin.close()
         self._stop_flag.close()
 
+    # ----- the debugger ---------------------------------------------------------------------
+
+    def _debug_event(self, event: DebugEvent) -> None:
+        """Take note of a stop or resumption in the debugger (host-reader thread), then pass it on."""
+        with self._lock:
+            cell = self._cell
+            if cell is not None and cell.running:
+                if event.event == "stopped" and cell.phase is not Phase.DEBUGGING:
+                    cell.phase = Phase.DEBUGGING
+                    # A time limit counts the cell's running time, not the time it sits in the debugger.
+                    if cell.timer is not None and cell.running_since is not None:
+                        cell.timer.cancel()
+                        cell.time_used += time.monotonic() - cell.running_since
+                elif event.event == "continued":
+                    self._leave_debugger(cell)
+        self.on_debug_event(event)
+
+    def _leave_debugger(self, cell: Cell) -> None:
+        """Take note that a cell stopped in the debugger runs again; under the lock."""
+        if cell.phase is not Phase.DEBUGGING:
+            return
+        cell.phase = Phase.EVALUATING
+        if cell.timer is not None and cell.interrupt is None:
+            self._arm_time_limit(cell)
+
+    def debug(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Answer one request of the frontend's debugger (DAP ``command``); safe from any thread.
+
+        The host answers at once while idle or while the cell is stopped in the debugger; while
+        the code runs it can take only ``pause``, and breakpoints given then are kept here and
+        handed over at the next stop or cell (the answer says they are set). Raises DebugError.
+        """
+        with self._lock:
+            cell = self._cell
+            running = cell is not None and cell.running and cell.phase is not Phase.DEBUGGING
+            if running and command in _DEFERRED:
+                key = (command, str((arguments.get("source") or {}).get("path")))
+                self._deferred[key] = (command, arguments)
+            if cell is not None and command in RESUMING:
+                # From now on the host runs the code: what needs a stop must wait for the next.
+                self._leave_debugger(cell)
+        if running and command in _DEFERRED:
+            lines = [item.get("line") for item in arguments.get("breakpoints") or []]
+            path = (arguments.get("source") or {}).get("path")
+            return {"breakpoints": [{"verified": True, "line": line, "source": {"path": path}} for line in lines]}
+        if running and command != "pause":
+            raise DebugError(f"{command} needs the cell to be stopped: pause it first")
+        if not running:
+            self._hand_over_deferred()
+        return self.host.debug(command, arguments, _DEBUG_SECONDS)
+
+    def _hand_over_deferred(self) -> None:
+        """Give the host the breakpoints set while the code ran (while it is idle or stopped)."""
+        with self._lock:
+            deferred, self._deferred = list(self._deferred.values()), {}
+        for command, arguments in deferred:
+            try:
+                self.host.debug(command, arguments, _DEBUG_SECONDS)
+            except DebugError as error:
+                log.warning("the breakpoints set while the cell ran were not set: %s", error)
+
     # ----- cells ------------------------------------------------------------------------------
 
     def expect_cell(self, time_limit: float | None = None, sent: Sent | None = None) -> Cell:
@@ -483,8 +561,13 @@ class CellController:
         if cell.started_at is not None:
             return
         cell.started_at = time.monotonic()
+        self._arm_time_limit(cell)
+
+    def _arm_time_limit(self, cell: Cell) -> None:
+        """Start the timer of the cell's time limit for the running time it has left; under the lock."""
+        cell.running_since = time.monotonic()
         if cell.time_limit is not None and cell.time_limit > 0:
-            cell.timer = threading.Timer(cell.time_limit, self.interrupt, args=("time limit",))
+            cell.timer = threading.Timer(max(cell.time_limit - cell.time_used, 0.0), self.interrupt, ("time limit",))
             cell.timer.daemon = True
             cell.timer.start()
 
@@ -521,7 +604,7 @@ class CellController:
             self._start_clock(cell)
             return True
 
-    def execute(self, code: str, cell_name: str, cell: Cell | None = None) -> ExecutionResult:
+    def execute(self, code: str, cell_name: str, cell: Cell | None = None, source_path: str = "") -> ExecutionResult:
         """Evaluate Swift code in the host; called from the kernel's single executing thread.
 
         ``cell`` is the kernel's cell from ``expect_cell`` (a cell may evaluate several pieces:
@@ -557,7 +640,9 @@ class CellController:
                     daemon=True,
                 ).start()
             self._pump.reset_tail()
-            request = Execute(cell.generation, code, cell_name, self.safe_points, self.tables)
+            if self._deferred:
+                self._hand_over_deferred()
+            request = Execute(cell.generation, code, cell_name, self.safe_points, self.tables, source_path)
             try:
                 outcome = self.host.execute(request)
             finally:
@@ -976,8 +1061,15 @@ class CellController:
 
 def hosted_controller(toolchain: Toolchain, on_output: OutputCallback, **kwargs: Any) -> CellController:
     """Return a controller whose cells run in a real LLDB host process (``host.HostProcess``)."""
-    def make_host(streams: Streams, stop_flag: str, on_stderr: Callable[[str], None]) -> SwiftHost:
-        return HostProcess(toolchain, streams, stop_flag=stop_flag, on_stderr=on_stderr)
+    def make_host(
+        streams: Streams,
+        stop_flag: str,
+        on_stderr: Callable[[str], None],
+        on_debug_event: Callable[[DebugEvent], None],
+    ) -> SwiftHost:
+        return HostProcess(
+            toolchain, streams, stop_flag=stop_flag, on_stderr=on_stderr, on_debug_event=on_debug_event
+        )
 
     return CellController(make_host, on_output, **kwargs)
 

@@ -33,7 +33,10 @@ class Frame:
 
 
 # LLDB 17+ says "Expression execution was interrupted: X."; older ones "Execution was interrupted, reason: X."
-_INTERRUPTED = re.compile(r"(?:Expression execution was interrupted:|Execution was interrupted, reason:) (.*?)\.?\n")
+_INTERRUPTED = re.compile(
+    r"(?:Expression execution was interrupted:|Execution was interrupted, reason:"
+    r"|Expression execution hit a breakpoint:) (.*?)\.?\n"
+)
 DIAGNOSTIC = re.compile(r"^(error|warning|note): (<[^>\n]+>|[^:\n]+):(\d+):(\d+): (.*)$", re.MULTILINE)
 # The file LLDB compiles a REPL cell in, around the cell's own lines.
 _LLDB_WRAPPER = re.compile(r"(?:^|/)(?:repl|expr)\d+-[^/]*\.cpp$")

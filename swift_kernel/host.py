@@ -42,8 +42,9 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any, ClassVar
 
+from .dap import DebugError
 from .diagnostics import CellError
-from .lldb_session import LLDBSession, discard_text
+from .lldb_session import DebugCall, LLDBSession, discard_text
 from .messages import (
     ENVELOPES,
     EVENTS,
@@ -51,6 +52,8 @@ from .messages import (
     REQUESTS,
     AsyncInterrupt,
     Call,
+    Debug,
+    DebugEvent,
     Emit,
     Evaluate,
     Execute,
@@ -259,10 +262,12 @@ class HostProcess:
         environment: dict[str, str] | None = None,
         stop_flag: str = "",
         on_stderr: Callable[[str], None] = discard_text,
+        on_debug_event: Callable[[DebugEvent], None] | None = None,
     ) -> None:
         self.toolchain = toolchain
         self.environment = dict(environment or {})
         self._streams = streams
+        self._on_debug_event = on_debug_event
         self._stop_flag = stop_flag
         self._temp_dir = _private_temp_dir()
         self._on_stderr = on_stderr
@@ -364,6 +369,8 @@ class HostProcess:
                     self.launches += 1
                 elif isinstance(event, Emit):
                     self._on_stderr(event.text)
+                elif isinstance(event, DebugEvent) and self._on_debug_event is not None:
+                    self._on_debug_event(event)
         try:
             status: int | None = host.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -631,6 +638,24 @@ class HostProcess:
         except Exception:
             log.warning("the LLDB host did not take note of the interrupt", exc_info=True)
 
+    def debug(self, command: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one debugger request and return the body of its answer; safe from any thread.
+
+        Raises ``DebugError`` when the host fails it, is gone, or does not answer in ``timeout``
+        seconds (the caller sends only what the host answers at once: it is idle, or the cell is
+        stopped in the debugger).
+        """
+        channel = self._channel
+        if channel is None or channel.closed:
+            raise DebugError("the LLDB host is not running")
+        try:
+            body: dict[str, Any] = channel.request(Debug(command, arguments)).result(timeout)
+        except concurrent.futures.TimeoutError as error:
+            raise DebugError(f"the LLDB host did not answer {command} within {timeout:g} s") from error
+        except (HostDied, SwiftProcessEnded) as error:
+            raise DebugError(str(error)) from error
+        return body
+
     def async_interrupt(self) -> None:
         """Have LLDB stop the Swift process (``SendAsyncInterrupt``), from the host's reader thread."""
         channel = self._channel
@@ -642,6 +667,10 @@ class HostProcess:
 
 
 # ----- the host side ----------------------------------------------------------------------------
+
+
+# Put among the requests to wake a cell stopped in the debugger (an interrupt came).
+_WAKE: Any = object()
 
 
 class HostServer:
@@ -656,6 +685,8 @@ class HostServer:
             stop_flag=init.stop_flag,
             on_launch=lambda pid, debug_server: self._notify(Launched(pid, debug_server)),
             on_stderr=lambda text: self._notify(Emit("stderr", text)),
+            debug_requests=self._next_debug_call,
+            on_debug_event=lambda event, body: self._notify(DebugEvent(event, body)),
         )
         self._installed = init.installed
         self.calls: queue.Queue[Call] = queue.Queue()
@@ -672,10 +703,11 @@ class HostServer:
             ReopenStdin: lambda request: self.session.reopen_stdin(request.path),
             Globals: lambda request: self.session.cell_globals(),
             Evaluate: self._evaluate,
+            Debug: lambda request: self.session.debug_command(request.command, request.arguments),
             Shutdown: lambda request: self.session.shutdown(),
         }
 
-    def _notify(self, event: Launched | Emit) -> None:
+    def _notify(self, event: Launched | Emit | DebugEvent) -> None:
         try:
             self.channel.send(Notice(event))
         except HostDied:
@@ -701,6 +733,9 @@ class HostServer:
                     self.session.send_async_interrupt()
                 except Exception:
                     log.debug("async interrupt failed", exc_info=True)
+            elif isinstance(request, Debug) and request.command == "pause":
+                # Pausing a running cell cannot wait for the main thread, which runs it.
+                self.channel.reply(message.id, self.session.pause())
             else:
                 self.calls.put(message)
         # The kernel is gone (or closed the connection): nobody is left to use the Swift process.
@@ -717,8 +752,13 @@ class HostServer:
         """Answer ``first`` (the Init), then the kernel's requests one at a time until Shutdown."""
         call = first
         while True:
+            if call is _WAKE:
+                call = self.calls.get()
+                continue
             try:
                 value = self._handlers[type(call.request)](call.request)
+            except DebugError as error:
+                self.channel.reply(call.id, None, str(error))
             except Exception as error:
                 log.warning("%s failed", type(call.request).__name__, exc_info=True)
                 self.channel.reply(call.id, None, str(error) or type(error).__name__)
@@ -741,13 +781,32 @@ class HostServer:
             self._marks.setdefault(mark.generation, mark)
             if self._generation == mark.generation:
                 self.session.interrupted.set()
+                self.calls.put(_WAKE)  # a cell stopped in the debugger waits for requests
                 return True
         return False
+
+    def _next_debug_call(self) -> DebugCall | None:
+        """Wait for the next debug request while a cell is stopped (None: woken by an interrupt)."""
+        while True:
+            call = self.calls.get()
+            if call is _WAKE:
+                return None
+            request = call.request
+            if isinstance(request, Debug):
+
+                def answer(body: dict[str, Any] | None, error: str | None, call_id: int = call.id) -> None:
+                    self.channel.reply(call_id, body, error)
+
+                return request, answer
+            # The kernel sends nothing else while a cell runs.
+            self.channel.reply(call.id, None, f"{type(request).__name__} while a cell is stopped in the debugger")
 
     def _execute(self, request: Execute) -> Outcome:
         return self._run_marked(
             request.generation,
-            lambda: self.session.execute(request.code, request.cell_name, request.safe_points, request.tables),
+            lambda: self.session.execute(
+                request.code, request.cell_name, request.safe_points, request.tables, request.source_path
+            ),
         )
 
     def _evaluate(self, request: Evaluate) -> Outcome:

@@ -25,13 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from ipykernel._version import kernel_protocol_version
+from ipykernel.compiler import murmur2_x86
 from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Float, Integer, TraitError, validate
 
-from . import __version__
+from . import __version__, dap
 from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, Phase, Sent, SwiftProcessEnded
 from .cellwarnings import CellWarnings
 from .completeness import check_completeness
+from .dap import DebugError
 from .diagnostics import CellError
 from .directives import (
     MAX_TIMEOUT_SECONDS,
@@ -56,7 +58,7 @@ from .display import DisplayError, display_message, progress_bundle, result_bund
 from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildCompleteFilter, BuildProgress, InstallError, PackageWorkspace, lsp_arguments
 from .lsp import SourceKitLSP
-from .messages import Global
+from .messages import DebugEvent, Global
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, remove_stale_temp_dirs
 from .sources import SourceError, check_source, expand_user, read_source_file
@@ -71,6 +73,8 @@ _EXIT_EXPLAINED = (
 
 
 _INSTALL_PREFIX = "swift-kernel-install-"
+# The seed of the hash a cell's file is named by (JupyterLab computes the same name from debugInfo).
+_CELL_HASH_SEED = 0xC70F6907
 MIB = 1 << 20
 
 
@@ -117,24 +121,6 @@ def _sent(message: dict[str, Any]) -> Sent | None:
 # and an interrupt_request must not wait behind a listing of variables.
 _INSPECT_SECONDS = 5.0
 _BUSY = "a cell is running: variables can be inspected when it is done"
-
-
-def _dap_response(
-    request: dict[str, Any], body: dict[str, Any] | None = None, message: str | None = None
-) -> dict[str, Any]:
-    """Return the DAP response to ``request``: success with ``body``, or a failure that says ``message``."""
-    seq = request.get("seq", 0)
-    response: dict[str, Any] = {
-        "type": "response",
-        "request_seq": seq,
-        "success": message is None,
-        "command": request.get("command", ""),
-        "body": body or {},
-        "seq": seq,
-    }
-    if message is not None:
-        response["message"] = message
-    return response
 
 
 def _expression_result(result: ExecutionResult) -> dict[str, Any]:
@@ -336,6 +322,16 @@ class SwiftKernel(Kernel):
         self.cells.interrupt_grace = self.interrupt_grace
         self.cells.compile_grace = self.compile_grace
         self.cells.safe_points = self.safe_points
+        # JupyterLab's debugger: it names each cell's file from the cell's code (debugInfo's hash
+        # and prefix), which the cell is compiled as; its events go to the client of its last request.
+        self._cell_files = Path(self._install_dir.name, "cells")
+        self._cell_files.mkdir()
+        self._debugger_started = False
+        self._debug_parent: dict[str, Any] | None = None
+        self._debug_seq = 0
+        self._breakpoints: dict[str, list[dict[str, Any]]] = {}
+        self._stopped_threads: set[int] = set()
+        self.cells.on_debug_event = self._send_debug_event
 
     # ipykernel installs Python's SIGINT handler around each request; SIGINT is blocked in every
     # thread here and handled by the sigwait thread, so the hooks do nothing.
@@ -356,7 +352,7 @@ class SwiftKernel(Kernel):
             "language_info": self.language_info,
             "banner": self.banner,
             "help_links": self.help_links,
-            "supported_features": [],
+            "supported_features": ["debugger"],
         }
 
     # ----- messages ---------------------------------------------------------------------------
@@ -538,11 +534,15 @@ class SwiftKernel(Kernel):
             no_such_module = await self._check_imports(swift_code, f"<Cell {self.execution_count}>")
             if no_such_module is not None:
                 return self._error_reply(no_such_module, parent, silent)
-            result = await self._run_swift(swift_code, cell, output)
+            result = await self._run_swift(swift_code, cell, output, code)
         except SwiftProcessEnded as error:
             return self._error_reply(CellError("SwiftProcessEnded", str(error)), parent, silent)
         finally:
             self.cells.end_cell(cell)
+            if self._stopped_threads:
+                # Ended while stopped in the debugger (an interrupt): the frontend must not wait on.
+                for thread in list(self._stopped_threads):
+                    self._send_debug_event(DebugEvent("continued", {"threadId": thread, "allThreadsContinued": True}))
             self.cells.set_output_callback(self._discard_output)
             self.cells.set_input_callback(None)
             await self._cancel_input_requests()
@@ -563,15 +563,25 @@ class SwiftKernel(Kernel):
             )
         return self._ok_reply()
 
-    async def _run_swift(self, code: str, cell: Cell, output: OutputCallback) -> ExecutionResult:
-        """Run the cell's Swift code in LLDB, with its warnings asked from sourcekit-lsp alongside."""
+    async def _run_swift(self, code: str, cell: Cell, output: OutputCallback, source: str) -> ExecutionResult:
+        """Run the cell's Swift code in LLDB, with its warnings asked from sourcekit-lsp alongside.
+
+        ``source`` is the cell as the frontend has it: its file (see ``_cell_file``) is what the
+        code is compiled as.
+        """
         cell_name = f"<Cell {self.execution_count}>"
+        source_path = self._cell_file(source)
+        if self._debugger_started:
+            # For the debugger's source request, should it show a frame of a cell it has no editor for.
+            Path(source_path).write_text(source, encoding="utf-8")
         warnings = None
         if self.show_warnings:
             found = self.code_intelligence.diagnose(self.successful_cells, code)
             warnings = CellWarnings(found, code, cell_name, lambda text: output("stderr", Text(text)))
         try:
-            result: ExecutionResult = await self._on_lldb_thread(self.cells.execute, code, cell_name, cell)
+            result: ExecutionResult = await self._on_lldb_thread(
+                self.cells.execute, code, cell_name, cell, source_path
+            )
         except SwiftProcessEnded:
             if warnings is not None:
                 await warnings.finish(compile_failed=True, wait=0)
@@ -959,14 +969,38 @@ class SwiftKernel(Kernel):
         data = {"text/plain": inspection.plain, "text/markdown": inspection.markdown} if inspection.found else {}
         return {"status": "ok", "found": inspection.found, "data": data, "metadata": {}}
 
+    # ----- the debugger (JupyterLab's, over debug_request) -------------------------------------
+
+    def _cell_file(self, code: str) -> str:
+        """Return the file a cell's code is compiled as: the name JupyterLab's debugger gives it."""
+        return f"{self._cell_files}{os.sep}{murmur2_x86(code, _CELL_HASH_SEED)}.swift"
+
+    def _send_debug_event(self, event: DebugEvent) -> None:
+        """Publish a DAP event of the LLDB host on IOPub (from the host-reader thread)."""
+        if event.event == "stopped":
+            self._stopped_threads.add(event.body.get("threadId", 0))
+        elif event.event == "continued":
+            self._stopped_threads.clear()
+        self._debug_seq += 1
+        content = {"type": "event", "seq": self._debug_seq, "event": event.event, "body": event.body}
+        self._publish("debug_event", content, self._debug_parent)
+
     async def do_debug_request(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Answer the debug requests served without a debugger (the Variables panel); refuse the others."""
-        command = msg.get("command")
-        if command == "inspectVariables":
+        """Answer one DAP request of JupyterLab's debugger (control channel)."""
+        if not isinstance(msg, dict) or not isinstance(msg.get("command"), str):
+            return dap.response({}, error="a debug request needs a command")
+        self._debug_parent = self.get_parent("control")
+        arguments: dict[str, Any] = msg["arguments"] if isinstance(msg.get("arguments"), dict) else {}
+        # Answered without the debugger too (JupyterLab's Variables panel while idle).
+        if msg["command"] == "inspectVariables":
             return await self._inspect_variables(msg)
-        if command == "richInspectVariables":
+        if msg["command"] == "richInspectVariables":
             return await self._rich_inspect_variables(msg)
-        return _dap_response(msg, message="not supported")
+        try:
+            body = await self._debug(msg["command"], arguments)
+        except DebugError as error:
+            return dap.response(msg, error=str(error))
+        return dap.response(msg, body)
 
     async def _inspect_variables(self, request: dict[str, Any]) -> dict[str, Any]:
         """Answer ``inspectVariables``: the cells' globals, each name once with its newest value (no debugger needed).
@@ -975,18 +1009,18 @@ class SwiftKernel(Kernel):
         them) are handled one at a time.
         """
         if self.cells.phase is not Phase.IDLE:
-            return _dap_response(request, message=_BUSY)
+            return dap.response(request, error=_BUSY)
         try:
             found: tuple[Global, ...] = await asyncio.wait_for(
                 self._on_lldb_thread(self.cells.globals), _INSPECT_SECONDS
             )
         except (SwiftProcessEnded, asyncio.TimeoutError) as error:
-            return _dap_response(request, message=f"the variables could not be read: {error or 'no answer in time'}")
+            return dap.response(request, error=f"the variables could not be read: {error or 'no answer in time'}")
         variables = [
             {"name": g.name, "variablesReference": 0, "value": g.value, "type": g.type, "evaluateName": g.name}
             for g in found
         ]
-        return _dap_response(request, {"variables": variables})
+        return dap.response(request, {"variables": variables})
 
     async def _rich_inspect_variables(self, request: dict[str, Any]) -> dict[str, Any]:
         """Answer ``richInspectVariables``: a global's MIME bundle, as its cell result would show it.
@@ -998,9 +1032,9 @@ class SwiftKernel(Kernel):
         name = arguments.get("variableName") if isinstance(arguments, dict) else None
         empty: dict[str, Any] = {"data": {}, "metadata": {}}
         if not isinstance(name, str) or not name.isidentifier():
-            return _dap_response(request, empty, message=f"not a variable name: {name!r}")
+            return dap.response(request, empty, error=f"not a variable name: {name!r}")
         if self.cells.phase is not Phase.IDLE:
-            return _dap_response(request, empty, message=_BUSY)
+            return dap.response(request, empty, error=_BUSY)
 
         def evaluate() -> ExecutionResult:
             cell = self.cells.expect_cell_if_idle()
@@ -1014,11 +1048,57 @@ class SwiftKernel(Kernel):
         try:
             result: ExecutionResult = await asyncio.wait_for(self._on_lldb_thread(evaluate), _INSPECT_SECONDS)
         except (SwiftProcessEnded, asyncio.TimeoutError) as error:
-            return _dap_response(request, empty, message=f"{name} could not be read: {error or 'no answer in time'}")
+            return dap.response(request, empty, error=f"{name} could not be read: {error or 'no answer in time'}")
         if result.error is not None:
-            return _dap_response(request, empty, message=f"{result.error.ename}: {result.error.evalue}")
+            return dap.response(request, empty, error=f"{result.error.ename}: {result.error.evalue}")
         data, _ = result_bundle(result.value if result.value is not None else "()", result.data)
-        return _dap_response(request, {"data": data, "metadata": {}})
+        return dap.response(request, {"data": data, "metadata": {}})
+
+    async def _debug(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        if command == "initialize":
+            return dict(dap.CAPABILITIES)
+        if command == "debugInfo":
+            return {
+                "isStarted": self._debugger_started,
+                "hashMethod": "Murmur2",
+                "hashSeed": _CELL_HASH_SEED,
+                "tmpFilePrefix": f"{self._cell_files}{os.sep}",
+                "tmpFileSuffix": ".swift",
+                "breakpoints": [{"source": path, "breakpoints": lines} for path, lines in self._breakpoints.items()],
+                "stoppedThreads": sorted(self._stopped_threads),
+                "richRendering": False,
+                "exceptionPaths": [],
+                "copyToGlobals": False,
+            }
+        if command == "configurationDone":
+            return {}
+        if command == "dumpCell":
+            code = arguments.get("code")
+            if not isinstance(code, str):
+                raise DebugError("dumpCell needs the cell's code")
+            path = self._cell_file(code)
+            await asyncio.to_thread(Path(path).write_text, code, encoding="utf-8")
+            return {"sourcePath": path}
+        if command == "source":
+            path = str((arguments.get("source") or {}).get("path") or "")
+            if not path.startswith(f"{self._cell_files}{os.sep}") or not os.path.isfile(path):
+                raise DebugError(f"no source for {path!r}")
+            return {"content": await asyncio.to_thread(Path(path).read_text, encoding="utf-8")}
+        body = await asyncio.to_thread(self.cells.debug, command, arguments)
+        if command == "attach":
+            self._debugger_started = True
+            self._send_debug_event(DebugEvent("initialized", {}))
+        elif command == "disconnect":
+            self._debugger_started = False
+            self._breakpoints.clear()
+        elif command == "setBreakpoints":
+            path = str((arguments.get("source") or {}).get("path") or "")
+            lines = [{"line": item.get("line")} for item in body.get("breakpoints", [])]
+            if lines:
+                self._breakpoints[path] = lines
+            else:
+                self._breakpoints.pop(path, None)
+        return body
 
     async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         """Interrupt the running cell through the executor and answer at once (control thread)."""

@@ -38,11 +38,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from . import diagnostics
+from . import dap, diagnostics
+from .dap import DebugError, References
 from .diagnostics import CellError, Frame
 from .displayable import BUNDLE_METHOD, EXTRAS, Adopter, may_adopt, needs_extras
 from .install import clang_module_names
-from .messages import Ended, Global, Installed, Outcome, Stop, Streams, SwiftProcessEnded, Thrown
+from .messages import Debug, Ended, Global, Installed, Outcome, Stop, Streams, SwiftProcessEnded, Thrown
 from .output import child_path, close_fds
 from .procfs import (
     OWNER_VARIABLE,
@@ -405,6 +406,28 @@ class ResultChannel:
         close_fds(self.read_fd, self.write_fd)
 
 
+# The frontend's debug request and the callable that answers it (a body, or an error text).
+DebugCall = tuple[Debug, Callable[[dict[str, Any] | None, str | None], None]]
+# Stop reasons (lldb.eStopReason*), named here because ``lldb`` is imported late.
+_STOP_BREAKPOINT = 3
+_STOP_SIGNAL = 5
+_STOP_PLAN_COMPLETE = 8
+# Signals a runtime trap stops the Swift process with (as opposed to the kernel's own SIGINT).
+# One plan of a thread's plan stack, as ``thread plan list`` shows it.
+_PLAN = re.compile(r"^\s*Element (\d+): (.*)$", re.MULTILINE)
+# How long the debugger's console may run an expression in a stopped frame.
+_EVALUATE_MICROSECONDS = 10_000_000
+_TRAPS = ("SIGILL", "SIGTRAP", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGABRT")
+
+
+def _no_debug_requests() -> DebugCall | None:
+    return None
+
+
+def _ignore_debug_event(event: str, body: dict[str, Any]) -> None:
+    pass
+
+
 def _ignore_launch(pid: int, debug_server_pid: int) -> None:
     pass
 
@@ -425,6 +448,8 @@ class LLDBSession:
         stop_flag: str = "",
         on_launch: Callable[[int, int], None] = _ignore_launch,
         on_stderr: Callable[[str], None] = discard_text,
+        debug_requests: Callable[[], DebugCall | None] = _no_debug_requests,
+        on_debug_event: Callable[[str, dict[str, Any]], None] = _ignore_debug_event,
     ) -> None:
         self.toolchain = toolchain
         self.environment = dict(environment or {})
@@ -464,6 +489,25 @@ class LLDBSession:
         self._adopter = Adopter()
         # The folders LLDB searches for installed Swift and C modules (``load_installed``).
         self._found_modules = ""
+        # The frontend's debugger: attached or not, its breakpoints (per cell file), the errors it
+        # stops on, and what it may expand while a cell is stopped. ``debug_requests`` blocks for
+        # the next request while a cell is stopped (None: woken by an interrupt);
+        # ``on_debug_event`` sends DAP events.
+        self.debugging = False
+        self._debug_requests = debug_requests
+        self._on_debug_event = on_debug_event
+        self._breakpoints: dict[str, list[Any]] = {}
+        self._conditions: dict[int, str] = {}
+        self._exception_filters: set[str] = set()
+        self._throw_breakpoint: Any = None
+        self._references = References()
+        self._stopped_thread: Any = None
+        self._frame_ids: list[tuple[int, int]] = []
+        # Set (from the reader thread) while the kernel asks the running cell to pause, not to end.
+        self.pause_requested = threading.Event()
+        self._evaluating = False
+        # Cell files by their last part (what frames name): the cell each was run as.
+        self._cell_files: dict[str, str] = {}
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -488,6 +532,8 @@ class LLDBSession:
         self._command(f"settings set target.process.thread.max-backtrace-depth {_MAX_BACKTRACE_DEPTH}")
         # Regex literals (/a+/), as swiftc has them in Swift 6 mode; LLDB leaves them off by default.
         self._command("settings set target.experimental.swift-enable-bare-slash-regex true")
+        # The debugger's step in goes past the kernel's own functions (safe points, the display API).
+        self._command(r"settings set target.process.thread.step-avoid-regexp ^(std::|__swiftKernel|__SwiftKernel)")
         # Measured: search paths and clang options given to LLDB after its first Swift expression
         # never reach its compiler. A Swift module that needs a C module then aborts LLDB
         # ("DESERIALIZATION FAILURE": swift-numerics' RealModule needs _NumericsShims), and a module
@@ -501,6 +547,13 @@ class LLDBSession:
         self._command(f"settings append target.swift-extra-clang-flags -I{self._found_modules}/clang")
         self._options = self._expression_options(repl=True)
         self._plain_options = self._expression_options(repl=False)
+        # A cell's own code stops at the debugger's breakpoints; nothing the kernel runs does.
+        self._cell_options = self._expression_options(repl=True)
+        self._cell_options.SetIgnoreBreakpoints(False)
+        # What the debugger's console evaluates in a stopped frame.
+        self._frame_options = self._expression_options(repl=False)
+        self._frame_options.SetUnwindOnError(True)
+        self._frame_options.SetTimeoutInMicroSeconds(_EVALUATE_MICROSECONDS)
         # Putting the standard streams back may block (a flush into a pipe nobody reads) and be
         # interrupted: LLDB then unwinds it by itself.
         self._restore_options = self._expression_options(repl=False)
@@ -525,6 +578,7 @@ class LLDBSession:
         options.SetREPLMode(repl)
         # Left at the point of a crash or interrupt so its frames can be read; unwound by hand.
         options.SetUnwindOnError(False)
+        options.SetIgnoreBreakpoints(True)
         options.SetGenerateDebugInfo(True)
         options.SetTimeoutInMicroSeconds(0)
         options.SetTryAllThreads(True)
@@ -769,34 +823,52 @@ class LLDBSession:
         """Evaluate ``code`` with the cell options and return LLDB's SBValue (for benchmarks)."""
         return self._target.EvaluateExpression(code, self._options)
 
-    def execute(self, code: str, cell_name: str, safe_points: bool = True, tables: bool = False) -> Outcome:
+    def execute(
+        self, code: str, cell_name: str, safe_points: bool = True, tables: bool = False, source_path: str = ""
+    ) -> Outcome:
         """Compile and run one piece of a cell (named ``cell_name`` in diagnostics and frames).
 
         With ``safe_points`` every loop body and the cell itself start with a safe point (see
         ``safepoints.py``); should the compiler object to one (a loop in a result builder), the
         cell is compiled again as written. With ``tables`` a result that is a collection of rows
-        is shown as a table.
+        is shown as a table. With ``source_path`` the code is compiled as that file, which the
+        debugger's breakpoints name; what the kernel reports still says ``cell_name``.
         """
         if not self.is_process_alive():
             return self._process_ended("The Swift process ended before this cell ran")
         if needs_extras(code) or tables:
             self._load_extras()
+        if source_path:
+            self._cell_files[os.path.basename(source_path)] = cell_name
         # #sourceLocation takes its file name as written, escapes and all: a name with a quote or a
         # backslash is given, and shown in diagnostics, the way Swift writes it in a literal.
         located = swift_literal(cell_name.encode("utf-8", "replace").decode())[1:-1]
+        compiled_as = swift_literal(source_path)[1:-1] if source_path else located
         points = insert_safe_points(code) if safe_points else SafePoints(code, code, ())
         # The cell's own safe point goes before its first line, so that no line or column moves.
         start = f"{SAFE_POINT}\n" if safe_points else ""
-        source = f'{start}#sourceLocation(file: "{located}", line: 1)\n{points.code}\n'
+        source = f'{start}#sourceLocation(file: "{compiled_as}", line: 1)\n{points.code}\n'
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
-        value = self._target.EvaluateExpression(source, self._options)
+        self.pause_requested.clear()
+        self._evaluating = True
+        try:
+            value = self._target.EvaluateExpression(source, self._cell_options if self.debugging else self._options)
+        finally:
+            self._evaluating = False
         if value.GetError().Success():
             self.keep_streams()  # the cell may have broken the channel its result is described through
-        error_text = value.GetError().GetCString() or ""
+        error_text = (value.GetError().GetCString() or "").replace(compiled_as, located)
         if safe_points and _blames_safe_points(error_text, points, located):
             log.info("the compiler refused the safe points of %s; compiling it as written", located)
-            return self.execute(code, cell_name, safe_points=False, tables=tables)
-        return self._finish(value, located, points, tables)
+            return self.execute(code, cell_name, safe_points=False, tables=tables, source_path=source_path)
+        try:
+            return self._finish(value, error_text, located, points, tables)
+        finally:
+            self._evaluating = False
+            if self.pause_requested.is_set():
+                # A pause that came as the cell ended left its SIGINT for the next cell.
+                self.pause_requested.clear()
+                self._absorb_pending_stops()
 
     def _load_extras(self) -> None:
         """Compile the display extras (``swift/display.swift``) into this Swift process, once."""
@@ -830,9 +902,11 @@ class LLDBSession:
             if not result.GetError().Success() and not diagnostics.is_no_result(error_text):
                 log.info("%s failed: %s", declaration, error_text)
 
-    def _finish(self, value: Any, source_name: str, points: SafePoints, tables: bool = False) -> Outcome:
+    def _finish(
+        self, value: Any, error_text: str, source_name: str, points: SafePoints, tables: bool = False
+    ) -> Outcome:
         error = value.GetError()
-        error_text = points.restore(error.GetCString() or "", source_name)
+        error_text = points.restore(error_text, source_name)
         if error.Success() and (value.GetName() or "").startswith("$E") and value.GetTypeName() == "Swift.Error":
             return Outcome(thrown=self._thrown(value))
         if error.Success():
@@ -856,15 +930,25 @@ class LLDBSession:
                 return Outcome(error=compile_error)
             return Outcome(error=CellError("SwiftError", error_text.strip().removeprefix("error: ")))
         log.debug("the evaluation stopped: %s", reason)
+        left_stopped = diagnostics.process_left_stopped(error_text)
+        if self.debugging and left_stopped:
+            debugged = self._debug(reason)
+            if isinstance(debugged, Outcome):
+                return debugged
+            reason = debugged
+        return self._stopped(reason, left_stopped)
+
+    def _stopped(self, reason: str, left_stopped: bool) -> Outcome:
+        """Read the frames of a cell stopped by a signal (or interrupt), unwind it, say what happened."""
         crashed = self._process.GetSelectedThread()
         stop_description = crashed.GetStopDescription(256) or ""
         stopped_by_us = self.interrupted.is_set() and "SIGINT" in reason
         thread = self._process.GetThreadByID(self._main_thread_id) if stopped_by_us else crashed
-        read = _frames(thread)
+        read = [self._named(frame) for frame in _frames(thread)]
         frames = diagnostics.cell_frames(read)
         log.debug("read the stopped thread's frames")
         held: tuple[int, int] | None = (0, 0)
-        if diagnostics.process_left_stopped(error_text):
+        if left_stopped:
             held = self._unwind(run_to_cell_code=stopped_by_us)
         if held is None:
             return self._process_ended("The Swift process could not be returned to its state before the cell")
@@ -1144,6 +1228,338 @@ class LLDBSession:
                 signals.SetShouldStop(signum, True)
                 signals.SetShouldNotify(signum, True)
 
+    # ----- the frontend's debugger ------------------------------------------------------------
+
+    def _named(self, frame: Frame) -> Frame:
+        """Return ``frame`` naming its cell as the kernel does (``<Cell N>``), not by the cell's file."""
+        name = self._cell_files.get(frame.file or "")
+        return dataclasses.replace(frame, file=name) if name else frame
+
+    def pause(self) -> dict[str, Any]:
+        """Stop the running cell where it is, for the debugger; safe from any thread (the reader's)."""
+        if self._evaluating and self.debugging and not self.pause_requested.is_set():
+            self.pause_requested.set()
+            send_signal(self._pid, signal.SIGINT)
+        return {}
+
+    def _debug(self, reason: str) -> Outcome | str:
+        """Hold a cell stopped by the debugger and answer the frontend until it goes on.
+
+        Returns the outcome of a cell that ran to its end or whose process ended, or the stop
+        reason the usual path then unwinds and reports: the kernel's interrupt (``signal SIGINT``)
+        or a trap the frontend has seen.
+        """
+        while True:
+            kind = self._stop_kind(reason)
+            if kind is None:
+                return reason
+            # A pause's signal may land on any thread; the cell's code runs on the main thread.
+            selected = self._process.GetSelectedThread()
+            thread = self._process.GetThreadByID(self._main_thread_id) if kind == "pause" else selected
+            shown = kind != "breakpoint" or self._condition_holds(thread)
+            command: str | None = "continue"
+            if shown:
+                body: dict[str, Any] = {"reason": kind, "threadId": thread.GetThreadID(), "allThreadsStopped": True}
+                if kind == "exception":
+                    body["description"] = body["text"] = thread.GetStopDescription(256) or reason
+                log.debug("stopped in the debugger: %s (%s)", kind, reason)
+                self._stopped_thread = thread
+                self._on_debug_event("stopped", body)
+                command = self._serve_stop()
+                self._references.clear()
+                self._frame_ids.clear()
+                self._stopped_thread = None
+            if command is None or self.interrupted.is_set():
+                return "signal SIGINT"
+            if kind == "exception" and reason.startswith("signal"):
+                return reason  # a trap: the cell ends with its error, its frames read, unwound
+            if shown:
+                self._on_debug_event("continued", {"threadId": thread.GetThreadID(), "allThreadsContinued": True})
+            self._resume(command, thread)
+            if not self.is_process_alive():
+                return self._process_ended("The Swift process ended while the cell ran")
+            if self._cell_done():
+                log.debug("the cell ran to its end in the debugger")
+                return self._result_after_debugging()
+            reason = self._process.GetSelectedThread().GetStopDescription(256) or "step"
+
+    def _condition_holds(self, thread: Any) -> bool:
+        """Say whether the condition of the breakpoint ``thread`` stopped at holds (true without one).
+
+        Evaluated here, in the stopped frame, as the debugger's console does: LLDB's own
+        evaluation of Swift conditions was measured to stop at every hit. A condition that does
+        not compile stops, as LLDB does, and the log says why.
+        """
+        condition = self._conditions.get(thread.GetStopReasonDataAtIndex(0))
+        if not condition:
+            return True
+        value = thread.GetFrameAtIndex(0).EvaluateExpression(condition, self._frame_options)
+        if not value.GetError().Success():
+            log.info("breakpoint condition %r failed: %s", condition, value.GetError().GetCString())
+            return True
+        return value.GetValue() in ("true", "1")  # LLDB shows a Swift Bool either way
+
+    def _stop_kind(self, reason: str) -> str | None:
+        """Say how the debugger shows a stop (breakpoint, step, pause, exception), or None: not its to show."""
+        if self.interrupted.is_set() or not self.debugging:
+            return None
+        thread = self._process.GetSelectedThread()
+        stop = thread.GetStopReason()
+        if stop == _STOP_BREAKPOINT:
+            hit = thread.GetStopReasonDataAtIndex(0)
+            if self._throw_breakpoint is not None and hit == self._throw_breakpoint.GetID():
+                return "exception"
+            return "breakpoint"
+        if stop == _STOP_SIGNAL:
+            if "SIGINT" in reason or "SIGSTOP" in reason:
+                if self.pause_requested.is_set():
+                    self.pause_requested.clear()
+                    return "pause"
+                return None
+            if any(name in reason for name in _TRAPS) and "swift-trap" in self._exception_filters:
+                return "exception"
+            return None
+        return "step"
+
+    def _serve_stop(self) -> str | None:
+        """Answer debug requests while stopped; return the command that resumes (None: interrupted)."""
+        while True:
+            call = self._debug_requests()
+            if call is None:
+                if self.interrupted.is_set():
+                    return None
+                continue
+            request, answer = call
+            if self.interrupted.is_set():
+                answer(None, "the cell was interrupted")
+                return None
+            if request.command in dap.RESUMING:
+                answer({"allThreadsContinued": True}, None)
+                return request.command
+            try:
+                body = self.debug_command(request.command, request.arguments)
+            except DebugError as error:
+                answer(None, str(error))
+            except Exception as error:
+                log.warning("debug request %s failed", request.command, exc_info=True)
+                answer(None, f"{type(error).__name__}: {error}")
+            else:
+                answer(body, None)
+                if request.command == "disconnect":
+                    return "continue"
+
+    def _resume(self, command: str, thread: Any) -> None:
+        """Let the stopped cell go on (all of it, or one step of ``thread``) until it stops again."""
+        lldb = self._lldb
+        self._discard_steps(thread)
+        self._evaluating = True
+        try:
+            if command == "next":
+                thread.StepOver(lldb.eAllThreads)
+            elif command == "stepIn":
+                thread.StepInto(lldb.eAllThreads)
+            elif command == "stepOut":
+                thread.StepOut()
+            else:
+                self._process.Continue()
+        finally:
+            self._evaluating = False
+
+    def _discard_steps(self, thread: Any) -> None:
+        """Forget a step a breakpoint cut short: else a later Continue stops where that step ends.
+
+        LLDB keeps the plan of an unfinished step on the thread, above the plan that runs the
+        cell's expression; the SB API cannot drop it, the command interpreter can.
+        """
+        self._process.SetSelectedThread(thread)
+        listed = self._lldb.SBCommandReturnObject()
+        interpreter = self._debugger.GetCommandInterpreter()
+        interpreter.HandleCommand("thread plan list", listed)
+        active = (listed.GetOutput() or "").split("Discarded plan stack:")[0].split("Completed plan stack:")[0]
+        plans = _PLAN.findall(active)
+        calls = [int(index) for index, text in plans if text.startswith("Thread plan to call")]
+        if calls and int(plans[-1][0]) > calls[-1]:
+            log.debug("discarding the steps left above the cell's expression: %s", plans[calls[-1] + 1 :])
+            interpreter.HandleCommand(f"thread plan discard {calls[-1] + 1}", self._lldb.SBCommandReturnObject())
+
+    def _result_after_debugging(self) -> Outcome:
+        """Return the outcome of a cell that ran to its end after a stop in the debugger.
+
+        LLDB keeps what the expression of a cell stopped at a breakpoint gives when it ends (its
+        error, as a ``$E`` variable; measured: not always a plain value), as the return value of
+        the thread's completed plan. A value it did not keep is not shown.
+        """
+        returned = self._process.GetThreadByID(self._main_thread_id).GetStopReturnValue()
+        if not returned.IsValid():
+            return Outcome()
+        if (returned.GetName() or "").startswith("$E"):
+            return Outcome(thrown=self._thrown(returned))
+        text, data = self._describe(returned)
+        return Outcome(value=text, data=data)
+
+    def _cell_done(self) -> bool:
+        """Say whether the cell's code has returned: no frame of the main thread is cell code any more."""
+        main = self._process.GetThreadByID(self._main_thread_id)
+        return main.IsValid() and not any(_in_cell_code(frame.GetModule()) for frame in _first_frames(main))
+
+    def debug_command(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Answer one DAP request (not ``pause`` or a resuming one); DebugError when it cannot be."""
+        if command == "attach":
+            self.debugging = True
+            # Until the frontend chooses (setExceptionBreakpoints), the filters' defaults.
+            self._set_exception_filters([str(item["filter"]) for item in dap.EXCEPTION_FILTERS if item["default"]])
+            return {}
+        if command == "disconnect":
+            self._set_exception_filters([])
+            for path in list(self._breakpoints):
+                self._set_breakpoints(path, [])
+            self.debugging = False
+            return {}
+        if command == "setBreakpoints":
+            path = str((arguments.get("source") or {}).get("path") or "")
+            if not path:
+                raise DebugError("setBreakpoints needs source.path")
+            return {"breakpoints": self._set_breakpoints(path, list(arguments.get("breakpoints") or []))}
+        if command == "setExceptionBreakpoints":
+            self._set_exception_filters([str(name) for name in arguments.get("filters") or []])
+            return {}
+        if command == "threads":
+            thread = self._stopped_thread
+            return {"threads": [{"id": thread.GetThreadID(), "name": "cell"}] if thread is not None else []}
+        if command == "pause":
+            return self.pause()
+        if command not in (*dap.WHILE_STOPPED, *dap.RESUMING):
+            raise DebugError(f"{command} is not supported")
+        if self._stopped_thread is None:
+            raise DebugError(f"{command} needs a cell stopped in the debugger")
+        if command == "stackTrace":
+            return self._stack_trace(int(arguments.get("startFrame") or 0), int(arguments.get("levels") or 0))
+        if command == "scopes":
+            return self._scopes(self._frame(arguments.get("frameId")))
+        if command == "variables":
+            return self._variables(arguments)
+        if command == "evaluate":
+            return self._evaluate(str(arguments.get("expression") or ""), arguments.get("frameId"))
+        raise DebugError(f"{command} is not supported")
+
+    def _set_breakpoints(self, path: str, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Make ``path``'s breakpoints those of ``wanted`` (lines, conditions); return them as DAP has them.
+
+        A breakpoint in a cell not yet run resolves when the cell is compiled under that path.
+        """
+        for old in self._breakpoints.pop(path, []):
+            self._conditions.pop(old.GetID(), None)
+            self._target.BreakpointDelete(old.GetID())
+        made = []
+        answers = []
+        for item in wanted:
+            line = int(item.get("line") or 0)
+            breakpoint = self._target.BreakpointCreateByLocation(path, line)
+            if item.get("condition"):
+                self._conditions[breakpoint.GetID()] = str(item["condition"])
+            made.append(breakpoint)
+            answers.append({"id": breakpoint.GetID(), "verified": True, "line": line, "source": {"path": path}})
+        if made:
+            self._breakpoints[path] = made
+        return answers
+
+    def _set_exception_filters(self, filters: list[str]) -> None:
+        self._exception_filters = set(filters)
+        if "swift-throw" in self._exception_filters and self._throw_breakpoint is None:
+            swift = self._lldb.eLanguageTypeSwift
+            self._throw_breakpoint = self._target.BreakpointCreateForException(swift, False, True)
+        elif "swift-throw" not in self._exception_filters and self._throw_breakpoint is not None:
+            self._target.BreakpointDelete(self._throw_breakpoint.GetID())
+            self._throw_breakpoint = None
+
+    def _stack_trace(self, start: int, levels: int) -> dict[str, Any]:
+        """Return the stopped thread's frames in cell code (and %include'd files), innermost first."""
+        frames = []
+        thread = self._stopped_thread
+        for index, frame in enumerate(_first_frames(thread)):
+            entry = self._line_of(frame)
+            spec = entry.GetFileSpec() if entry is not None else None
+            if entry is None or spec is None or not spec.IsValid():
+                continue
+            cell = self._cell_files.get(spec.GetFilename() or "")
+            if cell is None and not (spec.GetFilename() or "").endswith(".swift"):
+                continue
+            self._frame_ids.append((thread.GetThreadID(), index))
+            name = dap.function_name(frame.GetDisplayFunctionName() or frame.GetFunctionName() or "??")
+            frames.append(
+                {
+                    "id": len(self._frame_ids),
+                    "name": "<cell>" if name == "main" else name,
+                    "source": {"name": cell or spec.GetFilename(), "path": spec.fullpath},
+                    "line": entry.GetLine(),
+                    "column": entry.GetColumn() or 1,
+                }
+            )
+        shown = frames[start : start + levels] if levels > 0 else frames[start:]
+        return {"stackFrames": shown, "totalFrames": len(frames)}
+
+    def _line_of(self, frame: Any) -> Any:
+        """Return the line entry a frame is at, or the statement it is in when it is at none.
+
+        A pause can stop the code at an instruction the compiler gave no line (line 0: the code
+        between statements), as can a return address: the statement is the last row of the line
+        table at or before the address, within the frame's function. None outside code with lines.
+        """
+        entry = frame.GetLineEntry()
+        if entry.IsValid() and entry.GetLine() > 0:
+            return entry
+        unit, function = frame.GetCompileUnit(), frame.GetFunction()
+        if not unit.IsValid() or not function.IsValid():
+            return None
+        pc = frame.GetPC()
+        start = function.GetStartAddress().GetLoadAddress(self._target)
+        best, best_at = None, -1
+        for index in range(unit.GetNumLineEntries()):
+            row = unit.GetLineEntryAtIndex(index)
+            at = row.GetStartAddress().GetLoadAddress(self._target)
+            if row.GetLine() > 0 and start <= at <= pc and at > best_at:
+                best, best_at = row, at
+        return best
+
+    def _frame(self, frame_id: Any) -> Any:
+        """Return the frame a stackTrace answer numbered ``frame_id``."""
+        if not isinstance(frame_id, int) or not 0 < frame_id <= len(self._frame_ids):
+            raise DebugError(f"no frame {frame_id!r} in this stop")
+        thread_id, index = self._frame_ids[frame_id - 1]
+        return self._process.GetThreadByID(thread_id).GetFrameAtIndex(index)
+
+    def _scopes(self, frame: Any) -> dict[str, Any]:
+        scopes = []
+        # A cell's top level is its `main`, whose variables are the cell's globals (listed below).
+        if frame.GetFunctionName() != "main":
+            scopes.append({"name": "Locals", "variablesReference": self._references.add(("locals", frame))})
+        scopes.append({"name": "Globals", "variablesReference": self._references.add(("globals", None))})
+        return {"scopes": [dict(scope, expensive=False) for scope in scopes]}
+
+    def _variables(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        item = self._references.get(int(arguments.get("variablesReference") or 0))
+        start, count = int(arguments.get("start") or 0), int(arguments.get("count") or 0)
+        if isinstance(item, tuple) and item[0] == "locals":
+            values = item[1].GetVariables(True, True, False, True)
+            pairs = [(values.GetValueAtIndex(i).GetName(), values.GetValueAtIndex(i)) for i in range(values.GetSize())]
+            found = dap.named(pairs, self._references)
+        elif isinstance(item, tuple) and item[0] == "globals":
+            found = dap.named(self.cell_global_values(), self._references)
+        else:
+            return {"variables": dap.children(item, self._references, start, count)}
+        return {"variables": found[start : start + count] if count > 0 else found[start:]}
+
+    def _evaluate(self, expression: str, frame_id: Any) -> dict[str, Any]:
+        """Evaluate a Swift expression in a stopped frame (the debugger's console and hovers)."""
+        frame = self._frame(frame_id) if frame_id is not None else self._stopped_thread.GetFrameAtIndex(0)
+        value = frame.EvaluateExpression(expression, self._frame_options)
+        error = value.GetError()
+        if not error.Success():
+            text = error.GetCString() or "the expression failed"
+            raise DebugError(text.strip().removeprefix("error: "))
+        found = dap.variable(expression, value, self._references)
+        return {"result": found["value"], "type": found["type"], "variablesReference": found["variablesReference"]}
+
     def _describe(
         self, value: Any, tables: bool = False, options: Any = None
     ) -> tuple[str | None, dict[str, str] | None]:
@@ -1297,7 +1713,7 @@ class LLDBSession:
             return Outcome(value=text, data=data)
         if diagnostics.is_no_result(error.GetCString() or ""):
             return Outcome()
-        return self._finish(value, located, SafePoints(code, code, ()))
+        return self._finish(value, error.GetCString() or "", located, SafePoints(code, code, ()))
 
 
 # ----- the variable explorer's reading of values (pure over SBValue-like objects) -------------------

@@ -19,7 +19,7 @@ from typing import Any
 
 from .diagnostics import CellError, Frame
 
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 
 
 class SwiftProcessEnded(Exception):
@@ -135,6 +135,9 @@ class Execute:
     safe_points: bool = True
     # A result that is a collection of rows is shown as a table (%display tables on).
     tables: bool = False
+    # The file the code is compiled under, which the frontend's debugger names the cell by
+    # (its breakpoints, its frames); diagnostics and tracebacks still say ``cell_name``.
+    source_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,19 @@ class Evaluate:
 
 
 @dataclass(frozen=True)
+class Debug:
+    """One Debug Adapter Protocol request of the frontend's debugger (``command``, ``arguments``).
+
+    Answered with the DAP response's body. While a cell is stopped in the debugger the host's
+    main thread answers these inside the cell's evaluation; ``pause`` is handled at once on the
+    reader thread.
+    """
+
+    command: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """End the Swift process and LLDB; the host exits after its reply."""
 
@@ -223,6 +239,14 @@ class Emit:
 
     stream: str
     text: str
+
+
+@dataclass(frozen=True)
+class DebugEvent:
+    """A DAP event for the frontend's debugger (``stopped``, ``continued``) and its body."""
+
+    event: str
+    body: dict[str, Any] = field(default_factory=dict)
 
 
 # ----- envelopes ---------------------------------------------------------------------------------
@@ -264,9 +288,10 @@ REQUESTS: dict[type, Any] = {
     ReopenStdin: CellError | None,
     Globals: tuple[Global, ...],
     Evaluate: Outcome,
+    Debug: dict,
     Shutdown: type(None),
 }
 # Requests the host handles on its reader thread, at once, even while an Execute runs.
 IMMEDIATE = (Mark, AsyncInterrupt)
-EVENTS = (Launched, Emit)
+EVENTS = (Launched, Emit, DebugEvent)
 ENVELOPES = (Call, Reply, Notice)

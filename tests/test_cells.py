@@ -212,7 +212,7 @@ def rig() -> Iterator[Rig]:
     output: list[tuple[str, OutputEvent]] = []
     hosts: list[FakeHost] = []
 
-    def make_host(streams: Streams, stop_flag: str, on_stderr: Callable[[str], None]) -> FakeHost:
+    def make_host(streams: Streams, stop_flag: str, on_stderr: Callable[[str], None], on_debug: object) -> FakeHost:
         hosts.append(FakeHost(process, streams, stop_flag, on_stderr))
         return hosts[0]
 

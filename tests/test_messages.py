@@ -31,11 +31,13 @@ REQUEST_EXAMPLES: list[Any] = [
     messages.ReopenStdin("/proc/1/fd/11"),
     messages.Globals(),
     messages.Evaluate(4, "origin.x + 1", "<expression x>"),
+    messages.Debug("setBreakpoints", {"source": {"path": "/tmp/cells/1.swift"}, "breakpoints": [{"line": 2}]}),
     messages.Shutdown(),
 ]
 EVENT_EXAMPLES: list[Any] = [
     messages.Launched(100, 99),
     messages.Emit("stderr", "<Cell 1>:1:5: warning: never used\n"),
+    messages.DebugEvent("stopped", {"reason": "breakpoint", "threadId": 7, "allThreadsStopped": True}),
 ]
 # One reply value of each kind the table names.
 REPLY_VALUES: list[Any] = [
@@ -49,6 +51,7 @@ REPLY_VALUES: list[Any] = [
     messages.Outcome(stop=messages.Stop("signal SIGILL: illegal operand", "", reported_by_runtime=True)),
     messages.Outcome(thrown=messages.Thrown("E", "bad(5)")),
     messages.Outcome(ended=messages.Ended("The Swift process ended", "A fresh Swift process...", " (exit status 1)")),
+    {"stackFrames": [{"id": 1, "name": "f(_:)", "line": 3}], "totalFrames": 1},
 ]
 
 

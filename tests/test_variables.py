@@ -222,13 +222,6 @@ def test_rich_inspect_variables_gives_the_values_bundle(fresh_kernel: Callable[.
     assert execute(kc, "origin.x").result == "3"
 
 
-def test_other_debug_requests_are_refused(kc: BlockingKernelClient) -> None:
-    reply = debug_request(kc, "setBreakpoints", {"source": {"path": "x"}, "breakpoints": []})
-    assert reply["success"] is False
-    assert reply["message"] == "not supported"
-    assert reply["command"] == "setBreakpoints"
-
-
 def test_inspect_variables_while_a_cell_runs_answers_at_once(kc: BlockingKernelClient) -> None:
     msg_id = kc.execute("sleep(3)")
     time.sleep(1.0)

@@ -29,6 +29,7 @@ from .helpers import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SHOTS = ARTIFACTS / "jupyterlab"
+SHOT_FOLDERS = {"test_a_gutter_breakpoint_stops_a_swift_cell_in_the_debugger": ARTIFACTS / "jupyterlab-debugger"}
 # Kernel start plus the first compile; generous so that only a hang fails.
 KERNEL_WAIT_MS = 60_000
 CELL_WAIT_MS = 30_000
@@ -89,12 +90,13 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def shots(request: pytest.FixtureRequest) -> Path:
-    """The screenshot folder, emptied; pytest's summary names it."""
-    if SHOTS.exists():
-        shutil.rmtree(SHOTS)
-    SHOTS.mkdir(parents=True)
-    record_artifacts(request.config, SHOTS)
-    return SHOTS
+    """The test's screenshot folder, emptied; pytest's summary names it."""
+    folder = SHOT_FOLDERS.get(request.node.name, SHOTS)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    record_artifacts(request.config, folder)
+    return folder
 
 
 def run_cell(page: Page, code: str) -> Locator:
@@ -296,3 +298,65 @@ def test_jupyterlab_notebook_with_the_swift_kernel(lab: Server, page: Page, shot
     assert "hello 10" in texts and "KeyboardInterrupt" in texts and '"15"' in texts and "<Cell 4>" in texts
     assert "hi Ada" in texts
     assert "application/vnd.vegalite.v5+json" in texts and "<th>score</th>" in texts
+
+
+# ----- the debugger ----------------------------------------------------------------------------
+
+
+def type_cell(page: Page, code: str) -> None:
+    """Type ``code`` into the active cell without running it."""
+    cell = page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
+    cell.locator(".cm-content").click()
+    for number, line in enumerate(code.split("\n")):
+        if number:
+            page.keyboard.press("Enter")
+        page.keyboard.type(line)
+    expect(cell.locator(".cm-content")).to_have_text(code.replace("\n", ""))
+
+
+def click_gutter(page: Page, line: int) -> None:
+    """Click the breakpoint gutter of the active cell beside ``line`` (from 1), as a person does."""
+    cell = page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
+    gutter = cell.locator(".cm-breakpoint-gutter").bounding_box()
+    row = cell.locator(".cm-line").nth(line - 1).bounding_box()
+    assert gutter is not None and row is not None
+    page.mouse.click(gutter["x"] + gutter["width"] / 2, row["y"] + row["height"] / 2)
+    expect(cell.locator(".cm-breakpoint-gutter .cm-breakpoint-icon")).to_have_count(1)
+
+
+@pytest.mark.timeout(240)
+def test_a_gutter_breakpoint_stops_a_swift_cell_in_the_debugger(lab: Server, page: Page, shots: Path) -> None:
+    open_swift_notebook_from_launcher(page, lab, shots)
+    first = run_first_cell(page, "var counter = 5")
+    expect(first.locator(".jp-InputArea-prompt")).to_have_text("[1]:", timeout=CELL_WAIT_MS)
+
+    # The bug button is enabled for Swift notebooks (kernel_info's "debugger" feature).
+    bug = page.locator(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-DebuggerBugButton button, "
+        ".jp-NotebookPanel:not(.lm-mod-hidden) button.jp-DebuggerBugButton"
+    ).first
+    expect(bug).to_be_enabled(timeout=CELL_WAIT_MS)
+    bug.click()
+    expect(page.locator(".jp-DebuggerCallstack")).to_be_visible(timeout=CELL_WAIT_MS)
+
+    page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content").click()
+    type_cell(page, "let doubled = counter * 2\nprint(doubled)")
+    click_gutter(page, 2)
+    page.screenshot(path=shots / "02-breakpoint-set.png")
+    page.keyboard.press("Shift+Enter")
+
+    # Stopped: the call stack names the cell's frame, the variables panel shows the globals.
+    frame = page.locator(".jp-DebuggerCallstackFrame").first
+    expect(frame.locator(".jp-DebuggerCallstackFrame-name")).to_have_text("<cell>", timeout=CELL_WAIT_MS)
+    variables = page.locator(".jp-DebuggerVariables-body")
+    expect(variables).to_contain_text("doubled", timeout=CELL_WAIT_MS)
+    expect(variables).to_contain_text("10")
+    expect(variables).to_contain_text("counter")
+    expect(page.locator(".jp-Notebook .jp-DebuggerEditor-highlight")).to_have_count(1)
+    page.screenshot(path=shots / "03-stopped.png")
+
+    page.locator(".jp-DebuggerPausedButton[title='Continue']").first.click()
+    ran = page.locator(".jp-Notebook .jp-Cell").nth(1)
+    expect(ran.locator(".jp-OutputArea-output")).to_have_text("10", timeout=CELL_WAIT_MS)
+    expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=CELL_WAIT_MS)
+    page.screenshot(path=shots / "04-continued.png")
