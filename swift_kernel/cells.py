@@ -48,7 +48,7 @@ from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
 from .dap import RESUMING, DebugError
 from .diagnostics import CellError, Frame
 from .host import HOST_ENDED, HostProcess
-from .messages import DebugEvent, Execute, Installed, Outcome, Streams, SwiftProcessEnded
+from .messages import DebugEvent, Evaluate, Execute, Global, Installed, Outcome, Streams, SwiftProcessEnded
 from .output import OutputCallback, OutputPump, StreamDecoder, Text, child_path, close_fds
 from .procfs import (
     COMMAND_VARIABLE,
@@ -66,7 +66,16 @@ from .procfs import (
 from .sources import placeholder_error
 from .toolchain import Toolchain
 
-__all__ = ["Cell", "CellController", "EarlyStart", "ExecutionResult", "InterruptRecord", "Sent", "SwiftProcessEnded"]
+__all__ = [
+    "Cell",
+    "CellController",
+    "EarlyStart",
+    "ExecutionResult",
+    "InterruptRecord",
+    "Phase",
+    "Sent",
+    "SwiftProcessEnded",
+]
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +227,8 @@ class SwiftHost(Protocol):
     def set_environment(self, name: str, value: str) -> CellError | None: ...
     def load_installed(self, installed: Installed) -> CellError | None: ...
     def reopen_stdin(self, path: str) -> CellError | None: ...
+    def globals(self) -> tuple[Global, ...]: ...
+    def evaluate(self, request: Evaluate) -> Outcome: ...
     def debug(self, command: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]: ...
     def shutdown(self) -> None: ...
 
@@ -529,6 +540,19 @@ class CellController:
                 cell.interrupt = InterruptRecord(unclaimed[0], "Interrupted by user", time.monotonic())
         return cell
 
+    def expect_cell_if_idle(self) -> Cell | None:
+        """Register a cell as ``expect_cell`` does, unless one is registered already (then None).
+
+        For work between cells that must not take the place of a cell the kernel just accepted
+        (the Variables panel's requests, from the control thread).
+        """
+        with self._lock:
+            if self._cell is not None:
+                return None
+            self._generation += 1
+            cell = self._cell = Cell(self._generation)
+        return cell
+
     def _start_clock(self, cell: Cell) -> None:
         """Start the cell's time limit when its code (or command) first runs; called under the lock.
 
@@ -635,6 +659,35 @@ class CellController:
         finally:
             if owned:
                 self.end_cell(cell)
+
+    def globals(self) -> tuple[Global, ...]:
+        """Return the globals the cells declared, newest declaration of each name (``%whos``, the Variables panel)."""
+        return self.host.globals()
+
+    def evaluate(self, code: str, name: str, cell: Cell) -> ExecutionResult:
+        """Evaluate a Swift expression outside the REPL for ``cell`` (its ``user_expressions``).
+
+        Nothing it declares stays, even when it fails to compile; its output goes to the output
+        callback like a cell's (the kernel sets one that drops it) and it reads an ended standard
+        input; an interrupt of ``cell`` stops it as it stops a cell's code.
+        """
+        early = self.interrupted_result(cell)
+        if early is not None:
+            return early
+        self._remember_source(name, code)
+        self._stdin.end()  # nobody is asked for input: readLine() gets nil, and the next cell a fresh pipe
+        if not self._mark_running(cell):
+            return self.interrupted_result(cell)  # type: ignore[return-value]
+        self._pump.reset_tail()
+        try:
+            outcome = self.host.evaluate(Evaluate(cell.generation, code, name))
+        finally:
+            with self._lock:
+                cell.running = False
+                cell.phase = Phase.ACCEPTED
+                self._stop_flag.clear()
+                cell.run_done.set()
+        return self._result(outcome, cell)
 
     def _remember_source(self, name: str, code: str) -> None:
         """Keep the code run under ``name`` for tracebacks (frames name a file by its last part)."""

@@ -105,8 +105,32 @@ class SetDisplay:
     tables: bool
 
 
+@dataclass(frozen=True)
+class ListNames:
+    """List the names of the globals the cells declared."""
+
+    directive: ClassVar[str] = "%who"
+
+
+@dataclass(frozen=True)
+class ListGlobals:
+    """Show the globals the cells declared as a table: name, type, value."""
+
+    directive: ClassVar[str] = "%whos"
+
+
 Directive = (
-    SetTimeout | ShowHelp | RunSystem | SetEnv | Include | InstallPackage | InstallFlags | ResetSession | SetDisplay
+    SetTimeout
+    | ShowHelp
+    | RunSystem
+    | SetEnv
+    | Include
+    | InstallPackage
+    | InstallFlags
+    | ResetSession
+    | SetDisplay
+    | ListNames
+    | ListGlobals
 )
 
 
@@ -206,6 +230,20 @@ def _display(argument: str) -> Directive:
     return SetDisplay(words[1] == "on")
 
 
+def _who(argument: str) -> Directive:
+    """%who  -- list the names of the variables the cells declared (newest declaration of each)."""
+    if argument.strip():
+        raise DirectiveError(f"%who takes no arguments, not {argument.strip()!r} (%whos shows types and values)")
+    return ListNames()
+
+
+def _whos(argument: str) -> Directive:
+    """%whos  -- show the variables the cells declared as a table: name, type and value."""
+    if argument.strip():
+        raise DirectiveError(f"%whos takes no arguments, not {argument.strip()!r}")
+    return ListGlobals()
+
+
 REGISTRY: dict[str, Callable[[str], Directive]] = {
     "timeout": _timeout,
     "system": _system,
@@ -215,6 +253,8 @@ REGISTRY: dict[str, Callable[[str], Directive]] = {
     "install-swiftpm-flags": _install_flags,
     "reset": _reset,
     "display": _display,
+    "who": _who,
+    "whos": _whos,
     "help": _help,
 }
 

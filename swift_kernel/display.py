@@ -186,3 +186,8 @@ def progress_bundle(percent: int, step: str) -> dict[str, Any]:
         "text/plain": f"{percent:3d}% {step}".rstrip(),
         "text/html": f'<progress value="{percent}" max="100"></progress> {percent}% {html.escape(step)}',
     }
+
+
+def variables_bundle(rows: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """Return the table of ``%whos`` (name, type, value per variable) as text/html and text/plain."""
+    return table_bundle({"columns": ["Name", "Type", "Value"], "rows": [list(row) for row in rows]})

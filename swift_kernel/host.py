@@ -55,7 +55,10 @@ from .messages import (
     Debug,
     DebugEvent,
     Emit,
+    Evaluate,
     Execute,
+    Global,
+    Globals,
     Init,
     Installed,
     Launched,
@@ -621,6 +624,19 @@ class HostProcess:
         outcome: Outcome = self._request(request)
         return outcome
 
+    def evaluate(self, request: Evaluate) -> Outcome:
+        """Evaluate a plain expression in the host (``user_expressions``); a crash of the host is the result."""
+        outcome: Outcome = self._request(request)
+        return outcome
+
+    def globals(self) -> tuple[Global, ...]:
+        """Return the globals the cells declared; raises SwiftProcessEnded when the host died meanwhile."""
+        answer = self._request(Globals())
+        if isinstance(answer, Outcome):
+            raise SwiftProcessEnded(answer.error.evalue if answer.error is not None else "the LLDB host ended")
+        found: tuple[Global, ...] = answer
+        return found
+
     def mark(self, generation: int, source: str) -> None:
         """Make the host's evaluation of cell ``generation`` take note of an interrupt; wait ≤ 1 s."""
         channel = self._channel
@@ -700,6 +716,8 @@ class HostServer:
             SetEnvironment: lambda request: self.session.set_environment(request.name, request.value),
             LoadInstalled: lambda request: self.session.load_installed(request.installed),
             ReopenStdin: lambda request: self.session.reopen_stdin(request.path),
+            Globals: lambda request: self.session.cell_globals(),
+            Evaluate: self._evaluate,
             Debug: lambda request: self.session.debug_command(request.command, request.arguments),
             Shutdown: lambda request: self.session.shutdown(),
         }
@@ -799,10 +817,23 @@ class HostServer:
             self.channel.reply(call.id, None, f"{type(request).__name__} while a cell is stopped in the debugger")
 
     def _execute(self, request: Execute) -> Outcome:
+        return self._run_marked(
+            request.generation,
+            lambda: self.session.execute(
+                request.code, request.cell_name, request.safe_points, request.tables, request.source_path
+            ),
+        )
+
+    def _evaluate(self, request: Evaluate) -> Outcome:
+        code, name = request.code, request.name
+        return self._run_marked(request.generation, lambda: self.session.evaluate_expression(code, name))
+
+    def _run_marked(self, generation: int, run: Callable[[], Outcome]) -> Outcome:
+        """Run Swift code of the kernel's cell ``generation``, which the kernel's interrupts of that cell stop."""
         with self._marks_lock:
-            self._generation = request.generation
-            self._marks = {g: m for g, m in self._marks.items() if g >= request.generation}
-            mark = self._marks.get(request.generation)
+            self._generation = generation
+            self._marks = {g: m for g, m in self._marks.items() if g >= generation}
+            mark = self._marks.get(generation)
             if mark is None:
                 self.session.interrupted.clear()
             else:
@@ -812,13 +843,11 @@ class HostServer:
         # drained, so that none of its output moves to a later cell.
         self.session.keep_streams()
         try:
-            outcome = self.session.execute(
-                request.code, request.cell_name, request.safe_points, request.tables, request.source_path
-            )
+            outcome = run()
         finally:
             with self._marks_lock:
                 self._generation = None
-                mark = self._marks.get(request.generation)
+                mark = self._marks.get(generation)
                 self.session.interrupted.clear()
         self.session.keep_streams()
         if mark is not None:

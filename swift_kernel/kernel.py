@@ -30,7 +30,7 @@ from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Float, Integer, TraitError, validate
 
 from . import __version__, dap
-from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, Sent, SwiftProcessEnded
+from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, Phase, Sent, SwiftProcessEnded
 from .cellwarnings import CellWarnings
 from .completeness import check_completeness
 from .dap import DebugError
@@ -42,6 +42,8 @@ from .directives import (
     Include,
     InstallFlags,
     InstallPackage,
+    ListGlobals,
+    ListNames,
     ResetSession,
     RunSystem,
     SetDisplay,
@@ -52,11 +54,11 @@ from .directives import (
     help_text,
     parse_cell,
 )
-from .display import DisplayError, display_message, progress_bundle, result_bundle
+from .display import DisplayError, display_message, progress_bundle, result_bundle, variables_bundle
 from .imports import ModuleChecker, imported_modules, missing_import_error
 from .install import BuildCompleteFilter, BuildProgress, InstallError, PackageWorkspace, lsp_arguments
 from .lsp import SourceKitLSP
-from .messages import DebugEvent
+from .messages import DebugEvent, Global
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, remove_stale_temp_dirs
 from .sources import SourceError, check_source, expand_user, read_source_file
@@ -113,6 +115,21 @@ def _sent(message: dict[str, Any]) -> Sent | None:
     if isinstance(date, datetime) and date.tzinfo is not None and isinstance(session, str):
         return Sent(session, date)
     return None
+
+
+# How long a debug request waits for the LLDB thread: control requests are handled one at a time,
+# and an interrupt_request must not wait behind a listing of variables.
+_INSPECT_SECONDS = 5.0
+_BUSY = "a cell is running: variables can be inspected when it is done"
+
+
+def _expression_result(result: ExecutionResult) -> dict[str, Any]:
+    """Return one ``user_expressions`` entry: the value's MIME bundle, or the error."""
+    if result.error is not None:
+        return {"status": "error", **_error_content(result.error)}
+    # A Void expression (an assignment, a call) has the value Swift prints for Void.
+    data, _ = result_bundle(result.value if result.value is not None else "()", result.data)
+    return {"status": "ok", "data": data, "metadata": {}}
 
 
 _TYPE_WORDS: dict[type, str] = {
@@ -443,6 +460,42 @@ class SwiftKernel(Kernel):
         *,
         cell_meta: dict[str, Any] | None = None,
         cell_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run one cell, then, if it ran without error, evaluate its ``user_expressions`` (as ipykernel does)."""
+        reply = await self._execute_cell(code, silent, store_history, allow_stdin, cell_id)
+        if reply["status"] == "ok" and user_expressions:
+            reply["user_expressions"] = await self._user_expressions(user_expressions)
+        return reply
+
+    async def _user_expressions(self, expressions: dict[str, Any]) -> dict[str, Any]:
+        """Evaluate each Swift expression outside the REPL: no output, nothing declared, no new ``In[]`` number.
+
+        They run as a cell of their own for the controller, so that an interrupt or the time limit
+        stops them as it stops a cell.
+        """
+        parent = self.get_parent("shell")
+        cell = self.cells.expect_cell(self._time_limit, _sent(parent))
+        self.cells.set_output_callback(self._discard_output)
+        results: dict[str, Any] = {}
+        try:
+            for key, code in expressions.items():
+                if not isinstance(code, str):
+                    error = CellError("TypeError", f"a user expression must be a string, not {type(code).__name__}")
+                    results[key] = {"status": "error", **_error_content(error)}
+                    continue
+                try:
+                    result: ExecutionResult = await self._on_lldb_thread(
+                        self.cells.evaluate, code, f"<expression {key}>", cell
+                    )
+                except SwiftProcessEnded as ended:
+                    result = ExecutionResult(error=CellError("SwiftProcessEnded", str(ended)))
+                results[key] = _expression_result(result)
+        finally:
+            self.cells.end_cell(cell)
+        return results
+
+    async def _execute_cell(
+        self, code: str, silent: bool, store_history: bool, allow_stdin: bool, cell_id: str | None
     ) -> dict[str, Any]:
         """Run one cell: directives first, in order, then its Swift code in the REPL process."""
         parent = self.get_parent("shell")
@@ -782,6 +835,16 @@ class SwiftKernel(Kernel):
                 output("stdout", Text(f"%install-swiftpm-flags: {current}\n"))
         elif isinstance(directive, SetDisplay):
             self.cells.tables = directive.tables
+        elif isinstance(directive, (ListNames, ListGlobals)):
+            found: tuple[Global, ...] = await self._on_lldb_thread(self.cells.globals)
+            if not found:
+                output("stdout", Text("No variables.\n"))
+            elif isinstance(directive, ListNames):
+                # As IPython's %who: the names, sorted, on one line.
+                output("stdout", Text("\t".join(sorted(g.name for g in found)) + "\n"))
+            elif not silent:
+                bundle = variables_bundle([(g.name, g.type, g.value) for g in sorted(found, key=lambda g: g.name)])
+                self._publish("display_data", {"data": bundle, "metadata": {}, "transient": {}}, parent)
         elif isinstance(directive, InstallPackage):
             return await self._install(directive, cell, output, parent, silent)
         elif isinstance(directive, ResetSession):
@@ -930,11 +993,68 @@ class SwiftKernel(Kernel):
             return dap.response({}, error="a debug request needs a command")
         self._debug_parent = self.get_parent("control")
         arguments: dict[str, Any] = msg["arguments"] if isinstance(msg.get("arguments"), dict) else {}
+        # Answered without the debugger too (JupyterLab's Variables panel while idle).
+        if msg["command"] == "inspectVariables":
+            return await self._inspect_variables(msg)
+        if msg["command"] == "richInspectVariables":
+            return await self._rich_inspect_variables(msg)
         try:
             body = await self._debug(msg["command"], arguments)
         except DebugError as error:
             return dap.response(msg, error=str(error))
         return dap.response(msg, body)
+
+    async def _inspect_variables(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Answer ``inspectVariables``: the cells' globals, each name once with its newest value (no debugger needed).
+
+        Not while a cell runs: the LLDB thread is busy, and control requests (interrupts among
+        them) are handled one at a time.
+        """
+        if self.cells.phase is not Phase.IDLE:
+            return dap.response(request, error=_BUSY)
+        try:
+            found: tuple[Global, ...] = await asyncio.wait_for(
+                self._on_lldb_thread(self.cells.globals), _INSPECT_SECONDS
+            )
+        except (SwiftProcessEnded, asyncio.TimeoutError) as error:
+            return dap.response(request, error=f"the variables could not be read: {error or 'no answer in time'}")
+        variables = [
+            {"name": g.name, "variablesReference": 0, "value": g.value, "type": g.type, "evaluateName": g.name}
+            for g in found
+        ]
+        return dap.response(request, {"variables": variables})
+
+    async def _rich_inspect_variables(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Answer ``richInspectVariables``: a global's MIME bundle, as its cell result would show it.
+
+        The name is evaluated as a plain Swift expression (nothing is declared); only a name, no
+        other code, is taken.
+        """
+        arguments = request.get("arguments") or {}
+        name = arguments.get("variableName") if isinstance(arguments, dict) else None
+        empty: dict[str, Any] = {"data": {}, "metadata": {}}
+        if not isinstance(name, str) or not name.isidentifier():
+            return dap.response(request, empty, error=f"not a variable name: {name!r}")
+        if self.cells.phase is not Phase.IDLE:
+            return dap.response(request, empty, error=_BUSY)
+
+        def evaluate() -> ExecutionResult:
+            cell = self.cells.expect_cell_if_idle()
+            if cell is None:  # a cell came meanwhile: it is not to be taken for this one
+                return ExecutionResult(error=CellError("Busy", _BUSY))
+            try:
+                return self.cells.evaluate(name, f"<inspect {name}>", cell)
+            finally:
+                self.cells.end_cell(cell)
+
+        try:
+            result: ExecutionResult = await asyncio.wait_for(self._on_lldb_thread(evaluate), _INSPECT_SECONDS)
+        except (SwiftProcessEnded, asyncio.TimeoutError) as error:
+            return dap.response(request, empty, error=f"{name} could not be read: {error or 'no answer in time'}")
+        if result.error is not None:
+            return dap.response(request, empty, error=f"{result.error.ename}: {result.error.evalue}")
+        data, _ = result_bundle(result.value if result.value is not None else "()", result.data)
+        return dap.response(request, {"data": data, "metadata": {}})
 
     async def _debug(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
         if command == "initialize":

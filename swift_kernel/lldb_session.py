@@ -43,7 +43,7 @@ from .dap import DebugError, References
 from .diagnostics import CellError, Frame
 from .displayable import BUNDLE_METHOD, EXTRAS, Adopter, may_adopt, needs_extras
 from .install import clang_module_names
-from .messages import Debug, Ended, Installed, Outcome, Stop, Streams, SwiftProcessEnded, Thrown
+from .messages import Debug, Ended, Global, Installed, Outcome, Stop, Streams, SwiftProcessEnded, Thrown
 from .output import child_path, close_fds
 from .procfs import (
     OWNER_VARIABLE,
@@ -1586,32 +1586,14 @@ class LLDBSession:
         reference = found["variablesReference"]
         return {"result": found["value"], "type": dap.type_name(value), "variablesReference": reference}
 
-    def cell_global_values(self) -> list[tuple[str, Any]]:
-        """Return the globals the cells declared, each name once with its newest value (an SBValue)."""
-        found: dict[str, Any] = {}
-        for index in range(self._target.GetNumModules()):
-            module = self._target.GetModuleAtIndex(index)
-            if not _in_cell_code(module):
-                continue
-            for number in range(module.GetNumSymbols()):
-                symbol = module.GetSymbolAtIndex(number)
-                mangled = symbol.GetMangledName() or ""
-                if not mangled.endswith("vp"):
-                    continue
-                name = (symbol.GetName() or "").split(" : ")[0].rsplit(".", 1)[-1]
-                if dap.hidden(name):
-                    continue
-                value = module.FindFirstGlobalVariable(self._target, name)
-                if value.IsValid():
-                    found.pop(name, None)
-                    found[name] = value
-        return list(found.items())
-
-    def _describe(self, value: Any, tables: bool = False) -> tuple[str | None, dict[str, str] | None]:
+    def _describe(
+        self, value: Any, tables: bool = False, options: Any = None
+    ) -> tuple[str | None, dict[str, str] | None]:
         """Return the cell's result the way Swift describes it, and its MIME bundle if it has one.
 
         (None, None) for a Void result. The bundle comes from a ``JupyterDisplayable`` value, or a
-        table with ``tables``.
+        table with ``tables``. ``options``: those of the expression that made ``value`` (a plain
+        expression's result is seen only by plain ones); the cells' by default.
         """
         type_name = value.GetTypeName() or ""
         if type_name in ("()", "Swift.Void", ""):
@@ -1627,7 +1609,7 @@ class LLDBSession:
         self._results.discard()  # anything a cell wrote into the channel is not this value
         call = f"__SwiftKernel.describe({name}, tables: true)" if tables else f"__SwiftKernel.describe({name})"
         with self._results.reading():
-            described = self._target.EvaluateExpression(call, self._options)
+            described = self._target.EvaluateExpression(call, options or self._options)
         for kind, payload in reversed(self._results.read_messages()):
             if kind == "result":
                 # Types declared in cells live in per-cell modules named __lldb_expr_N.
@@ -1698,3 +1680,186 @@ class LLDBSession:
         except SwiftProcessEnded as error:
             fresh = f"Starting a fresh Swift process failed: {error}"
         return Outcome(ended=Ended(why, fresh, exit_text))
+
+    # ----- the cells' globals and plain expressions (the variable explorer) ----------------------
+
+    def cell_global_values(self) -> list[tuple[str, Any]]:
+        """Return the globals the cells declared, sorted by name, each with the SBValue of its newest declaration.
+
+        Each cell's JIT module ``$__lldb_expr<N>`` holds the globals it declared as data symbols
+        whose mangled names end in ``vp`` (a variable's storage); each is looked up in its own
+        module (about 0.05 ms): a target-wide lookup by name takes over half a second and finds
+        libc's and libm's globals of the same name first. A name declared again in a later cell
+        is that cell's. The kernel's own globals (``__``, ``$``) are left out. Values are the
+        dynamic ones LLDB can tell without running code (a class instance's own class).
+        """
+        lldb = self._lldb
+        if self._target is None:
+            return []
+        modules = []
+        for index in range(self._target.GetNumModules()):
+            module = self._target.GetModuleAtIndex(index)
+            number = _JIT_MODULE.fullmatch(module.GetFileSpec().GetFilename() or "")
+            if number is not None:
+                modules.append((int(number.group(1)), module))
+        found: dict[str, Any] = {}
+        for _, module in sorted(modules, key=lambda pair: pair[0], reverse=True):
+            for index in range(module.GetNumSymbols()):
+                symbol = module.GetSymbolAtIndex(index)
+                if symbol.GetType() != lldb.eSymbolTypeData or not (symbol.GetMangledName() or "").endswith("vp"):
+                    continue
+                name = symbol.GetDisplayName() or ""
+                if name in found or not _GLOBAL_NAME.fullmatch(name) or name.startswith(("__", "$")):
+                    continue
+                value = _global_value(self._target, module, symbol, name)
+                if value is not None:
+                    found[name] = value.GetDynamicValue(lldb.eDynamicDontRunTarget) or value
+        return sorted(found.items())
+
+    def cell_globals(self) -> tuple[Global, ...]:
+        """Return the cells' globals (``cell_global_values``): name, type and a short value text."""
+        return tuple(Global(name, type_text(value), value_text(value)) for name, value in self.cell_global_values())
+
+    def evaluate_expression(self, code: str, name: str) -> Outcome:
+        """Evaluate a Swift expression as a plain (non-REPL) expression: nothing it declares stays.
+
+        LLDB's REPL registers the declarations of an expression that fails after type checking
+        (LLDB-NOTES); a plain expression is compiled as a function body, so a failure leaves no
+        trace and its result (``$R``) is seen by no cell. ``name`` names it in diagnostics.
+        """
+        if not self.is_process_alive():
+            return self._process_ended("The Swift process ended before this expression ran")
+        located = swift_literal(name.encode("utf-8", "replace").decode())[1:-1]
+        source = f'#sourceLocation(file: "{located}", line: 1)\n{code}\n'
+        self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
+        value = self._target.EvaluateExpression(source, self._plain_options)
+        error = value.GetError()
+        if error.Success() and not (value.GetName() or "").startswith("$E"):
+            text, data = self._describe(value, options=self._plain_options)
+            return Outcome(value=text, data=data)
+        if diagnostics.is_no_result(error.GetCString() or ""):
+            return Outcome()
+        return self._finish(value, error.GetCString() or "", located, SafePoints(code, code, ()))
+
+
+# ----- the variable explorer's reading of values (pure over SBValue-like objects) -------------------
+
+# The value text %whos and the Variables panel show: LLDB's formatters, cut this short.
+VALUE_CHARS = 200
+_JIT_MODULE = re.compile(r"\$__lldb_expr(\d+)")
+# A global's name as a cell wrote it (LLDB's display names of other data say "static ...", "(x in ...)").
+_GLOBAL_NAME = re.compile(r"[^\W\d]\w*")
+# LLDB's summary of a Swift collection: "3 values", "1 key/value pair".
+_COLLECTION_SUMMARY = re.compile(r"(\d+) (values?|key/value pairs?)")
+# How many children of one value are read (each costs LLDB ~0.1 ms: 200 globals, a fifth of them
+# lists of 100 numbers, took 0.35 s with 64), and how deep.
+_CHILDREN_READ = 32
+_DEPTH = 3
+_SWIFT_MODULE_PREFIX = re.compile(r"\bSwift\.")
+
+
+def _global_value(target: Any, module: Any, symbol: Any, name: str) -> Any:
+    """Return the SBValue of the global ``symbol`` of ``module`` (the one at its address, if several match)."""
+    values = module.FindGlobalVariables(target, name, 4)
+    address = symbol.GetStartAddress().GetLoadAddress(target)
+    candidates = [values.GetValueAtIndex(i) for i in range(values.GetSize())]
+    candidates = [value for value in candidates if value.IsValid()]
+    if len(candidates) == 1:
+        return candidates[0]  # the usual case; reading a value's address costs as much as its lookup
+    for value in candidates:
+        if value.GetAddress().GetLoadAddress(target) == address:
+            return value
+    return candidates[0] if candidates else None
+
+
+def type_text(value: Any) -> str:
+    """Return a value's Swift type as a cell would write it (``[Int]``, ``Point``), without LLDB's module names."""
+    return _LLDB_MODULE_PREFIX.sub("", value.GetDisplayTypeName() or value.GetTypeName() or "?")
+
+
+def _readable(text: str | None) -> str | None:
+    """Return LLDB's text of a value, or None when it is an error LLDB put in its place."""
+    if text is None or "\n" in text or text.startswith("Could not find"):
+        return None
+    return text
+
+
+def value_text(value: Any, limit: int = VALUE_CHARS) -> str:
+    """Return a short text of a value from LLDB's formatters, Swift-like, cut to ``limit`` characters with "…".
+
+    Leaves are LLDB's summaries and values (``"hi"``, ``42``, ``nil``, ``1..<5``); collections
+    are listed as ``[1, 2]`` and ``["k": 1]``, structs, classes and tuples by their stored
+    properties (``Point(x: 1, y: 2)``, ``(1, "x")``). No Swift code runs.
+    """
+    text = _text(value, limit + 1, 0)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text(value: Any, budget: int, depth: int) -> str:
+    summary = _readable(value.GetSummary())
+    count = value.GetNumChildren(_CHILDREN_READ + 1)
+    collection = _COLLECTION_SUMMARY.fullmatch(summary or "")
+    if collection is not None:
+        pairs = collection.group(2).startswith("key")
+        if count == 0:
+            return "[:]" if pairs else "[]"
+        if depth >= _DEPTH:
+            return summary or "[…]"
+        return _listed(value, count, budget, depth, opening="[", closing="]", pairs=pairs)
+    # A struct inside an optional has LLDB's summary "(x = 1, y = 2)": its fields read better.
+    if summary is not None and not (summary.startswith("(") and count):
+        return summary
+    if count == 0 or depth >= _DEPTH:
+        return _readable(value.GetValue()) or summary or ("…" if count else f"<{type_text(value)}>")
+    type_name = type_text(value).removesuffix("?")
+    opening = "(" if type_name.startswith("(") else f"{type_name}("
+    return _listed(value, count, budget, depth, opening=opening, closing=")", pairs=False)
+
+
+def _fields(value: Any, count: int) -> Iterator[tuple[str, Any]]:
+    """Yield a value's children by name, as read; a base class (a child named by its type) gives its own."""
+    for index in range(min(count, _CHILDREN_READ)):
+        child = value.GetChildAtIndex(index)
+        name = child.GetName() or ""
+        if "." in name and child.GetNumChildren(_CHILDREN_READ):
+            yield from _fields(child, child.GetNumChildren(_CHILDREN_READ + 1))
+        else:
+            yield name, child
+
+
+def _listed(value: Any, count: int, budget: int, depth: int, *, opening: str, closing: str, pairs: bool) -> str:
+    """Return ``opening`` + the children's texts, comma-separated, + ``closing``; "…" where the budget ends."""
+    collection = opening == "["
+    children: Iterator[tuple[str, Any]] = (
+        (("", value.GetChildAtIndex(index)) for index in range(min(count, _CHILDREN_READ)))
+        if collection
+        else _fields(value, count)
+    )
+    parts: list[str] = []
+    used = len(opening)
+    # Elements that are plain values (numbers) need only LLDB's value, not its summary too: a list
+    # of numbers shows dozens. One element tells for all, unless they may differ in type ([Any]).
+    plain: bool | None = False if "Any" in type_text(value) else None
+    # None is read past the budget.
+    for name, child in children:
+        if used > budget:
+            parts.append("…")
+            break
+        if pairs:
+            key, item = child.GetChildAtIndex(0), child.GetChildAtIndex(1)
+            part = f"{_text(key, budget - used, depth + 1)}: {_text(item, budget - used, depth + 1)}"
+        elif collection:
+            if plain is None:
+                plain = not child.GetNumChildren(1) and child.GetSummary() is None
+            text = _readable(child.GetValue()) if plain else None
+            part = text if text is not None else _text(child, budget - used, depth + 1)
+        elif name.isdigit():  # a tuple's unlabeled element
+            part = _text(child, budget - used, depth + 1)
+        else:
+            part = f"{name}: {_text(child, budget - used, depth + 1)}"
+        parts.append(part)
+        used += len(part) + 2
+    else:
+        if count > _CHILDREN_READ:
+            parts.append("…")
+    return opening + ", ".join(parts) + closing

@@ -19,7 +19,7 @@ from typing import Any
 
 from .diagnostics import CellError, Frame
 
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 
 
 class SwiftProcessEnded(Exception):
@@ -97,6 +97,18 @@ class Installed:
     library: str
 
 
+@dataclass(frozen=True)
+class Global:
+    """One global a cell declared, newest declaration: its name, Swift type and value, as LLDB shows them.
+
+    ``value`` is short (about 200 characters, cut with an ellipsis): a list of globals, not a dump.
+    """
+
+    name: str
+    type: str
+    value: str
+
+
 # ----- requests: kernel -> host ------------------------------------------------------------------
 
 
@@ -171,6 +183,25 @@ class ReopenStdin:
     """Give the Swift process a fresh standard input, the pipe at ``path``."""
 
     path: str
+
+
+@dataclass(frozen=True)
+class Globals:
+    """List the globals the cells declared (``Global`` records), each name once, with its newest value."""
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    """Evaluate a Swift expression of the kernel's cell ``generation`` outside the REPL: nothing is declared.
+
+    For ``user_expressions`` and the Variables panel: a plain (non-REPL) expression registers no
+    declaration even when it fails to compile, and leaves no ``$R`` result the cells could see.
+    ``name`` stands for the expression in diagnostics and frames.
+    """
+
+    generation: int
+    code: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -255,6 +286,8 @@ REQUESTS: dict[type, Any] = {
     SetEnvironment: CellError | None,
     LoadInstalled: CellError | None,
     ReopenStdin: CellError | None,
+    Globals: tuple[Global, ...],
+    Evaluate: Outcome,
     Debug: dict,
     Shutdown: type(None),
 }

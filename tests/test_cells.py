@@ -25,7 +25,7 @@ import pytest
 from swift_kernel.cells import CellController, ExecutionResult, Phase, Sent
 from swift_kernel.diagnostics import CellError, Frame
 from swift_kernel.host import HOST_ENDED
-from swift_kernel.messages import Ended, Execute, Installed, Outcome, Stop, Streams
+from swift_kernel.messages import Ended, Evaluate, Execute, Global, Installed, Outcome, Stop, Streams
 from swift_kernel.output import REPORT_HOLD_SECONDS, OutputEvent, Text
 from swift_kernel.procfs import SIGINT_BIT, proc_status
 
@@ -137,6 +137,13 @@ class FakeHost:
                 struct.pack_into("i", self.stop_flag, 4, 1)
                 self.process.stop_with(STOPPED_BY_SIGINT)
         return self.process.outcome
+
+    def evaluate(self, request: Evaluate) -> Outcome:
+        # Blocks and is stopped as a cell's evaluation is.
+        return self.execute(Execute(request.generation, request.code, request.name))
+
+    def globals(self) -> tuple[Global, ...]:
+        return (Global("count", "Int", "1"),)
 
     def mark(self, generation: int, source: str) -> None:
         self.process.events.append(("mark", (generation, source)))
@@ -696,3 +703,36 @@ def test_an_interrupt_reaches_a_command_process_that_left_the_group(rig: Rig, tm
     assert rig.controller.interrupts[-1].rung == "SIGINT to the command's processes"
     assert proc_status(escaped)[0] in ("X", "Z")  # gone, or a zombie its new parent has not reaped
     rig.controller.end_cell(cell)
+
+
+def test_an_expression_runs_for_its_cell_and_an_interrupt_stops_it_like_a_cells_code(rig: Rig) -> None:
+    cell = rig.controller.expect_cell()
+    results: list[ExecutionResult] = []
+    thread = threading.Thread(
+        target=lambda: results.append(rig.controller.evaluate("while true {}", "<expression x>", cell))
+    )
+    thread.start()
+    assert rig.host.executing.wait(5)
+    assert rig.controller.phase is Phase.EVALUATING
+    assert rig.controller.interrupt("message") == "started"
+    thread.join(10)
+    rig.controller.end_cell(cell)
+    assert_keyboard_interrupt(results[0])
+    assert rig.host.executed == [(cell.generation, "while true {}", "<expression x>")]
+    assert rig.process.events[0] == ("mark", (cell.generation, "message"))
+    assert rig.controller.phase is Phase.IDLE
+    # The expression read an ended standard input; the next cell gets a fresh one.
+    rig.host.body = lambda host: Outcome(value="1")
+    assert rig.controller.execute("1", "<Cell 2>") == ExecutionResult(value="1")
+    assert len(rig.host.reopened) == 1
+
+
+def test_work_between_cells_does_not_take_an_accepted_cells_place(rig: Rig) -> None:
+    accepted = rig.controller.expect_cell()
+    assert rig.controller.expect_cell_if_idle() is None
+    rig.controller.end_cell(accepted)
+    between = rig.controller.expect_cell_if_idle()
+    assert between is not None and between.generation == accepted.generation + 1
+    assert rig.controller.interrupt("message") == "started"  # it is the cell an interrupt finds
+    rig.controller.end_cell(between)
+    assert rig.controller.globals() == (Global("count", "Int", "1"),)

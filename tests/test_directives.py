@@ -8,6 +8,8 @@ from swift_kernel.directives import (
     REGISTRY,
     DirectiveError,
     InstallFlags,
+    ListGlobals,
+    ListNames,
     SetDisplay,
     SetTimeout,
     ShowHelp,
@@ -135,3 +137,12 @@ def test_a_name_declared_by_an_earlier_cell_is_the_users() -> None:
     assert exit_request("exit", earlier) == "exit"
     assert exit_request(":quit", earlier) == ":quit"
     assert exit_request("exit", ["var exitCode = 0"]) == "exit"
+
+
+def test_who_and_whos_are_parsed_and_refuse_arguments() -> None:
+    assert parse_cell("%who")[0] == [ListNames()]
+    assert parse_cell("%whos\nlet x = 1")[0] == [ListGlobals()]
+    for line in ("%who x", "%whos -l"):
+        with pytest.raises(DirectiveError, match="takes no arguments"):
+            parse_cell(line)
+    assert "%whos" in help_text()

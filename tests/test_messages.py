@@ -29,6 +29,8 @@ REQUEST_EXAMPLES: list[Any] = [
     messages.SetEnvironment("NAME", "value with spaces"),
     messages.LoadInstalled(INSTALLED),
     messages.ReopenStdin("/proc/1/fd/11"),
+    messages.Globals(),
+    messages.Evaluate(4, "origin.x + 1", "<expression x>"),
     messages.Debug("setBreakpoints", {"source": {"path": "/tmp/cells/1.swift"}, "breakpoints": [{"line": 2}]}),
     messages.Shutdown(),
 ]
@@ -43,6 +45,7 @@ REPLY_VALUES: list[Any] = [
     True,
     CellError("InstallError", "loading failed", ["InstallError: loading failed"]),
     messages.Outcome(value='"text"'),
+    (messages.Global("origin", "Point", "Point(x: 1, y: 2)"), messages.Global("π", "Double", "3.14")),
     messages.Outcome(error=CellError("CompileError", "<Cell 1>:1:1: cannot find 'x' in scope", ["..."])),
     messages.Outcome(stop=messages.Stop("signal SIGINT", "signal SIGINT", (Frame("top-level code", "<Cell 2>", 3),))),
     messages.Outcome(stop=messages.Stop("signal SIGILL: illegal operand", "", reported_by_runtime=True)),
@@ -66,7 +69,15 @@ def test_the_examples_cover_every_message_kind_in_the_table() -> None:
     assert {type(event) for event in EVENT_EXAMPLES} == set(messages.EVENTS)
     assert {type(message) for message in examples()} == set(messages.ENVELOPES)
     # Every dataclass in the module is in the table (or a value carried inside a message).
-    values = {messages.Outcome, messages.Stop, messages.Thrown, messages.Ended, messages.Installed, messages.Streams}
+    values = {
+        messages.Outcome,
+        messages.Stop,
+        messages.Thrown,
+        messages.Ended,
+        messages.Installed,
+        messages.Streams,
+        messages.Global,
+    }
     declared = {
         obj
         for obj in vars(messages).values()
