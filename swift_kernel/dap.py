@@ -104,23 +104,27 @@ class References:
 
 
 def variable(name: str, value: Any, references: References, evaluate_name: str | None = None) -> dict[str, Any]:
-    """Return the DAP ``Variable`` for ``value``, with a reference when it has children.
-
-    The type is left out when the value says more: JupyterLab's variables tree shows a
-    variable's type in place of its value whenever it has one it does not know (it knows
-    Python's), so ``doubled: Int`` would hide the 10. A value shown as its type keeps it.
-    """
-    text, kind = value_text(value), type_name(value)
-    found: dict[str, Any] = {"name": name, "value": text, "variablesReference": 0}
-    if text == kind:
-        found["type"] = kind
-    if evaluate_name:
-        found["evaluateName"] = evaluate_name
+    """Return the DAP ``Variable`` for ``value`` (see ``shown``), with a reference when it has children."""
+    found = shown(name, value_text(value), type_name(value), evaluate_name)
     children = value.GetNumChildren()
     if children:
         found["variablesReference"] = references.add(value)
         key = "indexedVariables" if (value.GetTypeName() or "").startswith(_INDEXED) else "namedVariables"
         found[key] = children
+    return found
+
+
+def shown(name: str, text: str, kind: str, evaluate_name: str | None = None) -> dict[str, Any]:
+    """Return a DAP ``Variable`` without children: its value, and its type where the value is the type.
+
+    JupyterLab's variables tree shows a variable's type in place of its value whenever it has
+    one it does not know (it knows Python's), so ``doubled: Int`` would hide the 10.
+    """
+    found: dict[str, Any] = {"name": name, "value": text, "variablesReference": 0}
+    if text == kind:
+        found["type"] = kind
+    if evaluate_name:
+        found["evaluateName"] = evaluate_name
     return found
 
 

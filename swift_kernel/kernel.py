@@ -1018,10 +1018,7 @@ class SwiftKernel(Kernel):
             )
         except (SwiftProcessEnded, asyncio.TimeoutError) as error:
             return dap.response(request, error=f"the variables could not be read: {error or 'no answer in time'}")
-        variables = [
-            {"name": g.name, "variablesReference": 0, "value": g.value, "type": g.type, "evaluateName": g.name}
-            for g in found
-        ]
+        variables = [dap.shown(g.name, g.value, g.type, evaluate_name=g.name) for g in found]
         return dap.response(request, {"variables": variables})
 
     async def _rich_inspect_variables(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -192,13 +192,9 @@ def test_inspect_variables_lists_the_globals_while_idle(fresh_kernel: Callable[.
     variables = {v["name"]: v for v in reply["body"]["variables"]}
     assert set(variables) == set(EXPECTED)
     for name, (kind, value) in EXPECTED.items():
-        assert variables[name] == {
-            "name": name,
-            "variablesReference": 0,
-            "value": value,
-            "type": kind,
-            "evaluateName": name,
-        }
+        # The type only where the value is the type: JupyterLab's tree shows an unknown type in place of the value.
+        typed = {"type": kind} if value == kind else {}
+        assert variables[name] == {"name": name, "variablesReference": 0, "value": value, "evaluateName": name, **typed}
 
 
 def test_rich_inspect_variables_gives_the_values_bundle(fresh_kernel: Callable[..., KernelPair]) -> None:

@@ -360,4 +360,7 @@ def test_a_gutter_breakpoint_stops_a_swift_cell_in_the_debugger(lab: Server, pag
     ran = page.locator(".jp-Notebook .jp-Cell").nth(1)
     expect(ran.locator(".jp-OutputArea-output")).to_have_text("10", timeout=CELL_WAIT_MS)
     expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=CELL_WAIT_MS)
+    # Idle, the Variables panel lists the notebook's globals (inspectVariables), newest values.
+    expect(variables).to_contain_text("doubled", timeout=CELL_WAIT_MS)
+    expect(variables).to_contain_text("10")
     page.screenshot(path=shots / "04-continued.png")
