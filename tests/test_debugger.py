@@ -259,7 +259,12 @@ def test_step_in_enters_a_function_of_an_earlier_cell(debugger: Debugger) -> Non
     assert value(debugger.kc, "stepped") == "4"
 
 
-def test_pause_stops_a_running_loop_where_it_is_and_continue_resumes_it(debugger: Debugger) -> None:
+@pytest.mark.parametrize("load", ["quiet", "under CPU load"])
+def test_pause_stops_a_running_loop_where_it_is_and_continue_resumes_it(
+    debugger: Debugger, load: str, request: pytest.FixtureRequest
+) -> None:
+    if load != "quiet":
+        request.getfixturevalue("cpu_load")
     ok(execute(debugger.kc, "var spins = 0"))
     msg_id = debugger.kc.execute("while spins >= 0 { spins &+= 1 }")
     time.sleep(0.5)
@@ -289,7 +294,12 @@ def interrupt(debugger: Debugger) -> None:
     assert reply["msg_type"] == "interrupt_reply", reply
 
 
-def test_an_interrupt_while_stopped_at_a_breakpoint_ends_the_cell_and_keeps_state(debugger: Debugger) -> None:
+@pytest.mark.parametrize("load", ["quiet", "under CPU load"])
+def test_an_interrupt_while_stopped_at_a_breakpoint_ends_the_cell_and_keeps_state(
+    debugger: Debugger, load: str, request: pytest.FixtureRequest
+) -> None:
+    if load != "quiet":
+        request.getfixturevalue("cpu_load")
     code = "var kept = 41\nkept += 1\nkept += 100\n"
     path = debugger.cell_file(code)
     debugger.body("setBreakpoints", source={"path": path}, breakpoints=[{"line": 3}])
