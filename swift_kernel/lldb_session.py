@@ -64,13 +64,18 @@ from .toolchain import Toolchain
 
 log = logging.getLogger(__name__)
 
-# Integer and Bool results are shown from LLDB's own reading of the value; everything else goes
-# through Swift's String(reflecting:), which costs a second (small) evaluation.
+# Integer and Bool results (and more: ``_read_directly``) are shown from LLDB's own reading of the
+# value; everything else goes through Swift's String(reflecting:), which costs a second evaluation.
 _FAST_TYPES = {
     f"Swift.{name}"
     for name in ("Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64")
 }
 _LLDB_MODULE_PREFIX = re.compile(r"\b__lldb_expr_\d+\.")
+# A String summary that is exactly Swift's debug description: quoted printable ASCII, nothing
+# escaped, short enough that LLDB did not cut it (its summaries stop at 1024 characters).
+# The longest array whose value is read element by element rather than described by Swift.
+_ARRAY_READ = 100
+_PLAIN_STRING = re.compile(r'"[ !#-\[\]-~]{0,1000}"')
 # LLDB's cap on the frames it unwinds (without one a stack overflow takes minutes). LLDB walks the
 # stopped thread's stack that deep before an evaluation that stopped returns: an interrupt 5,000
 # calls deep took 70-90 ms with 1,000, 11-20 ms with 100. The kernel reads at most _FRAMES_READ.
@@ -137,6 +142,37 @@ PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 def _prelude(result_path: str, stop_flag: str) -> str:
     """Return the Swift code run once per Swift process, before the first cell."""
     return PRELUDE.read_text().replace("@RESULT_PATH@", result_path).replace("@STOP_PATH@", stop_flag)
+
+
+def _read_directly(type_name: str, value: Any) -> str | None:
+    """Return how Swift describes a value, read from LLDB without running code; None when it cannot be.
+
+    Integers and Bools are LLDB's own reading. Swift's description of a Double is the shortest
+    text that reads back as the same number, as Python's ``repr`` of a float is (checked value by
+    value, exponents and infinities included); LLDB gives all 17 digits. A String's debug
+    description is LLDB's summary when the text is printable ASCII with nothing Swift escapes. An
+    array of those (up to ``_ARRAY_READ`` elements) is its elements' texts. Anything else (Float,
+    other text, a summary LLDB cut short, structs) is described by Swift, which costs an
+    evaluation (~10 ms).
+    """
+    text = value.GetValue()
+    if type_name in _FAST_TYPES and text is not None:
+        return str(text)
+    if type_name == "Swift.Bool" and text is not None:
+        return "false" if text in ("0", "false") else "true"
+    if type_name == "Swift.Double" and text is not None:
+        with contextlib.suppress(ValueError):
+            return repr(float(text))
+    if type_name == "Swift.String":
+        summary = value.GetSummary() or ""
+        return summary if _PLAIN_STRING.fullmatch(summary) else None
+    element = type_name[len("Swift.Array<") : -1]
+    arrays = type_name.startswith("Swift.Array<") and type_name.endswith(">")
+    if arrays and not element.startswith("Swift.Array<") and value.GetNumChildren() <= _ARRAY_READ:
+        parts = [_read_directly(element, value.GetChildAtIndex(i)) for i in range(value.GetNumChildren())]
+        if all(part is not None for part in parts):
+            return f"[{', '.join(part for part in parts if part is not None)}]"
+    return None
 
 
 def _bundle(payload: str) -> dict[str, str] | None:
@@ -1598,10 +1634,9 @@ class LLDBSession:
         type_name = value.GetTypeName() or ""
         if type_name in ("()", "Swift.Void", ""):
             return None, None
-        if type_name in _FAST_TYPES and value.GetValue() is not None:
-            return str(value.GetValue()), None
-        if type_name == "Swift.Bool" and value.GetValue() is not None:
-            return ("false" if value.GetValue() in ("0", "false") else "true"), None
+        known = _read_directly(type_name, value)
+        if known is not None:
+            return known, None
         name = value.GetName()
         if not name:
             return None, None

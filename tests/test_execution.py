@@ -686,3 +686,48 @@ def test_restart_gives_a_fresh_working_kernel(fresh_kernel: Callable[..., Kernel
     assert "cannot find 'fromBefore'" in str(single_error(execute(kc, "fromBefore"))["evalue"])
     assert set(swift_processes(km)) == {"repl_swift", "lldb-server"}
     assert ready < 20, ready
+
+
+# Doubles and Strings are read from LLDB without a second evaluation (lldb_session._read_directly):
+# what the cell shows must still be exactly Swift's String(reflecting:).
+READ_DIRECTLY = [
+    "0.1",
+    "3.14",
+    "1e15",
+    "1e16",
+    "1e-5",
+    "-0.0",
+    "0.1 + 0.2",
+    "12345678901234567.0",
+    "5e-324",
+    "Double.greatestFiniteMagnitude",
+    "Double.infinity",
+    "-Double.infinity",
+    "Double.nan",
+    '"plain text"',
+    '""',
+    '"tab\\there"',
+    '"quote \\" and backslash \\\\"',
+    '"é and 🙂"',
+    '"bell \\u{07}"',
+    'String(repeating: "ab", count: 700)',
+    "Float(0.1)",
+    "[1, 2, 3]",
+    "[Int]()",
+    "[0.5, 1e16, -0.0]",
+    '["a", "b c"]',
+    '["needs \\n escaping"]',
+    "[true, false]",
+    "[[1], [2, 3]]",
+    "Array(0..<150)",
+    "[UInt8(7), 255]",
+    "[Float(0.1)]",
+    "[1, nil] as [Int?]",
+]
+
+
+@pytest.mark.parametrize("literal", READ_DIRECTLY)
+def test_values_read_without_running_code_match_swifts_description(kc: BlockingKernelClient, literal: str) -> None:
+    shown = ok(execute(kc, f"let shownValue = {literal}\nprint(String(reflecting: shownValue))"))
+    described = shown.stream().removesuffix("\n")
+    assert value(kc, "shownValue") == described
