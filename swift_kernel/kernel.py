@@ -41,7 +41,10 @@ from .directives import (
     DirectiveError,
     Include,
     InstallFlags,
+    InstallLocation,
+    InstallMirror,
     InstallPackage,
+    ListInstalled,
     ResetSession,
     RunSystem,
     SetDisplay,
@@ -54,7 +57,17 @@ from .directives import (
 )
 from .display import DisplayError, display_message, progress_bundle, result_bundle
 from .imports import ModuleChecker, imported_modules, missing_import_error
-from .install import BuildCompleteFilter, BuildProgress, InstallError, PackageWorkspace, lsp_arguments
+from .install import (
+    BuildCache,
+    BuildCompleteFilter,
+    BuildProgress,
+    InstallError,
+    PackageWorkspace,
+    default_cache_dir,
+    lsp_arguments,
+    network_error,
+    unreachable_urls,
+)
 from .lsp import SourceKitLSP
 from .messages import DebugEvent
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
@@ -281,7 +294,9 @@ class SwiftKernel(Kernel):
         self._install_dir = tempfile.TemporaryDirectory(prefix=f"{_INSTALL_PREFIX}{os.getpid()}-")
         # input_request waits of the running cell (on the event loop); cancelled when it ends.
         self._input_tasks: set[asyncio.Task[str | None]] = set()
-        self.packages = PackageWorkspace(Path(self._install_dir.name))
+        self.packages = PackageWorkspace(Path(self._install_dir.name), library_dir=Path(self._install_dir.name))
+        # The generated package and its build live in a cache folder that the next kernel reuses.
+        self.build_cache = BuildCache(default_cache_dir(dict(os.environ)), self.swift_version)
         self.modules = ModuleChecker(self.toolchain.swiftc)
         # Every cell's source, for history requests.
         self.history: list[str] = []
@@ -574,6 +589,7 @@ class SwiftKernel(Kernel):
         environment = {**self.environment, "TMPDIR": str(temp)}
         swift_package = self.toolchain.swift_build.with_name("swift-package")
         try:
+            self.packages.root = self.build_cache.package_root(self.packages.flags)
             self.packages.add(directive.spec, directive.products)
             await asyncio.get_running_loop().run_in_executor(
                 None, self.packages.learn_modules, swift_package, environment
@@ -581,13 +597,18 @@ class SwiftKernel(Kernel):
             self.packages.write()
         except (InstallError, OSError) as error:
             return CellError("InstallError", f"%install: {error}")
-        output("stdout", Text(f"Building {', '.join(directive.products)} with SwiftPM...\n"))
-        status = await self._build(environment, cell, output, parent, silent)
+        output("stdout", Text(f"Building {', '.join(directive.products)} with SwiftPM in {self.packages.root}...\n"))
+        status, progress, build_output = await self._build(environment, cell, output, parent, silent)
         if status is None:
             return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
         if status != 0:
+            unreachable = unreachable_urls(build_output)
+            if unreachable:
+                return CellError("InstallError", network_error(unreachable))
             evalue = f"%install: swift build failed ({describe_exit(status)}); see its output above"
             return CellError("InstallError", evalue)
+        if not progress.compiled:
+            output("stdout", Text(f"Cache hit: the build in {self.packages.root} was up to date, nothing compiled.\n"))
         try:
             library = str(self.packages.fresh_library())
             # A url package's manifest can be read now that SwiftPM fetched it (for the next build's imports).
@@ -637,11 +658,15 @@ class SwiftKernel(Kernel):
 
     async def _build(
         self, environment: dict[str, str], cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
-    ) -> int | None:
-        """Build the generated package with a progress bar; return SwiftPM's exit status (None: interrupted)."""
+    ) -> tuple[int | None, BuildProgress, str]:
+        """Build the generated package with a progress bar; return SwiftPM's exit status (None: interrupted).
+
+        With it, the progress (whether anything was compiled) and SwiftPM's output.
+        """
         command = self.packages.build_command(self.toolchain.swift_build)
         progress = BuildProgress()
         shown = BuildCompleteFilter()
+        everything: list[str] = []
         display_id = f"swift-install-{uuid.uuid4().hex}"
 
         def show_progress(msg_type: str) -> None:
@@ -653,6 +678,7 @@ class SwiftKernel(Kernel):
         def build_output(name: str, event: OutputEvent) -> None:
             # Lines as they come, and the bar that SwiftPM's "[done/total]" lines move.
             if isinstance(event, Text):
+                everything.append(event.text)
                 moved = progress.feed(event.text)
                 event = Text(shown.feed(event.text))
                 if event.text:
@@ -674,7 +700,7 @@ class SwiftKernel(Kernel):
         else:
             progress.step = "interrupted" if status is None else f"failed ({describe_exit(status)})"
         show_progress("update_display_data")
-        return status
+        return status, progress, "".join(everything)
 
     def _input_callback(self, parent: dict[str, Any], allow_stdin: bool) -> InputCallback:
         """Return what the cell controller calls (on its watcher thread) when the Swift code reads stdin."""
@@ -782,6 +808,17 @@ class SwiftKernel(Kernel):
             self.cells.tables = directive.tables
         elif isinstance(directive, InstallPackage):
             return await self._install(directive, cell, output, parent, silent)
+        elif isinstance(directive, ListInstalled):
+            output("stdout", Text(self.packages.listing()))
+        elif isinstance(directive, InstallMirror):
+            try:
+                self.packages.add_mirror(directive.url, directive.path)
+            except InstallError as error:
+                return CellError("InstallError", f"%install-mirror: {error}")
+        elif isinstance(directive, InstallLocation):
+            location = Path(directive.path.replace("$cwd", os.getcwd())).expanduser().absolute()
+            self.build_cache.release()
+            self.build_cache = BuildCache(location, self.swift_version)
         elif isinstance(directive, ResetSession):
             return await self._reset(cell, output)
         elif isinstance(directive, Include):
@@ -1009,6 +1046,7 @@ class SwiftKernel(Kernel):
         except Exception:
             self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
         self._lldb_thread.shutdown(wait=False)
+        self.build_cache.release()
         # What the kernel's processes started and left running, even outside its process tree
         # (a setsid %system command, a fork of the Swift process), and a host that did not end.
         # Only with a mark of this process's own (``__main__.launch`` sets it): a kernel object

@@ -18,7 +18,9 @@ from swift_kernel.install import (
     InstallError,
     PackageWorkspace,
     clang_module_names,
+    default_cache_dir,
     package_identity,
+    unreachable_urls,
 )
 
 from .conftest import KernelPair, start_kernel, stop_kernel
@@ -137,8 +139,12 @@ def test_unreachable_url_package_fails_clearly(kc: object) -> None:
     spec = '%install \'.package(url: "https://example.invalid/acme/Remote.git", from: "1.0.0")\' Remote'
     failed = execute(kc, spec, timeout=300)  # type: ignore[arg-type]
     assert failed.content["ename"] == "InstallError", failed.content
-    assert "swift build failed" in failed.content["evalue"]
-    assert "example.invalid" in failed.stream("stdout") + failed.stream("stderr")
+    # One line that says what failed and names the way to install without the network.
+    url = "https://example.invalid/acme/Remote.git"
+    assert failed.content["evalue"] == (
+        f"%install: the network could not be reached for {url}; use a local copy of the package: "
+        f"%install-mirror {url} PATH (or %install it by path first)"
+    )
     assert value(kc, "beforeUrl") == "8"  # type: ignore[arg-type]
 
 
@@ -157,6 +163,11 @@ def test_install_directive_errors(kc: object) -> None:
     wrong = execute(kc, "%install Greeter")  # type: ignore[arg-type]
     assert wrong.content["ename"] == "DirectiveError"
     assert "%install takes a quoted package" in wrong.content["evalue"]
+    mirror = execute(kc, "%install-mirror /not/a/url")  # type: ignore[arg-type]
+    assert "%install-mirror takes a package url and a local folder" in mirror.content["evalue"]
+    no_package = execute(kc, "%install-mirror https://example.invalid/x/Lib.git /nonexistent")  # type: ignore[arg-type]
+    expected = "%install-mirror: /nonexistent has no Package.swift: it is not a SwiftPM package"
+    assert no_package.content["evalue"] == expected
 
 
 def test_package_identity_and_manifest(tmp_path: Path) -> None:
@@ -386,3 +397,119 @@ def test_product_whose_name_is_no_module(fresh_kernel: Callable[..., KernelPair]
     missing = execute(kc, f"%install '.package(path: \"{package}\")' Gadgets", timeout=300)
     assert missing.content["ename"] == "InstallError"
     assert "PackageWithC has no product Gadgets; its products: PackageWithC" in missing.content["evalue"]
+
+
+NUMERICS_URL = "https://github.com/apple/swift-numerics.git"
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_algorithms_offline_after_numerics_installed_by_path_and_listed(
+    fresh_kernel: Callable[..., KernelPair], build_cache: Path
+) -> None:
+    """swift-algorithms' url dependency on swift-numerics is met by the swift-numerics installed earlier."""
+    _, kc = fresh_kernel("swift")
+    assert execute(kc, "%install").stream("stdout").startswith("No packages installed.\n")
+    numerics = execute(kc, f"%install '.package(path: \"{SHARED_PACKAGES / 'swift-numerics'}\")' Numerics", timeout=900)
+    assert numerics.status == "ok", (numerics.content, numerics.stream("stdout")[-3000:])
+    spec = f'.package(path: "{SHARED_PACKAGES / "swift-algorithms"}")'
+    algorithms = execute(kc, f"%install '{spec}' Algorithms", timeout=900)
+    assert algorithms.status == "ok", (algorithms.content, algorithms.stream("stdout")[-3000:])
+    assert value(kc, "import Algorithms\nArray([1, 2, 3].chunks(ofCount: 2).map(Array.init))") == "[[1, 2], [3]]"
+    assert value(kc, "import Numerics\nDouble.hypot(3, 4)") == "5.0"
+    # %install alone: the packages, where they come from, their products and the build folder.
+    listing = execute(kc, "%install").stream("stdout")
+    assert "Installed packages:\n  swift-numerics: .package(path:" in listing, listing
+    assert f"  swift-algorithms: {spec}\n    local folder {SHARED_PACKAGES / 'swift-algorithms'}; " in listing, listing
+    assert "products: Algorithms (import Algorithms)" in listing, listing
+    # The build is in the cache folder the environment names (SWIFT_KERNEL_CACHE_DIR).
+    folder = re.search(r"^Build folder: (.*)$", listing, re.MULTILINE)
+    assert folder is not None and Path(folder.group(1)).is_relative_to(build_cache / "packages"), listing
+    assert (Path(folder.group(1)) / "libjupyterInstalledPackages.so").is_file()
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_algorithms_offline_through_install_mirror(fresh_kernel: Callable[..., KernelPair], tmp_path: Path) -> None:
+    """%install-mirror URL PATH: a folder named otherwise than the package stands in for the url."""
+    copy = tmp_path / "numerics-copy"
+    shutil.copytree(SHARED_PACKAGES / "swift-numerics", copy)
+    _, kc = fresh_kernel("swift")
+    assert execute(kc, f"%install-mirror {NUMERICS_URL} {copy}").status == "ok"
+    spec = f"%install '.package(path: \"{SHARED_PACKAGES / 'swift-algorithms'}\")' Algorithms"
+    algorithms = execute(kc, spec, timeout=900)
+    assert algorithms.status == "ok", (algorithms.content, algorithms.stream("stdout")[-3000:])
+    assert value(kc, "import Algorithms\nArray([1, 2, 3].chunks(ofCount: 2).map(Array.init))") == "[[1, 2], [3]]"
+    assert f"Mirror: {NUMERICS_URL} -> {copy}\n" in execute(kc, "%install").stream("stdout")
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_build_cache_serves_a_fresh_kernel_and_rebuilds_a_changed_package(
+    fresh_kernel: Callable[..., KernelPair], tmp_path: Path
+) -> None:
+    package = tmp_path / "Greeter"
+    shutil.copytree(PACKAGES / "Greeter", package)
+    location = tmp_path / "builds"
+    cell = f"%install-location {location}\n%install '.package(path: \"{package}\")' Greeter"
+    km, kc = fresh_kernel("swift")
+    first = execute(kc, cell, timeout=300)
+    assert first.status == "ok", first.content
+    assert "Compiling" in first.stream("stdout") and "Cache hit" not in first.stream("stdout")
+    assert (location / "packages").is_dir()
+    stop_kernel(km, kc)
+    # A fresh kernel installs the same unchanged package: nothing is compiled.
+    km, kc = fresh_kernel("swift")
+    started = time.monotonic()
+    again = execute(kc, cell, timeout=300)
+    print(f"re-install in a fresh kernel with a warm cache: {time.monotonic() - started:.2f} s")
+    assert again.status == "ok", again.content
+    assert "Cache hit: the build in" in again.stream("stdout"), again.stream("stdout")
+    assert "Compiling" not in again.stream("stdout")
+    assert value(kc, 'import Greeter\ngreet("cache")') == '"Hello, cache!"'
+    stop_kernel(km, kc)
+    # The package's sources change: the next kernel's install rebuilds it, never serves the old build.
+    source = package / "Sources" / "Greeter" / "Greeter.swift"
+    source.write_text(source.read_text().replace('"Hello, \\(name)!"', '"Hey, \\(name)!"'))
+    _, kc = fresh_kernel("swift")
+    changed = execute(kc, cell, timeout=300)
+    assert changed.status == "ok", changed.content
+    assert "Cache hit" not in changed.stream("stdout") and "Compiling" in changed.stream("stdout")
+    assert value(kc, 'import Greeter\ngreet("cache")') == '"Hey, cache!"'
+
+
+def test_unreachable_urls_are_the_ones_fetched_and_never_got() -> None:
+    output = (
+        "Fetching https://example.invalid/a.git\nFetching https://example.invalid/b.git\n"
+        "Fetched https://example.invalid/a.git from cache (0.1s)\n"
+        "error: Git command 'git -C /root/.cache/org.swift.swiftpm/repositories/b config' failed\n"
+    )
+    assert unreachable_urls(output) == ["https://example.invalid/b.git"]
+    assert unreachable_urls("error: no such module\n") == []
+
+
+def test_mirror_is_a_path_dependency_named_as_the_url(tmp_path: Path) -> None:
+    numerics = tmp_path / "numerics-copy"
+    numerics.mkdir()
+    (numerics / "Package.swift").write_text("// swift-tools-version:5.9\n")
+    workspace = PackageWorkspace(tmp_path / "package")
+    workspace.add_mirror("https://github.com/apple/swift-numerics.git", str(numerics))
+    workspace.add('.package(path: "/a/swift-algorithms")', ("Algorithms",))
+    workspace.write()
+    link = tmp_path / "package" / "mirrors" / "swift-numerics"
+    assert f'.package(path: "{link}")' in workspace.manifest()
+    assert link.resolve() == numerics
+    # Installed by path itself, the package needs no stand-in.
+    workspace.add(f'.package(path: "{tmp_path}/swift-numerics")', ("Numerics",))
+    assert "mirrors" not in workspace.manifest()
+    with pytest.raises(InstallError, match=r"has no Package\.swift"):
+        workspace.add_mirror("https://example.invalid/x.git", str(tmp_path / "nothing"))
+
+
+def test_default_cache_dir_follows_the_environment() -> None:
+    assert default_cache_dir({"SWIFT_KERNEL_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x"}) == Path("/c")
+    assert default_cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/swift-kernel")
+    assert default_cache_dir({}) == Path("~/.cache/swift-kernel").expanduser()
