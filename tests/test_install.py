@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +26,7 @@ from swift_kernel.install import (
     unreachable_urls,
 )
 
-from .conftest import KernelPair, start_kernel, stop_kernel
+from .conftest import KernelPair, kernel_pid, start_kernel, stop_kernel
 from .test_completion import complete_until
 from .utils import execute, interrupt_after, value
 
@@ -513,3 +516,23 @@ def test_default_cache_dir_follows_the_environment() -> None:
     assert default_cache_dir({"SWIFT_KERNEL_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x"}) == Path("/c")
     assert default_cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/swift-kernel")
     assert default_cache_dir({}) == Path("~/.cache/swift-kernel").expanduser()
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGKILL])
+def test_install_folder_of_a_terminated_or_killed_kernel_is_gone(
+    fresh_kernel: Callable[..., KernelPair], signal_number: int
+) -> None:
+    """A kernel ended by SIGTERM or SIGKILL after an install: by the next kernel's start its folder is gone."""
+    temp = Path(tempfile.gettempdir())
+    km, kc = fresh_kernel("swift")
+    pid = kernel_pid(km)
+    assert execute(kc, install("Greeter", "Greeter"), timeout=300).status == "ok"
+    assert len(list(temp.glob(f"swift-kernel-install-{pid}-*"))) == 1
+    os.kill(pid, signal_number)
+    assert km.provisioner is not None and km.provisioner.process is not None
+    km.provisioner.process.wait(timeout=60)
+    fresh_kernel("swift")
+    assert list(temp.glob(f"swift-kernel-install-{pid}-*")) == []
