@@ -107,6 +107,15 @@ class InstallMirror:
 
 
 @dataclass(frozen=True)
+class InstallIncludeCommand:
+    """Run a command that prints -I flags (pkg-config --cflags) for the builds of %install and for LLDB."""
+
+    directive: ClassVar[str] = "%install-extra-include-command"
+
+    command: str
+
+
+@dataclass(frozen=True)
 class InstallLocation:
     """Choose the folder that keeps %install builds across kernel restarts."""
 
@@ -142,6 +151,7 @@ Directive = (
     | ListInstalled
     | InstallMirror
     | InstallLocation
+    | InstallIncludeCommand
     | ResetSession
     | SetDisplay
 )
@@ -259,6 +269,13 @@ def _install_location(argument: str) -> Directive:
     return InstallLocation(words[0])
 
 
+def _install_include_command(argument: str) -> Directive:
+    """%install-extra-include-command CMD  -- add the -I folders CMD prints (pkg-config --cflags x) to %install."""
+    if not argument.strip():
+        raise DirectiveError("%install-extra-include-command takes a shell command, e.g. pkg-config --cflags zlib")
+    return InstallIncludeCommand(argument.strip())
+
+
 def _display(argument: str) -> Directive:
     """%display tables on|off  -- show a cell's result that is a collection of rows as a table."""
     words = argument.split()
@@ -276,6 +293,7 @@ REGISTRY: dict[str, Callable[[str], Directive]] = {
     "install-swiftpm-flags": _install_flags,
     "install-mirror": _install_mirror,
     "install-location": _install_location,
+    "install-extra-include-command": _install_include_command,
     "reset": _reset,
     "display": _display,
     "help": _help,

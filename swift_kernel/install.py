@@ -72,6 +72,8 @@ class PackageWorkspace:
     modules: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     # %install-mirror: package identity -> (url, local folder) that stands in for the url.
     mirrors: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Header folders from %install-extra-include-command: -Xcc -I for the build, and LLDB's clang.
+    include_dirs: list[str] = field(default_factory=list)
     # Where the fresh copies of the built library go (None: ``root``); ``root`` may be a cache folder.
     library_dir: Path | None = None
 
@@ -203,8 +205,12 @@ let package = Package(
 
     def build_command(self, swift_build: Path) -> str:
         """Return the shell command that builds the package."""
-        words = [str(swift_build), "--package-path", str(self.root), *self.flags]
+        words = [str(swift_build), "--package-path", str(self.root), *self.all_flags()]
         return " ".join(shlex.quote(word) for word in words)
+
+    def all_flags(self) -> list[str]:
+        """Return the flags of the build: %install-swiftpm-flags and the extra include folders."""
+        return [*self.flags, *(f for folder in self.include_dirs for f in ("-Xcc", f"-I{folder}"))]
 
     def snapshot(self) -> tuple[list[str], list[tuple[str, str]]]:
         """Return what ``restore`` needs to undo an ``add``."""
@@ -339,7 +345,7 @@ let package = Package(
                 lines.append(f"    {version}; products: {', '.join(products) or 'none'}")
         for url, folder in sorted(self.mirrors.values()):
             lines.append(f"Mirror: {url} -> {folder}")
-        lines.append(f"Flags: {shlex.join(self.flags) if self.flags else 'none'}")
+        lines.append(f"Flags: {shlex.join(self.all_flags()) if self.all_flags() else 'none'}")
         lines.append(f"Build folder: {self.build_dir}")
         return "\n".join(lines) + "\n"
 

@@ -15,6 +15,7 @@ import logging
 import os
 import shlex
 import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -41,6 +42,7 @@ from .directives import (
     DirectiveError,
     Include,
     InstallFlags,
+    InstallIncludeCommand,
     InstallLocation,
     InstallMirror,
     InstallPackage,
@@ -589,7 +591,7 @@ class SwiftKernel(Kernel):
         environment = {**self.environment, "TMPDIR": str(temp)}
         swift_package = self.toolchain.swift_build.with_name("swift-package")
         try:
-            self.packages.root = self.build_cache.package_root(self.packages.flags)
+            self.packages.root = self.build_cache.package_root(self.packages.all_flags())
             self.packages.add(directive.spec, directive.products)
             await asyncio.get_running_loop().run_in_executor(
                 None, self.packages.learn_modules, swift_package, environment
@@ -639,6 +641,7 @@ class SwiftKernel(Kernel):
             [str(d) for d in self.packages.module_dirs()],
             [str(m) for m in self.packages.module_maps()],
             library,
+            tuple(self.packages.include_dirs),
         )
         if failure is None:
             self.packages.mark_loaded()
@@ -651,6 +654,25 @@ class SwiftKernel(Kernel):
             names = ", ".join(directive.products)
             output("stdout", Text(f"Installed {names}: {imports} in the cells that follow.\n"))
         return failure
+
+    async def _add_include_dirs(self, command: str, output: OutputCallback) -> CellError | None:
+        """Run ``command`` and add the -I folders it prints to the builds of %install and to LLDB."""
+        try:
+            ran = await asyncio.to_thread(
+                subprocess.run, command, shell=True, capture_output=True, text=True, timeout=60, env=self.environment
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return CellError("InstallError", f"%install-extra-include-command: {command!r} failed: {error}")
+        if ran.returncode != 0:
+            said = ran.stderr.strip().splitlines()[-1] if ran.stderr.strip() else "no error output"
+            evalue = f"%install-extra-include-command: {command!r} failed ({describe_exit(ran.returncode)}): {said}"
+            return CellError("InstallError", evalue)
+        words = iter(shlex.split(ran.stdout))
+        folders = [next(words, "") if word == "-I" else word[2:] for word in words if word.startswith("-I")]
+        added = [f for f in dict.fromkeys(folders) if f and f not in self.packages.include_dirs]
+        self.packages.include_dirs += added
+        output("stdout", Text(f"%install-extra-include-command: include folders {', '.join(added) or 'none new'}\n"))
+        return None
 
     def _earlier_imports(self) -> list[str]:
         """Return the modules the cells that ran in this Swift process imported, in the order first imported."""
@@ -815,6 +837,8 @@ class SwiftKernel(Kernel):
                 self.packages.add_mirror(directive.url, directive.path)
             except InstallError as error:
                 return CellError("InstallError", f"%install-mirror: {error}")
+        elif isinstance(directive, InstallIncludeCommand):
+            return await self._add_include_dirs(directive.command, output)
         elif isinstance(directive, InstallLocation):
             location = Path(directive.path.replace("$cwd", os.getcwd())).expanduser().absolute()
             self.build_cache.release()

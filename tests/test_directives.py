@@ -8,6 +8,7 @@ from swift_kernel.directives import (
     REGISTRY,
     DirectiveError,
     InstallFlags,
+    InstallIncludeCommand,
     InstallLocation,
     InstallMirror,
     ListInstalled,
@@ -81,7 +82,15 @@ def test_install_alone_mirror_and_location() -> None:
     url = "https://github.com/apple/swift-numerics.git"
     assert parse_cell(f"%install-mirror {url} '/a b/numerics'")[0] == [InstallMirror(url, "/a b/numerics")]
     assert parse_cell("%install-location ~/builds")[0] == [InstallLocation("~/builds")]
-    for wrong in ("%install-mirror /a/b", f"%install-mirror {url}", "%install-location", "%install-location a b"):
+    command = "pkg-config --cflags zlib"
+    assert parse_cell(f"%install-extra-include-command {command}")[0] == [InstallIncludeCommand(command)]
+    for wrong in (
+        "%install-mirror /a/b",
+        f"%install-mirror {url}",
+        "%install-location",
+        "%install-location a b",
+        "%install-extra-include-command",
+    ):
         with pytest.raises(DirectiveError, match=wrong.split()[0]):
             parse_cell(wrong)
 

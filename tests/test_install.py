@@ -536,3 +536,40 @@ def test_install_folder_of_a_terminated_or_killed_kernel_is_gone(
     km.provisioner.process.wait(timeout=60)
     fresh_kernel("swift")
     assert list(temp.glob(f"swift-kernel-install-{pid}-*")) == []
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_extra_include_command_reaches_the_build_and_lldb(
+    fresh_kernel: Callable[..., KernelPair], tmp_path: Path
+) -> None:
+    """A C target whose header includes a "system" header found only through the command's -I flag."""
+    system = tmp_path / "system" / "include"
+    system.mkdir(parents=True)
+    (system / "extrainc.h").write_text("static inline int extra_answer(void) { return 40; }\n")
+    package = tmp_path / "UsesSystem"
+    (package / "Sources" / "CUsesSystem" / "include").mkdir(parents=True)
+    (package / "Package.swift").write_text(
+        "// swift-tools-version:5.9\nimport PackageDescription\n\n"
+        'let package = Package(\n    name: "UsesSystem",\n'
+        '    products: [.library(name: "CUsesSystem", targets: ["CUsesSystem"])],\n'
+        '    targets: [.target(name: "CUsesSystem")]\n)\n'
+    )
+    (package / "Sources" / "CUsesSystem" / "include" / "usessystem.h").write_text(
+        "#include <extrainc.h>\nint uses_system(void);\n"
+    )
+    (package / "Sources" / "CUsesSystem" / "usessystem.c").write_text(
+        '#include "usessystem.h"\nint uses_system(void) { return extra_answer() + 2; }\n'
+    )
+    _, kc = fresh_kernel("swift")
+    failing = execute(kc, "%install-extra-include-command echo oops >&2; exit 3")
+    assert failing.content["evalue"] == (
+        "%install-extra-include-command: 'echo oops >&2; exit 3' failed (exit status 3): oops"
+    ), failing.content
+    added = execute(kc, f"%install-extra-include-command echo -I{system} -DX")
+    assert added.stream("stdout") == f"%install-extra-include-command: include folders {system}\n"
+    installed = execute(kc, f"%install '.package(path: \"{package}\")' CUsesSystem", timeout=300)
+    assert installed.status == "ok", (installed.content, installed.stream("stdout")[-2000:])
+    # LLDB's clang finds the header too: the inline function from it is callable in a cell.
+    assert value(kc, "import CUsesSystem\nuses_system() + extra_answer()") == "82"
