@@ -444,9 +444,11 @@ class CellController:
         """Set an environment variable inside the Swift process (and fresh ones)."""
         return self.host.set_environment(name, value)
 
-    def load_installed(self, module_dirs: list[str], module_maps: list[str], library: str) -> CellError | None:
+    def load_installed(
+        self, module_dirs: list[str], module_maps: list[str], library: str, include_dirs: tuple[str, ...] = ()
+    ) -> CellError | None:
         """Load built packages into the Swift process (and fresh ones)."""
-        return self.host.load_installed(Installed(tuple(module_dirs), tuple(module_maps), library))
+        return self.host.load_installed(Installed(tuple(module_dirs), tuple(module_maps), library, include_dirs))
 
     def kill_now(self) -> None:
         """Kill the Swift process at once; safe from any thread, even while a cell runs."""

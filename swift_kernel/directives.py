@@ -90,6 +90,41 @@ class InstallFlags:
 
 
 @dataclass(frozen=True)
+class ListInstalled:
+    """List the installed packages, their products and the build folder."""
+
+    directive: ClassVar[str] = "%install"
+
+
+@dataclass(frozen=True)
+class InstallMirror:
+    """Satisfy a url dependency of later %install packages with a local folder (no network needed)."""
+
+    directive: ClassVar[str] = "%install-mirror"
+
+    url: str
+    path: str
+
+
+@dataclass(frozen=True)
+class InstallIncludeCommand:
+    """Run a command that prints -I flags (pkg-config --cflags) for the builds of %install and for LLDB."""
+
+    directive: ClassVar[str] = "%install-extra-include-command"
+
+    command: str
+
+
+@dataclass(frozen=True)
+class InstallLocation:
+    """Choose the folder that keeps %install builds across kernel restarts."""
+
+    directive: ClassVar[str] = "%install-location"
+
+    path: str
+
+
+@dataclass(frozen=True)
 class ResetSession:
     """Start a fresh LLDB host and Swift process, keeping packages, environment and imports."""
 
@@ -127,6 +162,10 @@ Directive = (
     | Include
     | InstallPackage
     | InstallFlags
+    | ListInstalled
+    | InstallMirror
+    | InstallLocation
+    | InstallIncludeCommand
     | ResetSession
     | SetDisplay
     | ListNames
@@ -192,7 +231,12 @@ _INSTALL = re.compile(r"""^\s*'(\.package\(.*\))'\s+(.+)$""")
 
 
 def _install(argument: str) -> Directive:
-    """%install '.package(path: "DIR")' PRODUCT [PRODUCT...]  -- build a SwiftPM package; import its products."""
+    """%install '.package(path: "DIR")' PRODUCT [PRODUCT...]  -- build a SwiftPM package; import its products.
+
+    Alone: list the installed packages and the build folder.
+    """
+    if not argument.strip():
+        return ListInstalled()
     match = _INSTALL.match(argument)
     if match is None:
         raise DirectiveError(
@@ -220,6 +264,32 @@ def _install_flags(argument: str) -> Directive:
     if flags == ("$clear",):
         return InstallFlags((), "clear")
     return InstallFlags(flags)
+
+
+def _install_mirror(argument: str) -> Directive:
+    """%install-mirror URL PATH  -- a url dependency of later %install packages comes from the folder PATH."""
+    words = shlex.split(argument)
+    if len(words) != 2 or ("://" not in words[0] and not words[0].startswith("git@")):
+        raise DirectiveError(
+            "%install-mirror takes a package url and a local folder, e.g. "
+            "%install-mirror https://github.com/apple/swift-numerics.git $cwd/swift-numerics"
+        )
+    return InstallMirror(words[0], words[1])
+
+
+def _install_location(argument: str) -> Directive:
+    """%install-location DIR  -- keep the builds of %install in DIR (default: the user's cache folder)."""
+    words = shlex.split(argument)
+    if len(words) != 1:
+        raise DirectiveError("%install-location takes one folder, e.g. %install-location $cwd/swift-builds")
+    return InstallLocation(words[0])
+
+
+def _install_include_command(argument: str) -> Directive:
+    """%install-extra-include-command CMD  -- add the -I folders CMD prints (pkg-config --cflags x) to %install."""
+    if not argument.strip():
+        raise DirectiveError("%install-extra-include-command takes a shell command, e.g. pkg-config --cflags zlib")
+    return InstallIncludeCommand(argument.strip())
 
 
 def _display(argument: str) -> Directive:
@@ -251,6 +321,9 @@ REGISTRY: dict[str, Callable[[str], Directive]] = {
     "include": _include,
     "install": _install,
     "install-swiftpm-flags": _install_flags,
+    "install-mirror": _install_mirror,
+    "install-location": _install_location,
+    "install-extra-include-command": _install_include_command,
     "reset": _reset,
     "display": _display,
     "who": _who,

@@ -15,6 +15,7 @@ import logging
 import os
 import shlex
 import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -41,8 +42,12 @@ from .directives import (
     DirectiveError,
     Include,
     InstallFlags,
+    InstallIncludeCommand,
+    InstallLocation,
+    InstallMirror,
     InstallPackage,
     ListGlobals,
+    ListInstalled,
     ListNames,
     ResetSession,
     RunSystem,
@@ -56,7 +61,17 @@ from .directives import (
 )
 from .display import DisplayError, display_message, progress_bundle, result_bundle, variables_bundle
 from .imports import ModuleChecker, imported_modules, missing_import_error
-from .install import BuildCompleteFilter, BuildProgress, InstallError, PackageWorkspace, lsp_arguments
+from .install import (
+    BuildCache,
+    BuildCompleteFilter,
+    BuildProgress,
+    InstallError,
+    PackageWorkspace,
+    default_cache_dir,
+    lsp_arguments,
+    network_error,
+    unreachable_urls,
+)
 from .lsp import SourceKitLSP
 from .messages import DebugEvent, Global
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
@@ -298,7 +313,9 @@ class SwiftKernel(Kernel):
         self._install_dir = tempfile.TemporaryDirectory(prefix=f"{_INSTALL_PREFIX}{os.getpid()}-")
         # input_request waits of the running cell (on the event loop); cancelled when it ends.
         self._input_tasks: set[asyncio.Task[str | None]] = set()
-        self.packages = PackageWorkspace(Path(self._install_dir.name))
+        self.packages = PackageWorkspace(Path(self._install_dir.name), library_dir=Path(self._install_dir.name))
+        # The generated package and its build live in a cache folder that the next kernel reuses.
+        self.build_cache = BuildCache(default_cache_dir(dict(os.environ)), self.swift_version)
         self.modules = ModuleChecker(self.toolchain.swiftc)
         # Every cell's source, for history requests.
         self.history: list[str] = []
@@ -629,6 +646,7 @@ class SwiftKernel(Kernel):
         environment = {**self.environment, "TMPDIR": str(temp)}
         swift_package = self.toolchain.swift_build.with_name("swift-package")
         try:
+            self.packages.root = self.build_cache.package_root(self.packages.all_flags())
             self.packages.add(directive.spec, directive.products)
             await asyncio.get_running_loop().run_in_executor(
                 None, self.packages.learn_modules, swift_package, environment
@@ -636,13 +654,18 @@ class SwiftKernel(Kernel):
             self.packages.write()
         except (InstallError, OSError) as error:
             return CellError("InstallError", f"%install: {error}")
-        output("stdout", Text(f"Building {', '.join(directive.products)} with SwiftPM...\n"))
-        status = await self._build(environment, cell, output, parent, silent)
+        output("stdout", Text(f"Building {', '.join(directive.products)} with SwiftPM in {self.packages.root}...\n"))
+        status, progress, build_output = await self._build(environment, cell, output, parent, silent)
         if status is None:
             return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
         if status != 0:
+            unreachable = unreachable_urls(build_output)
+            if unreachable:
+                return CellError("InstallError", network_error(unreachable))
             evalue = f"%install: swift build failed ({describe_exit(status)}); see its output above"
             return CellError("InstallError", evalue)
+        if not progress.compiled:
+            output("stdout", Text(f"Cache hit: the build in {self.packages.root} was up to date, nothing compiled.\n"))
         try:
             library = str(self.packages.fresh_library())
             # A url package's manifest can be read now that SwiftPM fetched it (for the next build's imports).
@@ -673,6 +696,7 @@ class SwiftKernel(Kernel):
             [str(d) for d in self.packages.module_dirs()],
             [str(m) for m in self.packages.module_maps()],
             library,
+            tuple(self.packages.include_dirs),
         )
         if failure is None:
             self.packages.mark_loaded()
@@ -686,17 +710,40 @@ class SwiftKernel(Kernel):
             output("stdout", Text(f"Installed {names}: {imports} in the cells that follow.\n"))
         return failure
 
+    async def _add_include_dirs(self, command: str, output: OutputCallback) -> CellError | None:
+        """Run ``command`` and add the -I folders it prints to the builds of %install and to LLDB."""
+        try:
+            ran = await asyncio.to_thread(
+                subprocess.run, command, shell=True, capture_output=True, text=True, timeout=60, env=self.environment
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return CellError("InstallError", f"%install-extra-include-command: {command!r} failed: {error}")
+        if ran.returncode != 0:
+            said = ran.stderr.strip().splitlines()[-1] if ran.stderr.strip() else "no error output"
+            evalue = f"%install-extra-include-command: {command!r} failed ({describe_exit(ran.returncode)}): {said}"
+            return CellError("InstallError", evalue)
+        words = iter(shlex.split(ran.stdout))
+        folders = [next(words, "") if word == "-I" else word[2:] for word in words if word.startswith("-I")]
+        added = [f for f in dict.fromkeys(folders) if f and f not in self.packages.include_dirs]
+        self.packages.include_dirs += added
+        output("stdout", Text(f"%install-extra-include-command: include folders {', '.join(added) or 'none new'}\n"))
+        return None
+
     def _earlier_imports(self) -> list[str]:
         """Return the modules the cells that ran in this Swift process imported, in the order first imported."""
         return list(dict.fromkeys(i.module for code in self.successful_cells for i in imported_modules(code)))
 
     async def _build(
         self, environment: dict[str, str], cell: Cell, output: OutputCallback, parent: dict[str, Any], silent: bool
-    ) -> int | None:
-        """Build the generated package with a progress bar; return SwiftPM's exit status (None: interrupted)."""
+    ) -> tuple[int | None, BuildProgress, str]:
+        """Build the generated package with a progress bar; return SwiftPM's exit status (None: interrupted).
+
+        With it, the progress (whether anything was compiled) and SwiftPM's output.
+        """
         command = self.packages.build_command(self.toolchain.swift_build)
         progress = BuildProgress()
         shown = BuildCompleteFilter()
+        everything: list[str] = []
         display_id = f"swift-install-{uuid.uuid4().hex}"
 
         def show_progress(msg_type: str) -> None:
@@ -708,6 +755,7 @@ class SwiftKernel(Kernel):
         def build_output(name: str, event: OutputEvent) -> None:
             # Lines as they come, and the bar that SwiftPM's "[done/total]" lines move.
             if isinstance(event, Text):
+                everything.append(event.text)
                 moved = progress.feed(event.text)
                 event = Text(shown.feed(event.text))
                 if event.text:
@@ -729,7 +777,7 @@ class SwiftKernel(Kernel):
         else:
             progress.step = "interrupted" if status is None else f"failed ({describe_exit(status)})"
         show_progress("update_display_data")
-        return status
+        return status, progress, "".join(everything)
 
     def _input_callback(self, parent: dict[str, Any], allow_stdin: bool) -> InputCallback:
         """Return what the cell controller calls (on its watcher thread) when the Swift code reads stdin."""
@@ -825,14 +873,8 @@ class SwiftKernel(Kernel):
                 return self.cells.interrupted_result(cell).error  # type: ignore[union-attr]
             if status != 0:
                 output("stderr", Text(f"%system: {describe_exit(status)}\n"))
-        elif isinstance(directive, InstallFlags):
-            if directive.action == "clear":
-                self.packages.flags = []
-            elif directive.action == "add":
-                self.packages.flags = [*self.packages.flags, *directive.flags]
-            else:
-                current = shlex.join(self.packages.flags) if self.packages.flags else "none ($clear removes them all)"
-                output("stdout", Text(f"%install-swiftpm-flags: {current}\n"))
+        elif isinstance(directive, (InstallFlags, ListInstalled, InstallMirror, InstallLocation)):
+            return self._set_up_install(directive, output)
         elif isinstance(directive, SetDisplay):
             self.cells.tables = directive.tables
         elif isinstance(directive, (ListNames, ListGlobals)):
@@ -847,6 +889,8 @@ class SwiftKernel(Kernel):
                 self._publish("display_data", {"data": bundle, "metadata": {}, "transient": {}}, parent)
         elif isinstance(directive, InstallPackage):
             return await self._install(directive, cell, output, parent, silent)
+        elif isinstance(directive, InstallIncludeCommand):
+            return await self._add_include_dirs(directive.command, output)
         elif isinstance(directive, ResetSession):
             return await self._reset(cell, output)
         elif isinstance(directive, Include):
@@ -859,6 +903,31 @@ class SwiftKernel(Kernel):
             result = await self._on_lldb_thread(self.cells.execute, source, expand_user(directive.path), cell)
             included: ExecutionResult = result
             return included.error
+        return None
+
+    def _set_up_install(
+        self, directive: InstallFlags | ListInstalled | InstallMirror | InstallLocation, output: OutputCallback
+    ) -> CellError | None:
+        """Carry out a directive that sets up (or shows) what %install builds with; nothing is built."""
+        if isinstance(directive, InstallFlags):
+            if directive.action == "clear":
+                self.packages.flags = []
+            elif directive.action == "add":
+                self.packages.flags = [*self.packages.flags, *directive.flags]
+            else:
+                current = shlex.join(self.packages.flags) if self.packages.flags else "none ($clear removes them all)"
+                output("stdout", Text(f"%install-swiftpm-flags: {current}\n"))
+        elif isinstance(directive, ListInstalled):
+            output("stdout", Text(self.packages.listing()))
+        elif isinstance(directive, InstallMirror):
+            try:
+                self.packages.add_mirror(directive.url, directive.path)
+            except InstallError as error:
+                return CellError("InstallError", f"%install-mirror: {error}")
+        else:
+            location = Path(directive.path.replace("$cwd", os.getcwd())).expanduser().absolute()
+            self.build_cache.release()
+            self.build_cache = BuildCache(location, self.swift_version)
         return None
 
     async def _reset(self, cell: Cell, output: OutputCallback) -> CellError | None:
@@ -1128,6 +1197,7 @@ class SwiftKernel(Kernel):
         except Exception:
             self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
         self._lldb_thread.shutdown(wait=False)
+        self.build_cache.release()
         # What the kernel's processes started and left running, even outside its process tree
         # (a setsid %system command, a fork of the Swift process), and a host that did not end.
         # Only with a mark of this process's own (``__main__.launch`` sets it): a kernel object

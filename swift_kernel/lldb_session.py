@@ -716,6 +716,13 @@ class LLDBSession:
                 self._link(Path(self._found_modules, "swift", module.name), module)
         for module_map in installed.module_maps:
             self._link_clang_modules(Path(module_map))
+        # Clang flags cannot reach LLDB any more (see ``_found_modules``): what a header folder
+        # holds is linked into the clang folder LLDB searches, so `#include <foo.h>` finds it.
+        for folder in installed.include_dirs:
+            for entry in sorted(Path(folder).glob("*")):
+                link = Path(self._found_modules, "clang", entry.name)
+                if not link.is_symlink():  # a module's own link comes first
+                    self._link(link, entry)
         library = installed.library
         code = f"dlopen({swift_literal(library)}, RTLD_NOW | RTLD_GLOBAL) == nil ? String(cString: dlerror()) : \"\""
         result = self._target.EvaluateExpression(code, self._plain_options)

@@ -19,7 +19,7 @@ from typing import Any
 
 from .diagnostics import CellError, Frame
 
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 
 
 class SwiftProcessEnded(Exception):
@@ -95,6 +95,8 @@ class Installed:
     module_dirs: tuple[str, ...]
     module_maps: tuple[str, ...]
     library: str
+    # Header folders (%install-extra-include-command's -I flags) that LLDB's clang must search.
+    include_dirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

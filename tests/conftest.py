@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -21,6 +22,23 @@ KernelPair = tuple[KernelManager, BlockingKernelClient]
 # The kernelspec with signal-mode interrupts exists for the tests only: users of `make lab` see
 # just `swift`, so the tests register this one in a private directory (signal_kernelspec).
 SIGNAL_KERNEL = "swift-signal"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the %install build cache of the kernels started by module fixtures out of the real home."""
+    cache = tmp_path_factory.mktemp("swift-kernel-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SWIFT_KERNEL_CACHE_DIR", str(cache))
+        yield cache
+
+
+@pytest.fixture(autouse=True)
+def build_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Give the kernels a test starts an empty %install build cache: a build is never another test's."""
+    cache = tmp_path_factory.mktemp("swift-kernel-cache")
+    monkeypatch.setenv("SWIFT_KERNEL_CACHE_DIR", str(cache))
+    return cache
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,11 @@ from swift_kernel.directives import (
     REGISTRY,
     DirectiveError,
     InstallFlags,
+    InstallIncludeCommand,
+    InstallLocation,
+    InstallMirror,
     ListGlobals,
+    ListInstalled,
     ListNames,
     SetDisplay,
     SetTimeout,
@@ -73,6 +77,24 @@ def test_install_flags_add_clear_and_show() -> None:
     ]
     assert parse_cell("%install-swiftpm-flags $clear")[0] == [InstallFlags((), "clear")]
     assert parse_cell("%install-swiftpm-flags")[0] == [InstallFlags((), "show")]
+
+
+def test_install_alone_mirror_and_location() -> None:
+    assert parse_cell("%install")[0] == [ListInstalled()]
+    url = "https://github.com/apple/swift-numerics.git"
+    assert parse_cell(f"%install-mirror {url} '/a b/numerics'")[0] == [InstallMirror(url, "/a b/numerics")]
+    assert parse_cell("%install-location ~/builds")[0] == [InstallLocation("~/builds")]
+    command = "pkg-config --cflags zlib"
+    assert parse_cell(f"%install-extra-include-command {command}")[0] == [InstallIncludeCommand(command)]
+    for wrong in (
+        "%install-mirror /a/b",
+        f"%install-mirror {url}",
+        "%install-location",
+        "%install-location a b",
+        "%install-extra-include-command",
+    ):
+        with pytest.raises(DirectiveError, match=wrong.split()[0]):
+            parse_cell(wrong)
 
 
 def test_help() -> None:

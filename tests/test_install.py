@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +21,12 @@ from swift_kernel.install import (
     InstallError,
     PackageWorkspace,
     clang_module_names,
+    default_cache_dir,
     package_identity,
+    unreachable_urls,
 )
 
-from .conftest import KernelPair, start_kernel, stop_kernel
+from .conftest import KernelPair, kernel_pid, start_kernel, stop_kernel
 from .test_completion import complete_until
 from .utils import execute, interrupt_after, value
 
@@ -137,8 +142,12 @@ def test_unreachable_url_package_fails_clearly(kc: object) -> None:
     spec = '%install \'.package(url: "https://example.invalid/acme/Remote.git", from: "1.0.0")\' Remote'
     failed = execute(kc, spec, timeout=300)  # type: ignore[arg-type]
     assert failed.content["ename"] == "InstallError", failed.content
-    assert "swift build failed" in failed.content["evalue"]
-    assert "example.invalid" in failed.stream("stdout") + failed.stream("stderr")
+    # One line that says what failed and names the way to install without the network.
+    url = "https://example.invalid/acme/Remote.git"
+    assert failed.content["evalue"] == (
+        f"%install: the network could not be reached for {url}; use a local copy of the package: "
+        f"%install-mirror {url} PATH (or %install it by path first)"
+    )
     assert value(kc, "beforeUrl") == "8"  # type: ignore[arg-type]
 
 
@@ -157,6 +166,11 @@ def test_install_directive_errors(kc: object) -> None:
     wrong = execute(kc, "%install Greeter")  # type: ignore[arg-type]
     assert wrong.content["ename"] == "DirectiveError"
     assert "%install takes a quoted package" in wrong.content["evalue"]
+    mirror = execute(kc, "%install-mirror /not/a/url")  # type: ignore[arg-type]
+    assert "%install-mirror takes a package url and a local folder" in mirror.content["evalue"]
+    no_package = execute(kc, "%install-mirror https://example.invalid/x/Lib.git /nonexistent")  # type: ignore[arg-type]
+    expected = "%install-mirror: /nonexistent has no Package.swift: it is not a SwiftPM package"
+    assert no_package.content["evalue"] == expected
 
 
 def test_package_identity_and_manifest(tmp_path: Path) -> None:
@@ -386,3 +400,176 @@ def test_product_whose_name_is_no_module(fresh_kernel: Callable[..., KernelPair]
     missing = execute(kc, f"%install '.package(path: \"{package}\")' Gadgets", timeout=300)
     assert missing.content["ename"] == "InstallError"
     assert "PackageWithC has no product Gadgets; its products: PackageWithC" in missing.content["evalue"]
+
+
+NUMERICS_URL = "https://github.com/apple/swift-numerics.git"
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_algorithms_offline_after_numerics_installed_by_path_and_listed(
+    fresh_kernel: Callable[..., KernelPair], build_cache: Path
+) -> None:
+    """swift-algorithms' url dependency on swift-numerics is met by the swift-numerics installed earlier."""
+    _, kc = fresh_kernel("swift")
+    assert execute(kc, "%install").stream("stdout").startswith("No packages installed.\n")
+    numerics = execute(kc, f"%install '.package(path: \"{SHARED_PACKAGES / 'swift-numerics'}\")' Numerics", timeout=900)
+    assert numerics.status == "ok", (numerics.content, numerics.stream("stdout")[-3000:])
+    spec = f'.package(path: "{SHARED_PACKAGES / "swift-algorithms"}")'
+    algorithms = execute(kc, f"%install '{spec}' Algorithms", timeout=900)
+    assert algorithms.status == "ok", (algorithms.content, algorithms.stream("stdout")[-3000:])
+    assert value(kc, "import Algorithms\nArray([1, 2, 3].chunks(ofCount: 2).map(Array.init))") == "[[1, 2], [3]]"
+    assert value(kc, "import Numerics\nDouble.hypot(3, 4)") == "5.0"
+    # %install alone: the packages, where they come from, their products and the build folder.
+    listing = execute(kc, "%install").stream("stdout")
+    assert "Installed packages:\n  swift-numerics: .package(path:" in listing, listing
+    assert f"  swift-algorithms: {spec}\n    local folder {SHARED_PACKAGES / 'swift-algorithms'}; " in listing, listing
+    assert "products: Algorithms (import Algorithms)" in listing, listing
+    # The build is in the cache folder the environment names (SWIFT_KERNEL_CACHE_DIR).
+    folder = re.search(r"^Build folder: (.*)$", listing, re.MULTILINE)
+    assert folder is not None and Path(folder.group(1)).is_relative_to(build_cache / "packages"), listing
+    assert (Path(folder.group(1)) / "libjupyterInstalledPackages.so").is_file()
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_algorithms_offline_through_install_mirror(fresh_kernel: Callable[..., KernelPair], tmp_path: Path) -> None:
+    """%install-mirror URL PATH: a folder named otherwise than the package stands in for the url."""
+    copy = tmp_path / "numerics-copy"
+    shutil.copytree(SHARED_PACKAGES / "swift-numerics", copy)
+    _, kc = fresh_kernel("swift")
+    assert execute(kc, f"%install-mirror {NUMERICS_URL} {copy}").status == "ok"
+    spec = f"%install '.package(path: \"{SHARED_PACKAGES / 'swift-algorithms'}\")' Algorithms"
+    algorithms = execute(kc, spec, timeout=900)
+    assert algorithms.status == "ok", (algorithms.content, algorithms.stream("stdout")[-3000:])
+    assert value(kc, "import Algorithms\nArray([1, 2, 3].chunks(ofCount: 2).map(Array.init))") == "[[1, 2], [3]]"
+    assert f"Mirror: {NUMERICS_URL} -> {copy}\n" in execute(kc, "%install").stream("stdout")
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_build_cache_serves_a_fresh_kernel_and_rebuilds_a_changed_package(
+    fresh_kernel: Callable[..., KernelPair], tmp_path: Path
+) -> None:
+    package = tmp_path / "Greeter"
+    shutil.copytree(PACKAGES / "Greeter", package)
+    location = tmp_path / "builds"
+    cell = f"%install-location {location}\n%install '.package(path: \"{package}\")' Greeter"
+    km, kc = fresh_kernel("swift")
+    first = execute(kc, cell, timeout=300)
+    assert first.status == "ok", first.content
+    assert "Compiling" in first.stream("stdout") and "Cache hit" not in first.stream("stdout")
+    assert (location / "packages").is_dir()
+    stop_kernel(km, kc)
+    # A fresh kernel installs the same unchanged package: nothing is compiled.
+    km, kc = fresh_kernel("swift")
+    started = time.monotonic()
+    again = execute(kc, cell, timeout=300)
+    print(f"re-install in a fresh kernel with a warm cache: {time.monotonic() - started:.2f} s")
+    assert again.status == "ok", again.content
+    assert "Cache hit: the build in" in again.stream("stdout"), again.stream("stdout")
+    assert "Compiling" not in again.stream("stdout")
+    assert value(kc, 'import Greeter\ngreet("cache")') == '"Hello, cache!"'
+    stop_kernel(km, kc)
+    # The package's sources change: the next kernel's install rebuilds it, never serves the old build.
+    source = package / "Sources" / "Greeter" / "Greeter.swift"
+    source.write_text(source.read_text().replace('"Hello, \\(name)!"', '"Hey, \\(name)!"'))
+    _, kc = fresh_kernel("swift")
+    changed = execute(kc, cell, timeout=300)
+    assert changed.status == "ok", changed.content
+    assert "Cache hit" not in changed.stream("stdout") and "Compiling" in changed.stream("stdout")
+    assert value(kc, 'import Greeter\ngreet("cache")') == '"Hey, cache!"'
+
+
+def test_unreachable_urls_are_the_ones_fetched_and_never_got() -> None:
+    output = (
+        "Fetching https://example.invalid/a.git\nFetching https://example.invalid/b.git\n"
+        "Fetched https://example.invalid/a.git from cache (0.1s)\n"
+        "error: Git command 'git -C /root/.cache/org.swift.swiftpm/repositories/b config' failed\n"
+    )
+    assert unreachable_urls(output) == ["https://example.invalid/b.git"]
+    assert unreachable_urls("error: no such module\n") == []
+
+
+def test_mirror_is_a_path_dependency_named_as_the_url(tmp_path: Path) -> None:
+    numerics = tmp_path / "numerics-copy"
+    numerics.mkdir()
+    (numerics / "Package.swift").write_text("// swift-tools-version:5.9\n")
+    workspace = PackageWorkspace(tmp_path / "package")
+    workspace.add_mirror("https://github.com/apple/swift-numerics.git", str(numerics))
+    workspace.add('.package(path: "/a/swift-algorithms")', ("Algorithms",))
+    workspace.write()
+    link = tmp_path / "package" / "mirrors" / "swift-numerics"
+    assert f'.package(path: "{link}")' in workspace.manifest()
+    assert link.resolve() == numerics
+    # Installed by path itself, the package needs no stand-in.
+    workspace.add(f'.package(path: "{tmp_path}/swift-numerics")', ("Numerics",))
+    assert "mirrors" not in workspace.manifest()
+    with pytest.raises(InstallError, match=r"has no Package\.swift"):
+        workspace.add_mirror("https://example.invalid/x.git", str(tmp_path / "nothing"))
+
+
+def test_default_cache_dir_follows_the_environment() -> None:
+    assert default_cache_dir({"SWIFT_KERNEL_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x"}) == Path("/c")
+    assert default_cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/swift-kernel")
+    assert default_cache_dir({}) == Path("~/.cache/swift-kernel").expanduser()
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGKILL])
+def test_install_folder_of_a_terminated_or_killed_kernel_is_gone(
+    fresh_kernel: Callable[..., KernelPair], signal_number: int
+) -> None:
+    """A kernel ended by SIGTERM or SIGKILL after an install: by the next kernel's start its folder is gone."""
+    temp = Path(tempfile.gettempdir())
+    km, kc = fresh_kernel("swift")
+    pid = kernel_pid(km)
+    assert execute(kc, install("Greeter", "Greeter"), timeout=300).status == "ok"
+    assert len(list(temp.glob(f"swift-kernel-install-{pid}-*"))) == 1
+    os.kill(pid, signal_number)
+    assert km.provisioner is not None and km.provisioner.process is not None
+    km.provisioner.process.wait(timeout=60)
+    fresh_kernel("swift")
+    assert list(temp.glob(f"swift-kernel-install-{pid}-*")) == []
+
+
+@pytest.mark.lldb
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_extra_include_command_reaches_the_build_and_lldb(
+    fresh_kernel: Callable[..., KernelPair], tmp_path: Path
+) -> None:
+    """A C target whose header includes a "system" header found only through the command's -I flag."""
+    system = tmp_path / "system" / "include"
+    system.mkdir(parents=True)
+    (system / "extrainc.h").write_text("static inline int extra_answer(void) { return 40; }\n")
+    package = tmp_path / "UsesSystem"
+    (package / "Sources" / "CUsesSystem" / "include").mkdir(parents=True)
+    (package / "Package.swift").write_text(
+        "// swift-tools-version:5.9\nimport PackageDescription\n\n"
+        'let package = Package(\n    name: "UsesSystem",\n'
+        '    products: [.library(name: "CUsesSystem", targets: ["CUsesSystem"])],\n'
+        '    targets: [.target(name: "CUsesSystem")]\n)\n'
+    )
+    (package / "Sources" / "CUsesSystem" / "include" / "usessystem.h").write_text(
+        "#include <extrainc.h>\nint uses_system(void);\n"
+    )
+    (package / "Sources" / "CUsesSystem" / "usessystem.c").write_text(
+        '#include "usessystem.h"\nint uses_system(void) { return extra_answer() + 2; }\n'
+    )
+    _, kc = fresh_kernel("swift")
+    failing = execute(kc, "%install-extra-include-command echo oops >&2; exit 3")
+    assert failing.content["evalue"] == (
+        "%install-extra-include-command: 'echo oops >&2; exit 3' failed (exit status 3): oops"
+    ), failing.content
+    added = execute(kc, f"%install-extra-include-command echo -I{system} -DX")
+    assert added.stream("stdout") == f"%install-extra-include-command: include folders {system}\n"
+    installed = execute(kc, f"%install '.package(path: \"{package}\")' CUsesSystem", timeout=300)
+    assert installed.status == "ok", (installed.content, installed.stream("stdout")[-2000:])
+    # LLDB's clang finds the header too: the inline function from it is callable in a cell.
+    assert value(kc, "import CUsesSystem\nuses_system() + extra_answer()") == "82"
