@@ -23,6 +23,7 @@ from swift_kernel.diagnostics import (
     is_process_gone,
     process_left_stopped,
     render_warnings,
+    repl_limit,
     reported_by_runtime,
     runtime_error,
     runtime_report_start,
@@ -551,3 +552,34 @@ def test_frame_render() -> None:
     assert Frame("f()", "<Cell 3>", 4, 2).render() == "f() at <Cell 3>:4"
     assert Frame("swift_reportError", None, 0).render() == "swift_reportError"
     assert Frame("g()", "<Cell 3>", 0).render() == "g()"
+
+
+# Verbatim from Swift 6.3.1's LLDB: a witness in a later cell for a protocol of an earlier cell.
+_NOT_PUBLIC = (
+    "error: <Cell 3>:1:35: method 'describe()' must be declared public because it matches a requirement"
+    " in public protocol 'Describable'\n"
+    'extension Int: Describable { func describe() -> String { "int \\(self)" } }\n'
+    "                                  ^\n"
+)
+
+
+def test_a_repl_limit_is_named_after_the_compilers_message() -> None:
+    error = compile_error(_NOT_PUBLIC)
+    assert error is not None
+    assert error.evalue.startswith("<Cell 3>:1:35: method 'describe()' must be declared public")
+    assert "(REPL limit L2: " in error.evalue and "write `public` before the member" in error.evalue
+    assert error.traceback[-1].startswith("REPL limit L2: ")
+
+
+def test_no_further_compiler_diagnostics_becomes_the_limits_note() -> None:
+    error = compile_error("expression failed to parse (no further compiler diagnostics)")
+    assert error is not None and error.ename == "CompileError"
+    assert error.evalue.startswith("REPL limit L6/L7: ")
+    assert "no further compiler diagnostics" not in error.evalue
+    assert error.traceback == [error.evalue]
+
+
+def test_an_ordinary_compile_error_names_no_limit() -> None:
+    error = compile_error("error: <Cell 1>:1:1: cannot find 'x' in scope\nx\n^\n")
+    assert error is not None and "REPL limit" not in error.evalue
+    assert repl_limit("error: <Cell 1>:1:1: cannot find 'x' in scope") is None
