@@ -143,24 +143,30 @@ _REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
         " (`public func ...`), or declare the conformance in the cell that declares the protocol",
     ),
     (
-        re.compile(r"is inaccessible due to 'internal' protection level(?:.|\n)*declared here\n.*@\w+"),
+        re.compile(r"is inaccessible due to 'internal' protection level.*declared here\n[^\n]*@\w+", re.S),
         "REPL limit L2: LLDB's REPL leaves a property with a property wrapper internal to the cell that"
         " declared it: read it in that cell, or declare it `public` (`@Wrapper public var name`)",
     ),
     (
-        re.compile(r"(?:is not a (?:prefix|postfix) unary operator|is not a binary operator"
-                   r"|operator implementation without matching operator declaration)"),
-        "REPL limit L3: LLDB's REPL does not find an operator's implementations from earlier cells:"
-        " declare the operator, its implementation and its uses in one cell, or call a named function",
+        re.compile(r"cannot find operator '[^']+' in scope|operator implementation without matching operator"),
+        "REPL limit L3: LLDB's REPL does not find operators declared in earlier cells: declare the"
+        " operator, its implementation and its uses in one cell, or call a named function instead",
+    ),
+    (
+        # One candidate is a library's (``Swift.RandomNumberGenerator:1:17: found this candidate``).
+        re.compile(r"ambiguous for type lookup in this context.*^(?:note: )?\w+\.\w+:\d+:\d+: found this", re.M | re.S),
+        "REPL limit L5: a type named like one of a library's (the standard library's) leaves LLDB's REPL"
+        " with both in later cells: give your type a name of its own, or use it only in the cell that"
+        " declares it",
     ),
     (
         re.compile(r"is ambiguous for type lookup in this context"),
-        "REPL limit L4/L5: a type declared again in a later cell, or named like a standard-library type,"
-        " leaves LLDB's REPL with both: give the new type a name of its own (or write `Swift.Name`"
-        " for the standard library's)",
+        "REPL limit L4: a type declared again in a later cell leaves LLDB's REPL with both: give the new"
+        " type a name of its own",
     ),
     (
-        re.compile(r"ambiguous use of"),
+        # Candidates in two cells' modules: the same function declared again in a later cell.
+        re.compile(r"ambiguous use of.*in module '(__lldb_expr_\d+)'.*in module '(?!\1')__lldb_expr_\d+'", re.S),
         "REPL limit L4/L9: a function declared again in a later cell with a type that changed, or that"
         " differs only in `throws`, leaves LLDB's REPL with both declarations: give the new one a name"
         " of its own",

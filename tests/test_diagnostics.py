@@ -583,3 +583,47 @@ def test_an_ordinary_compile_error_names_no_limit() -> None:
     error = compile_error("error: <Cell 1>:1:1: cannot find 'x' in scope\nx\n^\n")
     assert error is not None and "REPL limit" not in error.evalue
     assert repl_limit("error: <Cell 1>:1:1: cannot find 'x' in scope") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("error: <Cell 4>:1:7: cannot find operator '+++' in scope\nprint(+++n)\n      ^~~\n", "L3"),
+        (
+            "error: <Cell 9>:1:9: ambiguous use of 'download()'\nlet d = download()\n        ^\n"
+            "/tmp/k/cells/41.swift:1:6: found this candidate in module '__lldb_expr_12'\n"
+            "func download() -> Data { Data() }\n     ^\n"
+            "/tmp/k/cells/41.swift:1:6: found this candidate in module '__lldb_expr_16'\n"
+            "func download() -> Data { Data() }\n     ^\n",
+            "L4/L9",
+        ),
+        (
+            "error: <Cell 11>:1:13: 'RandomNumberGenerator' is ambiguous for type lookup in this context\n"
+            "struct Gen: RandomNumberGenerator {}\n            ^~~~~~~~~~~~~~~~~~~~~\n"
+            "Swift.RandomNumberGenerator:1:17: found this candidate\npublic protocol RandomNumberGenerator {\n"
+            "/tmp/k/cells/17.swift:1:10: found this candidate\nprotocol RandomNumberGenerator {}\n",
+            "L5",
+        ),
+        (
+            "error: <Cell 5>:1:8: 'Data' is ambiguous for type lookup in this context\nlet x: Data\n"
+            "/tmp/k/cells/1.swift:1:8: found this candidate\nstruct Data {}\n"
+            "/tmp/k/cells/3.swift:1:8: found this candidate\nstruct Data {}\n",
+            "L4",
+        ),
+        (
+            "error: Couldn't look up symbols:\n  __lldb_expr_39.Square.draw() -> Swift.String\n",
+            "L8",
+        ),
+    ],
+)
+def test_each_repl_limit_is_recognised(text: str, limit: str) -> None:
+    note = repl_limit(text)
+    assert note is not None and note.startswith(f"REPL limit {limit}: "), note
+
+
+def test_an_ambiguity_within_one_cell_is_not_a_repl_limit() -> None:
+    text = (
+        "error: <Cell 2>:3:1: ambiguous use of 'f()'\nf()\n^\n"
+        "<Cell 2>:1:6: found this candidate\n<Cell 2>:2:6: found this candidate\n"
+    )
+    assert repl_limit(text) is None
