@@ -153,6 +153,17 @@ _REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
         " operator, its implementation and its uses in one cell, or call a named function instead",
     ),
     (
+        re.compile(r"referencing operator function '[^']+' on '[^']+' requires that '[^']+' conform to"),
+        "REPL limit L3: LLDB's REPL does not find the operators a type of an earlier cell declares (if this"
+        " type declares it): use them in the cell that declares the type, or call a named method instead",
+    ),
+    (
+        re.compile(r"extension outside of file declaring (?:struct|enum|class|actor) '[^']+' prevents automatic"),
+        "REPL limit L10: each cell is a file of its own to LLDB's REPL, so a conformance Swift synthesizes"
+        " (Equatable, Hashable, Codable) must be declared where the type is: add it to the type's"
+        " declaration, or write its requirements (`static func ==`) in the extension",
+    ),
+    (
         # One candidate is a library's (``Swift.RandomNumberGenerator:1:17: found this candidate``).
         re.compile(r"ambiguous for type lookup in this context.*^(?:note: )?\w+\.\w+:\d+:\d+: found this", re.M | re.S),
         "REPL limit L5: a type named like one of a library's (the standard library's) leaves LLDB's REPL"

@@ -614,6 +614,16 @@ def test_an_ordinary_compile_error_names_no_limit() -> None:
             "error: Couldn't look up symbols:\n  __lldb_expr_39.Square.draw() -> Swift.String\n",
             "L8",
         ),
+        (
+            "error: <Cell 3>:1:23: referencing operator function '+' on 'FloatingPoint' requires that 'Vec'"
+            " conform to 'FloatingPoint'\n",
+            "L3",
+        ),
+        (
+            "error: <Cell 4>:1:1: extension outside of file declaring struct 'Vec' prevents automatic synthesis"
+            " of '==' for protocol 'Equatable'\n",
+            "L10",
+        ),
     ],
 )
 def test_each_repl_limit_is_recognised(text: str, limit: str) -> None:
