@@ -140,7 +140,7 @@ _REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"must be declared public because it matches a requirement in public protocol"),
         "REPL limit L2: LLDB's REPL makes a cell's declarations public, so a conformance to a protocol"
         " of an earlier cell or a library needs public witnesses: write `public` before the member"
-        " (`public func ...`), or declare the conformance in the cell that declares the protocol",
+        " (`public func ...`), after %reset, since LLDB now keeps this conformance without its code",
     ),
     (
         re.compile(r"is inaccessible due to 'internal' protection level.*declared here\n[^\n]*@\w+", re.S),
@@ -181,6 +181,11 @@ _REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
         "REPL limit L4/L9: a function declared again in a later cell with a type that changed, or that"
         " differs only in `throws`, leaves LLDB's REPL with both declarations: give the new one a name"
         " of its own",
+    ),
+    (
+        re.compile(r"redundant conformance of '[^']+' to protocol"),
+        "REPL limit L8: if an earlier cell that declared this conformance failed, LLDB's REPL keeps the"
+        " conformance without its code: start over with %reset, then declare it once",
     ),
     (
         re.compile(r"Couldn't look up symbols"),

@@ -624,6 +624,7 @@ def test_an_ordinary_compile_error_names_no_limit() -> None:
             " of '==' for protocol 'Equatable'\n",
             "L10",
         ),
+        ("error: <Cell 4>:1:16: redundant conformance of 'Int' to protocol 'Describable'\n", "L8"),
     ],
 )
 def test_each_repl_limit_is_recognised(text: str, limit: str) -> None:

@@ -40,6 +40,14 @@ def test_l2_a_witness_in_a_later_cell_must_be_public(fresh_kernel: Callable[...,
     failed = execute(kc, 'extension Int: Describable { func describe() -> String { "int \\(self)" } }')
     assert_names_limit(failed, "L2")
     assert "write `public` before the member" in failed.content["evalue"]
+    # The failed cell left the conformance behind without code: writing `public` now is redundant,
+    # and the note says so; after %reset it works.
+    again = 'extension Int: Describable { public func describe() -> String { "int \\(self)" } }'
+    assert_names_limit(execute(kc, again), "L8")
+    ok(execute(kc, "%reset"))
+    ok(execute(kc, "protocol Describable { func describe() -> String }"))
+    ok(execute(kc, again))
+    assert ok(execute(kc, "print(5.describe())")).stream() == "int 5\n"
 
 
 def test_l2_a_public_witness_works(fresh_kernel: Callable[..., KernelPair]) -> None:
