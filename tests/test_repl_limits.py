@@ -34,10 +34,22 @@ def assert_names_limit(execution: Execution, limit: str) -> None:
     assert execution.content["traceback"][-1].startswith(f"REPL limit {named.group(1)}: ")
 
 
-def test_l2_a_witness_in_a_later_cell_must_be_public(fresh_kernel: Callable[..., KernelPair]) -> None:
+def test_l2_a_witness_in_a_later_cell_works(fresh_kernel: Callable[..., KernelPair]) -> None:
     _, kc = fresh_kernel()
     ok(execute(kc, "protocol Describable { func describe() -> String }"))
-    failed = execute(kc, 'extension Int: Describable { func describe() -> String { "int \\(self)" } }')
+    ok(execute(kc, 'extension Int: Describable { func describe() -> String { "int \\(self)" } }'))
+    assert ok(execute(kc, "print(5.describe(), (7 as Describable).describe())")).stream() == "int 5 int 7\n"
+    # A library's protocol, for a type of an earlier cell: the most common case.
+    ok(execute(kc, "struct Celsius { var degrees: Double }"))
+    ok(execute(kc, 'extension Celsius: CustomStringConvertible {\n    var description: String { "\\(degrees)°C" }\n}'))
+    assert ok(execute(kc, "print(Celsius(degrees: 21.5))")).stream() == "21.5°C\n"
+
+
+def test_l2_a_cell_that_also_declares_a_type_names_the_limit(fresh_kernel: Callable[..., KernelPair]) -> None:
+    _, kc = fresh_kernel()
+    ok(execute(kc, "protocol Describable { func describe() -> String }"))
+    # Not rewritten: a member could name the cell's own type, which is not public yet.
+    failed = execute(kc, 'struct Other {}\nextension Int: Describable { func describe() -> String { "int \\(self)" } }')
     assert_names_limit(failed, "L2")
     assert "write `public` before the member" in failed.content["evalue"]
     # The failed cell left the conformance behind without code: writing `public` now is redundant,

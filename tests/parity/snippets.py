@@ -271,7 +271,12 @@ PROTOCOLS_AND_EXTENSIONS = [
         "protocol Describable { func describe() -> String }",
         'extension Int: Describable { func describe() -> String { "int \\(self)" } }',
         "print(5.describe())",
-        limit=("L2", "REPL limit L2"),
+    ),
+    s(
+        "library protocol in a later cell",
+        "struct Celsius { var degrees: Double }",
+        'extension Celsius: CustomStringConvertible {\n    var description: String { "\\(degrees)°C" }\n}',
+        "print(Celsius(degrees: 21.5), [Celsius(degrees: 0)])",
     ),
 ]
 
