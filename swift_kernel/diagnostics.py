@@ -149,13 +149,17 @@ _REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(r"cannot find operator '[^']+' in scope|operator implementation without matching operator"),
-        "REPL limit L3: LLDB's REPL does not find operators declared in earlier cells: declare the"
-        " operator, its implementation and its uses in one cell, or call a named function instead",
+        "REPL limit L3: LLDB's REPL finds neither an operator implemented as a static member of a type of"
+        " another cell nor, to implement it, an operator declared in an earlier cell: declare the operator"
+        " and implement it as a top-level function in one cell (`prefix operator +++` and `prefix func +++"
+        " (v: inout Int) -> Int { ... }`; `func + (l: Vec, r: Vec) -> Vec { ... }`), and later cells can use it",
     ),
     (
         re.compile(r"referencing operator function '[^']+' on '[^']+' requires that '[^']+' conform to"),
-        "REPL limit L3: LLDB's REPL does not find the operators a type of an earlier cell declares (if this"
-        " type declares it): use them in the cell that declares the type, or call a named method instead",
+        "REPL limit L3: LLDB's REPL finds neither an operator implemented as a static member of a type of"
+        " another cell nor, to implement it, an operator declared in an earlier cell: declare the operator"
+        " and implement it as a top-level function in one cell (`prefix operator +++` and `prefix func +++"
+        " (v: inout Int) -> Int { ... }`; `func + (l: Vec, r: Vec) -> Vec { ... }`), and later cells can use it",
     ),
     (
         re.compile(r"extension outside of file declaring (?:struct|enum|class|actor) '[^']+' prevents automatic"),

@@ -89,10 +89,22 @@ def test_l3_an_operator_across_cells(fresh_kernel: Callable[..., KernelPair]) ->
         "extension Int { static prefix func +++ (v: inout Int) -> Int { v += 1; return v } }\nvar n = 1\nprint(+++n)",
     )
     assert_names_limit(failed, "L3")
-    # In its own cell it works; a later cell does not find it.
-    whole = "prefix operator ++++\nextension Int { static prefix func ++++ (v: inout Int) -> Int { v += 2; return v } }"
-    assert ok(execute(kc, f"{whole}\nvar m = 1\nprint(++++m)")).stream() == "3\n"
-    assert_names_limit(execute(kc, "print(++++m)"), "L3")
+    assert "implement it as a top-level function in one cell" in failed.content["evalue"]
+    # What the note says to write instead works, in that cell and in later ones (with a fresh
+    # operator: the failed cell left its static +++ behind).
+    top_level = (
+        "prefix operator +-+\nprefix func +-+ (v: inout Int) -> Int { v += 1; return v }\nvar m = 1\nprint(+-+m)"
+    )
+    assert ok(execute(kc, top_level)).stream() == "2\n"
+    assert ok(execute(kc, "print(+-+m)")).stream() == "3\n"
+
+
+def test_l3_a_types_operator_from_a_later_cell(fresh_kernel: Callable[..., KernelPair]) -> None:
+    _, kc = fresh_kernel()
+    ok(execute(kc, "struct Vec { var x = 0.0\n    static func + (l: Vec, r: Vec) -> Vec { Vec(x: l.x + r.x) }\n}"))
+    assert_names_limit(execute(kc, "print(Vec(x: 1) + Vec(x: 2))"), "L3")
+    ok(execute(kc, "struct Vec2 { var x = 0.0 }\nfunc + (l: Vec2, r: Vec2) -> Vec2 { Vec2(x: l.x + r.x) }"))
+    assert ok(execute(kc, "print(Vec2(x: 1) + Vec2(x: 2))")).stream() == "Vec2(x: 3.0)\n"
 
 
 def test_l4_a_type_redeclared_in_a_later_cell(fresh_kernel: Callable[..., KernelPair]) -> None:

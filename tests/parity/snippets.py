@@ -367,6 +367,13 @@ OPERATORS = [
         "let bits: UInt8 = 0b0000_1111\nprint(~bits, bits << 2, bits >> 1, bits & 0b0101, bits | 0b1_0000, bits ^ 0b11)",
     ),
     s(
+        "operators as top-level functions across cells",
+        "struct Money { var cents: Int }",
+        "func + (l: Money, r: Money) -> Money { Money(cents: l.cents + r.cents) }\nprefix operator ~~~\nprefix func ~~~ (v: inout Int) -> Int { v += 1; return v }",
+        "var count = 1\nprint((Money(cents: 5) + Money(cents: 7)).cents, ~~~count)",
+        "print(~~~count)",
+    ),
+    s(
         "equatable via operator",
         "extension Vec: Equatable {}\nprint(Vec(x: 1) == Vec(x: 1), Vec(x: 1) == Vec(y: 1))",
         limit=("L10", "REPL limit L10"),
