@@ -374,6 +374,12 @@ OPERATORS = [
         "print(~~~count)",
     ),
     s(
+        "equatable written in a later cell",
+        "struct Pt { var x = 0.0 }",
+        "extension Pt: Equatable { static func == (l: Pt, r: Pt) -> Bool { l.x == r.x } }",
+        "print(Pt(x: 1) == Pt(x: 1), Pt(x: 1) == Pt(x: 2), Pt(x: 3) != Pt(x: 3))",
+    ),
+    s(
         "equatable via operator",
         "extension Vec: Equatable {}\nprint(Vec(x: 1) == Vec(x: 1), Vec(x: 1) == Vec(y: 1))",
         limit=("L10", "REPL limit L10"),
