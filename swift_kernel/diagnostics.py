@@ -114,13 +114,104 @@ def compile_error(error_text: str, source_name: str | None = None, source: str |
                 first_error = line[len("error: ") :]
         elif blocks and line.strip() and not in_wrapper:
             blocks[-1].append(line)
+    if first_error is None and _NO_DIAGNOSTICS in error_text:
+        first_error = error_text.strip().removeprefix("error: ")
     if first_error is None:
         return None
     if first_error.startswith(_NOT_COMPILE_ERRORS):
         # LLDB's own failure, with no diagnostic of the compiler's: not the code's fault.
         evalue = f"LLDB could not run the cell: {first_error} (not an error in the code; running it again may work)"
         return CellError("LLDBError", evalue, [f"LLDBError: {evalue}"])
-    return CellError("CompileError", first_error, ["\n".join(block) for block in blocks])
+    traceback = ["\n".join(block) for block in blocks]
+    limit = repl_limit(error_text)
+    if limit is not None:
+        if first_error.startswith(_NO_DIAGNOSTICS):
+            # LLDB's words say nothing the user can act on: the limit's note replaces them.
+            return CellError("CompileError", limit, [limit])
+        return CellError("CompileError", f"{first_error} ({limit})", [*traceback, limit])
+    return CellError("CompileError", first_error, traceback)
+
+
+_NO_DIAGNOSTICS = "expression failed to parse"
+# Limits of LLDB's REPL (README: Known limits), each recognised by what LLDB says, with one sentence
+# that names it and says what to write instead. Checked in order; the first that matches is given.
+_REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"must be declared public because it matches a requirement in public protocol"),
+        "REPL limit L2: LLDB's REPL makes a cell's declarations public, so a conformance to a protocol"
+        " of an earlier cell or a library needs public witnesses: write `public` before the member"
+        " (`public func ...`), after %reset, since LLDB now keeps this conformance without its code",
+    ),
+    (
+        re.compile(r"is inaccessible due to 'internal' protection level.*declared here\n[^\n]*@\w+", re.S),
+        "REPL limit L2: LLDB's REPL leaves a property with a property wrapper internal to the cell that"
+        " declared it: read it in that cell, or declare it `public` (`@Wrapper public var name`)",
+    ),
+    (
+        re.compile(r"cannot find operator '[^']+' in scope|operator implementation without matching operator"),
+        "REPL limit L3: LLDB's REPL finds neither an operator implemented as a static member of a type of"
+        " another cell nor, to implement it, an operator declared in an earlier cell: declare the operator"
+        " and implement it as a top-level function in one cell (`prefix operator +++` and `prefix func +++"
+        " (v: inout Int) -> Int { ... }`; `func + (l: Vec, r: Vec) -> Vec { ... }`), and later cells can use it",
+    ),
+    (
+        re.compile(r"referencing operator function '[^']+' on '[^']+' requires that '[^']+' conform to"),
+        "REPL limit L3: LLDB's REPL finds neither an operator implemented as a static member of a type of"
+        " another cell nor, to implement it, an operator declared in an earlier cell: declare the operator"
+        " and implement it as a top-level function in one cell (`prefix operator +++` and `prefix func +++"
+        " (v: inout Int) -> Int { ... }`; `func + (l: Vec, r: Vec) -> Vec { ... }`), and later cells can use it",
+    ),
+    (
+        re.compile(r"extension outside of file declaring (?:struct|enum|class|actor) '[^']+' prevents automatic"),
+        "REPL limit L10: each cell is a file of its own to LLDB's REPL, so a conformance Swift synthesizes"
+        " (Equatable, Hashable, Codable) must be declared where the type is: add it to the type's"
+        " declaration, or write its requirements (`static func ==`) in the extension",
+    ),
+    (
+        # One candidate is a library's (``Swift.RandomNumberGenerator:1:17: found this candidate``).
+        re.compile(r"ambiguous for type lookup in this context.*^(?:note: )?\w+\.\w+:\d+:\d+: found this", re.M | re.S),
+        "REPL limit L5: a type named like one of a library's (the standard library's) leaves LLDB's REPL"
+        " with both in later cells: give your type a name of its own, or use it only in the cell that"
+        " declares it",
+    ),
+    (
+        re.compile(r"is ambiguous for type lookup in this context"),
+        "REPL limit L4: a type declared again in a later cell leaves LLDB's REPL with both: give the new"
+        " type a name of its own",
+    ),
+    (
+        # Candidates in two cells' modules: the same function declared again in a later cell.
+        re.compile(r"ambiguous use of.*in module '(__lldb_expr_\d+)'.*in module '(?!\1')__lldb_expr_\d+'", re.S),
+        "REPL limit L4/L9: a function declared again in a later cell with a type that changed, or that"
+        " differs only in `throws`, leaves LLDB's REPL with both declarations: give the new one a name"
+        " of its own",
+    ),
+    (
+        re.compile(r"redundant conformance of '[^']+' to protocol"),
+        "REPL limit L8: if an earlier cell that declared this conformance failed, LLDB's REPL keeps the"
+        " conformance without its code: start over with %reset, then declare it once",
+    ),
+    (
+        re.compile(r"Couldn't look up symbols"),
+        "REPL limit L8: this uses a declaration of a cell that failed to compile, which LLDB's REPL"
+        " keeps without its code: declare it again under a new name in a cell that compiles, or"
+        " start over with %reset",
+    ),
+    (
+        re.compile(_NO_DIAGNOSTICS),
+        "REPL limit L6/L7: LLDB's REPL type-checked this cell but could not compile it, as happens for a"
+        " global of opaque type (write `let shape: any Shape = make()` for `let shape = make()`) and,"
+        " after a cell that failed, for later generic declarations (start over with %reset)",
+    ),
+)
+
+
+def repl_limit(error_text: str) -> str | None:
+    """Return the sentence naming the limit of LLDB's REPL that ``error_text`` comes from, or None."""
+    for pattern, note in _REPL_LIMITS:
+        if pattern.search(error_text):
+            return note
+    return None
 
 
 # Messages LLDB gives, with no location, for failures of its own that are not compile errors (a

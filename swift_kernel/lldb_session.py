@@ -61,6 +61,7 @@ from .procfs import (
 from .safepoints import SAFE_POINT, SAFE_POINT_FUNCTION, SafePoints, insert_safe_points
 from .swiftlex import swift_literal
 from .toolchain import Toolchain
+from .witnesses import publish_witnesses
 
 log = logging.getLogger(__name__)
 
@@ -893,7 +894,9 @@ class LLDBSession:
         # backslash is given, and shown in diagnostics, the way Swift writes it in a literal.
         located = swift_literal(cell_name.encode("utf-8", "replace").decode())[1:-1]
         compiled_as = swift_literal(source_path)[1:-1] if source_path else located
-        points = insert_safe_points(code) if safe_points else SafePoints(code, code, ())
+        # Conformance extensions get public witnesses, as the REPL needs (witnesses.py, issue 15's L2).
+        compiled_code = publish_witnesses(code)
+        points = insert_safe_points(compiled_code) if safe_points else SafePoints(compiled_code, compiled_code, ())
         # The cell's own safe point goes before its first line, so that no line or column moves.
         start = f"{SAFE_POINT}\n" if safe_points else ""
         source = f'{start}#sourceLocation(file: "{compiled_as}", line: 1)\n{points.code}\n'

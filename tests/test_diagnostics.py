@@ -23,6 +23,7 @@ from swift_kernel.diagnostics import (
     is_process_gone,
     process_left_stopped,
     render_warnings,
+    repl_limit,
     reported_by_runtime,
     runtime_error,
     runtime_report_start,
@@ -551,3 +552,89 @@ def test_frame_render() -> None:
     assert Frame("f()", "<Cell 3>", 4, 2).render() == "f() at <Cell 3>:4"
     assert Frame("swift_reportError", None, 0).render() == "swift_reportError"
     assert Frame("g()", "<Cell 3>", 0).render() == "g()"
+
+
+# Verbatim from Swift 6.3.1's LLDB: a witness in a later cell for a protocol of an earlier cell.
+_NOT_PUBLIC = (
+    "error: <Cell 3>:1:35: method 'describe()' must be declared public because it matches a requirement"
+    " in public protocol 'Describable'\n"
+    'extension Int: Describable { func describe() -> String { "int \\(self)" } }\n'
+    "                                  ^\n"
+)
+
+
+def test_a_repl_limit_is_named_after_the_compilers_message() -> None:
+    error = compile_error(_NOT_PUBLIC)
+    assert error is not None
+    assert error.evalue.startswith("<Cell 3>:1:35: method 'describe()' must be declared public")
+    assert "(REPL limit L2: " in error.evalue and "write `public` before the member" in error.evalue
+    assert error.traceback[-1].startswith("REPL limit L2: ")
+
+
+def test_no_further_compiler_diagnostics_becomes_the_limits_note() -> None:
+    error = compile_error("expression failed to parse (no further compiler diagnostics)")
+    assert error is not None and error.ename == "CompileError"
+    assert error.evalue.startswith("REPL limit L6/L7: ")
+    assert "no further compiler diagnostics" not in error.evalue
+    assert error.traceback == [error.evalue]
+
+
+def test_an_ordinary_compile_error_names_no_limit() -> None:
+    error = compile_error("error: <Cell 1>:1:1: cannot find 'x' in scope\nx\n^\n")
+    assert error is not None and "REPL limit" not in error.evalue
+    assert repl_limit("error: <Cell 1>:1:1: cannot find 'x' in scope") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("error: <Cell 4>:1:7: cannot find operator '+++' in scope\nprint(+++n)\n      ^~~\n", "L3"),
+        (
+            "error: <Cell 9>:1:9: ambiguous use of 'download()'\nlet d = download()\n        ^\n"
+            "/tmp/k/cells/41.swift:1:6: found this candidate in module '__lldb_expr_12'\n"
+            "func download() -> Data { Data() }\n     ^\n"
+            "/tmp/k/cells/41.swift:1:6: found this candidate in module '__lldb_expr_16'\n"
+            "func download() -> Data { Data() }\n     ^\n",
+            "L4/L9",
+        ),
+        (
+            "error: <Cell 11>:1:13: 'RandomNumberGenerator' is ambiguous for type lookup in this context\n"
+            "struct Gen: RandomNumberGenerator {}\n            ^~~~~~~~~~~~~~~~~~~~~\n"
+            "Swift.RandomNumberGenerator:1:17: found this candidate\npublic protocol RandomNumberGenerator {\n"
+            "/tmp/k/cells/17.swift:1:10: found this candidate\nprotocol RandomNumberGenerator {}\n",
+            "L5",
+        ),
+        (
+            "error: <Cell 5>:1:8: 'Data' is ambiguous for type lookup in this context\nlet x: Data\n"
+            "/tmp/k/cells/1.swift:1:8: found this candidate\nstruct Data {}\n"
+            "/tmp/k/cells/3.swift:1:8: found this candidate\nstruct Data {}\n",
+            "L4",
+        ),
+        (
+            "error: Couldn't look up symbols:\n  __lldb_expr_39.Square.draw() -> Swift.String\n",
+            "L8",
+        ),
+        (
+            "error: <Cell 3>:1:23: referencing operator function '+' on 'FloatingPoint' requires that 'Vec'"
+            " conform to 'FloatingPoint'\n",
+            "L3",
+        ),
+        (
+            "error: <Cell 4>:1:1: extension outside of file declaring struct 'Vec' prevents automatic synthesis"
+            " of '==' for protocol 'Equatable'\n",
+            "L10",
+        ),
+        ("error: <Cell 4>:1:16: redundant conformance of 'Int' to protocol 'Describable'\n", "L8"),
+    ],
+)
+def test_each_repl_limit_is_recognised(text: str, limit: str) -> None:
+    note = repl_limit(text)
+    assert note is not None and note.startswith(f"REPL limit {limit}: "), note
+
+
+def test_an_ambiguity_within_one_cell_is_not_a_repl_limit() -> None:
+    text = (
+        "error: <Cell 2>:3:1: ambiguous use of 'f()'\nf()\n^\n"
+        "<Cell 2>:1:6: found this candidate\n<Cell 2>:2:6: found this candidate\n"
+    )
+    assert repl_limit(text) is None
