@@ -584,18 +584,20 @@ class LLDBSession:
             os.mkdir(os.path.join(self._found_modules, kind))
         self._command(f"settings append target.swift-module-search-paths {self._found_modules}/swift")
         self._command(f"settings append target.swift-extra-clang-flags -I{self._found_modules}/clang")
+        # Cells keep LLDB's default of stopping at breakpoints: the debugger's, and the one-shot
+        # ones that let an interrupted library call finish before the cell is unwound (measured:
+        # an expression that ignores breakpoints runs past them, to the watchdog's SIGINT).
         self._options = self._expression_options(repl=True)
         self._plain_options = self._expression_options(repl=False)
-        # A cell's own code stops at the debugger's breakpoints; nothing the kernel runs does.
-        self._cell_options = self._expression_options(repl=True)
-        self._cell_options.SetIgnoreBreakpoints(False)
         # What the debugger's console evaluates in a stopped frame.
         self._frame_options = self._expression_options(repl=False)
         self._frame_options.SetUnwindOnError(True)
         self._frame_options.SetTimeoutInMicroSeconds(_EVALUATE_MICROSECONDS)
+        self._frame_options.SetIgnoreBreakpoints(True)
         self._console_options = self._expression_options(repl=True)
         self._console_options.SetUnwindOnError(True)
         self._console_options.SetTimeoutInMicroSeconds(_EVALUATE_MICROSECONDS)
+        self._console_options.SetIgnoreBreakpoints(True)
         # Putting the standard streams back may block (a flush into a pipe nobody reads) and be
         # interrupted: LLDB then unwinds it by itself.
         self._restore_options = self._expression_options(repl=False)
@@ -620,7 +622,6 @@ class LLDBSession:
         options.SetREPLMode(repl)
         # Left at the point of a crash or interrupt so its frames can be read; unwound by hand.
         options.SetUnwindOnError(False)
-        options.SetIgnoreBreakpoints(True)
         options.SetGenerateDebugInfo(True)
         options.SetTimeoutInMicroSeconds(0)
         options.SetTryAllThreads(True)
@@ -904,7 +905,7 @@ class LLDBSession:
         self.pause_requested.clear()
         self._evaluating = True
         try:
-            value = self._target.EvaluateExpression(source, self._cell_options if self.debugging else self._options)
+            value = self._target.EvaluateExpression(source, self._options)
         finally:
             self._evaluating = False
         if value.GetError().Success():

@@ -8,6 +8,7 @@ the kernel's clear error naming it instead of the program's output.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -59,6 +60,8 @@ def build_and_run(chapter: str, folder: Path) -> dict[str, str]:
         capture_output=True,
         text=True,
         timeout=300,
+        # The Swift driver can leave an empty TemporaryDirectory.* behind in TMPDIR.
+        env={**os.environ, "TMPDIR": str(source.parent)},
     )
     assert built.returncode == 0, f"swiftc refused chapter {chapter}:\n{built.stderr}"
     ran = subprocess.run([str(binary)], check=False, capture_output=True, text=True, timeout=60)
