@@ -17,8 +17,6 @@ Medians of ``--trials`` runs each.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import queue
 import statistics
 import sys
@@ -28,11 +26,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import psutil
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import start_new_kernel
 
-from swift_kernel.toolchain import find_toolchain
+from bench.display_payload import machine
 from tests.utils import execute
 
 KINDS = [
@@ -80,20 +77,6 @@ def trivial_seconds(kc: BlockingKernelClient) -> float:
     started = time.perf_counter()
     assert execute(kc, "()").status == "ok"
     return time.perf_counter() - started
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    memory = psutil.virtual_memory().total / 2**30
-    return (
-        f"Machine: {os.cpu_count()} cores ({model}), {memory:.1f} GiB RAM, Linux {platform.release()}, "
-        f"{find_toolchain(os.environ.get('SWIFT_KERNEL_TOOLCHAIN') or None).version()}, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def main() -> None:

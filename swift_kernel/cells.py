@@ -45,7 +45,7 @@ from typing import Any, ClassVar, Protocol
 
 from . import diagnostics
 from .asyncwrap import AwaitRewriteError, rewrite_top_level_await
-from .dap import RESUMING, DebugError
+from .dap import RESUMING, DebugError, set_up_key
 from .diagnostics import CellError, Frame
 from .host import HOST_ENDED, HostProcess
 from .messages import DebugEvent, Evaluate, Execute, Global, Installed, Outcome, Streams, SwiftProcessEnded
@@ -394,7 +394,7 @@ class CellController:
         self._sources: dict[str, str | None] = {}
         # The frontend's debugger: told of stops; breakpoints set while the code ran, still to give the host.
         self.on_debug_event: Callable[[DebugEvent], None] = lambda event: None
-        self._deferred: dict[Any, tuple[str, dict[str, Any]]] = {}
+        self._deferred: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         streams = Streams(self._stdin.path_for_child, self._pump.path("stdout"), self._pump.path("stderr"))
         self.host = make_host(
             streams,
@@ -497,8 +497,7 @@ class CellController:
             cell = self._cell
             running = cell is not None and cell.running and cell.phase is not Phase.DEBUGGING
             if running and command in _DEFERRED:
-                key = (command, str((arguments.get("source") or {}).get("path")))
-                self._deferred[key] = (command, arguments)
+                self._deferred[set_up_key(command, arguments)] = (command, arguments)
             if cell is not None and command in RESUMING:
                 # From now on the host runs the code: what needs a stop must wait for the next.
                 self._leave_debugger(cell)

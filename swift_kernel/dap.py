@@ -54,13 +54,23 @@ RESUMING = ("continue", "next", "stepIn", "stepOut")
 WHILE_STOPPED = ("stackTrace", "scopes", "variables", "evaluate")
 
 
+def set_up_key(command: str, arguments: dict[str, Any]) -> tuple[str, str]:
+    """Return what a set-up request replaces when sent again: setBreakpoints one file's, others their own."""
+    return command, str((arguments.get("source") or {}).get("path")) if command == "setBreakpoints" else ""
+
+
 class DebugError(Exception):
     """A debug request that cannot be answered; the text is the DAP response's message."""
 
 
+def without_cell_modules(text: str) -> str:
+    """Return ``text`` without LLDB's per-cell module names (``__lldb_expr_12.Point`` → ``Point``)."""
+    return _LLDB_MODULE_PREFIX.sub("", text)
+
+
 def type_name(value: Any) -> str:
     """Return the Swift type of ``value`` as a user wrote it (no per-cell module prefix)."""
-    return _LLDB_MODULE_PREFIX.sub("", value.GetDisplayTypeName() or value.GetTypeName() or "")
+    return without_cell_modules(value.GetDisplayTypeName() or value.GetTypeName() or "")
 
 
 def value_text(value: Any) -> str:
@@ -68,7 +78,7 @@ def value_text(value: Any) -> str:
     text = value.GetSummary() or value.GetValue()
     if text is None:
         return type_name(value)
-    return _LLDB_MODULE_PREFIX.sub("", text)
+    return without_cell_modules(text)
 
 
 def hidden(name: str | None) -> bool:
@@ -78,7 +88,7 @@ def hidden(name: str | None) -> bool:
 
 def function_name(name: str) -> str:
     """Return a frame's function name without per-cell module prefixes."""
-    return _LLDB_MODULE_PREFIX.sub("", name)
+    return without_cell_modules(name)
 
 
 class References:

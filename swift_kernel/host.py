@@ -42,7 +42,7 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any, ClassVar
 
-from .dap import DebugError
+from .dap import DebugError, set_up_key
 from .diagnostics import CellError
 from .lldb_session import DebugCall, LLDBSession, discard_text
 from .messages import (
@@ -270,7 +270,7 @@ class HostProcess:
         self._on_debug_event = on_debug_event
         # The debugger's set-up (attach, breakpoints per file, exception filters), in order: given
         # again to a fresh host.
-        self._debug_setup: dict[Any, tuple[str, dict[str, Any]]] = {}
+        self._debug_setup: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self._stop_flag = stop_flag
         self._temp_dir = _private_temp_dir()
         self._on_stderr = on_stderr
@@ -665,10 +665,8 @@ class HostProcess:
             raise DebugError(str(error)) from error
         if command == "disconnect":
             self._debug_setup.clear()
-        elif command in ("attach", "setExceptionBreakpoints"):
-            self._debug_setup[command] = (command, arguments)
-        elif command == "setBreakpoints":
-            self._debug_setup[(command, str((arguments.get("source") or {}).get("path")))] = (command, arguments)
+        elif command in ("attach", "setExceptionBreakpoints", "setBreakpoints"):
+            self._debug_setup[set_up_key(command, arguments)] = (command, arguments)
         return body
 
     def async_interrupt(self) -> None:

@@ -341,8 +341,10 @@ class SwiftKernel(Kernel):
         self.cells.safe_points = self.safe_points
         # JupyterLab's debugger: it names each cell's file from the cell's code (debugInfo's hash
         # and prefix), which the cell is compiled as; its events go to the client of its last request.
-        self._cell_files = Path(self._install_dir.name, "cells")
-        self._cell_files.mkdir()
+        cell_files = Path(self._install_dir.name, "cells")
+        cell_files.mkdir()
+        # debugInfo's tmpFilePrefix: a cell's file is this, its code's hash and ".swift".
+        self._cell_file_prefix = f"{cell_files}{os.sep}"
         self._debugger_started = False
         self._debug_parent: dict[str, Any] | None = None
         self._debug_seq = 0
@@ -1044,7 +1046,7 @@ class SwiftKernel(Kernel):
 
     def _cell_file(self, code: str) -> str:
         """Return the file a cell's code is compiled as: the name JupyterLab's debugger gives it."""
-        return f"{self._cell_files}{os.sep}{murmur2_x86(code, _CELL_HASH_SEED)}.swift"
+        return f"{self._cell_file_prefix}{murmur2_x86(code, _CELL_HASH_SEED)}.swift"
 
     def _send_debug_event(self, event: DebugEvent) -> None:
         """Publish a DAP event of the LLDB host on IOPub (from the host-reader thread)."""
@@ -1130,7 +1132,7 @@ class SwiftKernel(Kernel):
                 "isStarted": self._debugger_started,
                 "hashMethod": "Murmur2",
                 "hashSeed": _CELL_HASH_SEED,
-                "tmpFilePrefix": f"{self._cell_files}{os.sep}",
+                "tmpFilePrefix": self._cell_file_prefix,
                 "tmpFileSuffix": ".swift",
                 "breakpoints": [{"source": path, "breakpoints": lines} for path, lines in self._breakpoints.items()],
                 "stoppedThreads": sorted(self._stopped_threads),
@@ -1149,7 +1151,7 @@ class SwiftKernel(Kernel):
             return {"sourcePath": path}
         if command == "source":
             path = str((arguments.get("source") or {}).get("path") or "")
-            if not path.startswith(f"{self._cell_files}{os.sep}") or not os.path.isfile(path):
+            if not path.startswith(self._cell_file_prefix) or not os.path.isfile(path):
                 raise DebugError(f"no source for {path!r}")
             return {"content": await asyncio.to_thread(Path(path).read_text, encoding="utf-8")}
         body = await asyncio.to_thread(self.cells.debug, command, arguments)

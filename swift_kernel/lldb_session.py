@@ -71,11 +71,10 @@ _FAST_TYPES = {
     f"Swift.{name}"
     for name in ("Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64")
 }
-_LLDB_MODULE_PREFIX = re.compile(r"\b__lldb_expr_\d+\.")
-# A String summary that is exactly Swift's debug description: quoted printable ASCII, nothing
-# escaped, short enough that LLDB did not cut it (its summaries stop at 1024 characters).
 # The longest array whose value is read element by element rather than described by Swift.
 _ARRAY_READ = 100
+# A String summary that is exactly Swift's debug description: quoted printable ASCII, nothing
+# escaped, short enough that LLDB did not cut it (its summaries stop at 1024 characters).
 _PLAIN_STRING = re.compile(r'"[ !#-\[\]-~]{0,1000}"')
 # LLDB's cap on the frames it unwinds (without one a stack overflow takes minutes). LLDB walks the
 # stopped thread's stack that deep before an evaluation that stopped returns: an interrupt 5,000
@@ -185,7 +184,7 @@ def _bundle(payload: str) -> dict[str, str] | None:
         return None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         return None
-    data["text/plain"] = _LLDB_MODULE_PREFIX.sub("", data.get("text/plain", ""))
+    data["text/plain"] = dap.without_cell_modules(data.get("text/plain", ""))
     return data
 
 
@@ -448,12 +447,11 @@ DebugCall = tuple[Debug, Callable[[dict[str, Any] | None, str | None], None]]
 # Stop reasons (lldb.eStopReason*), named here because ``lldb`` is imported late.
 _STOP_BREAKPOINT = 3
 _STOP_SIGNAL = 5
-_STOP_PLAN_COMPLETE = 8
-# Signals a runtime trap stops the Swift process with (as opposed to the kernel's own SIGINT).
 # One plan of a thread's plan stack, as ``thread plan list`` shows it.
 _PLAN = re.compile(r"^\s*Element (\d+): (.*)$", re.MULTILINE)
 # How long the debugger's console may run an expression in a stopped frame.
 _EVALUATE_MICROSECONDS = 10_000_000
+# Signals a runtime trap stops the Swift process with (as opposed to the kernel's own SIGINT).
 _TRAPS = ("SIGILL", "SIGTRAP", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGABRT")
 
 
@@ -917,7 +915,6 @@ class LLDBSession:
         try:
             return self._finish(value, error_text, located, points, tables)
         finally:
-            self._evaluating = False
             if self.pause_requested.is_set():
                 # A pause that came as the cell ended left its SIGINT for the next cell.
                 self.pause_requested.clear()
@@ -1659,7 +1656,7 @@ class LLDBSession:
         for kind, payload in reversed(self._results.read_messages()):
             if kind == "result":
                 # Types declared in cells live in per-cell modules named __lldb_expr_N.
-                return _LLDB_MODULE_PREFIX.sub("", payload), None
+                return dap.without_cell_modules(payload), None
             if kind == "bundle":
                 data = _bundle(payload)
                 if data is not None:
@@ -1681,7 +1678,7 @@ class LLDBSession:
         dynamic type names it.
         """
         dynamic = value.GetDynamicValue(self._lldb.eDynamicCanRunTarget)
-        type_name = _LLDB_MODULE_PREFIX.sub("", dynamic.GetTypeName() or "Error")
+        type_name = dap.without_cell_modules(dynamic.GetTypeName() or "Error")
         payload = dynamic.GetLoadAddress()
         if payload in (self._lldb.LLDB_INVALID_ADDRESS, 0) or payload < _ERROR_BOX_HEADER:
             return Thrown(type_name, "")
@@ -1764,7 +1761,8 @@ class LLDBSession:
 
     def cell_globals(self) -> tuple[Global, ...]:
         """Return the cells' globals (``cell_global_values``): name, type and a short value text."""
-        return tuple(Global(name, type_text(value), value_text(value)) for name, value in self.cell_global_values())
+        found = self.cell_global_values()
+        return tuple(Global(name, dap.type_name(value) or "?", value_text(value)) for name, value in found)
 
     def evaluate_expression(self, code: str, name: str) -> Outcome:
         """Evaluate a Swift expression as a plain (non-REPL) expression: nothing it declares stays.
@@ -1801,7 +1799,6 @@ _COLLECTION_SUMMARY = re.compile(r"(\d+) (values?|key/value pairs?)")
 # lists of 100 numbers, took 0.35 s with 64), and how deep.
 _CHILDREN_READ = 32
 _DEPTH = 3
-_SWIFT_MODULE_PREFIX = re.compile(r"\bSwift\.")
 
 
 def _global_value(target: Any, module: Any, symbol: Any, name: str) -> Any:
@@ -1816,11 +1813,6 @@ def _global_value(target: Any, module: Any, symbol: Any, name: str) -> Any:
         if value.GetAddress().GetLoadAddress(target) == address:
             return value
     return candidates[0] if candidates else None
-
-
-def type_text(value: Any) -> str:
-    """Return a value's Swift type as a cell would write it (``[Int]``, ``Point``), without LLDB's module names."""
-    return _LLDB_MODULE_PREFIX.sub("", value.GetDisplayTypeName() or value.GetTypeName() or "?")
 
 
 def _readable(text: str | None) -> str | None:
@@ -1856,8 +1848,8 @@ def _text(value: Any, budget: int, depth: int) -> str:
     if summary is not None and not (summary.startswith("(") and count):
         return summary
     if count == 0 or depth >= _DEPTH:
-        return _readable(value.GetValue()) or summary or ("…" if count else f"<{type_text(value)}>")
-    type_name = type_text(value).removesuffix("?")
+        return _readable(value.GetValue()) or summary or ("…" if count else f"<{dap.type_name(value) or '?'}>")
+    type_name = dap.type_name(value).removesuffix("?")
     opening = "(" if type_name.startswith("(") else f"{type_name}("
     return _listed(value, count, budget, depth, opening=opening, closing=")", pairs=False)
 
@@ -1885,7 +1877,7 @@ def _listed(value: Any, count: int, budget: int, depth: int, *, opening: str, cl
     used = len(opening)
     # Elements that are plain values (numbers) need only LLDB's value, not its summary too: a list
     # of numbers shows dozens. One element tells for all, unless they may differ in type ([Any]).
-    plain: bool | None = False if "Any" in type_text(value) else None
+    plain: bool | None = False if "Any" in dap.type_name(value) else None
     # None is read past the budget.
     for name, child in children:
         if used > budget:

@@ -2,48 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 
 from swift_kernel import dap
 
-
-@dataclass
-class Value:
-    """What ``dap`` reads of an LLDB SBValue."""
-
-    name: str
-    type_name: str
-    value: str | None = None
-    summary: str | None = None
-    children: list[Value] = field(default_factory=list)
-
-    def GetName(self) -> str:
-        return self.name
-
-    def GetTypeName(self) -> str:
-        return self.type_name
-
-    def GetDisplayTypeName(self) -> str:
-        return self.type_name
-
-    def GetValue(self) -> str | None:
-        return self.value
-
-    def GetSummary(self) -> str | None:
-        return self.summary
-
-    def GetNumChildren(self) -> int:
-        return len(self.children)
-
-    def GetChildAtIndex(self, index: int) -> Value:
-        return self.children[index]
+from .utils import FakeValue
 
 
 def test_a_struct_is_named_by_its_type_and_expands_to_its_fields() -> None:
     references = dap.References()
-    point = Value("p", "__lldb_expr_12.Point", children=[Value("x", "Swift.Int", "3"), Value("y", "Swift.Int", "4")])
+    point = FakeValue(
+        "p", "__lldb_expr_12.Point", children=[FakeValue("x", "Swift.Int", "3"), FakeValue("y", "Swift.Int", "4")]
+    )
     shown = dap.variable("p", point, references, evaluate_name="p")
     assert shown == {
         "name": "p",
@@ -59,17 +29,17 @@ def test_a_struct_is_named_by_its_type_and_expands_to_its_fields() -> None:
 
 def test_a_value_that_says_more_than_its_type_goes_without_it() -> None:
     # JupyterLab's tree shows the type of a variable whose type it does not know, not its value.
-    shown = dap.variable("n", Value("n", "Swift.Int", "10"), dap.References())
+    shown = dap.variable("n", FakeValue("n", "Swift.Int", "10"), dap.References())
     assert shown == {"name": "n", "value": "10", "variablesReference": 0}
 
 
 def test_arrays_page_by_index() -> None:
     references = dap.References()
-    items = Value(
+    items = FakeValue(
         "a",
         "Swift.Array<Swift.Int>",
         summary="5 values",
-        children=[Value(f"[{i}]", "Swift.Int", str(i)) for i in range(5)],
+        children=[FakeValue(f"[{i}]", "Swift.Int", str(i)) for i in range(5)],
     )
     shown = dap.variable("a", items, references)
     assert shown["indexedVariables"] == 5 and shown["value"] == "5 values"
@@ -79,7 +49,7 @@ def test_arrays_page_by_index() -> None:
 
 def test_children_without_a_count_stop_at_the_cap() -> None:
     references = dap.References()
-    many = Value("m", "Swift.Array<Swift.Int>", children=[Value("", "Swift.Int", "0")] * (dap.MAX_CHILDREN + 5))
+    many = FakeValue("m", "Swift.Array<Swift.Int>", children=[FakeValue("", "Swift.Int", "0")] * (dap.MAX_CHILDREN + 5))
     found = dap.children(many, references)
     assert len(found) == dap.MAX_CHILDREN
     assert found[0]["name"] == "[0]"
@@ -88,9 +58,9 @@ def test_children_without_a_count_stop_at_the_cap() -> None:
 def test_lldb_and_kernel_names_are_hidden() -> None:
     references = dap.References()
     pairs = [
-        ("$__lldb_result", Value("", "Swift.Int", "1")),
-        ("__swiftKernelFlag", Value("", "Swift.Int", "0")),
-        ("kept", Value("kept", "Swift.Int", "2")),
+        ("$__lldb_result", FakeValue("", "Swift.Int", "1")),
+        ("__swiftKernelFlag", FakeValue("", "Swift.Int", "0")),
+        ("kept", FakeValue("kept", "Swift.Int", "2")),
     ]
     assert [item["name"] for item in dap.named(pairs, references)] == ["kept"]
 

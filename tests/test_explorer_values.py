@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 
+from swift_kernel import dap
 from swift_kernel.display import variables_bundle
-from swift_kernel.lldb_session import type_text, value_text
+from swift_kernel.lldb_session import value_text
+
+from .utils import FakeValue
 
 pytestmark = pytest.mark.timeout(10)
-
-
-@dataclass
-class FakeValue:
-    """What the explorer reads of an SBValue (with the SB API's method names): name, type, value, summary, children."""
-
-    name: str = ""
-    type: str = "Int"
-    value: str | None = None
-    summary: str | None = None
-    children: list[FakeValue] = field(default_factory=list)
-
-    def GetName(self) -> str:
-        return self.name
-
-    def GetDisplayTypeName(self) -> str:
-        return self.type
-
-    def GetTypeName(self) -> str:
-        return self.type
-
-    def GetValue(self) -> str | None:
-        return self.value
-
-    def GetSummary(self) -> str | None:
-        return self.summary
-
-    def GetNumChildren(self, most: int = 1 << 31) -> int:
-        return min(len(self.children), most)
-
-    def GetChildAtIndex(self, index: int) -> FakeValue:
-        return self.children[index]
 
 
 def leaf(name: str, value: str, type_name: str = "Int") -> FakeValue:
@@ -106,8 +75,8 @@ def test_long_values_are_cut_with_an_ellipsis() -> None:
 
 
 def test_type_names_lose_lldbs_module_names() -> None:
-    assert type_text(FakeValue(type="__lldb_expr_12.Point")) == "Point"
-    assert type_text(FakeValue(type="[__lldb_expr_3.P]")) == "[P]"
+    assert dap.type_name(FakeValue(type="__lldb_expr_12.Point")) == "Point"
+    assert dap.type_name(FakeValue(type="[__lldb_expr_3.P]")) == "[P]"
 
 
 def test_whos_table_has_a_row_per_variable_in_html_and_text() -> None:

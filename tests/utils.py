@@ -189,3 +189,35 @@ def value(kc: BlockingKernelClient, expression: str) -> str | None:
     execution = execute(kc, expression)
     assert execution.status == "ok", execution.content
     return execution.result
+
+
+@dataclass
+class FakeValue:
+    """What the explorer reads of an SBValue (with the SB API's method names): name, type, value, summary, children."""
+
+    name: str = ""
+    type: str = "Int"
+    value: str | None = None
+    summary: str | None = None
+    children: list[FakeValue] = field(default_factory=list)
+
+    def GetName(self) -> str:
+        return self.name
+
+    def GetDisplayTypeName(self) -> str:
+        return self.type
+
+    def GetTypeName(self) -> str:
+        return self.type
+
+    def GetValue(self) -> str | None:
+        return self.value
+
+    def GetSummary(self) -> str | None:
+        return self.summary
+
+    def GetNumChildren(self, most: int = 1 << 31) -> int:
+        return min(len(self.children), most)
+
+    def GetChildAtIndex(self, index: int) -> FakeValue:
+        return self.children[index]
