@@ -76,5 +76,7 @@ step "pip upgraded" .venv/bin/python -m pip install --upgrade pip
 step "swift_kernel and its test and lab extras" .venv/bin/python -m pip install -e '.[test,lab]'
 step "Enterprise Gateway in its own venv" gateway_venv
 step "kernelspec swift registered in .venv" .venv/bin/python register.py --sys-prefix --name swift
+# Built here so that no kernel start pays for it (swift_kernel/prelude.py; a kernel builds it if missing).
+step "the kernel's Swift library built" .venv/bin/python -m swift_kernel.prelude
 # Setups before issue 17 also registered the tests' signal-mode spec here, where users saw it.
 step "no test-only kernelspec left in .venv" rm -rf .venv/share/jupyter/kernels/swift-signal

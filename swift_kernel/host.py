@@ -870,6 +870,7 @@ def main() -> None:
             format=f"%(asctime)s host-{os.getpid()} %(threadName)s %(name)s %(levelname)s %(message)s",
         )
     first = channel.recv()
+    log.debug("start-up: the LLDB host has its first request")
     if not isinstance(first, Call) or not isinstance(first.request, Init):
         raise ProtocolError(f"the first message must be an Init request, not {first!r:.200}")
     if first.request.version != PROTOCOL_VERSION:
@@ -883,6 +884,7 @@ def main() -> None:
     server = HostServer(channel, first.request)
     # LLDB's Python support must be set up on the main thread (see LLDBSession.load).
     server.session.load()
+    log.debug("start-up: LLDB loaded")
     threading.Thread(target=server.read, name="swift-host-reader", daemon=True).start()
     server.serve(first)
     _remove_own_temp_dir()
