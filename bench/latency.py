@@ -10,6 +10,10 @@ One run prints one markdown table (and the machine it ran on):
   the raw session with the Swift process's stdout going to a file;
 - kernel RSS growth per 100 one-line cells.
 
+``--startup`` prints only the start-up profile (each phase of a kernel's start, from the kernel's
+and its LLDB host's ``start-up:`` debug-log lines, median of ``--starts``) and restart → first
+result (median of ``--restarts``).
+
 ``--warnings-figures`` measures only what the warnings pass costs: the trivial expression's round
 trip (p50) and a 1,000-line cell's round trip against raw LLDB compiling the same source.
 
@@ -25,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -34,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +214,118 @@ def kernel(arguments: list[str] | None = None) -> Iterator[tuple[KernelManager, 
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
+
+
+# ----- start-up profile and restart ---------------------------------------------------------------
+
+# The phases the kernel and its LLDB host log (``start-up: ...`` lines in $SWIFT_KERNEL_LOG), in
+# the order they happen: a name, and a pattern its line matches.
+PHASES = [
+    ("kernel process running (Python started, `python -m swift_kernel`)", r"start-up: kernel process"),
+    ("LLDB host process spawned", r"start-up: LLDB host spawned"),
+    ("ipykernel and the kernel's modules imported", r"start-up: kernel modules imported"),
+    ("LLDB host has its first request (Python started, host modules imported)", r"start-up: the LLDB host has"),
+    ("LLDB loaded, debugger created", r"start-up: LLDB loaded"),
+    ("launching `repl_swift`", r"start-up: launching"),
+    ("`repl_swift` stopped at repl_main", r"start-up: Swift process \d+ stopped at repl_main"),
+    ("the kernel's Swift library loaded (prelude.py)", r"start-up: libSwiftKernelPrelude"),
+    ("prelude run: Swift process ready", r"start-up: Swift process \d+ ready"),
+    ("kernel answering on its sockets", r"start-up: kernel ready"),
+]
+
+
+def log_times(path: Path) -> list[tuple[float, str]]:
+    """Return (epoch seconds, message) of each ``start-up:`` line of a kernel's debug log."""
+    times = []
+    for line in path.read_text().splitlines():
+        if "start-up: " not in line:
+            continue
+        stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        times.append((stamp, line[line.index("start-up: ") :]))
+    return times
+
+
+def phase_offsets(times: list[tuple[float, str]], started: float) -> dict[str, float]:
+    """Map each phase to the seconds after ``started`` of the first line that matches it."""
+    offsets: dict[str, float] = {}
+    for name, pattern in PHASES:
+        stamp = next((stamp for stamp, message in times if re.match(pattern, message)), None)
+        if stamp is not None:
+            offsets[name] = stamp - started
+    return offsets
+
+
+def startup_profile(starts: int) -> tuple[list[dict[str, float]], list[float], list[float]]:
+    """Start the kernel ``starts`` times with a debug log; return phase offsets, ready and first-result times."""
+    profiles, ready, first = [], [], []
+    with tempfile.TemporaryDirectory(prefix="swift-kernel-startup-") as folder:
+        for n in range(starts):
+            log = Path(folder) / f"kernel-{n}.log"
+            os.environ["SWIFT_KERNEL_LOG"] = str(log)
+            try:
+                started = time.time()
+                with kernel() as (_, _, start):
+                    ready.append(start.ready)
+                    first.append(start.first_result)
+            finally:
+                del os.environ["SWIFT_KERNEL_LOG"]
+            profiles.append(phase_offsets(log_times(log), started))
+    return profiles, ready, first
+
+
+def restart_figures(restarts: int) -> list[tuple[float, float, float]]:
+    """Restart a kernel ``restarts`` times: (restart call, → kernel_info reply, → first result) seconds."""
+    figures = []
+    with kernel() as (km, kc, _):
+        assert run(kc, "let kept = 1").status == "ok"
+        for _ in range(restarts):
+            started = time.perf_counter()
+            km.restart_kernel(now=False)
+            returned = time.perf_counter() - started
+            kc.wait_for_ready(timeout=120)
+            answered = time.perf_counter() - started
+            reply = run(kc, "1 + 1")
+            assert reply.result == "2", reply
+            figures.append((returned, answered, time.perf_counter() - started))
+    return figures
+
+
+def print_startup_figures(starts: int, restarts: int) -> None:
+    """Print the --startup tables: each start-up phase's time, and restart → first result."""
+    load_before = os.getloadavg()[0]
+    raw_start = statistics.median(raw_start_seconds() for _ in range(3))
+    profiles, ready, first = startup_profile(starts)
+    restarts_taken = restart_figures(restarts)
+    print(machine())
+    print(f"1-minute load average: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print()
+    print(f"Start-up profile: median seconds after `KernelManager.start_kernel` was called, of {starts} starts")
+    print()
+    print("| phase | at (s) | since the phase before it in its process (s) |")
+    print("| --- | ---: | ---: |")
+    kernel_side = {PHASES[0][0], PHASES[1][0], PHASES[2][0], PHASES[-1][0]}
+    last: dict[bool, float] = {}
+    for name, _ in PHASES:
+        values = [p[name] for p in profiles if name in p]
+        if not values:
+            continue
+        at = statistics.median(values)
+        side = name in kernel_side
+        since = f"{at - last[side]:.3f}" if side in last else ""
+        last[side] = at
+        print(f"| {name} | {at:.3f} | {since} |")
+    print(f"| first kernel_info reply (client) | {statistics.median(ready):.3f} | |")
+    print(f"| first result of `1 + 1` (client) | {statistics.median(first):.3f} | |")
+    print(f"| raw LLDB: debugger, launch, prelude, `1 + 1` (median of 3) | {raw_start:.3f} | |")
+    print()
+    calls = [r[0] for r in restarts_taken]
+    answers = [r[1] for r in restarts_taken]
+    results = [r[2] for r in restarts_taken]
+    print(
+        f"Restart (`KernelManager.restart_kernel`), median of {restarts}: the call returns at "
+        f"{statistics.median(calls):.2f} s, kernel_info answered at {statistics.median(answers):.2f} s, "
+        f"first result at {statistics.median(results):.2f} s (runs: {', '.join(f'{r:.2f}' for r in results)})"
+    )
 
 
 def kernel_process(km: KernelManager) -> psutil.Process:
@@ -386,10 +504,16 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     parser.add_argument("--raw-rss-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warnings-figures", action="store_true", help="only the warnings pass's figures")
+    parser.add_argument("--startup", action="store_true", help="only the start-up profile and restart figures")
+    parser.add_argument("--starts", type=int, default=7, help="kernel starts for the start-up profile")
+    parser.add_argument("--restarts", type=int, default=5, help="restarts for the restart figure")
     parser.add_argument("--kernel-arg", action="append", default=[], help="an argument for the kernel (repeatable)")
     args = parser.parse_args()
     if args.warnings_figures:
         print_warnings_figures(args.trials, args.kernel_arg)
+        return
+    if args.startup:
+        print_startup_figures(args.starts, args.restarts)
         return
     if args.raw_rss_child:
         print(_raw_rss_child(args.cells))

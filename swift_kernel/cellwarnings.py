@@ -7,10 +7,11 @@ diagnostics of the document of the earlier cells plus this one, asked for when t
 to run, in parallel with LLDB's compile and run. The policy:
 
 - Warnings that arrive while the cell runs go to its stderr at once.
-- When the cell's code is done, its reply waits for warnings still missing, up to
-  ``SwiftKernel.warnings_wait`` seconds. Warnings that come later still go out, on the cell's
-  stderr (same parent header), after its reply: jupyter_client clients see them, a frontend
-  that stopped listening to the cell drops them.
+- The cell's reply never waits for them. After the reply, the cell stays busy for warnings
+  still missing, up to ``SwiftKernel.warnings_wait`` seconds: they go out before its idle status,
+  which is when a frontend (JupyterLab's output area) stops listening to the cell. Warnings that
+  come later still go out on the cell's stderr (same parent header): jupyter_client clients see
+  them, a frontend that stopped listening drops them.
 - sourcekit-lsp also reports errors. A cell it finds errors in shows its warnings only once it
   has run without a compile error: when LLDB refuses the cell, its compile error already holds
   the warnings, and when sourcekit-lsp's error is one the REPL allows, the warnings still come.
@@ -70,18 +71,21 @@ class CellWarnings:
                 return
         self._emit(text)
 
-    async def finish(self, compile_failed: bool, wait: float) -> None:
-        """End the cell (its code is done): wait up to ``wait`` s for missing warnings, send held ones.
+    async def finish(self, compile_failed: bool) -> None:
+        """End the cell (its code is done): send held warnings; later ones are sent as they come.
 
         ``compile_failed`` says LLDB refused the cell: its error shows the warnings, so none go
         to stderr from now on.
         """
-        if not compile_failed and not self._found.done() and wait > 0:
-            # asyncio.wait, not wait_for: the request goes on after this, and late warnings still count.
-            await asyncio.wait({asyncio.wrap_future(self._found)}, timeout=wait)
         with self._lock:
             self._running = False
             self._failed = compile_failed
             held, self._held = self._held, ""
         if held and not compile_failed:
             self._emit(held)
+
+    async def settle(self, wait: float) -> None:
+        """Wait up to ``wait`` s for warnings not yet known (the cell has replied; its idle status waits)."""
+        if not self._found.done() and wait > 0:
+            # asyncio.wait, not wait_for: the request goes on after this, and late warnings still count.
+            await asyncio.wait({asyncio.wrap_future(self._found)}, timeout=wait)

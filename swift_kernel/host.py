@@ -330,6 +330,7 @@ class HostProcess:
                 # ended it either way; without the handler both end it, at once and quietly.
                 env={**os.environ, "SWIFT_BACKTRACE": "enable=no", "TMPDIR": self._temp_dir},
             )
+        log.debug("start-up: LLDB host spawned (pid %d)", host.pid)
         channel = Channel(Connection(kernel_end.detach()))
         self._host, self._channel = host, channel
         self.hosts_started += 1

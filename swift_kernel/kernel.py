@@ -231,9 +231,13 @@ class SwiftKernel(Kernel):
     warnings_wait = Float(
         0.05,
         config=True,
-        help="Seconds at most a cell's reply waits, once its code is done, for warnings sourcekit-lsp has "
-        "not sent yet. Warnings that come later still go to the cell's stderr, after its reply.",
+        help="Seconds at most a cell stays busy after its reply, for warnings sourcekit-lsp has not sent "
+        "yet: they go to the cell's stderr before its idle status, which is when frontends stop listening "
+        "to it. The reply itself never waits for warnings. Warnings that come later still go out.",
     )
+    # ipykernel sleeps 0.5 ms before every execute reply, for Python prints still on their way; this
+    # kernel's output is published before its reply is sent (issue 18: the trivial cell's round trip).
+    _execute_sleep = Float(0.0)
     safe_points = Bool(
         True,
         config=True,
@@ -323,6 +327,8 @@ class SwiftKernel(Kernel):
         self.environment: dict[str, str] = dict(os.environ)
         # Swift source of every cell that ran without error, in order (code intelligence reads it).
         self.successful_cells: list[str] = []
+        # The last cell's warnings, still asked of sourcekit-lsp when its reply went out (see _answering).
+        self._warnings_pending: CellWarnings | None = None
         self._cells_launch = 1
         # Whether the output said that LLDB passed host_memory_warning (again after a %reset).
         self._host_memory_warned = False
@@ -452,6 +458,11 @@ class SwiftKernel(Kernel):
             except Exception as error:
                 self.log.exception("%s failed", msg_type)
                 self._refuse_request(stream, ident, parent, msg_type, _kernel_error(msg_type, error))
+            finally:
+                # Replied: the cell's warnings still on their way get a little time before its idle status.
+                pending, self._warnings_pending = self._warnings_pending, None
+                if pending is not None:
+                    await pending.settle(self.warnings_wait)
 
         return answer
 
@@ -605,11 +616,12 @@ class SwiftKernel(Kernel):
             )
         except SwiftProcessEnded:
             if warnings is not None:
-                await warnings.finish(compile_failed=True, wait=0)
+                await warnings.finish(compile_failed=True)
             raise
         if warnings is not None:
             compile_failed = result.error is not None and result.error.ename == "CompileError"
-            await warnings.finish(compile_failed, self.warnings_wait)
+            await warnings.finish(compile_failed)
+            self._warnings_pending = warnings
         return result
 
     async def _check_imports(self, code: str, cell_name: str) -> CellError | None:

@@ -1,14 +1,15 @@
 """Compiler warnings of cells, from sourcekit-lsp, through the real kernel (jupyter_client, LLDB).
 
-Most tests share a kernel whose replies wait up to 30 s for the warnings (``warnings_wait``): with
-the default bound a loaded machine may deliver them after the reply, which these tests do not
-read; the tests of the default's timing start kernels of their own. The K1 reproducers of issue
-15 run on a kernel with default settings: the warnings pass once compiled every cell twice in
-LLDB, which registered its declarations twice.
+Most tests share a kernel whose cells stay busy up to 30 s after their reply for the warnings
+(``warnings_wait``): with the default bound a loaded machine may deliver them after the idle
+status, which these tests do not read; the tests of the default's timing start kernels of their
+own. The K1 reproducers of issue 15 run on a kernel with default settings: the warnings pass
+once compiled every cell twice in LLDB, which registered its declarations twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -117,6 +118,41 @@ def test_a_quick_cell_does_not_wait_for_its_warnings(fresh_kernel: Callable[...,
     assert "warning: late" in late_stream(kc, msg_id, 30)
 
 
+def test_the_reply_does_not_wait_for_warnings_the_idle_status_does(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel(extra_arguments=["--SwiftKernel.warnings_wait=30"])
+    msg_id = kc.execute('#warning("warm")')
+    assert "warning: warm" in late_stream(kc, msg_id, 60)
+    servers = sourcekit_lsp(kernel_pid(km))
+    assert servers
+    flush_channels(kc)
+    for server in servers:
+        os.kill(server.pid, signal.SIGSTOP)
+    try:
+        msg_id = kc.execute('#warning("after the reply")\n40 + 2')
+        # The reply comes while sourcekit-lsp cannot answer (before, it waited up to warnings_wait).
+        reply = kc.get_shell_msg(timeout=20)
+        assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "ok"
+        # The cell is still busy: its idle status waits for the warnings.
+        seen = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                seen.append(kc.get_iopub_msg(timeout=1))
+        mine = [m for m in seen if m["parent_header"].get("msg_id") == msg_id]
+        assert any(m["msg_type"] == "execute_result" for m in mine), mine
+        assert not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in mine)
+    finally:
+        for server in servers:
+            os.kill(server.pid, signal.SIGCONT)
+    # Once sourcekit-lsp answers: the warning on the cell's stderr, then its idle status.
+    rest = []
+    while not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in rest):
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            rest.append(msg)
+    assert [m["msg_type"] for m in rest] == ["stream", "status"], rest
+    assert "warning: after the reply" in rest[0]["content"]["text"]
+
+
 def test_without_sourcekit_lsp_cells_run_without_warnings(fresh_kernel: Callable[..., KernelPair]) -> None:
     km, kc = fresh_kernel()
     for server in sourcekit_lsp(kernel_pid(km)):
@@ -164,7 +200,7 @@ def test_a_typical_warning_has_its_place_source_line_and_caret(kc: BlockingKerne
     assert execution.stream("stdout") == ""
 
 
-def test_warnings_arrive_before_the_reply_every_time(kc: BlockingKernelClient) -> None:
+def test_warnings_arrive_before_the_cells_idle_status_every_time(kc: BlockingKernelClient) -> None:
     for _ in range(5):
         execution = ok(execute(kc, '#warning("each time")'))
         streams = [m for m in execution.messages if m["msg_type"] == "stream"]
