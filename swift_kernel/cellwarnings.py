@@ -3,8 +3,9 @@
 LLDB drops the warnings of an expression that compiles, and compiling a cell a second time to
 get them is not free of side effects inside LLDB (the declarations are registered twice: issue
 15's "redundant conformance", "ambiguous use"). So the warnings come from sourcekit-lsp's
-diagnostics of the document of the earlier cells plus this one, asked for when the cell starts
-to run, in parallel with LLDB's compile and run. The policy:
+diagnostics of the document of the earlier cells plus this one, asked for once the cell has run
+``SwiftKernel.warnings_delay`` seconds (its compile in LLDB has the CPU to itself), or when its
+code is done if that is sooner. The policy:
 
 - Warnings that arrive while the cell runs go to its stderr at once.
 - The cell's reply never waits for them. After the reply, the cell stays busy for warnings
@@ -29,11 +30,39 @@ from collections.abc import Callable
 
 from .diagnostics import SourceDiagnostic, render_warnings
 
-__all__ = ["CellWarnings"]
+__all__ = ["CellWarnings", "DelayedAsk"]
 
 log = logging.getLogger(__name__)
 
 Found = concurrent.futures.Future[list[SourceDiagnostic] | None]
+
+
+class DelayedAsk:
+    """Ask for a cell's diagnostics once it has run ``delay`` seconds, or when its code is done if sooner.
+
+    Asked at once, sourcekit-lsp's type check of the whole document ran beside LLDB's compile of a
+    quick cell on this machine's two cores and made the cell's reply slower by about a third;
+    a cell that runs longer gets its warnings while it runs, as before. Used on one event loop.
+    """
+
+    def __init__(self, ask: Callable[[], Found], delay: float, loop: asyncio.AbstractEventLoop) -> None:
+        self.found: Found = concurrent.futures.Future()
+        self._ask: Callable[[], Found] | None = ask
+        self._timer = loop.call_later(delay, self.now)
+
+    def now(self) -> None:
+        """Ask now, if not asked yet."""
+        ask, self._ask = self._ask, None
+        self._timer.cancel()
+        if ask is not None:
+            ask().add_done_callback(self._copy)
+
+    def _copy(self, asked: Found) -> None:
+        error = asked.exception()
+        if error is not None:
+            self.found.set_exception(error)
+        else:
+            self.found.set_result(asked.result())
 
 
 class CellWarnings:

@@ -1,0 +1,64 @@
+"""When a cell's warnings are asked of sourcekit-lsp (cellwarnings.DelayedAsk), without a kernel."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+
+import pytest
+
+from swift_kernel.cellwarnings import DelayedAsk
+
+
+class Asks:
+    """A stand-in for SourceKitLSP.diagnose: counts the asks, answers each with a done future."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.count = 0
+        self.error = error
+
+    def __call__(self) -> concurrent.futures.Future[list[object] | None]:
+        self.count += 1
+        answer: concurrent.futures.Future[list[object] | None] = concurrent.futures.Future()
+        if self.error is not None:
+            answer.set_exception(self.error)
+        else:
+            answer.set_result([])
+        return answer
+
+
+def test_a_quick_cell_asks_when_its_code_is_done_and_once() -> None:
+    async def run() -> Asks:
+        asks = Asks()
+        delayed = DelayedAsk(asks, 10, asyncio.get_running_loop())
+        await asyncio.sleep(0.05)
+        assert asks.count == 0  # not during the cell's compile
+        delayed.now()
+        delayed.now()
+        await asyncio.sleep(0.05)
+        assert delayed.found.result(timeout=1) == []
+        return asks
+
+    assert asyncio.run(run()).count == 1
+
+
+def test_a_longer_cell_asks_while_it_runs() -> None:
+    async def run() -> Asks:
+        asks = Asks()
+        delayed = DelayedAsk(asks, 0.01, asyncio.get_running_loop())
+        await asyncio.sleep(0.2)
+        assert asks.count == 1 and delayed.found.done()
+        delayed.now()  # the code is done: nothing more to ask
+        return asks
+
+    assert asyncio.run(run()).count == 1
+
+
+def test_a_failed_ask_fails_the_found_future() -> None:
+    async def run() -> None:
+        delayed = DelayedAsk(Asks(RuntimeError("no sourcekit-lsp")), 10, asyncio.get_running_loop())
+        delayed.now()
+        with pytest.raises(RuntimeError, match="no sourcekit-lsp"):
+            delayed.found.result(timeout=1)
+
+    asyncio.run(run())
