@@ -33,7 +33,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -147,7 +147,11 @@ def _prelude(result_path: str, stop_flag: str) -> str:
     return PRELUDE.read_text().replace("@RESULT_PATH@", result_path).replace("@STOP_PATH@", stop_flag)
 
 
-def _read_directly(type_name: str, value: Any) -> str | None:
+# A cell that may add a conformance (CustomStringConvertible...) to a type declared earlier.
+_EXTENSION = re.compile(r"\bextension\b")
+
+
+def _read_directly(type_name: str, value: Any, plain: Mapping[str, list[str]] | None = None) -> str | None:
     """Return how Swift describes a value, read from LLDB without running code; None when it cannot be.
 
     Integers and Bools are LLDB's own reading. Swift's description of a Double is the shortest
@@ -155,8 +159,10 @@ def _read_directly(type_name: str, value: Any) -> str | None:
     value, exponents and infinities included); LLDB gives all 17 digits. A String's debug
     description is LLDB's summary when the text is printable ASCII with nothing Swift escapes. An
     array of those (up to ``_ARRAY_READ`` elements) is its elements' texts. Anything else (Float,
-    other text, a summary LLDB cut short, structs) is described by Swift, which costs an
-    evaluation (~10 ms).
+    other text, a summary LLDB cut short) is described by Swift, which costs an evaluation
+    (~10 ms). So is a struct the first time: Swift then says (``plain``: its name -> its stored
+    properties) whether its description is just those properties, which later values of it are
+    read as, when each property can be.
     """
     text = value.GetValue()
     if type_name in _FAST_TYPES and text is not None:
@@ -172,9 +178,20 @@ def _read_directly(type_name: str, value: Any) -> str | None:
     element = type_name[len("Swift.Array<") : -1]
     arrays = type_name.startswith("Swift.Array<") and type_name.endswith(">")
     if arrays and not element.startswith("Swift.Array<") and value.GetNumChildren() <= _ARRAY_READ:
-        parts = [_read_directly(element, value.GetChildAtIndex(i)) for i in range(value.GetNumChildren())]
+        parts = [_read_directly(element, value.GetChildAtIndex(i), plain) for i in range(value.GetNumChildren())]
         if all(part is not None for part in parts):
             return f"[{', '.join(part for part in parts if part is not None)}]"
+    properties = plain.get(type_name) if plain else None
+    if properties is not None and value.GetNumChildren() == len(properties):
+        fields = []
+        for index, label in enumerate(properties):
+            child = value.GetChildAtIndex(index)
+            text = _read_directly(child.GetTypeName() or "", child, plain) if child.GetName() == label else None
+            if text is None:
+                return None
+            fields.append(f"{label}: {text}")
+        # As the text Swift gives is shown: without the cells' module names, wherever they are.
+        return dap.without_cell_modules(f"{type_name}({', '.join(fields)})")
     return None
 
 
@@ -360,7 +377,7 @@ def _blames_safe_points(error_text: str, points: SafePoints, cell_name: str) -> 
 
 # A frame header on the result channel: the kinds the prelude sends, and the payload's length.
 # (`result`: the cell's value as Swift describes it; `bundle`: its MIME bundle, a JSON object.)
-_FRAME_HEADER = re.compile(rb"(result|bundle|thrown|exit) (\d{1,10})")
+_FRAME_HEADER = re.compile(rb"(result|bundle|thrown|exit|plain) (\d{1,10})")
 _MAX_FRAME_BYTES = 1 << 30
 
 
@@ -525,6 +542,10 @@ class LLDBSession:
         # types with a bundle method that were made JupyterDisplayable there.
         self._extras_loaded = False
         self._adopter = Adopter()
+        # Struct types (Swift's qualified name) whose description is their stored properties, in
+        # order: values of them are read from LLDB (``_read_directly``). Forgotten when a cell has
+        # an extension, which may give one a description of its own.
+        self._plain_structs: dict[str, list[str]] = {}
         # The folders LLDB searches for installed Swift and C modules (``load_installed``).
         self._found_modules = ""
         # The kernel's Swift API as a prebuilt library (None: compiled from source at each launch).
@@ -697,6 +718,7 @@ class LLDBSession:
         self._results.read_messages()
         self._extras_loaded = False
         self._adopter.reset()
+        self._plain_structs.clear()
         page = self._page()
         state = page[_DISPATCH_STATE_AT : _DISPATCH_STATE_AT + 8] if page else b""
         self._dispatch_state = int.from_bytes(state, "little")
@@ -931,6 +953,8 @@ class LLDBSession:
             return self._process_ended("The Swift process ended before this cell ran")
         if needs_extras(code) or tables:
             self._load_extras()
+        if _EXTENSION.search(code):
+            self._plain_structs.clear()
         if source_path:
             self._cell_files[os.path.basename(source_path)] = cell_name
         # #sourceLocation takes its file name as written, escapes and all: a name with a quote or a
@@ -989,6 +1013,7 @@ class LLDBSession:
         declarations = self._adopter.conformances(code, names)
         if not declarations:
             return
+        self._plain_structs.clear()
         log.debug("declaring %s", declarations)
         for declaration in declarations:
             result = self._target.EvaluateExpression(declaration, self._options)
@@ -1686,8 +1711,10 @@ class LLDBSession:
         type_name = value.GetTypeName() or ""
         if type_name in ("()", "Swift.Void", ""):
             return None, None
-        known = _read_directly(type_name, value)
+        # Not with tables: an array of plain structs is shown as a table.
+        known = _read_directly(type_name, value, None if tables else self._plain_structs)
         if known is not None:
+            log.debug("%s read from LLDB", type_name)
             return known, None
         name = value.GetName()
         if not name:
@@ -1697,7 +1724,12 @@ class LLDBSession:
         call = f"__SwiftKernel.describe({name}, tables: true)" if tables else f"__SwiftKernel.describe({name})"
         with self._results.reading():
             described = self._target.EvaluateExpression(call, options or self._options)
-        for kind, payload in reversed(self._results.read_messages()):
+        messages = self._results.read_messages()
+        for kind, payload in messages:
+            if kind == "plain":
+                name, _, properties = payload.partition("\n")
+                self._plain_structs[name] = properties.split(",") if properties else []
+        for kind, payload in reversed(messages):
             if kind == "result":
                 # Types declared in cells live in per-cell modules named __lldb_expr_N.
                 return dap.without_cell_modules(payload), None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import psutil
@@ -731,3 +732,53 @@ def test_values_read_without_running_code_match_swifts_description(kc: BlockingK
     shown = ok(execute(kc, f"let shownValue = {literal}\nprint(String(reflecting: shownValue))"))
     described = shown.stream().removesuffix("\n")
     assert value(kc, "shownValue") == described
+
+
+# A struct's value is described by Swift the first time; when Swift says its description is just
+# its stored properties, later values of it are read from LLDB (lldb_session._read_directly).
+STRUCTS = """
+struct Point { var x: Int; var y: Int }
+struct Person { var name: String; var age: Int; var score: Double; var ok: Bool; var tags: [String] }
+struct Line { var from: Point; var to: Point }
+struct Box<T> { var value: T }
+struct Empty {}
+struct Maybe { var n: Int? }
+struct Later { var n: Int }
+struct Named: CustomStringConvertible { var n: Int; var description: String { "named \\(n)" } }
+"""
+PLAIN = {
+    "Point(x: 1, y: -2)": "Point",
+    'Person(name: "Ann", age: 3, score: 1.5, ok: true, tags: ["a", "b c"])': "Person",
+    "Line(from: Point(x: 1, y: 2), to: Point(x: 3, y: 4))": "Line",
+    "Box(value: 0.1)": "Box<Swift.Double>",
+    "Empty()": "Empty",
+}
+NOT_PLAIN = ["Maybe(n: 3)", "Named(n: 1)", 'Person(name: "é", age: 1, score: 0, ok: false, tags: [])']
+
+
+def test_plain_structs_are_read_from_lldb_as_swift_describes_them(
+    fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    log = tmp_path / "kernel.log"
+    monkeypatch.setenv("SWIFT_KERNEL_LOG", str(log))
+    _, kc = fresh_kernel()
+    ok(execute(kc, STRUCTS))
+    for literal in [*PLAIN, *NOT_PLAIN]:
+        swift = ok(execute(kc, f"let shownValue = {literal}\nprint(String(reflecting: shownValue))")).stream()
+        expected = re.sub(r"__lldb_expr_\d+\.", "", swift.removesuffix("\n"))
+        assert value(kc, "shownValue") == expected, literal
+        assert value(kc, "shownValue") == expected, literal  # read from LLDB, if it can be
+    read = log.read_text()
+    for literal, type_name in PLAIN.items():
+        assert re.search(rf"__lldb_expr_\d+\.{re.escape(type_name)} read from LLDB", read), literal
+    for name in ("Maybe", "Named"):
+        assert not re.search(rf"__lldb_expr_\d+\.{name} read from LLDB", read), name
+    # A later extension may give a type a description of its own: then Swift describes it again.
+    ok(execute(kc, "let later = Later(n: 1)"))
+    assert value(kc, "later") == value(kc, "later") == "Later(n: 1)"
+    ok(execute(kc, 'extension Later: CustomStringConvertible { var description: String { "later \\(n)" } }'))
+    assert value(kc, "later") == "later 1"
+    # A collection of rows is still a table with %display tables on.
+    ok(execute(kc, "%display tables on"))
+    table = ok(execute(kc, "[Point(x: 1, y: 2), Point(x: 3, y: 4)]")).of_type("execute_result")
+    assert "<table" in table[0]["content"]["data"].get("text/html", ""), table

@@ -45,7 +45,23 @@ public enum __SwiftKernel {
         writeAll(channel, bytes)
     }
 
-    public static func describe<T>(_ value: T) { send("result", String(reflecting: value)) }
+    public static func describe<T>(_ value: T) {
+        send("result", String(reflecting: value))
+        reportPlain(value)
+    }
+
+    /// Tell the kernel of a struct type whose description is its stored properties (no description
+    /// or mirror of its own, not displayable), with their names: it reads later values of it from
+    /// LLDB instead of asking Swift. The same for the structs among its properties.
+    static func reportPlain(_ value: Any) {
+        let mirror = Mirror(reflecting: value)
+        guard mirror.displayStyle == .struct, !(value is CustomDebugStringConvertible),
+              !(value is CustomStringConvertible), !(value is CustomReflectable),
+              !(value is TextOutputStreamable), !(value is any JupyterDisplayable) else { return }
+        let labels = mirror.children.map { $0.label ?? "" }
+        send("plain", _typeName(type(of: value), qualified: true) + "\n" + labels.joined(separator: ","))
+        for child in mirror.children { reportPlain(child.value) }
+    }
     /// A value that says how it looks is the cell's result with all its MIME types.
     public static func describe<T: JupyterDisplayable>(_ value: T) { send("bundle", object(bundle(value))) }
 
