@@ -62,7 +62,7 @@ from bench.latency import TIMEOUT, machine, percentile, run
 KERNELS = {
     "swift": "this kernel",
     "swift-sj": "google/swift-jupyter",
-    "swift-pj": "pedronahum/swift-jupyter (2025)",
+    "swift-pj": "pedronahum/swift-jupyter, 2025",
 }
 DEFAULT_PEERS_DIR = Path(tempfile.gettempdir()) / "swift-kernel-peers"
 LOOP = "var n = 0; while true { n += 1 }"
@@ -307,10 +307,16 @@ def peer_commit(name: str) -> str:
     return marker.read_text().strip()[:12] if marker and marker.is_file() else "?"
 
 
+def code_span(text: str) -> str:
+    """Return ``text`` as markdown inline code, fenced so that backticks inside it survive."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
 def table(names: list[str], figures: dict[str, Figures], args: argparse.Namespace) -> list[str]:
     ms = lambda seconds: f"{seconds * 1000:.0f} ms"  # noqa: E731 - a formatter
     specs = {name: KernelSpecManager().get_kernel_spec(name) for name in names}
     header = [f"`{name}` ({KERNELS.get(name, name)})" for name in names]
+    drift = max(1, min(20, args.trials // 5))
 
     def row(label: str, cell: Any) -> str:
         return "| " + " | ".join([label, *(cell(name, figures[name]) for name in names)]) + " |"
@@ -342,10 +348,16 @@ def table(names: list[str], figures: dict[str, Figures], args: argparse.Namespac
                 f"{statistics.median(f.first_result):.2f} s (runs: {', '.join(f'{s:.2f}' for s in f.first_result)})"
             ),
         ),
-        row("its text", lambda n, f: f"`{f.first_result_text.strip()}`"),
+        row("its text", lambda n, f: code_span(f.first_result_text.strip())),
         row(
             f"`x + 1` round trip, p50 / p90 of {args.trials}",
             lambda n, f: f"{ms(statistics.median(f.round_trip))} / {ms(percentile(f.round_trip, 0.9))}",
+        ),
+        row(
+            f"`x + 1` p50 of the first / last {drift} round trips (growth over the session)",
+            lambda n, f: (
+                f"{ms(statistics.median(f.round_trip[:drift]))} / {ms(statistics.median(f.round_trip[-drift:]))}"
+            ),
         ),
         row(f"interrupt → execute_reply, median of {args.interrupts}", lambda n, f: interrupt_times(f)),
         row("trials by interrupts needed", lambda n, f: needed(f)),
