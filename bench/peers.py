@@ -14,7 +14,8 @@ elsewhere weighs on all alike:
   then ``KernelManager.interrupt_kernel`` (each kernel's own interrupt_mode), again every
   ``--interrupt-grace`` seconds until the execute_reply comes; time from the first interrupt to
   the reply, how many interrupts it took, and whether ``print(n > 0)`` then prints ``true``
-  (median of ``--interrupts``).
+  (median of ``--interrupts``); ``--interrupt-after S`` waits at least S seconds after the request
+  before the first interrupt (the peers lose interrupts that come early, around 0.2-0.3 s).
 
 ``--burners K`` runs K CPU-burning processes for the whole run. Every kernel runs with a private
 TMPDIR (LLDB and the peers write files there) and the environment a Jupyter server would give it:
@@ -88,6 +89,7 @@ class Figures:
     round_trip_text: str = ""
     interrupt: list[float] = field(default_factory=list)  # first interrupt -> execute_reply
     interrupts_needed: list[int] = field(default_factory=list)  # 0: no reply after MAX_INTERRUPTS
+    interrupt_after: list[float] = field(default_factory=list)  # execute_request -> first interrupt
     answers_after: list[bool] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -188,12 +190,13 @@ def swift_cpu_seconds(km: KernelManager) -> float:
     return total
 
 
-def interrupt_trial(s: Session, grace: float, figures: Figures) -> bool:
+def interrupt_trial(s: Session, grace: float, run_before: float, figures: Figures) -> bool:
     """Interrupt the endless loop; record the figures; return False if the kernel never replied."""
     before = swift_cpu_seconds(s.km)
+    requested = time.perf_counter()
     msg_id = s.kc.execute(LOOP)
     deadline = time.perf_counter() + TIMEOUT
-    while swift_cpu_seconds(s.km) - before < RUNNING_CPU_SECONDS:
+    while swift_cpu_seconds(s.km) - before < RUNNING_CPU_SECONDS or time.perf_counter() - requested < run_before:
         if time.perf_counter() > deadline:
             raise RuntimeError(f"{s.name}: the loop cell never ran")
         time.sleep(0.01)
@@ -201,7 +204,9 @@ def interrupt_trial(s: Session, grace: float, figures: Figures) -> bool:
     while reply is None and sent < MAX_INTERRUPTS:
         s.km.interrupt_kernel()
         sent += 1
-        first = first or time.perf_counter()
+        if not first:
+            first = time.perf_counter()
+            figures.interrupt_after.append(first - requested)
         reply = wait_reply(s.kc, msg_id, grace)
     if reply is None:
         figures.interrupts_needed.append(0)
@@ -258,7 +263,7 @@ def measure(names: list[str], args: argparse.Namespace, env: dict[str, str], cwd
         progress(started, "interrupts")
         for _ in range(args.interrupts):
             for name in names:
-                if not interrupt_trial(sessions[name], args.interrupt_grace, figures[name]):
+                if not interrupt_trial(sessions[name], args.interrupt_grace, args.interrupt_after, figures[name]):
                     sessions.replace(name)
         progress(started, "shutting down")
     progress(started, "done")
@@ -375,6 +380,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100, help="round trips per kernel")
     parser.add_argument("--interrupts", type=int, default=10, help="interrupt trials per kernel")
     parser.add_argument("--interrupt-grace", type=float, default=2.0, help="seconds before interrupting again")
+    parser.add_argument(
+        "--interrupt-after", type=float, default=0.0, help="also wait this long after the loop cell's request"
+    )
     parser.add_argument("--burners", type=int, default=0, help="CPU-burning processes during the run")
     parser.add_argument("--kernels", default=",".join(KERNELS), help="kernelspecs to compare, if installed")
     args = parser.parse_args()
