@@ -86,7 +86,6 @@ class Figures:
     first_result: list[float] = field(default_factory=list)  # start -> first execute_result
     first_result_text: str = ""
     round_trip: list[float] = field(default_factory=list)
-    round_trip_text: str = ""
     interrupt: list[float] = field(default_factory=list)  # first interrupt -> execute_reply
     interrupts_needed: list[int] = field(default_factory=list)  # 0: no reply after MAX_INTERRUPTS
     interrupt_after: list[float] = field(default_factory=list)  # execute_request -> first interrupt
@@ -259,7 +258,6 @@ def measure(names: list[str], args: argparse.Namespace, env: dict[str, str], cwd
                 reply = run(s.kc, "x + 1")
                 assert reply.status == "ok", (name, reply)
                 figures[name].round_trip.append(reply.seconds)
-                figures[name].round_trip_text = reply.result or "(none)"
         progress(started, "interrupts")
         for _ in range(args.interrupts):
             for name in names:
