@@ -4,8 +4,8 @@ LLDB drops the warnings of an expression that compiles, and compiling a cell a s
 get them is not free of side effects inside LLDB (the declarations are registered twice: issue
 15's "redundant conformance", "ambiguous use"). So the warnings come from sourcekit-lsp's
 diagnostics of the document of the earlier cells plus this one, asked for once the cell has run
-``SwiftKernel.warnings_delay`` seconds (its compile in LLDB has the CPU to itself), or when its
-code is done if that is sooner. The policy:
+``SwiftKernel.warnings_delay`` seconds (0 by default: as it starts), or when its code is done if
+that is sooner. The policy:
 
 - Warnings that arrive while the cell runs go to its stderr at once.
 - The cell's reply never waits for them. After the reply, the cell stays busy for warnings
@@ -40,9 +40,10 @@ Found = concurrent.futures.Future[list[SourceDiagnostic] | None]
 class DelayedAsk:
     """Ask for a cell's diagnostics once it has run ``delay`` seconds, or when its code is done if sooner.
 
-    Asked at once, sourcekit-lsp's type check of the whole document ran beside LLDB's compile of a
-    quick cell on this machine's two cores and made the cell's reply slower by about a third;
-    a cell that runs longer gets its warnings while it runs, as before. Used on one event loop.
+    Asked at once, sourcekit-lsp's type check of the whole document runs beside LLDB's compile of a
+    quick cell on this machine's two cores, which makes the cell's reply slower; asked later, the
+    cell ends later (``SwiftKernel.warnings_delay`` has the figures). A cell that runs longer than
+    the delay gets its warnings while it runs. Used on one event loop.
     """
 
     def __init__(self, ask: Callable[[], Found], delay: float, loop: asyncio.AbstractEventLoop) -> None:
