@@ -3,9 +3,9 @@
 LLDB drops the warnings of an expression that compiles, and compiling a cell a second time to
 get them is not free of side effects inside LLDB (the declarations are registered twice: issue
 15's "redundant conformance", "ambiguous use"). So the warnings come from sourcekit-lsp's
-diagnostics of the document of the earlier cells plus this one, asked for once the cell has run
-``SwiftKernel.warnings_delay`` seconds (0 by default: as it starts), or when its code is done if
-that is sooner. The policy:
+diagnostics of the document of the earlier cells that declare something (``declares``) plus
+this one, asked for once the cell has run ``SwiftKernel.warnings_delay`` seconds (0 by default:
+as it starts), or when its code is done if that is sooner. The policy:
 
 - Warnings that arrive while the cell runs go to its stderr at once.
 - The cell's reply never waits for them. After the reply, the cell stays busy for warnings
@@ -24,17 +24,49 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
+import re
 import threading
 from collections.abc import Callable
 
+from .asyncwrap import mask_literals
 from .diagnostics import SourceDiagnostic, render_warnings
 
-__all__ = ["CellWarnings", "DelayedAsk"]
+__all__ = ["CellWarnings", "DelayedAsk", "declares"]
 
 log = logging.getLogger(__name__)
 
 Found = concurrent.futures.Future[list[SourceDiagnostic] | None]
+
+
+# What a later cell can see of an earlier one is what it declares at its top level: a let, var,
+# func, type, extension, import, operator... and a top-level guard, which binds for the rest of the
+# file. Attributes and #if are counted as declaring, to be sure. Brackets track the depth.
+_TOP_LEVEL = re.compile(
+    r"(?P<open>[(\[{])|(?P<close>[)\]}])|(?<![\w.$])(?P<word>let|var|func|struct|class|enum|protocol|extension"
+    r"|import|typealias|actor|operator|precedencegroup|guard|macro|subscript|init|deinit)(?![\w$])|#if\b|@\w"
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def declares(code: str) -> bool:
+    """Say whether a cell declares something at its top level that later cells could use.
+
+    A cell that does not (an expression, a print, a loop) is left out of the document that later
+    cells' warnings are found in: it changes none of their types or warnings, and every such cell
+    kept there made sourcekit-lsp's check of each later cell slower (a session of quick cells
+    grew the check past the cell itself).
+    """
+    depth = 0
+    for match in _TOP_LEVEL.finditer(mask_literals(code)):
+        if match.group("open"):
+            depth += 1
+        elif match.group("close"):
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            return True
+    return False
 
 
 class DelayedAsk:

@@ -33,7 +33,7 @@ from traitlets import Bool, Float, Integer, TraitError, validate
 
 from . import __version__, dap
 from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, Phase, Sent, SwiftProcessEnded
-from .cellwarnings import CellWarnings, DelayedAsk
+from .cellwarnings import CellWarnings, DelayedAsk, declares
 from .completeness import check_completeness
 from .dap import DebugError
 from .diagnostics import CellError
@@ -637,7 +637,8 @@ class SwiftKernel(Kernel):
             Path(source_path).write_text(source, encoding="utf-8")
         warnings = asked = None
         if self.show_warnings:
-            cells = list(self.successful_cells)
+            # Only the earlier cells that declare something: the others change nothing of this one's.
+            cells = [earlier for earlier in self.successful_cells if declares(earlier)]
             asked = DelayedAsk(
                 lambda: self.code_intelligence.diagnose(cells, code), self.warnings_delay, asyncio.get_running_loop()
             )

@@ -7,7 +7,7 @@ import concurrent.futures
 
 import pytest
 
-from swift_kernel.cellwarnings import DelayedAsk
+from swift_kernel.cellwarnings import DelayedAsk, declares
 
 
 class Asks:
@@ -62,3 +62,48 @@ def test_a_failed_ask_fails_the_found_future() -> None:
             delayed.found.result(timeout=1)
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "let x = 41",
+        "var total = 0",
+        "func f() -> Int { 1 }",
+        "struct S {}",
+        "final class C {}",
+        "enum E { case a }",
+        "protocol P {}",
+        "extension Int { var twice: Int { self * 2 } }",
+        "import Foundation",
+        "typealias Name = String",
+        "actor A {}",
+        "infix operator <+>",
+        "guard let y = Optional(1) else { fatalError() }",
+        "@discardableResult func g() -> Int { 2 }",
+        "#if DEBUG\nlet debug = true\n#endif",
+        "print(1)\nlet late = 2",
+    ],
+)
+def test_cells_that_declare_something_stay_in_the_warnings_document(code: str) -> None:
+    assert declares(code)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x + 1",
+        'print("let x = 1 // var y")',
+        "total += 1",
+        "for i in 0..<3 { let doubled = i * 2; print(doubled) }",
+        "if true { var local = 1; local += 1 }",
+        "[1, 2].map { value in let y = value; return y }",
+        "// let commented = 1\nx",
+        "/* func hidden() {} */ x",
+        "f(x)",
+        "letter + varnish",
+        "s.let",
+    ],
+)
+def test_cells_that_declare_nothing_are_left_out(code: str) -> None:
+    assert not declares(code)
