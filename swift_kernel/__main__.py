@@ -10,6 +10,7 @@ import signal
 if __name__ == "__main__":
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
+import atexit
 import logging
 import os
 import sys
@@ -68,9 +69,23 @@ def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
     IPKernelApp.launch_instance(argv=argv, kernel_class=SwiftKernel)
 
 
+def exit_now() -> None:
+    """End the process now that ipykernel's application has shut down: exit handlers, then ``_exit``.
+
+    Python's own teardown of everything imported took 0.3 s after each shutdown (measured with
+    strace: no system calls, the interpreter freeing modules), and a restart waits for this
+    process to end. The exit handlers still run: ipykernel's (its sockets), logging's.
+    """
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def main() -> None:
     """Launch the kernel application with the SIGINT thread running."""
     launch(prepare(["-m", "swift_kernel", *sys.argv[1:]]))
+    exit_now()
 
 
 if __name__ == "__main__":
