@@ -33,10 +33,10 @@ GATE_SOURCE = '''
 import importlib.abc, os, sys, time
 
 class _Gate(importlib.abc.MetaPathFinder):
-    """Hold the first import of ipykernel until the test opens the gate (creates the file)."""
+    """Hold the first import of one module until the test opens the gate (creates the file)."""
 
     def find_spec(self, name, path, target=None):
-        if name == "ipykernel":
+        if name == os.environ["SWIFT_KERNEL_TEST_GATED_MODULE"]:
             while not os.path.exists(os.environ["SWIFT_KERNEL_TEST_IMPORT_GATE"]):
                 time.sleep(0.01)
         return None
@@ -50,14 +50,17 @@ SHUT_GATE_WAIT = 30.0
 
 
 @contextmanager
-def gated_kernel(tmp_path: Path, **manager_options: Any) -> Iterator[tuple[BlockingKernelClient, Path]]:
-    """Start the installed `swift` kernel with ipykernel's import held; yield its client and the gate file."""
+def gated_kernel(
+    tmp_path: Path, module: str = "ipykernel", **manager_options: Any
+) -> Iterator[tuple[BlockingKernelClient, Path]]:
+    """Start the installed `swift` kernel with ``module``'s import held; yield its client and the gate file."""
     gate = tmp_path / "gate-open"
     site = tmp_path / "gate-site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(GATE_SOURCE)
     python_path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, SWIFT_KERNEL_TEST_IMPORT_GATE=str(gate), PYTHONPATH=python_path)
+    env = dict(os.environ, PYTHONPATH=python_path)
+    env.update(SWIFT_KERNEL_TEST_IMPORT_GATE=str(gate), SWIFT_KERNEL_TEST_GATED_MODULE=module)
     km = KernelManager(kernel_name="swift", **manager_options)
     km.start_kernel(env=env)
     kc = km.client()
@@ -226,3 +229,19 @@ def test_a_cell_sent_right_after_the_start_runs_once() -> None:
         assert replies_within(kc, 1.0) == []
     finally:
         stop_kernel(km, kc)
+
+
+def test_lsprotocol_is_not_on_the_way_to_the_first_cell(tmp_path: Path) -> None:
+    """The first cell runs while lsprotocol (code intelligence) cannot be imported yet; Tab works once it can."""
+    with gated_kernel(tmp_path, module="lsprotocol") as (kc, gate):
+        first = execute(kc, "let answer = 1 + 1\nanswer")
+        assert (first.status, first.result) == ("ok", "2"), first.content
+        assert not gate.exists()
+        gate.touch()
+        reply = kc.complete("answ", 4, reply=True, timeout=60)
+        deadline = time.monotonic() + 60
+        # sourcekit-lsp starts once it can be imported; the first requests may find it still warming up.
+        while "answer" not in reply["content"]["matches"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+            reply = kc.complete("answ", 4, reply=True, timeout=60)
+        assert "answer" in reply["content"]["matches"], reply["content"]
