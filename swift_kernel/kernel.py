@@ -1,7 +1,8 @@
 """The Jupyter side of the Swift kernel: protocol only.
 
 Requests become calls on the cell controller (``cells.CellController``), and its results become
-messages; the only module built on ipykernel (``__main__`` just launches it). Dependency direction: ``kernel`` →
+messages; the only module built on ipykernel (its application too: ``SwiftKernelApp``, which ``__main__``
+launches, takes over the sockets ``startup`` answered kernel_info on). Dependency direction: ``kernel`` →
 ``cells`` → ``host`` (transport) → ``lldb_session`` → ``lldb``.
 """
 
@@ -1283,7 +1284,8 @@ class SwiftKernelApp(IPKernelApp):
         self.session.session = early.session.session
         self.shell_socket, self.stdin_socket = early.sockets["shell"], early.sockets["stdin"]
         # init_control and init_iopub create and bind the control and iopub sockets themselves;
-        # _bound_socket hands them the early ones instead, and the rest of their wiring is ipykernel's.
+        # _handing_over and _bind_socket give them the early ones instead, and the rest of their
+        # wiring (threads, streams, debug sockets) stays ipykernel's.
         self.init_control(context)
         self.init_iopub(context)
         taken = (self.control_socket, self.iopub_thread.socket)

@@ -7,7 +7,6 @@ never differ. Standard library only: it is imported on the start path.
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Any
 
@@ -20,7 +19,6 @@ PROTOCOL_VERSION = "5.3"
 IMPLEMENTATION = "swift_kernel"
 
 
-@functools.cache
 def swift_version(toolchain: Toolchain) -> str:
     """Return the toolchain's version number, e.g. ``6.3.1``.
 
