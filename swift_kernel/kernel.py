@@ -331,8 +331,8 @@ class SwiftKernel(Kernel):
         # Whether the output said that LLDB passed host_memory_warning (again after a %reset).
         self._host_memory_warned = False
         # Completion, Shift-Tab and the warnings pass. Imported and made in the background once the
-        # kernel and the Swift process have started (start()), its sourcekit-lsp started then (its
-        # own thread and process), so that neither the start nor the first Tab waits for it.
+        # kernel has started (start()), its sourcekit-lsp started then (its own thread and
+        # process), so that neither the start nor the first Tab waits for it.
         self.code_intelligence = LazySourceKitLSP(
             self.toolchain.sourcekit_lsp, start=self.start_code_intelligence, log=self.log
         )
@@ -395,9 +395,9 @@ class SwiftKernel(Kernel):
                 self.shell_stream.io_loop.add_callback(self.shell_main, None, held.frames)
         self._held_requests = []
         super().start()
-        # Once the Swift process is up: started alongside it, sourcekit-lsp's warm-up takes a core
-        # the LLDB host's start needs. A cell that comes first begins it (its warnings pass).
-        self._started.add_done_callback(lambda _: self.code_intelligence.begin())
+        # Now, so that sourcekit-lsp is warm for the first Tab (begun once the Swift process was up,
+        # it missed the first completion's deadline: tests/test_conformance.py).
+        self.code_intelligence.begin()
 
     def _publish_status(self, status: str, channel: str, parent: dict[str, Any] | None = None) -> None:
         # "starting" went out when the sockets were bound (startup); saying it again after the

@@ -209,10 +209,15 @@ class EarlyKernelInfo:
         channels = [("control", self.sockets["control"]), ("shell", self.sockets["shell"])]
         for _, socket in channels:
             poller.register(socket, zmq.POLLIN)
+        # Subscriptions: ipykernel's iopub thread welcomes each one (iopub_welcome, JEP 65); the
+        # frontends that subscribe now, before it exists, are welcomed here instead.
+        poller.register(self.sockets["iopub"], zmq.POLLIN)
         while True:
             ready = dict(poller.poll())
             if self._wake in ready:
                 return
+            if self.sockets["iopub"] in ready:
+                self._welcome()
             for channel, socket in channels:
                 if socket in ready:
                     self._read(channel, socket)
@@ -242,6 +247,27 @@ class EarlyKernelInfo:
         self._publish("idle", request)
         self.answered += 1
         return True
+
+    def _welcome(self) -> None:
+        # As ipykernel's IOPubThread._handle_subscription and _send_welcome_message (7.x).
+        iopub = self.sockets["iopub"]
+        while True:
+            try:
+                frames = iopub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            for frame in frames:
+                if not frame or frame[0] != 1:
+                    continue  # an unsubscription
+                try:
+                    subscription = frame[1:].decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                header = self.session.msg_header("iopub_welcome")
+                content = {"subscription": subscription}
+                welcome = {"header": header, "parent_header": {}, "metadata": {}, "content": content}
+                serialized = self.session.serialize(welcome)
+                iopub.send_multipart([subscription.encode("utf-8"), *serialized] if subscription else serialized)
 
     def _publish(self, state: str, parent: dict[str, Any] | None) -> None:
         topic = f"kernel.{self.ident}.status".encode()

@@ -132,6 +132,21 @@ def test_kernel_info_is_answered_before_ipykernel_is_imported(tmp_path: Path, tr
         assert later["header"]["session"] == early["header"]["session"]
 
 
+def test_subscribers_are_welcomed_before_ipykernel_is_imported(tmp_path: Path) -> None:
+    # ipykernel welcomes each iopub subscription (iopub_welcome); a welcome that came only after
+    # the handover reached clients that had already taken the kernel for ready.
+    with gated_kernel(tmp_path) as (kc, gate):
+        deadline = time.monotonic() + SHUT_GATE_WAIT
+        types = []
+        while "iopub_welcome" not in types and time.monotonic() < deadline:
+            try:
+                types.append(kc.get_iopub_msg(timeout=0.5)["msg_type"])
+            except queue.Empty:
+                pass
+        assert "iopub_welcome" in types
+        assert not gate.exists()
+
+
 def test_starting_is_not_said_after_the_early_replies(tmp_path: Path) -> None:
     with gated_kernel(tmp_path) as (kc, gate):
         msg_id = kc.kernel_info()
