@@ -134,7 +134,6 @@ class EarlyKernelInfo:
         self.context = HandoverContext()
         self.sockets: dict[str, zmq.Socket[Any]] = {}
         self.held: list[Held] = []
-        self.answered = 0
         self._wake_address = f"inproc://swift-kernel-early-{id(self)}"
         self._wake = self.context.socket(zmq.PAIR)
         self._wake.bind(self._wake_address)
@@ -245,7 +244,6 @@ class EarlyKernelInfo:
         self._publish("busy", request)
         self.session.send(socket, "kernel_info_reply", self.content, parent=request, ident=idents)
         self._publish("idle", request)
-        self.answered += 1
         return True
 
     def _welcome(self) -> None:
