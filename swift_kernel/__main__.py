@@ -50,6 +50,21 @@ def prepare(reexec_argv: list[str]) -> "Toolchain":
         sys.exit(f"swift_kernel: {error}")
 
 
+def answer_early(toolchain: "Toolchain", argv: list[str]) -> None:
+    """Bind the kernel's sockets and answer kernel_info on them now, if ``argv`` is just ``-f CONNECTION_FILE``.
+
+    ipykernel takes a good second to import; the kernel_info replies should not wait for it
+    (``startup``). Any other command line is left to ipykernel, as is a connection file with
+    anything but the plain settings.
+    """
+    if len(argv) != 2 or argv[0] != "-f":
+        return
+    from swift_kernel.kernelinfo import swift_version
+    from swift_kernel.startup import EarlyKernelInfo
+
+    EarlyKernelInfo.begin(argv[1], swift_version(toolchain))
+
+
 def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
     """Start the Swift process, the SIGINT thread and ipykernel's application (``argv``: its options)."""
     from swift_kernel.procfs import end_owned_processes, mark_as_owner
@@ -61,12 +76,10 @@ def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
 
     # The Swift process starts while ipykernel is imported and set up.
     EarlyStart.begin(toolchain)
-    from ipykernel.kernelapp import IPKernelApp
-
-    from swift_kernel.kernel import SwiftKernel
+    from swift_kernel.kernel import SwiftKernel, SwiftKernelApp
 
     threading.Thread(target=_sigwait_loop, args=(SwiftKernel,), name="swift-sigwait", daemon=True).start()
-    IPKernelApp.launch_instance(argv=argv, kernel_class=SwiftKernel)
+    SwiftKernelApp.launch_instance(argv=argv, kernel_class=SwiftKernel)
 
 
 def exit_now() -> None:
@@ -84,7 +97,9 @@ def exit_now() -> None:
 
 def main() -> None:
     """Launch the kernel application with the SIGINT thread running."""
-    launch(prepare(["-m", "swift_kernel", *sys.argv[1:]]))
+    toolchain = prepare(["-m", "swift_kernel", *sys.argv[1:]])
+    answer_early(toolchain, sys.argv[1:])
+    launch(toolchain)
     exit_now()
 
 

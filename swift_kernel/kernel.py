@@ -1,13 +1,15 @@
 """The Jupyter side of the Swift kernel: protocol only.
 
 Requests become calls on the cell controller (``cells.CellController``), and its results become
-messages; the only module built on ipykernel (``__main__`` just launches it). Dependency direction: ``kernel`` →
+messages; the only module built on ipykernel (its application too: ``SwiftKernelApp``, which ``__main__``
+launches, takes over the sockets ``startup`` answered kernel_info on). Dependency direction: ``kernel`` →
 ``cells`` → ``host`` (transport) → ``lldb_session`` → ``lldb``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import fnmatch
 import inspect
@@ -26,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from ipykernel import iostream
-from ipykernel._version import kernel_protocol_version
 from ipykernel.compiler import murmur2_x86
+from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel
-from traitlets import Bool, Float, Integer, TraitError, validate
+from traitlets import Bool, DottedObjectName, Float, Integer, TraitError, validate
 
-from . import __version__, dap
+from . import __version__, dap, kernelinfo
 from .cells import Cell, EarlyStart, ExecutionResult, InputCallback, Phase, Sent, SwiftProcessEnded
 from .cellwarnings import CellWarnings, DelayedAsk, declares
 from .completeness import check_completeness
@@ -73,11 +75,12 @@ from .install import (
     network_error,
     unreachable_urls,
 )
-from .lsp import SourceKitLSP
+from .lazylsp import LazySourceKitLSP
 from .messages import DebugEvent, Global
 from .output import Clear, Display, OutputCallback, OutputEvent, Text
 from .procfs import OWNER_VARIABLE, describe_exit, end_owned_processes, remove_stale_temp_dirs
 from .sources import SourceError, check_source, expand_user, read_source_file
+from .startup import EarlyKernelInfo, Held
 from .toolchain import find_toolchain
 
 # Shown for `exit` or `quit` where the frontend keeps the session (a notebook, JupyterLab's console).
@@ -118,7 +121,7 @@ class OutStream(iostream.OutStream):
 
     ipykernel flushes both before every execute reply, and each flush is a round trip to its IOPub
     thread even when there is nothing to send (about 0.5 ms of every cell here); this kernel's
-    own output never goes through them. ``__main__`` makes ipykernel's application use this class.
+    own output never goes through them. ``SwiftKernelApp`` makes ipykernel use this class.
     """
 
     def flush(self) -> None:
@@ -226,7 +229,7 @@ def malformed_request(msg_type: str, message: dict[str, Any]) -> str | None:
 class SwiftKernel(Kernel):
     """Run Swift cells in a persistent REPL process through LLDB."""
 
-    implementation = "swift_kernel"
+    implementation = kernelinfo.IMPLEMENTATION
     implementation_version = __version__
     language = "swift"
 
@@ -311,6 +314,12 @@ class SwiftKernel(Kernel):
             raise TraitError(f"cell_timeout takes 0 (no limit) to {MAX_TIMEOUT_SECONDS:,} s (30 days), not {seconds:g}")
         return seconds
 
+    @validate("_control_lock")
+    def _keep_control_lock(self, proposal: dict[str, Any]) -> asyncio.Lock:
+        """Keep the first control lock: start() makes another, and held requests (start) wait on the first."""
+        current: asyncio.Lock | None = self._trait_values.get("_control_lock")
+        return current if current is not None else proposal["value"]
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # ipykernel creates the lock of its control channel only in start(), after the control
@@ -328,17 +337,12 @@ class SwiftKernel(Kernel):
         if send_shell_replies_through_stream(self.shell_channel_thread, self.shell_stream):
             logging.getLogger(__name__).debug("shell replies go through the shell stream (ipykernel#1554)")
         self.toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
-        # register.py records the version in the kernelspec; asking `swift --version` costs a process.
-        self.swift_version = os.environ.get("SWIFT_KERNEL_SWIFT_VERSION") or self.toolchain.short_version()
-        self.language_info = {
-            "name": "swift",
-            "version": self.swift_version,
-            "mimetype": "text/x-swift",
-            "file_extension": ".swift",
-            "pygments_lexer": "swift",
-            "codemirror_mode": "swift",
-        }
-        self.banner = f"Swift {self.swift_version} kernel (swift_kernel {__version__}), running through LLDB"
+        self.swift_version = kernelinfo.swift_version(self.toolchain)
+        self.language_info = kernelinfo.language_info(self.swift_version)
+        self.banner = kernelinfo.banner(self.swift_version)
+        # Requests read before ipykernel was up (startup), handed to its dispatchers by start().
+        self._held_requests: list[Held] = []
+        self._said_starting = False
         self._time_limit: float | None = self.cell_timeout or None
         # The generated SwiftPM package that %install adds to; lives as long as the kernel.
         # Named after this kernel's pid: a later kernel removes it should this one be killed.
@@ -361,11 +365,12 @@ class SwiftKernel(Kernel):
         self._cells_launch = 1
         # Whether the output said that LLDB passed host_memory_warning (again after a %reset).
         self._host_memory_warned = False
-        # Completion and Shift-Tab. Its sourcekit-lsp starts now, in the background (its own
-        # thread and process), so the first Tab does not wait for it.
-        self.code_intelligence = SourceKitLSP(self.toolchain.sourcekit_lsp, log=self.log)
-        if self.start_code_intelligence:
-            self.code_intelligence.start()
+        # Completion, Shift-Tab and the warnings pass. Imported and made in the background once the
+        # kernel has started (start()), its sourcekit-lsp started then (its own thread and
+        # process), so that neither the start nor the first Tab waits for it.
+        self.code_intelligence = LazySourceKitLSP(
+            self.toolchain.sourcekit_lsp, start=self.start_code_intelligence, log=self.log
+        )
         # Every LLDB call happens on this one thread; the control thread only signals.
         early = EarlyStart.take()
         if early is None or early.toolchain != self.toolchain:
@@ -397,19 +402,44 @@ class SwiftKernel(Kernel):
 
     @property
     def kernel_info(self) -> dict[str, Any]:
-        # Built here rather than from ipykernel's, which imports debugpy (it edits sys.path while
-        # the LLDB thread may be importing) and announces a debugger and subshells this kernel lacks.
-        return {
-            "protocol_version": kernel_protocol_version,
-            "implementation": self.implementation,
-            "implementation_version": self.implementation_version,
-            "language_info": self.language_info,
-            "banner": self.banner,
-            "help_links": self.help_links,
-            "supported_features": ["debugger"],
-            # What frontends before the supported_features field (JupyterLab 3) look for.
-            "debugger": True,
-        }
+        # Not ipykernel's, which imports debugpy (it edits sys.path while the LLDB thread may be
+        # importing) and announces subshells; the same content the early replies had (startup).
+        return kernelinfo.kernel_info(self.swift_version)
+
+    def take_early_requests(self, ident: str, held: list[Held]) -> None:
+        """Continue from the early replies (``SwiftKernelApp``): their iopub ident, and the requests they held."""
+        self.ident = ident
+        self._held_requests = held
+        self._said_starting = True
+
+    def start(self) -> None:
+        """Start taking requests: first those held before ipykernel was up, in order, then the sockets'."""
+        # Scheduled before the streams' handlers exist, on the loops those handlers run on and
+        # through the same entry points, so each is handled as if ipykernel had read it, ahead
+        # of anything still waiting in the sockets (the loops run callbacks in order).
+        if self._held_requests and self.shell_channel_thread is not None:
+            # Its subshell manager must be made on this thread, as super().start() would.
+            self.shell_channel_thread.manager  # noqa: B018
+        for held in self._held_requests:
+            assert self.control_stream is not None and self.shell_stream is not None
+            if held.channel == "control":
+                self.control_stream.io_loop.add_callback(self.dispatch_control, held.frames)
+            elif self.shell_channel_thread is not None:
+                self.shell_stream.io_loop.add_callback(self.shell_channel_thread_main, held.frames)
+            else:
+                self.shell_stream.io_loop.add_callback(self.shell_main, None, held.frames)
+        self._held_requests = []
+        super().start()
+        # Now, so that sourcekit-lsp is warm for the first Tab (begun once the Swift process was up,
+        # it missed the first completion's deadline: tests/test_conformance.py).
+        self.code_intelligence.begin()
+
+    def _publish_status(self, status: str, channel: str, parent: dict[str, Any] | None = None) -> None:
+        # "starting" went out when the sockets were bound (startup); saying it again after the
+        # early replies' idle would leave frontends showing a starting kernel until the next request.
+        if status == "starting" and self._said_starting:
+            return
+        super()._publish_status(status, channel, parent)
 
     # ----- messages ---------------------------------------------------------------------------
 
@@ -1257,3 +1287,96 @@ class SwiftKernel(Kernel):
         if ended:
             self.log.info("shutdown ended %d processes this kernel had started: %s", len(ended), ended)
         return {"status": "ok", "restart": restart}
+
+
+class SwiftKernelApp(IPKernelApp):
+    """ipykernel's kernel application, taking over the sockets ``startup`` bound and answered on.
+
+    ``python -m swift_kernel`` binds the kernel's sockets and answers kernel_info before importing
+    ipykernel (``startup.EarlyKernelInfo``). This app then uses those very sockets and hands the
+    requests read meanwhile to the kernel. Without them (another launcher, CurveZMQ, ports left
+    to the kernel) it is ipykernel's app unchanged.
+    """
+
+    _early: EarlyKernelInfo | None = None
+    # sys.stdout and sys.stderr whose flush does not wait on the IOPub thread when there is nothing
+    # to send: ipykernel's waited up to 10 s at shutdown in 1 of 10 runs (its control thread
+    # flushing after the shutdown request while the app's close had stopped the IOPub thread).
+    outstream_class = DottedObjectName(f"{__name__}.OutStream", config=True, help=IPKernelApp.outstream_class.help)
+
+    def init_sockets(self) -> None:
+        """Create the context, the session and the sockets, or adopt those bound early (as ipykernel 7 sets them)."""
+        early = EarlyKernelInfo.take()
+        if early is not None and not self._agrees_with(early):
+            self.log.warning("the early sockets do not match this kernel's connection settings: binding afresh")
+            held = early.stop()
+            if held:
+                self.log.warning("%d requests read before the kernel was up are lost", len(held))
+            early.close()
+            early = None
+        if early is None:
+            super().init_sockets()
+            return
+        self._early = early
+        self.log.info("Starting the kernel at pid: %i", os.getpid())
+        assert self.context is None, "init_sockets cannot be called twice!"
+        self.context = context = early.context
+        atexit.register(self.close)
+        if self.transport == "tcp":  # no CurveZMQ here (startup leaves that to ipykernel)
+            self.log.warning(
+                "Kernel is running over TCP without encryption."
+                " All communication (including code and outputs) is sent in plain text"
+                " and is susceptible to eavesdropping."
+                " Use IPC transport or launch with kernel manager-provisioned"
+                " CurveZMQ keys to enable transport encryption."
+            )
+        # The responder stops only now: until here it answered while ipykernel was imported.
+        early.held = early.stop()
+        # One session id for every message the kernel sends, early or not.
+        self.session.session = early.session.session
+        self.shell_socket, self.stdin_socket = early.sockets["shell"], early.sockets["stdin"]
+        # init_control and init_iopub create and bind the control and iopub sockets themselves;
+        # _handing_over and _bind_socket give them the early ones instead, and the rest of their
+        # wiring (threads, streams, debug sockets) stays ipykernel's.
+        self.init_control(context)
+        self.init_iopub(context)
+        taken = (self.control_socket, self.iopub_thread.socket)
+        if taken != (early.sockets["control"], early.sockets["iopub"]):
+            raise RuntimeError("ipykernel's socket set-up changed: the early sockets were not taken over")
+
+    def _agrees_with(self, early: EarlyKernelInfo) -> bool:
+        """Say whether the early sockets are the ones this app would bind (its settings may come from config too)."""
+        connection = early.connection
+        ports = {channel: getattr(self, f"{channel}_port") for channel in connection.ports}
+        return (
+            self.curve_secretkey is None
+            and (self.transport, self.ip, ports) == (connection.transport, connection.ip, connection.ports)
+            and (self.session.key, self.session.signature_scheme) == (connection.key, connection.signature_scheme)
+        )
+
+    def init_control(self, context: Any) -> None:
+        """Make ipykernel's control channel, on the early control socket if there is one."""
+        with self._handing_over(context, "control"):
+            super().init_control(context)
+
+    def init_iopub(self, context: Any) -> None:
+        """Make ipykernel's iopub channel, on the early iopub socket if there is one."""
+        with self._handing_over(context, "iopub"):
+            super().init_iopub(context)
+
+    def _handing_over(self, context: Any, channel: str) -> contextlib.AbstractContextManager[None]:
+        if self._early is None:
+            return contextlib.nullcontext()
+        return context.handing_over(self._early.sockets[channel])  # type: ignore[no-any-return]
+
+    def _bind_socket(self, s: Any, port: int) -> int:
+        # The early sockets are bound already, to the ports the connection file gives (_agrees_with).
+        if self._early is not None and any(s is socket for socket in self._early.sockets.values()):
+            return port
+        return super()._bind_socket(s, port)  # type: ignore[no-any-return]
+
+    def init_kernel(self) -> None:
+        """Make the kernel; it continues from the early replies, if there were any."""
+        super().init_kernel()
+        if self._early is not None:
+            self.kernel.take_early_requests(self._early.ident, self._early.held)

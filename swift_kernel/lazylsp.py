@@ -1,0 +1,112 @@
+"""The kernel's ``SourceKitLSP``, imported and made on a thread of its own once the kernel is up.
+
+``lsp`` imports lsprotocol, about a third of a second of the kernel's start-up for a module
+that neither the first kernel_info nor the first cell's code needs. ``LazySourceKitLSP`` has the
+methods the kernel calls; ``begin`` (the kernel's ``start``) imports and creates the real one in
+the background and starts sourcekit-lsp there, so the first Tab and the first cell's warnings
+still find it started. A call that comes before it is ready waits for it without holding the
+kernel's loop: ``diagnose`` returns a future at once, as the real one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .diagnostics import SourceDiagnostic
+
+if TYPE_CHECKING:
+    from .lsp import Completion, Inspection, SourceKitLSP
+
+Found = concurrent.futures.Future[list[SourceDiagnostic] | None]
+
+
+class LazySourceKitLSP:
+    """Stand in for ``lsp.SourceKitLSP`` until it is imported and made (see the module's docstring)."""
+
+    def __init__(self, executable: str | os.PathLike[str], *, start: bool, log: logging.Logger) -> None:
+        """Remember how to make it: ``start`` says whether to start sourcekit-lsp as soon as it is made."""
+        self.executable = executable
+        self.start_at_once = start
+        self.log = log
+        self._ready: concurrent.futures.Future[SourceKitLSP] = concurrent.futures.Future()
+        self._lock = threading.Lock()
+        self._begun = False
+
+    def begin(self) -> None:
+        """Import and make the real client on a background thread (once; later calls do nothing)."""
+        with self._lock:
+            if self._begun:
+                return
+            self._begun = True
+        threading.Thread(target=self._make, name="swift-lsp-import", daemon=True).start()
+
+    def _make(self) -> None:
+        try:
+            from .lsp import SourceKitLSP  # noqa: PLC0415 - the point of this module
+
+            client = SourceKitLSP(self.executable, log=self.log)
+            if self.start_at_once:
+                client.start()
+        except BaseException as error:
+            self._ready.set_exception(error)
+            raise
+        self._ready.set_result(client)
+
+    def _client(self) -> SourceKitLSP:
+        self.begin()
+        return self._ready.result()
+
+    def diagnose(self, cells: Sequence[str], code: str) -> Found:
+        """As ``SourceKitLSP.diagnose``: returns at once; the future holds None if the client cannot be made."""
+        self.begin()
+        if self._ready.done() and self._ready.exception() is None:
+            return self._ready.result().diagnose(cells, code)
+        found: Found = concurrent.futures.Future()
+        cells = list(cells)  # the kernel's list grows meanwhile
+
+        def ask(ready: concurrent.futures.Future[SourceKitLSP]) -> None:
+            if ready.exception() is not None:
+                found.set_result(None)
+                return
+            ready.result().diagnose(cells, code).add_done_callback(lambda answer: found.set_result(answer.result()))
+
+        self._ready.add_done_callback(ask)
+        return found
+
+    async def complete(self, cells: Sequence[str], code: str, cursor_pos: int) -> Completion:
+        """As ``SourceKitLSP.complete``."""
+        self.begin()
+        client = await asyncio.wrap_future(self._ready)
+        return await client.complete(cells, code, cursor_pos)
+
+    async def inspect(self, cells: Sequence[str], code: str, cursor_pos: int) -> Inspection:
+        """As ``SourceKitLSP.inspect``."""
+        self.begin()
+        client = await asyncio.wrap_future(self._ready)
+        return await client.inspect(cells, code, cursor_pos)
+
+    def set_compiler_arguments(self, arguments: Sequence[str]) -> None:
+        """As ``SourceKitLSP.set_compiler_arguments`` (waits for the client to be made)."""
+        self._client().set_compiler_arguments(arguments)
+
+    def close(self) -> None:
+        """As ``SourceKitLSP.close``; nothing to do if the client was never begun."""
+        with self._lock:
+            begun, self._begun = self._begun, True
+        if begun:
+            self._client().close()
+        else:  # a later request gets no client rather than a fresh sourcekit-lsp
+            self._ready.set_exception(RuntimeError("code intelligence was closed"))
+
+    @property
+    def pid(self) -> int | None:
+        """As ``SourceKitLSP.pid``: None until the client is made."""
+        if self._ready.done() and self._ready.exception() is None:
+            return self._ready.result().pid
+        return None

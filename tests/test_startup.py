@@ -1,0 +1,262 @@
+"""The kernel answers kernel_info before ipykernel is imported, and loses no request on the way (issue 18).
+
+To make "before" an ordering and not a timing, the kernel is started from the installed
+kernelspec with an import gate: a ``sitecustomize`` on its PYTHONPATH makes the first import of
+ipykernel wait until the test creates a file. Whatever the kernel answers while the gate is shut
+it answers without ipykernel; once the gate opens, ipykernel takes over the same sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ipykernel._version import kernel_protocol_version
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+from swift_kernel import kernelinfo
+from swift_kernel.toolchain import find_toolchain
+
+from .conftest import stop_kernel
+from .utils import collect, execute
+
+pytestmark = [pytest.mark.lldb, pytest.mark.timeout(180)]
+
+GATE_SOURCE = '''
+import importlib.abc, os, sys, time
+
+class _Gate(importlib.abc.MetaPathFinder):
+    """Hold the first import of one module until the test opens the gate (creates the file)."""
+
+    def find_spec(self, name, path, target=None):
+        if name == os.environ["SWIFT_KERNEL_TEST_GATED_MODULE"]:
+            while not os.path.exists(os.environ["SWIFT_KERNEL_TEST_IMPORT_GATE"]):
+                time.sleep(0.01)
+        return None
+
+if os.environ.get("SWIFT_KERNEL_TEST_IMPORT_GATE"):
+    sys.meta_path.insert(0, _Gate())
+'''
+# Long enough for any start on a loaded machine; a kernel that cannot answer without ipykernel
+# (main before issue 18) never answers while the gate is shut.
+SHUT_GATE_WAIT = 30.0
+
+
+@contextmanager
+def gated_kernel(
+    tmp_path: Path, module: str = "ipykernel", **manager_options: Any
+) -> Iterator[tuple[BlockingKernelClient, Path]]:
+    """Start the installed `swift` kernel with ``module``'s import held; yield its client and the gate file."""
+    gate = tmp_path / "gate-open"
+    site = tmp_path / "gate-site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(GATE_SOURCE)
+    python_path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=python_path)
+    env.update(SWIFT_KERNEL_TEST_IMPORT_GATE=str(gate), SWIFT_KERNEL_TEST_GATED_MODULE=module)
+    km = KernelManager(kernel_name="swift", **manager_options)
+    km.start_kernel(env=env)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        yield kc, gate
+    finally:
+        gate.touch()
+        stop_kernel(km, kc)
+
+
+def reply_to(kc: BlockingKernelClient, msg_id: str, channel: str = "shell", timeout: float = 60) -> dict[str, Any]:
+    """Return the reply to ``msg_id`` on ``channel``; fail if it does not come within ``timeout`` seconds."""
+    get = kc.get_control_msg if channel == "control" else kc.get_shell_msg
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            message: dict[str, Any] = get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no reply to {msg_id} on {channel} within {timeout} s")
+        if message["parent_header"].get("msg_id") == msg_id:
+            return message
+
+
+def send_control(kc: BlockingKernelClient, msg_type: str) -> str:
+    """Send a request with empty content on the control channel; return its id."""
+    message = kc.session.msg(msg_type, {})
+    kc.control_channel.send(message)
+    return str(message["header"]["msg_id"])
+
+
+def replies_within(kc: BlockingKernelClient, seconds: float) -> list[tuple[str, dict[str, Any]]]:
+    """Return every reply on shell and control within ``seconds``, as (channel, message)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for channel, get in (("shell", kc.get_shell_msg), ("control", kc.get_control_msg)):
+            try:
+                found.append((channel, get(timeout=0.02)))
+            except queue.Empty:
+                pass
+    return found
+
+
+def expected_content() -> dict[str, Any]:
+    version = os.environ.get("SWIFT_KERNEL_SWIFT_VERSION") or find_toolchain().short_version()
+    return {"status": "ok", **kernelinfo.kernel_info(version)}
+
+
+def test_the_protocol_version_is_ipykernels() -> None:
+    # ipykernel carries out the protocol; kernelinfo names its version without importing it.
+    assert kernelinfo.PROTOCOL_VERSION == kernel_protocol_version
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_kernel_info_is_answered_before_ipykernel_is_imported(tmp_path: Path, transport: str) -> None:
+    options: dict[str, Any] = {"transport": "ipc", "ip": str(tmp_path / "kernel-ipc")} if transport == "ipc" else {}
+    with gated_kernel(tmp_path, **options) as (kc, gate):
+        early = reply_to(kc, kc.kernel_info(), timeout=SHUT_GATE_WAIT)
+        early_control = reply_to(kc, send_control(kc, "kernel_info_request"), "control", timeout=SHUT_GATE_WAIT)
+        assert not gate.exists()
+        assert early["content"] == early_control["content"] == expected_content()
+        gate.touch()
+        first = execute(kc, "1 + 1")
+        assert (first.status, first.result) == ("ok", "2"), first.content
+        later = reply_to(kc, kc.kernel_info())
+        assert later["content"] == early["content"]
+        # One session for the kernel's messages, early or not.
+        assert later["header"]["session"] == early["header"]["session"]
+
+
+def test_subscribers_are_welcomed_before_ipykernel_is_imported(tmp_path: Path) -> None:
+    # ipykernel welcomes each iopub subscription (iopub_welcome); a welcome that came only after
+    # the handover reached clients that had already taken the kernel for ready.
+    with gated_kernel(tmp_path) as (kc, gate):
+        deadline = time.monotonic() + SHUT_GATE_WAIT
+        types = []
+        while "iopub_welcome" not in types and time.monotonic() < deadline:
+            try:
+                types.append(kc.get_iopub_msg(timeout=0.5)["msg_type"])
+            except queue.Empty:
+                pass
+        assert "iopub_welcome" in types
+        assert not gate.exists()
+
+
+def test_starting_is_not_said_after_the_early_replies(tmp_path: Path) -> None:
+    with gated_kernel(tmp_path) as (kc, gate):
+        msg_id = kc.kernel_info()
+        reply_to(kc, msg_id, timeout=SHUT_GATE_WAIT)
+        # An iopub message shows the subscription is through (as wait_for_ready checks).
+        while True:
+            try:
+                kc.get_iopub_msg(timeout=0.5)
+                break
+            except queue.Empty:
+                reply_to(kc, kc.kernel_info(), timeout=SHUT_GATE_WAIT)
+        gate.touch()
+        cell = kc.execute("()")
+        states = []
+        while True:
+            message = kc.get_iopub_msg(timeout=60)
+            if message["msg_type"] == "status":
+                states.append(message["content"]["execution_state"])
+                if message["parent_header"].get("msg_id") == cell and states[-1] == "idle":
+                    break
+        # A "starting" after the early idle would leave frontends showing a starting kernel.
+        assert "starting" not in states
+
+
+def test_requests_read_before_the_kernel_is_up_are_handled_once_in_order(tmp_path: Path) -> None:
+    with gated_kernel(tmp_path) as (kc, gate):
+        reply_to(kc, kc.kernel_info(), timeout=SHUT_GATE_WAIT)
+        cell = kc.execute("1 + 1")
+        behind = kc.kernel_info()
+        # Held behind the cell, in order: nothing comes while ipykernel is not there to run it.
+        assert replies_within(kc, 1.0) == []
+        gate.touch()
+        execution = collect(kc, cell)
+        assert (execution.status, execution.result) == ("ok", "2"), execution.content
+        info = reply_to(kc, behind)
+        assert info["content"] == expected_content()
+        # Exactly once: no second reply to either.
+        assert replies_within(kc, 1.0) == []
+
+
+def test_control_requests_during_the_start_are_answered_once_in_order(tmp_path: Path) -> None:
+    with gated_kernel(tmp_path) as (kc, gate):
+        reply_to(kc, send_control(kc, "kernel_info_request"), "control", timeout=SHUT_GATE_WAIT)
+        interrupt = send_control(kc, "interrupt_request")
+        behind = send_control(kc, "kernel_info_request")
+        assert replies_within(kc, 1.0) == []
+        gate.touch()
+        replies = [message for channel, message in replies_within(kc, 15.0) if channel == "control"]
+        assert [(m["parent_header"]["msg_id"], m["msg_type"]) for m in replies] == [
+            (interrupt, "interrupt_reply"),
+            (behind, "kernel_info_reply"),
+        ]
+        assert replies[0]["content"]["status"] == "ok"
+        first = execute(kc, "1 + 1")
+        assert (first.status, first.result) == ("ok", "2"), first.content
+
+
+def test_kernel_info_during_the_handover_is_answered_once(tmp_path: Path) -> None:
+    """Requests every few milliseconds from the shut gate until well after ipykernel took the sockets."""
+    with gated_kernel(tmp_path) as (kc, gate):
+        reply_to(kc, kc.kernel_info(), timeout=SHUT_GATE_WAIT)
+        sent: dict[str, str] = {}
+        replies: list[tuple[str, dict[str, Any]]] = []
+        gate.touch()
+        cell = kc.execute("()")
+        cell_done = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (cell_done is None or time.monotonic() < cell_done + 0.5):
+            if len(sent) % 2:
+                sent[send_control(kc, "kernel_info_request")] = "control"
+            else:
+                sent[kc.kernel_info()] = "shell"
+            for channel, message in replies_within(kc, 0.01):
+                if message["parent_header"].get("msg_id") == cell:
+                    cell_done = time.monotonic()
+                else:
+                    replies.append((channel, message))
+        assert cell_done is not None, "the first cell was not answered"
+        replies += replies_within(kc, 2.0)
+        answered = [message["parent_header"]["msg_id"] for _, message in replies]
+        assert sorted(answered) == sorted(sent), f"{len(sent)} sent, {len(answered)} replies"
+        assert all(channel == sent[message["parent_header"]["msg_id"]] for channel, message in replies)
+        assert all(message["content"] == expected_content() for _, message in replies)
+
+
+def test_a_cell_sent_right_after_the_start_runs_once() -> None:
+    km = KernelManager(kernel_name="swift")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        cell = kc.execute("1 + 1")  # no kernel_info first
+        execution = collect(kc, cell)
+        assert (execution.status, execution.result) == ("ok", "2"), execution.content
+        assert replies_within(kc, 1.0) == []
+    finally:
+        stop_kernel(km, kc)
+
+
+def test_lsprotocol_is_not_on_the_way_to_the_first_cell(tmp_path: Path) -> None:
+    """The first cell runs while lsprotocol (code intelligence) cannot be imported yet; Tab works once it can."""
+    with gated_kernel(tmp_path, module="lsprotocol") as (kc, gate):
+        first = execute(kc, "let answer = 1 + 1\nanswer")
+        assert (first.status, first.result) == ("ok", "2"), first.content
+        assert not gate.exists()
+        gate.touch()
+        reply = kc.complete("answ", 4, reply=True, timeout=60)
+        deadline = time.monotonic() + 60
+        # sourcekit-lsp starts once it can be imported; the first requests may find it still warming up.
+        while "answer" not in reply["content"]["matches"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+            reply = kc.complete("answ", 4, reply=True, timeout=60)
+        assert "answer" in reply["content"]["matches"], reply["content"]
