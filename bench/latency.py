@@ -224,6 +224,7 @@ def kernel(arguments: list[str] | None = None) -> Iterator[tuple[KernelManager, 
 # the order they happen: a name, and a pattern its line matches.
 PHASES = [
     ("kernel process running (Python started, `python -m swift_kernel`)", r"start-up: kernel process"),
+    ("kernel sockets bound, kernel_info answered from here on (startup.py)", r"start-up: kernel sockets bound"),
     ("LLDB host process spawned", r"start-up: LLDB host spawned"),
     ("ipykernel and the kernel's modules imported", r"start-up: kernel modules imported"),
     ("LLDB host has its first request (Python started, host modules imported)", r"start-up: the LLDB host has"),
@@ -305,7 +306,7 @@ def print_startup_figures(starts: int, restarts: int) -> None:
     print()
     print("| phase | at (s) | since the phase before it in its process (s) |")
     print("| --- | ---: | ---: |")
-    kernel_side = {PHASES[0][0], PHASES[1][0], PHASES[2][0], PHASES[-1][0]}
+    kernel_side = {PHASES[0][0], PHASES[1][0], PHASES[2][0], PHASES[3][0], PHASES[-1][0]}
     last: dict[bool, float] = {}
     for name, _ in PHASES:
         values = [p[name] for p in profiles if name in p]

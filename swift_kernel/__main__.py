@@ -78,6 +78,8 @@ def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
     EarlyStart.begin(toolchain)
     from swift_kernel.kernel import SwiftKernel, SwiftKernelApp
 
+    logging.getLogger("swift_kernel").debug("start-up: kernel modules imported (ipykernel too)")
+
     threading.Thread(target=_sigwait_loop, args=(SwiftKernel,), name="swift-sigwait", daemon=True).start()
     SwiftKernelApp.launch_instance(argv=argv, kernel_class=SwiftKernel)
 
@@ -98,7 +100,9 @@ def exit_now() -> None:
 def main() -> None:
     """Launch the kernel application with the SIGINT thread running."""
     toolchain = prepare(["-m", "swift_kernel", *sys.argv[1:]])
+    logging.getLogger("swift_kernel").debug("start-up: kernel process running")
     answer_early(toolchain, sys.argv[1:])
+    logging.getLogger("swift_kernel").debug("start-up: kernel sockets bound, kernel_info answered")
     launch(toolchain)
     exit_now()
 

@@ -430,6 +430,7 @@ class SwiftKernel(Kernel):
                 self.shell_stream.io_loop.add_callback(self.shell_main, None, held.frames)
         self._held_requests = []
         super().start()
+        logging.getLogger(__name__).debug("start-up: kernel ready (ipykernel reads the sockets)")
         # Now, so that sourcekit-lsp is warm for the first Tab (begun once the Swift process was up,
         # it missed the first completion's deadline: tests/test_conformance.py).
         self.code_intelligence.begin()
