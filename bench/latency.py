@@ -62,6 +62,8 @@ from swift_kernel.lldb_session import LLDBSession
 
 TOOLCHAIN = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
 EXPRESSION = "x + 1"
+# The kernelspec the kernel figures start (``--kernel``): ``swift``, or an older build to compare.
+KERNEL_NAME = "swift"
 TIMEOUT = 600.0
 MIB = 1 << 20
 
@@ -201,7 +203,7 @@ class Start:
 @contextmanager
 def kernel(arguments: list[str] | None = None) -> Iterator[tuple[KernelManager, BlockingKernelClient, Start]]:
     """Start the installed ``swift`` kernel; also yield how long it took to answer and to run a cell."""
-    km = KernelManager(kernel_name="swift")
+    km = KernelManager(kernel_name=KERNEL_NAME)
     started = time.perf_counter()
     km.start_kernel(extra_arguments=arguments or [])
     kc = km.client()
@@ -510,11 +512,14 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     parser.add_argument("--raw-rss-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warnings-figures", action="store_true", help="only the warnings pass's figures")
+    parser.add_argument("--kernel", default="swift", help="the kernelspec to measure (default: swift)")
     parser.add_argument("--startup", action="store_true", help="only the start-up profile and restart figures")
     parser.add_argument("--starts", type=int, default=7, help="kernel starts for the start-up profile")
     parser.add_argument("--restarts", type=int, default=5, help="restarts for the restart figure")
     parser.add_argument("--kernel-arg", action="append", default=[], help="an argument for the kernel (repeatable)")
     args = parser.parse_args()
+    global KERNEL_NAME  # noqa: PLW0603 - one setting for every kernel() of this run
+    KERNEL_NAME = args.kernel
     if args.warnings_figures:
         print_warnings_figures(args.trials, args.kernel_arg)
         return
