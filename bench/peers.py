@@ -34,7 +34,6 @@ import queue
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +58,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from bench.latency import TIMEOUT, machine, percentile, run
+from bench.startup import burners
 
 KERNELS = {
     "swift": "this kernel",
@@ -221,18 +221,6 @@ def interrupt_trial(s: Session, grace: float, run_before: float, figures: Figure
         said = re.sub(r"0x[0-9a-f]+", "0x…", (check.stdout.strip().splitlines() or [repr(check.result)])[0])
         figures.notes.append(f"after an interrupt, `print(n > 0)` gave {check.status}: {said}")
     return True
-
-
-@contextmanager
-def burners(count: int) -> Iterator[None]:
-    """Run ``count`` CPU-burning processes until the block ends."""
-    processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
-    try:
-        yield
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait()
 
 
 def progress(started: float, what: str) -> None:

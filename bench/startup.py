@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import queue
 import statistics
 import subprocess
@@ -31,6 +30,10 @@ from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.display_payload import machine
 
 TIMEOUT = 120.0
 
@@ -104,15 +107,6 @@ def burners(count: int) -> Iterator[None]:
 def row(name: str, what: str, values: list[float]) -> str:
     p50 = statistics.median(values)
     return f"| {name} | {what} | {p50:.2f} | {min(values):.2f} | {max(values):.2f} |"
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return f"Machine: {os.cpu_count()} cores ({model}), Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def main() -> None:

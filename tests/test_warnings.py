@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
 
 from .conftest import KernelPair, descendants, kernel_pid, start_kernel, stop_kernel
 from .utils import count_of, execute, flush_channels, ok, single_error, value
@@ -95,8 +96,9 @@ def test_declarations_are_registered_once(default_kernel: KernelPair, cells: lis
 # ----- the default timing: the reply does not wait for sourcekit-lsp ----------------------------
 
 
-def test_a_quick_cell_does_not_wait_for_its_warnings(fresh_kernel: Callable[..., KernelPair]) -> None:
-    km, kc = fresh_kernel()
+@contextlib.contextmanager
+def sourcekit_lsp_stopped(km: KernelManager, kc: BlockingKernelClient) -> Iterator[None]:
+    """Warm sourcekit-lsp (its first warning has come), then keep it stopped (SIGSTOP) for the block."""
     # Warm: the first warning has come, so sourcekit-lsp runs and knows the standard library.
     msg_id = kc.execute('#warning("warm")')
     assert "warning: warm" in late_stream(kc, msg_id, 60)
@@ -106,28 +108,27 @@ def test_a_quick_cell_does_not_wait_for_its_warnings(fresh_kernel: Callable[...,
     for server in servers:
         os.kill(server.pid, signal.SIGSTOP)
     try:
+        yield
+    finally:
+        for server in servers:
+            os.kill(server.pid, signal.SIGCONT)
+
+
+def test_a_quick_cell_does_not_wait_for_its_warnings(fresh_kernel: Callable[..., KernelPair]) -> None:
+    km, kc = fresh_kernel()
+    with sourcekit_lsp_stopped(km, kc):
         execution = ok(execute(kc, '#warning("late")\n40 + 2'))
         # The reply came (with the result) while sourcekit-lsp could not answer: nothing waited for it.
         assert execution.result == "42"
         assert execution.stream("stderr") == ""
         msg_id = execution.reply["parent_header"]["msg_id"]
-    finally:
-        for server in servers:
-            os.kill(server.pid, signal.SIGCONT)
     # Once sourcekit-lsp answers, the warning still goes to that cell's stderr, after its reply.
     assert "warning: late" in late_stream(kc, msg_id, 30)
 
 
 def test_the_reply_does_not_wait_for_warnings_the_idle_status_does(fresh_kernel: Callable[..., KernelPair]) -> None:
     km, kc = fresh_kernel(extra_arguments=["--SwiftKernel.warnings_wait=30"])
-    msg_id = kc.execute('#warning("warm")')
-    assert "warning: warm" in late_stream(kc, msg_id, 60)
-    servers = sourcekit_lsp(kernel_pid(km))
-    assert servers
-    flush_channels(kc)
-    for server in servers:
-        os.kill(server.pid, signal.SIGSTOP)
-    try:
+    with sourcekit_lsp_stopped(km, kc):
         msg_id = kc.execute('#warning("after the reply")\n40 + 2')
         # The reply comes while sourcekit-lsp cannot answer (before, it waited up to warnings_wait).
         reply = kc.get_shell_msg(timeout=20)
@@ -140,9 +141,6 @@ def test_the_reply_does_not_wait_for_warnings_the_idle_status_does(fresh_kernel:
         mine = [m for m in seen if m["parent_header"].get("msg_id") == msg_id]
         assert any(m["msg_type"] == "execute_result" for m in mine), mine
         assert not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in mine)
-    finally:
-        for server in servers:
-            os.kill(server.pid, signal.SIGCONT)
     # Once sourcekit-lsp answers: the warning on the cell's stderr, then its idle status.
     rest = []
     while not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in rest):
