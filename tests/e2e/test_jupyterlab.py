@@ -315,13 +315,22 @@ def type_cell(page: Page, code: str) -> None:
 
 
 def click_gutter(page: Page, line: int) -> None:
-    """Click the breakpoint gutter of the active cell beside ``line`` (from 1), as a person does."""
+    """Click the breakpoint gutter of the active cell beside ``line`` (from 1), as a person does.
+
+    Returns once the Breakpoints panel lists it: JupyterLab fills the panel from the kernel's
+    setBreakpoints reply, after two other round trips (dumpCell, debugInfo). A cell sent before
+    then may already be compiling; the kernel keeps breakpoints given while a cell runs for the
+    next stop or cell, so that cell would run through (one CI run pressed Shift+Enter that fast).
+    """
     cell = page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
     gutter = cell.locator(".cm-gutter.cm-breakpoint-gutter").bounding_box()
     row = cell.locator(".cm-line").nth(line - 1).bounding_box()
     assert gutter is not None and row is not None
     page.mouse.click(gutter["x"] + gutter["width"] / 2, row["y"] + row["height"] / 2)
     expect(cell.locator(".cm-breakpoint-gutter .cm-breakpoint-icon")).to_have_count(1)
+    listed = page.locator(".jp-DebuggerBreakpoints .jp-DebuggerBreakpoint")
+    expect(listed).to_have_count(1, timeout=CELL_WAIT_MS)
+    expect(listed.first).to_contain_text(str(line))
 
 
 @pytest.mark.timeout(240)
