@@ -5,11 +5,18 @@ STAMP := $(VENV)/.setup-stamp
 
 .PHONY: setup lab test demo bench lint clean
 
-setup: $(STAMP)
+BYTECODE := $(VENV)/.bytecode-stamp
+
+setup: $(STAMP) $(BYTECODE)
 
 # One install path for every user of this repo: developers, CI and docker/Dockerfile.
 $(STAMP): pyproject.toml register.py kernel.json.in swift_kernel/toolchain.py scripts/setup.sh
 	bash scripts/setup.sh
+	touch $@
+
+# The kernel's bytecode again after its sources changed (scripts/setup.sh says why it is compiled).
+$(BYTECODE): $(STAMP) $(wildcard swift_kernel/*.py)
+	$(PYTHON) -m compileall -q swift_kernel
 	touch $@
 
 # JupyterLab's port: `make lab PORT=8890` when 8888 is taken (the tests pick a free one).

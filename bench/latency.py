@@ -233,8 +233,7 @@ PHASES = [
     ("LLDB loaded, debugger created", r"start-up: LLDB loaded"),
     ("launching `repl_swift`", r"start-up: launching"),
     ("`repl_swift` stopped at repl_main", r"start-up: Swift process \d+ stopped at repl_main"),
-    ("the kernel's Swift library loaded (prelude.py)", r"start-up: libSwiftKernelPrelude"),
-    ("prelude run: Swift process ready", r"start-up: Swift process \d+ ready"),
+    ("kernel's Swift library imported, prelude run: Swift process ready", r"start-up: Swift process \d+ ready"),
     ("kernel answering on its sockets", r"start-up: kernel ready"),
 ]
 

@@ -76,6 +76,9 @@ step "pip upgraded" .venv/bin/python -m pip install --upgrade pip
 step "swift_kernel and its test and lab extras" .venv/bin/python -m pip install -e '.[test,lab]'
 step "Enterprise Gateway in its own venv" gateway_venv
 step "kernelspec swift registered in .venv" .venv/bin/python register.py --sys-prefix --name swift
+# Compiled here: where Python does not write bytecode (PYTHONDONTWRITEBYTECODE, as on this project's
+# machines, or a read-only checkout) every kernel start and LLDB host compiled them again (0.1 s).
+step "the kernel's modules compiled to bytecode" .venv/bin/python -m compileall -q swift_kernel
 # Built here so that no kernel start pays for it (swift_kernel/prelude.py; a kernel builds it if missing).
 step "the kernel's Swift library built" .venv/bin/python -m swift_kernel.prelude
 # Setups before issue 17 also registered the tests' signal-mode spec here, where users saw it.

@@ -44,6 +44,7 @@ from .diagnostics import CellError, Frame
 from .displayable import BUNDLE_METHOD, EXTRAS, Adopter, may_adopt, needs_extras
 from .install import clang_module_names
 from .messages import Debug, Ended, Global, Installed, Outcome, Stop, Streams, SwiftProcessEnded, Thrown
+from .numbers import swift_description
 from .output import child_path, close_fds
 from .prelude import MODULE as PRELUDE_MODULE
 from .prelude import SOURCE as PRELUDE_SOURCE
@@ -74,6 +75,8 @@ _FAST_TYPES = {
     f"Swift.{name}"
     for name in ("Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64")
 }
+# Numbers whose text follows from LLDB's reading of them (``numbers.swift_description``).
+_FLOATING_TYPES = {"Swift.Double", "Swift.Float"}
 # The longest array whose value is read element by element rather than described by Swift.
 _ARRAY_READ = 100
 # A String summary that is exactly Swift's debug description: quoted printable ASCII, nothing
@@ -154,24 +157,23 @@ _EXTENSION = re.compile(r"\bextension\b")
 def _read_directly(type_name: str, value: Any, plain: Mapping[str, list[str]] | None = None) -> str | None:
     """Return how Swift describes a value, read from LLDB without running code; None when it cannot be.
 
-    Integers and Bools are LLDB's own reading. Swift's description of a Double is the shortest
-    text that reads back as the same number, as Python's ``repr`` of a float is (checked value by
-    value, exponents and infinities included); LLDB gives all 17 digits. A String's debug
-    description is LLDB's summary when the text is printable ASCII with nothing Swift escapes. An
-    array of those (up to ``_ARRAY_READ`` elements) is its elements' texts. Anything else (Float,
-    other text, a summary LLDB cut short) is described by Swift, which costs an evaluation
-    (~10 ms). So is a struct the first time: Swift then says (``plain``: its name -> its stored
-    properties) whether its description is just those properties, which later values of it are
-    read as, when each property can be.
+    Integers and Bools are LLDB's own reading. A Double's or a Float's text follows from its value,
+    which LLDB reads to the last bit (``numbers.swift_description``, checked against Swift's own
+    text value by value); a NaN's does not. A String's debug description is LLDB's summary when the
+    text is printable ASCII with nothing Swift escapes. An array of those (up to ``_ARRAY_READ``
+    elements) is its elements' texts. Anything else (other text, a summary LLDB cut short) is
+    described by Swift, which costs an evaluation (~10 ms). So is a struct the first time: Swift
+    then says (``plain``: its name -> its stored properties) whether its description is just
+    those properties, which later values of it are read as, when each property can be.
     """
     text = value.GetValue()
     if type_name in _FAST_TYPES and text is not None:
         return str(text)
     if type_name == "Swift.Bool" and text is not None:
         return "false" if text in ("0", "false") else "true"
-    if type_name == "Swift.Double" and text is not None:
+    if type_name in _FLOATING_TYPES and text is not None:
         with contextlib.suppress(ValueError):
-            return repr(float(text))
+            return swift_description(float(text), single=type_name == "Swift.Float")
     if type_name == "Swift.String":
         summary = value.GetSummary() or ""
         return summary if _PLAIN_STRING.fullmatch(summary) else None
@@ -550,6 +552,8 @@ class LLDBSession:
         self._found_modules = ""
         # The kernel's Swift API as a prebuilt library (None: compiled from source at each launch).
         self._prelude_module: PreludeModule | None = None
+        # The Swift process's LD_PRELOAD before the kernel's library was put first in it.
+        self._preload_before: str | None = None
         # The frontend's debugger: attached or not, its breakpoints (per cell file), the errors it
         # stops on, and what it may expand while a cell is stopped. ``debug_requests`` blocks for
         # the next request while a cell is stopped (None: woken by an interrupt);
@@ -666,6 +670,25 @@ class LLDBSession:
         options.SetStopOthers(False)
         return options
 
+    def _launch_environment(self) -> dict[str, str]:
+        """Return the Swift process's environment: the host's less the kernel's own variables, the
+        kernel's Swift library first in LD_PRELOAD."""
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if (not key.startswith(("JPY_", "SWIFT_KERNEL_")) or key == OWNER_VARIABLE) and key != "PYTHONPATH"
+        }
+        environment["SWIFT_BACKTRACE"] = _SWIFT_BACKTRACE
+        environment.update(self.environment)
+        self._preload_before = environment.get("LD_PRELOAD")
+        if self._prelude_module is not None:
+            # The dynamic loader maps the library as the process starts, sparing the start an
+            # expression that dlopened it (README: Start-up and restart).
+            # The prelude gives the variable back its value, so nothing the cells run inherits it.
+            preload = [str(self._prelude_module.library), self._preload_before or ""]
+            environment["LD_PRELOAD"] = ":".join(part for part in preload if part)
+        return environment
+
     def _launch(self) -> None:
         lldb = self._lldb
         if self._target is not None:
@@ -681,14 +704,7 @@ class LLDBSession:
             # runtimes' default seccomp profile refuses ("personality set failed"); the kernel
             # needs no fixed addresses (bench/ptrace_sandbox.py, README: Running on a cluster).
             info.SetLaunchFlags(info.GetLaunchFlags() & ~lldb.eLaunchFlagDisableASLR)
-        environment = {
-            key: value
-            for key, value in os.environ.items()
-            if (not key.startswith(("JPY_", "SWIFT_KERNEL_")) or key == OWNER_VARIABLE) and key != "PYTHONPATH"
-        }
-        environment["SWIFT_BACKTRACE"] = _SWIFT_BACKTRACE
-        environment.update(self.environment)
-        info.SetEnvironmentEntries([f"{key}={value}" for key, value in environment.items()], False)
+        info.SetEnvironmentEntries([f"{key}={value}" for key, value in self._launch_environment().items()], False)
         info.SetWorkingDirectory(os.getcwd())
         info.AddOpenFileAction(0, self._streams.stdin, True, False)
         info.AddOpenFileAction(1, self._streams.stdout, False, True)
@@ -749,21 +765,18 @@ class LLDBSession:
         return "" if value.GetError().Success() or diagnostics.is_no_result(error_text) else error_text
 
     def _prelude_code(self) -> str:
-        """Load the kernel's Swift library into the new Swift process; return the prelude that uses it.
+        """Return the prelude that uses the kernel's Swift library (loaded at launch: ``LD_PRELOAD``).
 
-        Without the library (it could not be built, or not loaded), the prelude compiles its
+        Without the library (it could not be built, or not imported), the prelude compiles its
         source along with it, as every start did before.
         """
         statements = _prelude(self._results.path_for_child, self._stop_flag)
-        module = self._prelude_module
-        if module is not None:
-            # Its own expression: a cell's imports are resolved before any of its code runs.
-            load = f"import Glibc\ndlopen({swift_literal(str(module.library))}, RTLD_NOW | RTLD_GLOBAL) == nil"
-            failed = self._target.EvaluateExpression(load, self._options)
-            if failed.GetError().Success() and failed.GetValueAsUnsigned(1) == 0:
-                log.debug("start-up: %s loaded", module.library.name)
-                return f"import {PRELUDE_MODULE}\n{statements}"
-            log.warning("%s not loaded (%s); compiling its source", module.library, failed.GetError().GetCString())
+        if self._preload_before is None:
+            statements += '\nunsetenv("LD_PRELOAD")'
+        else:
+            statements += f'\nsetenv("LD_PRELOAD", {swift_literal(self._preload_before)}, 1)'
+        if self._prelude_module is not None:
+            return f"import {PRELUDE_MODULE}\n{statements}"
         return f"{PRELUDE_SOURCE.read_text()}\n{statements}"
 
     def set_environment(self, name: str, value: str) -> CellError | None:

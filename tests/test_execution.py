@@ -689,7 +689,7 @@ def test_restart_gives_a_fresh_working_kernel(fresh_kernel: Callable[..., Kernel
     assert ready < 20, ready
 
 
-# Doubles and Strings are read from LLDB without a second evaluation (lldb_session._read_directly):
+# Numbers and Strings are read from LLDB without a second evaluation (lldb_session._read_directly):
 # what the cell shows must still be exactly Swift's String(reflecting:).
 READ_DIRECTLY = [
     "0.1",
@@ -713,6 +713,12 @@ READ_DIRECTLY = [
     '"bell \\u{07}"',
     'String(repeating: "ab", count: 700)',
     "Float(0.1)",
+    "9.5e15",
+    "Float(16777218)",
+    "Float(1) / 3",
+    "Float.greatestFiniteMagnitude",
+    "-Float.leastNonzeroMagnitude",
+    "Float.nan",
     "[1, 2, 3]",
     "[Int]()",
     "[0.5, 1e16, -0.0]",

@@ -35,3 +35,23 @@ def test_wheel_builds_quietly_with_the_logos_and_the_prelude(tmp_path: Path) -> 
     assert {"swift_kernel/resources/logo-32x32.png", "swift_kernel/resources/logo-64x64.png"} <= names
     metadata = next(name for name in names if name.endswith(".dist-info/METADATA"))
     assert "License-Expression: Apache-2.0" in zipfile.ZipFile(wheel).read(metadata).decode()
+
+
+def test_setup_leaves_the_kernels_modules_compiled() -> None:
+    # Where Python writes no bytecode (PYTHONDONTWRITEBYTECODE, a read-only checkout), each kernel
+    # start and each LLDB host compiled the kernel's modules again unless `make setup` had (0.1 s).
+    # After editing them, `make setup` (which `make test` runs) compiles them again.
+    imported = subprocess.run(
+        [sys.executable, "-v", "-c", "import swift_kernel.kernel, swift_kernel.host"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        cwd=REPO,
+    )
+    compiled = [
+        line for line in imported.stderr.splitlines() if line.startswith("# code object from") and line.endswith(".py")
+    ]
+    ours = [line for line in compiled if f"{REPO / 'swift_kernel'}/" in line]
+    assert not ours, f"compiled at import (run make setup): {ours}"

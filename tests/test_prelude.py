@@ -90,6 +90,36 @@ def test_a_broken_library_gives_way_to_the_source(
     (folder / prelude.LIBRARY).write_text("not a library")
     km, kc = fresh_kernel()
     assert prelude.LIBRARY not in swift_process_maps(km)
+    # The dynamic loader's complaint about the library stays out of the cells' output.
+    first = ok(execute(kc, 'print("first")'))
+    assert (first.stream("stdout"), first.stream("stderr")) == ("first\n", "")
+    uses_the_api(kc)
+
+
+# What the cells' code, and the programs it starts, see of LD_PRELOAD.
+SEEN_PRELOAD = """
+import Glibc
+let seen = getenv("LD_PRELOAD").map { String(cString: $0) } ?? "unset"
+print("cell: \\(seen)")
+_ = system("echo child: ${LD_PRELOAD-unset}")
+"""
+
+
+@pytest.mark.parametrize("before", [None, "libm.so.6"])
+def test_the_library_is_preloaded_and_ld_preload_given_back(
+    fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, before: str | None
+) -> None:
+    # The dynamic loader maps the library as the Swift process starts; the prelude then gives
+    # LD_PRELOAD back the value the kernel had, so nothing a cell runs loads the kernel's library.
+    if before is None:
+        monkeypatch.delenv("LD_PRELOAD", raising=False)
+    else:
+        monkeypatch.setenv("LD_PRELOAD", before)
+    km, kc = fresh_kernel()
+    assert f"/{prelude.LIBRARY}" in swift_process_maps(km)
+    seen = ok(execute(kc, SEEN_PRELOAD)).stream("stdout")
+    expected = before or "unset"
+    assert seen == f"cell: {expected}\nchild: {expected}\n", seen
     uses_the_api(kc)
 
 
