@@ -8,8 +8,10 @@ it answers without ipykernel; once the gate opens, ipykernel takes over the same
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +24,8 @@ from ipykernel._version import kernel_protocol_version
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
-from swift_kernel import kernelinfo
+from swift_kernel import kernelinfo, lazylsp, lsp
+from swift_kernel.lazylsp import LazySourceKitLSP
 from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, stop_kernel
@@ -261,6 +264,23 @@ def test_lsprotocol_is_not_on_the_way_to_the_first_cell(tmp_path: Path) -> None:
             time.sleep(0.5)
             reply = kc.complete("answ", 4, reply=True, timeout=60)
         assert "answer" in reply["content"]["matches"], reply["content"]
+
+
+def test_the_code_intelligence_thread_gives_the_gil_up_often_while_it_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While lsprotocol is imported and the client made, other threads (the first cell) get the GIL every 0.2 ms."""
+    seen: list[float] = []
+
+    class Client:  # a stand-in for lsp.SourceKitLSP: notes the switch interval it is made under
+        def __init__(self, executable: str, *, log: logging.Logger) -> None:
+            seen.append(sys.getswitchinterval())
+
+    monkeypatch.setattr(lsp, "SourceKitLSP", Client)
+    before = sys.getswitchinterval()
+    lazy = LazySourceKitLSP("sourcekit-lsp", start=False, log=logging.getLogger("test"))
+    lazy.begin()
+    assert isinstance(lazy._client(), Client)
+    assert seen == [pytest.approx(lazylsp._SWITCH_INTERVAL_WHILE_MADE)] and seen[0] < before / 10, seen
+    assert sys.getswitchinterval() == before
 
 
 # ----- the end of a kernel: a restart waits for it -------------------------------------------------
