@@ -235,10 +235,26 @@ def owned_processes(variable: str = OWNER_VARIABLE) -> dict[int, str]:
     return found
 
 
+# The kernel's flag for a task that has begun to exit (PF_EXITING, include/linux/sched.h).
+_PF_EXITING = 0x4
+
+
 def owner_alive(mark: str) -> bool:
-    """Say whether the process an owner mark names still runs (not gone, not a zombie)."""
+    """Say whether the process an owner mark names still runs (not gone, not a zombie, not exiting).
+
+    A killed kernel's sockets close while it exits, before it is a zombie: its LLDB host sees the
+    connection end while /proc still says the kernel runs, and must not take it for alive then.
+    """
     pid, _, started = mark.partition(":")
-    return pid.isdigit() and _start_time(int(pid)) == started and proc_status(int(pid))[0] not in ("X", "Z")
+    if not pid.isdigit():
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        state, flags, start = fields[0].decode(), int(fields[6]), fields[19].decode()
+    except (OSError, IndexError, ValueError):
+        return False
+    return start == started and state not in ("X", "Z") and not flags & _PF_EXITING
 
 
 def end_owned_processes(owner: str | None = None, variable: str = OWNER_VARIABLE) -> list[int]:
