@@ -39,10 +39,15 @@ def proc_status(pid: int) -> tuple[str, int]:
         return "X", 0
 
 
-def _state_in(stat_path: str) -> str:
-    """Return the scheduler state letter in a /proc stat file (after the parenthesized command name)."""
+def _stat_fields(stat_path: str) -> list[str]:
+    """Return the fields of a /proc stat file after the parenthesized command name (the state first)."""
     with open(stat_path, "rb") as stat:
-        return stat.read().rsplit(b")", 1)[1].split()[0].decode()
+        return stat.read().rsplit(b")", 1)[1].decode().split()
+
+
+def _state_in(stat_path: str) -> str:
+    """Return the scheduler state letter in a /proc stat file."""
+    return _stat_fields(stat_path)[0]
 
 
 def thread_state(pid: int, tid: int) -> str:
@@ -56,8 +61,7 @@ def thread_state(pid: int, tid: int) -> str:
 def parent_pid(pid: int) -> int:
     """Return the parent of ``pid`` (0 when it cannot be read)."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return int(stat.read().rsplit(")", 1)[1].split()[1])
+        return int(_stat_fields(f"/proc/{pid}/stat")[1])
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -145,8 +149,7 @@ def thread_cpu_ns(pid: int, tid: int = 0) -> int:
 def process_cpu_seconds(pid: int) -> float:
     """Return the CPU time all threads of ``pid`` have used, in seconds (0 if unknown)."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+        fields = _stat_fields(f"/proc/{pid}/stat")
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
     except (OSError, ValueError, IndexError):
         return 0.0
@@ -204,8 +207,7 @@ COMMAND_VARIABLE = "SWIFT_KERNEL_COMMAND"
 def _start_time(pid: int) -> str:
     """Return a process's start time in clock ticks since boot ("" when it is gone)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+        return _stat_fields(f"/proc/{pid}/stat")[19]
     except (OSError, IndexError):
         return ""
 
@@ -249,9 +251,8 @@ def owner_alive(mark: str) -> bool:
     if not pid.isdigit():
         return False
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
-        state, flags, start = fields[0].decode(), int(fields[6]), fields[19].decode()
+        fields = _stat_fields(f"/proc/{pid}/stat")
+        state, flags, start = fields[0], int(fields[6]), fields[19]
     except (OSError, IndexError, ValueError):
         return False
     return start == started and state not in ("X", "Z") and not flags & _PF_EXITING
