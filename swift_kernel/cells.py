@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
 
 from . import diagnostics
@@ -149,14 +149,22 @@ class InterruptRecord:
 
 @dataclass(frozen=True)
 class Sent:
-    """Who sent a request (its client session) and when, by that client's clock (its header)."""
+    """Who sent a request (its client session) and when, by that client's clock (its header).
+
+    A SIGINT has no sender: its session is ``ANY_CLIENT`` and its time the kernel's, when it came.
+    """
 
     session: str
     at: datetime
 
     def before(self, other: Sent) -> bool:
-        """Say whether this was sent before ``other``; only the same client's clock compares."""
-        return self.session == other.session and self.at < other.at
+        """Say whether this was sent before ``other``; only the same client's clock compares,
+        and the kernel's with any client's (all on one machine, or kept in step)."""
+        same_clock = self.session == other.session or ANY_CLIENT in (self.session, other.session)
+        return same_clock and self.at < other.at
+
+
+ANY_CLIENT = ""
 
 
 @dataclass
@@ -879,7 +887,10 @@ class CellController:
             cell = self._cell
             if cell is None:
                 # It may have overtaken its cell's execute_request (control and shell are two
-                # sockets): a cell this client sent before it is stopped as soon as it comes.
+                # sockets; a signal is handled at once, the request waits its turn on a busy
+                # machine): a cell this client sent before it is stopped as soon as it comes.
+                if sent is None and source == "signal":
+                    sent = Sent(ANY_CLIENT, datetime.now(timezone.utc))
                 self._unclaimed = (source, sent) if sent is not None else None
                 log.info("interrupt from %s while idle: nothing to stop", source)
                 return "idle"

@@ -515,6 +515,23 @@ def test_an_interrupt_that_overtook_its_cells_request_stops_that_cell(rig: Rig) 
     rig.controller.end_cell(later)
 
 
+def test_a_signal_that_overtook_its_cells_request_stops_that_cell(rig: Rig) -> None:
+    # jupyter_client's SIGINT is handled at once; on a busy machine the execute_request it was
+    # meant for can still be waiting on the shell socket (test_stress_interrupts_in_a_row hung so).
+    sent = datetime.now(timezone.utc)
+    assert rig.controller.interrupt("signal") == "idle"
+    cell = rig.controller.expect_cell(sent=Sent("client", sent))
+    assert_keyboard_interrupt(rig.controller.execute("while true {}", "<Cell 1>", cell))
+    assert rig.host.executed == []
+    rig.controller.end_cell(cell)
+    # A cell sent after the signal is not its, whichever client sent it.
+    assert rig.controller.interrupt("signal") == "idle"
+    later = rig.controller.expect_cell(sent=Sent("another client", datetime.now(timezone.utc)))
+    rig.host.body = lambda host: Outcome(value="1")
+    assert rig.controller.execute("1", "<Cell 2>", later) == ExecutionResult(value="1")
+    rig.controller.end_cell(later)
+
+
 def test_the_time_limit_interrupts_like_a_user(rig: Rig) -> None:
     result = rig.run_in_background(time_limit=0.1)
     assert_keyboard_interrupt(result(), "Cell time limit of 0.1 s exceeded")

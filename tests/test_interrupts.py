@@ -149,6 +149,33 @@ def test_queued_cells_are_aborted_after_interrupt(kernel: KernelPair) -> None:
     assert execute(kc, "neverDefined").status == "error"
 
 
+def test_a_signal_that_comes_before_its_cell_stops_that_cell(
+    fresh_kernel: Callable[..., KernelPair], signal_kernelspec: str
+) -> None:
+    """On a busy machine jupyter_client's SIGINT can be handled before the execute_request it was
+    meant for is read; that cell must not run (the stress test below hung when it did)."""
+    km, kc = fresh_kernel("swift-signal")
+    assert execute(kc, "var ranAfterTheSignal = false").status == "ok"
+    request = kc.session.msg("execute_request", {"code": "ranAfterTheSignal = true", "silent": False})
+    pid = kernel_pid(km)
+    os.kill(pid, signal.SIGINT)
+    # Sent only once the kernel has taken the signal (its sigwait thread): pending no more.
+    while _signal_pending(pid, signal.SIGINT):
+        time.sleep(0.01)
+    kc.shell_channel.send(request)
+    assert_interrupted(collect(kc, request["header"]["msg_id"]).reply)
+    assert value(kc, "ranAfterTheSignal") == "false"
+    # Used up: the next cell runs.
+    assert value(kc, "ranAfterTheSignal = true; ranAfterTheSignal") == "true"
+
+
+def _signal_pending(pid: int, signum: int) -> bool:
+    """Say whether ``signum`` waits, unhandled, for process ``pid`` or one of its threads."""
+    with open(f"/proc/{pid}/status") as status:
+        pending = [int(line.split()[1], 16) for line in status if line.startswith(("SigPnd:", "ShdPnd:"))]
+    return any(mask & (1 << (signum - 1)) for mask in pending)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("load", ["quiet", "under load"])
