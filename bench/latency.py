@@ -226,14 +226,14 @@ def kernel(arguments: list[str] | None = None) -> Iterator[tuple[KernelManager, 
 # the order they happen: a name, and a pattern its line matches.
 PHASES = [
     ("kernel process running (Python started, `python -m swift_kernel`)", r"start-up: kernel process"),
-    ("kernel sockets bound, kernel_info answered from here on (startup.py)", r"start-up: kernel sockets bound"),
     ("LLDB host process spawned", r"start-up: LLDB host spawned"),
+    ("kernel sockets bound, kernel_info answered from here on (startup.py)", r"start-up: kernel sockets bound"),
     ("ipykernel and the kernel's modules imported", r"start-up: kernel modules imported"),
     ("LLDB host has its first request (Python started, host modules imported)", r"start-up: the LLDB host has"),
     ("LLDB loaded, debugger created", r"start-up: LLDB loaded"),
     ("launching `repl_swift`", r"start-up: launching"),
     ("`repl_swift` stopped at repl_main", r"start-up: Swift process \d+ stopped at repl_main"),
-    ("kernel's Swift library imported, prelude run: Swift process ready", r"start-up: Swift process \d+ ready"),
+    ("kernel's Swift library imported, its set-up run: Swift process ready", r"start-up: Swift process \d+ ready"),
     ("kernel answering on its sockets", r"start-up: kernel ready"),
 ]
 

@@ -65,8 +65,13 @@ def answer_early(toolchain: "Toolchain", argv: list[str]) -> None:
     EarlyKernelInfo.begin(argv[1], swift_version(toolchain))
 
 
-def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
-    """Start the Swift process, the SIGINT thread and ipykernel's application (``argv``: its options)."""
+def start_swift(toolchain: "Toolchain") -> None:
+    """Start the LLDB host and its Swift process now, for the kernel to take once it is up.
+
+    The first thing the process does after its loader path: the host's start is the longest part
+    of a kernel's start (README: Start-up and restart), and it runs while this process binds its
+    sockets and imports ipykernel.
+    """
     from swift_kernel.procfs import end_owned_processes, mark_as_owner
 
     # Processes of kernels that were killed before they could end them; then this kernel's mark.
@@ -74,8 +79,16 @@ def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
     mark_as_owner()
     from swift_kernel.cells import EarlyStart
 
-    # The Swift process starts while ipykernel is imported and set up.
     EarlyStart.begin(toolchain)
+
+
+def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
+    """Start the Swift process (unless ``start_swift`` did), the SIGINT thread and ipykernel's
+    application (``argv``: its options)."""
+    from swift_kernel.cells import EarlyStart
+
+    if not EarlyStart.begun():
+        start_swift(toolchain)
     from swift_kernel.kernel import SwiftKernel, SwiftKernelApp
 
     logging.getLogger("swift_kernel").debug("start-up: kernel modules imported (ipykernel too)")
@@ -101,6 +114,7 @@ def main() -> None:
     """Launch the kernel application with the SIGINT thread running."""
     toolchain = prepare(["-m", "swift_kernel", *sys.argv[1:]])
     logging.getLogger("swift_kernel").debug("start-up: kernel process running")
+    start_swift(toolchain)
     answer_early(toolchain, sys.argv[1:])
     logging.getLogger("swift_kernel").debug("start-up: kernel sockets bound, kernel_info answered")
     launch(toolchain)

@@ -1113,6 +1113,11 @@ class EarlyStart:
         return early
 
     @classmethod
+    def begun(cls) -> bool:
+        """Say whether an early start is waiting for the kernel to take it."""
+        return cls._pending is not None
+
+    @classmethod
     def take(cls) -> EarlyStart | None:
         """Hand over the early start, once."""
         early, cls._pending = cls._pending, None

@@ -1,6 +1,6 @@
 """What the LLDB host needs for rich results: the display extras and types that say how they look; pure.
 
-``JupyterDisplayable`` (prelude.swift) has one requirement, ``func jupyterMimeBundle() -> [String:
+``JupyterDisplayable`` (SwiftKernelPrelude.swift) has one requirement, ``func jupyterMimeBundle() -> [String:
 String]``. A package can adopt it without depending on anything of the kernel's by declaring that
 method alone: the host finds such methods among the functions LLDB knows (``SBTarget.FindFunctions``,
 well under a millisecond), and, once the type's module is imported, declares the conformance for it

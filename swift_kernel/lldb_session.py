@@ -104,7 +104,7 @@ _HOLD_SLICE_SECONDS = 0.02
 _HOLD_CPU_NS = 250_000_000
 # Bound on the whole hold, in slices, for threads that neither progress nor block (a hang guard).
 _HOLD_MAX_SLICES = 250
-# The stop flag page (cells.StopFlag, prelude.swift): word 2 asks other threads to stop at their
+# The stop flag page (cells.StopFlag, SwiftKernelPrelude.swift): word 2 asks other threads to stop at their
 # safe points; bytes 16-24 hold the address of the main thread's libdispatch state.
 _HOLD_WORD = 8
 # libdispatch's functions that run a dispatch_apply's iterations (on the caller and the workers).
