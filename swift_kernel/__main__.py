@@ -104,6 +104,7 @@ def exit_now() -> None:
     strace: no system calls, the interpreter freeing modules), and a restart waits for this
     process to end. The exit handlers still run: ipykernel's (its sockets), logging's.
     """
+    logging.getLogger("swift_kernel").debug("shutdown: the application has ended; exiting")
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

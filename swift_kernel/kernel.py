@@ -1272,11 +1272,13 @@ class SwiftKernel(Kernel):
         # Before the executor's shutdown, which may take seconds: a kernel manager that loses
         # patience kills this process, and the language server should be gone by then.
         await asyncio.to_thread(self.code_intelligence.close)
+        logging.getLogger(__name__).debug("shutdown: code intelligence closed")
         future = self._lldb_thread.submit(self.cells.shutdown)
         try:
             await asyncio.wait_for(asyncio.wrap_future(future), timeout=10)
         except Exception:
             self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
+        logging.getLogger(__name__).debug("shutdown: LLDB host ended")
         self._lldb_thread.shutdown(wait=False)
         self.build_cache.release()
         # What the kernel's processes started and left running, even outside its process tree

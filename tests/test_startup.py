@@ -8,10 +8,12 @@ it answers without ipykernel; once the gate opens, ipykernel takes over the same
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -281,6 +283,49 @@ def test_the_code_intelligence_thread_gives_the_gil_up_often_while_it_is_made(mo
     assert isinstance(lazy._client(), Client)
     assert seen == [pytest.approx(lazylsp._SWITCH_INTERVAL_WHILE_MADE)] and seen[0] < before / 10, seen
     assert sys.getswitchinterval() == before
+
+
+def test_closing_the_code_intelligence_while_it_is_made_does_not_wait_and_makes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restart right after the first cell came while lsprotocol was imported: close waited for the
+    import and for sourcekit-lsp to start, only to end it (0.35-0.45 s of every such restart)."""
+    importing, made = threading.Event(), threading.Event()
+    go_on = threading.Event()
+
+    class Client:  # a stand-in for lsp.SourceKitLSP whose making takes as long as the test says
+        def __init__(self, executable: str, *, log: logging.Logger) -> None:
+            made.set()
+
+    def slow_import(name: str, *args: object, **kwargs: object) -> object:
+        if name == "lsp" or name.endswith(".lsp"):
+            importing.set()
+            assert go_on.wait(10)
+        return real_import(name, *args, **kwargs)
+
+    real_import = builtins.__import__
+    monkeypatch.setattr(lsp, "SourceKitLSP", Client)
+    monkeypatch.setattr(builtins, "__import__", slow_import)
+    lazy = LazySourceKitLSP("sourcekit-lsp", start=True, log=logging.getLogger("test"))
+    lazy.begin()
+    assert importing.wait(10)
+    closed = threading.Thread(target=lazy.close)
+    closed.start()
+    closed.join(5)
+    assert not closed.is_alive(), "close waited for the import"
+    go_on.set()
+    with pytest.raises(RuntimeError, match="closed"):
+        lazy._client()
+    time.sleep(0.1)  # the import thread has ended by now; it made nothing
+    assert not made.is_set()
+    # A client made before the close is closed by it.
+    finished = LazySourceKitLSP("sourcekit-lsp", start=False, log=logging.getLogger("test"))
+    closes: list[bool] = []
+    Client.close = lambda self: closes.append(True)  # type: ignore[attr-defined]
+    finished.begin()
+    assert isinstance(finished._client(), Client)
+    finished.close()
+    assert closes == [True]
 
 
 # ----- the end of a kernel: a restart waits for it -------------------------------------------------
