@@ -72,11 +72,16 @@ def start_swift(toolchain: "Toolchain") -> None:
     of a kernel's start (README: Start-up and restart), and it runs while this process binds its
     sockets and imports ipykernel.
     """
+    from swift_kernel.hostspawn import EarlyHost
     from swift_kernel.procfs import end_owned_processes, mark_as_owner
 
-    # Processes of kernels that were killed before they could end them; then this kernel's mark.
-    end_owned_processes()
+    # This kernel's mark first: the host inherits it. Then the host, which imports its modules
+    # while this process imports the kernel's; then the processes of kernels that were killed
+    # before they could end them.
     mark_as_owner()
+    EarlyHost.begin()
+    logging.getLogger("swift_kernel").debug("start-up: LLDB host spawned")
+    end_owned_processes()
     from swift_kernel.cells import EarlyStart
 
     EarlyStart.begin(toolchain)

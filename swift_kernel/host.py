@@ -30,10 +30,8 @@ import pickle
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -44,6 +42,7 @@ from typing import Any, ClassVar
 
 from .dap import DebugError, set_up_key
 from .diagnostics import CellError
+from .hostspawn import HOST_COMMAND, TEMP_PREFIX, EarlyHost, Spawned, make_temp_dir, spawn
 from .lldb_session import DebugCall, LLDBSession, discard_text
 from .messages import (
     ENVELOPES,
@@ -214,22 +213,16 @@ class Channel:
 # ----- the kernel side --------------------------------------------------------------------------
 
 
-# Each kernel's LLDB host (and its Swift process) writes temporary files, LLDB one source file per
-# expression that it never removes, into a folder of that kernel's own: removed at shutdown, and,
-# for a kernel that was killed, by the next kernel that starts.
-_TEMP_PREFIX = "swift-kernel-tmp-"
-
-
-def _private_temp_dir() -> str:
-    """Remove the temporary folders of kernels that are gone, and make this kernel's own."""
-    remove_stale_temp_dirs(_TEMP_PREFIX)
-    return tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
+def _private_temp_dir(early: Spawned | None) -> str:
+    """Remove the temporary folders of kernels that are gone; return this kernel's own (``hostspawn``)."""
+    remove_stale_temp_dirs(TEMP_PREFIX)
+    return early.temp_dir if early is not None else make_temp_dir()
 
 
 def _remove_own_temp_dir() -> None:
     """Remove the kernel's temporary folder the host was given (the host's last act)."""
     path = os.environ.get("TMPDIR", "")
-    if os.path.basename(path).startswith(_TEMP_PREFIX):
+    if os.path.basename(path).startswith(TEMP_PREFIX):
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -252,7 +245,7 @@ class HostProcess:
     """
 
     # The host's command line; the connection's file descriptor is appended.
-    host_command: ClassVar[list[str]] = [sys.executable, "-m", "swift_kernel.host"]
+    host_command: ClassVar[list[str]] = HOST_COMMAND
 
     def __init__(
         self,
@@ -272,7 +265,9 @@ class HostProcess:
         # again to a fresh host.
         self._debug_setup: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self._stop_flag = stop_flag
-        self._temp_dir = _private_temp_dir()
+        # The host ``python -m swift_kernel`` spawned first, if any: this one's first host.
+        self._early = EarlyHost.take(self.host_command)
+        self._temp_dir = _private_temp_dir(self._early)
         self._on_stderr = on_stderr
         self._host: subprocess.Popen[bytes] | None = None
         self._channel: Channel | None = None
@@ -317,21 +312,12 @@ class HostProcess:
         self._start_host()
 
     def _start_host(self) -> None:
-        kernel_end, host_end = socket.socketpair()
-        with host_end:
-            # SIGINT stays blocked in the host (it inherits this thread's mask across exec): a
-            # SIGINT to the kernel's process group must not reach LLDB.
-            host = subprocess.Popen(
-                [*self.host_command, str(host_end.fileno())],
-                pass_fds=(host_end.fileno(),),
-                stdin=subprocess.DEVNULL,
-                # liblldb loads the Swift runtime, whose crash handler prints a report and, for a
-                # SIGSEGV sent by kill(), returns: the host lived on (measured). A real segfault
-                # ended it either way; without the handler both end it, at once and quietly.
-                env={**os.environ, "SWIFT_BACKTRACE": "enable=no", "TMPDIR": self._temp_dir},
-            )
-        log.debug("start-up: LLDB host spawned (pid %d)", host.pid)
-        channel = Channel(Connection(kernel_end.detach()))
+        spawned, self._early = self._early, None
+        if spawned is None:
+            spawned = spawn(self.host_command, self._temp_dir)
+            log.debug("start-up: LLDB host spawned (pid %d)", spawned.process.pid)
+        host = spawned.process
+        channel = Channel(Connection(spawned.kernel_end.detach()))
         self._host, self._channel = host, channel
         self.hosts_started += 1
         threading.Thread(

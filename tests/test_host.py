@@ -16,6 +16,7 @@ import pytest
 
 from swift_kernel.cells import CellController, hosted_controller
 from swift_kernel.host import HostProcess
+from swift_kernel.hostspawn import EarlyHost
 from swift_kernel.messages import Execute
 from swift_kernel.output import OutputEvent
 from swift_kernel.toolchain import find_toolchain, loader_path
@@ -103,6 +104,30 @@ def hosted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CellCont
     controller = start_controller(monkeypatch, tmp_path)
     yield controller
     controller.shutdown()
+
+
+def test_the_host_spawned_first_is_the_kernels_first_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``python -m swift_kernel`` spawns the host before importing the kernel's modules (``hostspawn``)."""
+    toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
+    monkeypatch.setenv("LD_LIBRARY_PATH", loader_path(toolchain, os.environ.get("LD_LIBRARY_PATH", "")))
+    EarlyHost.begin()
+    early = EarlyHost._spawned
+    assert early is not None
+    # A host of another command (a test's) leaves it alone.
+    monkeypatch.setattr(HostProcess, "host_command", [*HostProcess.host_command, "--other"])
+    assert EarlyHost.take(HostProcess.host_command) is None
+    monkeypatch.undo()
+    monkeypatch.setenv("LD_LIBRARY_PATH", loader_path(toolchain, os.environ.get("LD_LIBRARY_PATH", "")))
+    controller = hosted_controller(toolchain, lambda name, event: None)
+    try:
+        controller.start()
+        assert controller.host.host_pid == early.process.pid  # type: ignore[attr-defined]
+        assert controller.execute("1 + 1", "<Cell 1>").value == "2"
+        assert EarlyHost._spawned is None  # taken once
+    finally:
+        controller.shutdown()
+    assert early.process.wait(timeout=30) == 0
+    assert not Path(early.temp_dir).exists()
 
 
 def test_a_real_lldb_crash_is_survived(hosted: CellController) -> None:

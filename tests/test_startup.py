@@ -268,6 +268,25 @@ def test_lsprotocol_is_not_on_the_way_to_the_first_cell(tmp_path: Path) -> None:
         assert "answer" in reply["content"]["matches"], reply["content"]
 
 
+def test_the_kernel_spawns_its_lldb_host_before_anything_else(
+    fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The host's start is the critical path: it is spawned before the kernel binds its sockets or
+    imports its modules, and the kernel uses that host (one host, one Swift process)."""
+    log = tmp_path / "kernel.log"
+    monkeypatch.setenv("SWIFT_KERNEL_LOG", str(log))
+    km, _ = fresh_kernel()
+    steps = [line.split("start-up: ", 1)[1] for line in log.read_text().splitlines() if "start-up: " in line]
+    order = [
+        next(i for i, step in enumerate(steps) if step.startswith(s))
+        for s in ("kernel process running", "LLDB host spawned", "kernel sockets bound", "kernel modules imported")
+    ]
+    assert order == sorted(order), steps
+    hosts = [p for p in psutil.Process(km.provisioner.process.pid).children() if p.name().startswith("python")]  # type: ignore[union-attr]
+    assert len(hosts) == 1, hosts
+    assert sum(1 for line in log.read_text().splitlines() if "LLDB host spawned" in line) == 1
+
+
 def test_the_code_intelligence_thread_gives_the_gil_up_often_while_it_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
     """While lsprotocol is imported and the client made, other threads (the first cell) get the GIL every 0.2 ms."""
     seen: list[float] = []
