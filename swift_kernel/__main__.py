@@ -111,6 +111,7 @@ def exit_now() -> None:
     """
     logging.getLogger("swift_kernel").debug("shutdown: the application has ended; exiting")
     atexit._run_exitfuncs()
+    logging.getLogger("swift_kernel").debug("shutdown: exit handlers run")
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
