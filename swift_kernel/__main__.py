@@ -65,22 +65,28 @@ def answer_early(toolchain: "Toolchain", argv: list[str]) -> None:
     EarlyKernelInfo.begin(argv[1], swift_version(toolchain))
 
 
-def start_swift(toolchain: "Toolchain") -> None:
-    """Start the LLDB host and its Swift process now, for the kernel to take once it is up.
+def spawn_host() -> None:
+    """Spawn the LLDB host now (``hostspawn``), for the kernel's controller to take.
 
     The first thing the process does after its loader path: the host's start is the longest part
     of a kernel's start (README: Start-up and restart), and it runs while this process binds its
-    sockets and imports ipykernel.
+    sockets and imports its modules and ipykernel.
     """
     from swift_kernel.hostspawn import EarlyHost
-    from swift_kernel.procfs import end_owned_processes, mark_as_owner
+    from swift_kernel.procfs import mark_as_owner
 
-    # This kernel's mark first: the host inherits it. Then the host, which imports its modules
-    # while this process imports the kernel's; then the processes of kernels that were killed
-    # before they could end them.
+    # This kernel's mark first: the host inherits it.
     mark_as_owner()
     EarlyHost.begin()
     logging.getLogger("swift_kernel").debug("start-up: LLDB host spawned")
+
+
+def start_swift(toolchain: "Toolchain") -> None:
+    """Start the LLDB host (unless ``spawn_host`` did) and its Swift process, for the kernel to take once it is up."""
+    from swift_kernel.procfs import end_owned_processes, mark_as_owner
+
+    mark_as_owner()  # as spawn_host did, if it ran: the same mark
+    # The processes of kernels that were killed before they could end them.
     end_owned_processes()
     from swift_kernel.cells import EarlyStart
 
@@ -121,9 +127,10 @@ def main() -> None:
     """Launch the kernel application with the SIGINT thread running."""
     toolchain = prepare(["-m", "swift_kernel", *sys.argv[1:]])
     logging.getLogger("swift_kernel").debug("start-up: kernel process running")
-    start_swift(toolchain)
+    spawn_host()
     answer_early(toolchain, sys.argv[1:])
     logging.getLogger("swift_kernel").debug("start-up: kernel sockets bound, kernel_info answered")
+    start_swift(toolchain)
     launch(toolchain)
     exit_now()
 

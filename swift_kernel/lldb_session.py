@@ -145,6 +145,20 @@ _IO_UNBUFFERED = 0x2
 PRELUDE = Path(__file__).with_name("swift") / "prelude.swift"
 
 
+def import_lldb(toolchain: Toolchain) -> Any:
+    """Import the toolchain's LLDB Python module and return it; on the main thread, SIGINT blocked.
+
+    Imported late, never at this module's import: the caller blocks SIGINT before LLDB starts
+    threads, and changes ``sys.path`` before other threads run imports.
+    """
+    folder = str(toolchain.lldb_python_dir)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import lldb  # noqa: PLC0415 - see above
+
+    return lldb
+
+
 def _prelude(result_path: str, stop_flag: str) -> str:
     """Return the Swift code run once per Swift process, before the first cell."""
     return PRELUDE.read_text().replace("@RESULT_PATH@", result_path).replace("@STOP_PATH@", stop_flag)
@@ -590,9 +604,7 @@ class LLDBSession:
         allows only on the main thread; ``sys.path`` is also best changed before other threads
         run imports.
         """
-        sys.path.insert(0, str(self.toolchain.lldb_python_dir))
-        import lldb  # noqa: PLC0415 - imported late: the caller blocks SIGINT before LLDB starts threads
-
+        lldb = import_lldb(self.toolchain)
         self._lldb = lldb
         self._debugger = lldb.SBDebugger.Create(False)  # False: ignore ~/.lldbinit
         self._debugger.SetAsync(False)

@@ -272,7 +272,7 @@ def test_the_kernel_spawns_its_lldb_host_before_anything_else(
     fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The host's start is the critical path: it is spawned before the kernel binds its sockets or
-    imports its modules, and the kernel uses that host (one host, one Swift process)."""
+    imports its modules, imports LLDB while the kernel does, and the kernel uses that host."""
     log = tmp_path / "kernel.log"
     monkeypatch.setenv("SWIFT_KERNEL_LOG", str(log))
     km, _ = fresh_kernel()
@@ -285,6 +285,8 @@ def test_the_kernel_spawns_its_lldb_host_before_anything_else(
     hosts = [p for p in psutil.Process(km.provisioner.process.pid).children() if p.name().startswith("python")]  # type: ignore[union-attr]
     assert len(hosts) == 1, hosts
     assert sum(1 for line in log.read_text().splitlines() if "LLDB host spawned" in line) == 1
+    # Meanwhile the host imported LLDB, before the kernel's first request to it came.
+    assert steps.index("LLDB imported before Init") < steps.index("the LLDB host has its first request"), steps
 
 
 def test_the_code_intelligence_thread_gives_the_gil_up_often_while_it_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
