@@ -696,6 +696,7 @@ class SourceKitLSP:
         *,
         first_deadline: float = 0.9,
         warm_deadline: float = 1.0,
+        warm_up_wait: float = 5.0,
         hang_after: float = 10.0,
         max_restart_delay: float = 30.0,
         compiler_arguments: Sequence[str] = (),
@@ -707,7 +708,10 @@ class SourceKitLSP:
         ``first_deadline`` bounds a request to a server that has not answered a completion yet
         (it includes waiting for the start), ``warm_deadline`` every later one. JupyterLab drops a
         completion provider's answer after 1 s (its ``providerTimeout``), so the first request
-        waits at most 0.9 s by default. A request still
+        waits at most 0.9 s by default. A completion that comes while the warm-up ``start`` began
+        is still under way waits for it first, up to ``warm_up_wait`` seconds: until then
+        sourcekit-lsp could only have answered nothing (the first Tab of a kernel that started
+        in a second, on a loaded machine, used to be empty). A request still
         unanswered ``hang_after`` seconds after it was sent means the server hangs: it is killed
         and restarted. ``compiler_arguments`` go into the document's compile command (for
         example ``-I`` for modules built by ``%install``); ``arguments`` go to sourcekit-lsp.
@@ -715,6 +719,7 @@ class SourceKitLSP:
         self.executable = str(executable)
         self.first_deadline = first_deadline
         self.warm_deadline = warm_deadline
+        self.warm_up_wait = warm_up_wait
         self.hang_after = hang_after
         self.max_restart_delay = max_restart_delay
         self.arguments = list(arguments)
@@ -733,6 +738,7 @@ class SourceKitLSP:
         self._pids: set[int] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._warming: asyncio.Task[None] | None = None
+        self._warm_up_asked = False
 
     # ----- called from the kernel's loop --------------------------------------------------
 
@@ -745,6 +751,7 @@ class SourceKitLSP:
         """
         loop = self._ensure_thread()
         if loop is not None:
+            self._warm_up_asked = True
             loop.call_soon_threadsafe(self._begin_warm_up)
 
     async def complete(self, cells: Sequence[str], code: str, cursor_pos: int) -> Completion:
@@ -752,7 +759,7 @@ class SourceKitLSP:
         cursor_pos = max(0, min(cursor_pos, len(code)))
         if _on_directive_line(code, cursor_pos):
             return Completion.empty(cursor_pos)
-        answer = await self._ask(self._complete(list(cells), code, cursor_pos))
+        answer = await self._ask(self._complete_after_warm_up(list(cells), code, cursor_pos), self._warming_up())
         if answer is None:
             return Completion.empty(cursor_pos)
         return completion_from_items(answer.items, code, cursor_pos, answer.cell_line)
@@ -811,17 +818,25 @@ class SourceKitLSP:
                 return  # the first request writes the compile command with them
             asyncio.run_coroutine_threadsafe(self._reload_compile_command(), self._loop)
 
-    async def _ask(self, work: Coroutine[Any, Any, _T]) -> _T | None:
+    def _warming_up(self) -> bool:
+        """Say whether the warm-up ``start`` began is still under way, or not yet created on the LSP
+        thread (read from the kernel's loop: a flag, then the task's state)."""
+        warming = self._warming
+        return self._warm_up_asked and (warming is None or not warming.done())
+
+    async def _ask(self, work: Coroutine[Any, Any, _T], after_warm_up: bool = False) -> _T | None:
         """Run ``work`` on the LSP thread and await it from the kernel's loop, None on any failure."""
         loop = self._ensure_thread()
         if loop is None:
             work.close()
             return None
         future = asyncio.run_coroutine_threadsafe(work, loop)
+        # The LSP thread keeps its own deadlines; this one only guards against that loop being
+        # stuck, so the shell loop is never held longer than the first deadline (after the
+        # warm-up's wait, for a completion that waits for it).
+        guard = self.first_deadline + 0.5 + (self.warm_up_wait if after_warm_up else 0.0)
         try:
-            # The LSP thread keeps its own deadlines; this one only guards against that loop
-            # being stuck, so the shell loop is never held longer than the first deadline.
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.first_deadline + 0.5)
+            return await asyncio.wait_for(asyncio.wrap_future(future), guard)
         except Exception:  # an empty answer beats an error reply for Tab
             self.log.debug("code intelligence request failed", exc_info=True)
             return None
@@ -940,6 +955,11 @@ class SourceKitLSP:
             remaining = deadline - asyncio.get_running_loop().time()
             # asyncio.wait, not wait_for: the warm-up goes on past this request's deadline.
             await asyncio.wait({warming}, timeout=max(0.0, remaining))
+
+    async def _complete_after_warm_up(self, cells: list[str], code: str, cursor_pos: int) -> _Completed | None:
+        """``_complete``, once the warm-up is done (``warm_up_wait`` at most): the first Tab gets an answer."""
+        await self._await_warm_up(asyncio.get_running_loop().time() + self.warm_up_wait)
+        return await self._complete(cells, code, cursor_pos)
 
     async def _complete(
         self, cells: list[str], code: str, cursor_pos: int, deadline: float | None = None

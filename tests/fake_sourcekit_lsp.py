@@ -10,6 +10,8 @@ under the cursor. MODE changes that:
 - ``hang-init``: never answers initialize.
 - ``crash-once``: exits with status 3 on the first completion while MARKER does not exist
   (it creates MARKER first, so the restarted server behaves normally).
+- ``slow-first``: takes 2 s over the first completion, its event loop blocked, as sourcekit-lsp
+  loading the standard library and Foundation for the kernel's warm-up.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ async def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
     global answered  # noqa: PLW0603 - one counter in a one-file fake
     if MODE == "hang" and answered:
         _block()
+    if MODE == "slow-first" and not answered:
+        time.sleep(2)
     answered += 1
     if MODE == "crash-once" and MARKER is not None and not MARKER.exists():
         MARKER.touch()

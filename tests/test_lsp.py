@@ -354,6 +354,19 @@ def test_client_completes_and_inspects_through_real_pipes(clients: list[SourceKi
     assert missing == Inspection(False)
 
 
+def test_a_completion_during_the_warm_up_waits_for_it_and_is_answered(clients: list[SourceKitLSP]) -> None:
+    """The first Tab of a kernel that started fast came while sourcekit-lsp was still loading modules
+    for the warm-up, and got nothing within its deadline; it now waits for the warm-up."""
+    client = _client("slow-first", first_deadline=0.5, warm_up_wait=60.0)
+    clients.append(client)
+    client.start()
+
+    async def run() -> Completion:
+        return await client.complete(["let alpha = 1"], "x = al", 6)
+
+    assert asyncio.run(run()).matches == ["alpha"]
+
+
 def test_client_process_is_in_its_own_group_and_close_cleans_up(clients: list[SourceKitLSP]) -> None:
     client = _client()
     clients.append(client)
