@@ -109,9 +109,8 @@ def reading_stdin(pid: int) -> bool:
                 # "0 0x0 ..." is read(0, ...) on x86_64 (syscall 0; aarch64's read is 63).
                 if not syscall.read().startswith(("0 0x0 ", "63 0x0 ")):
                     continue
-            with open(f"/proc/{pid}/task/{task}/stat") as stat:
-                if stat.read().rsplit(")", 1)[-1].split()[0] == "S":
-                    return True
+            if _state_in(f"/proc/{pid}/task/{task}/stat") == "S":
+                return True
     except OSError:
         return False
     return False
