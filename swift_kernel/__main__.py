@@ -82,10 +82,9 @@ def spawn_host() -> None:
 
 
 def start_swift(toolchain: "Toolchain") -> None:
-    """Start the LLDB host (unless ``spawn_host`` did) and its Swift process, for the kernel to take once it is up."""
-    from swift_kernel.procfs import end_owned_processes, mark_as_owner
+    """Have the LLDB host ``spawn_host`` spawned launch its Swift process, for the kernel to take once it is up."""
+    from swift_kernel.procfs import end_owned_processes
 
-    mark_as_owner()  # as spawn_host did, if it ran: the same mark
     # The processes of kernels that were killed before they could end them.
     end_owned_processes()
     from swift_kernel.cells import EarlyStart
@@ -94,11 +93,12 @@ def start_swift(toolchain: "Toolchain") -> None:
 
 
 def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
-    """Start the Swift process (unless ``start_swift`` did), the SIGINT thread and ipykernel's
-    application (``argv``: its options)."""
+    """Start the LLDB host and the Swift process (unless ``main`` did), the SIGINT thread and
+    ipykernel's application (``argv``: its options)."""
     from swift_kernel.cells import EarlyStart
 
     if not EarlyStart.begun():
+        spawn_host()
         start_swift(toolchain)
     from swift_kernel.kernel import SwiftKernel, SwiftKernelApp
 
