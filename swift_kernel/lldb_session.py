@@ -57,6 +57,8 @@ from .procfs import (
     open_fds,
     parent_pid,
     proc_status,
+    process_state,
+    read_memory,
     send_signal,
     signal_bit,
     thread_cpu_ns,
@@ -541,6 +543,8 @@ class LLDBSession:
         self._stream_ids: dict[int, tuple[int, int]] = {}
         self._channel_fd = -1
         self._stream_files: dict[int, int] = {}
+        # (pid, LLDB's stop count) of the last keep_streams that found everything in place.
+        self._streams_checked: tuple[int, int] | None = None
         self._pid = 0
         self.launches = 0
         self._lldb: Any = None
@@ -865,6 +869,7 @@ class LLDBSession:
         ours = [fd for fd in open_fds(self._pid) if fd_identity(self._pid, fd) == channel]
         self._channel_fd = max(ours, default=-1)
         self._stream_files = {}
+        self._streams_checked = None
         for fd, _, symbol in _STANDARD_STREAMS:
             found = self._target.FindSymbols(symbol)
             for index in range(found.GetSize()):
@@ -881,11 +886,15 @@ class LLDBSession:
         Called before and after each piece of a cell (``host.HostServer``), while the process is
         stopped. Code may close fds 1 and 2, point them elsewhere (dup2), buffer them (setvbuf: its
         output would then surface in a later cell), or close or replace the kernel's result channel.
-        Checking costs a few /proc reads and two small memory reads; only a broken stream costs an
-        expression, which flushes what the cell printed and puts everything back. Each repair is
-        said on the cell's stderr.
+        Checking costs a few /proc reads and two small memory reads, and nothing when the process
+        has not run since the last check (LLDB's stop count, expressions included, is unchanged);
+        only a broken stream costs an expression, which flushes what the cell printed and puts
+        everything back. Each repair is said on the cell's stderr.
         """
         if not self._pid or self._process is None or not self.is_process_alive():
+            return
+        checked = (self._pid, self._process.GetStopID(True))
+        if checked == self._streams_checked:
             return
         notes = []
         reopen: dict[int, str] = {}
@@ -908,6 +917,7 @@ class LLDBSession:
         channel_found = fd_identity(self._pid, self._channel_fd) if self._channel_fd >= 0 else channel
         reopen_channel = channel_found != channel
         if not (reopen or buffered or reopen_channel):
+            self._streams_checked = checked
             return
         code = (
             f"__SwiftKernel.restoreStreams({swift_literal(reopen.get(1, ''))}, {swift_literal(reopen.get(2, ''))}, "
@@ -924,6 +934,7 @@ class LLDBSession:
             how = "closed" if channel_found is None else "taken for something else (dup2, or a file opened there)"
             notes.append(f"The kernel's result channel, fd {old}, was {how}: the kernel opened it again as fd {new}.")
         log.info("put the standard streams back: %s", " ".join(notes))
+        self._streams_checked = (self._pid, self._process.GetStopID(True))
         self._on_stderr("".join(f"{note}\n" for note in notes))
 
     def kill_now(self) -> None:
@@ -948,7 +959,7 @@ class LLDBSession:
         if self._process is None or not self._process.IsValid():
             return False
         # LLDB's own state lags when the process or its debug server is killed from outside.
-        if proc_status(self._pid)[0] in ("X", "Z"):
+        if process_state(self._pid) in ("X", "Z"):
             return False
         return bool(self._process.GetState() == self._lldb.eStateStopped)
 
@@ -1324,9 +1335,16 @@ class LLDBSession:
             log.warning("restoring libdispatch's thread state failed: %s", error.GetCString())
 
     def _read(self, address: int, size: int) -> bytes | None:
-        """Read the Swift process's memory (None for address 0 or on failure)."""
+        """Read the Swift process's memory (None for address 0 or on failure).
+
+        Through /proc first: LLDB's read is a round trip to lldb-server whenever the process has
+        run since the last one, and the kernel reads a few words around every cell.
+        """
         if not address or self._process is None:
             return None
+        data = read_memory(self._pid, address, size) if self._pid else None
+        if data is not None:
+            return data
         error = self._lldb.SBError()
         data = self._process.ReadMemory(address, size, error)
         return bytes(data) if error.Success() and data is not None else None

@@ -1,0 +1,38 @@
+"""What the kernel reads of a process through /proc: its state and its memory."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+import time
+
+from swift_kernel.procfs import process_state, read_memory
+
+
+def test_memory_is_read_through_proc() -> None:
+    buffer = ctypes.create_string_buffer(b"the Swift process's FILE flags", 30)
+    address = ctypes.addressof(buffer)
+    assert read_memory(os.getpid(), address, 30) == b"the Swift process's FILE flags"
+    assert read_memory(os.getpid(), address + 4, 5) == b"Swift"
+
+
+def test_memory_that_cannot_be_read_gives_none() -> None:
+    assert read_memory(os.getpid(), 8, 4) is None  # page zero is never mapped
+    assert read_memory(os.getpid(), 1 << 62, 4) is None  # outside the address space
+    assert read_memory(0, 0x1000, 4) is None  # no process 0 to read
+
+
+def test_a_process_state_is_read_and_a_gone_one_is_x() -> None:
+    assert process_state(os.getpid()) == "R"  # this test runs
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 30
+        while process_state(child.pid) != "S" and time.monotonic() < deadline:
+            time.sleep(0.01)  # until it sleeps
+        assert process_state(child.pid) == "S"
+    finally:
+        child.kill()
+        child.wait()
+    assert process_state(child.pid) == "X"  # reaped: no /proc entry left
