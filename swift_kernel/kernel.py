@@ -97,25 +97,6 @@ _CELL_HASH_SEED = 0xC70F6907
 MIB = 1 << 20
 
 
-def send_shell_replies_through_stream(shell_channel_thread: Any, shell_stream: Any) -> bool:
-    """Make ipykernel 7's shell channel thread send replies through ``shell_stream``; True if it was needed.
-
-    ipykernel 7.0-7.3 write shell replies raw on the ROUTER socket that a ZMQStream reads. The raw
-    send consumes the socket's edge-triggered wake-up, so a request that arrives meanwhile sits
-    unread until something else wakes the socket: Jupyter Server's first request after its
-    kernel_info nudge went unanswered about 1 start in 6 (ipykernel#1554, fixed upstream by
-    ipykernel#1529, which sends through the stream, as this does). Versions with the fix no longer
-    keep the raw socket on the thread, and this leaves them alone.
-    """
-    if shell_channel_thread is None or shell_stream is None or not hasattr(shell_channel_thread, "_shell_socket"):
-        return False
-    shell_channel_thread._shell_socket = shell_stream  # the manager is made from it, lazily
-    manager = getattr(shell_channel_thread, "_manager", None)
-    if manager is not None and hasattr(manager, "_shell_socket"):
-        manager._shell_socket = shell_stream
-    return True
-
-
 class OutStream(iostream.OutStream):
     """ipykernel's sys.stdout and sys.stderr, whose flush returns at once when nothing waits to be sent.
 
@@ -334,8 +315,6 @@ class SwiftKernel(Kernel):
         # command could not be interrupted). SIGINT stays blocked here, taken by the sigwait
         # thread, so the default action never runs in the kernel itself.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        if send_shell_replies_through_stream(self.shell_channel_thread, self.shell_stream):
-            logging.getLogger(__name__).debug("shell replies go through the shell stream (ipykernel#1554)")
         self.toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
         self.swift_version = kernelinfo.swift_version(self.toolchain)
         self.language_info = kernelinfo.language_info(self.swift_version)
@@ -417,16 +396,12 @@ class SwiftKernel(Kernel):
         # Scheduled before the streams' handlers exist, on the loops those handlers run on and
         # through the same entry points, so each is handled as if ipykernel had read it, ahead
         # of anything still waiting in the sockets (the loops run callbacks in order).
-        if self._held_requests and self.shell_channel_thread is not None:
-            # Its subshell manager must be made on this thread, as super().start() would.
-            self.shell_channel_thread.manager  # noqa: B018
         for held in self._held_requests:
             assert self.control_stream is not None and self.shell_stream is not None
             if held.channel == "control":
                 self.control_stream.io_loop.add_callback(self.dispatch_control, held.frames)
-            elif self.shell_channel_thread is not None:
-                self.shell_stream.io_loop.add_callback(self.shell_channel_thread_main, held.frames)
             else:
+                # The main thread reads the shell socket (SwiftKernelApp.init_control).
                 self.shell_stream.io_loop.add_callback(self.shell_main, None, held.frames)
         self._held_requests = []
         super().start()
@@ -1358,9 +1333,20 @@ class SwiftKernelApp(IPKernelApp):
         )
 
     def init_control(self, context: Any) -> None:
-        """Make ipykernel's control channel, on the early control socket if there is one."""
+        """Make ipykernel's control channel, on the early control socket if there is one.
+
+        ipykernel 7 makes its shell channel thread here too, and this kernel drops it: shell
+        requests are read on the main thread, as before ipykernel 7. The thread is there for
+        subshells, which this kernel does not offer (``kernelinfo``), and every request and reply
+        crossed between it and the main thread over an inproc socket: two thread hops per request,
+        0.4 ms of a trivial cell here.
+        """
         with self._handing_over(context, "control"):
             super().init_control(context)
+        thread = getattr(self, "shell_channel_thread", None)
+        if thread is not None and not thread.is_alive():
+            thread.io_loop.close()
+            self.shell_channel_thread = None
 
     def init_iopub(self, context: Any) -> None:
         """Make ipykernel's iopub channel, on the early iopub socket if there is one."""

@@ -1,61 +1,95 @@
-"""The shell channel never strands a request (ipykernel 7's raw reply send, ipykernel#1554).
+"""Shell requests are read on the kernel's main thread, and none is ever stranded.
 
-The installed ipykernel's own classes are used as the kernel app wires them; the strand is made
-deterministic with raw zmq calls on the loop thread, as ipykernel#1529's regression test does:
-a request is queued on the ROUTER and its read edge consumed before the stream saw it, then a
-reply goes out through the shell channel's real send path. The request must still be delivered.
+ipykernel 7 reads the shell socket on a thread of its own, for subshells, and hands each request
+to the main thread and each reply back over inproc sockets. This kernel offers no subshells and
+drops that thread (``SwiftKernelApp.init_control``): two thread hops less per request. Replies
+then go out through the shell ZMQStream, as before ipykernel 7; ipykernel 7.0-7.3's thread sent
+them raw on the socket the stream reads, which could leave a request unread (ipykernel#1554).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import zmq
-from ipykernel.shellchannel import ShellChannelThread
+from tornado.ioloop import IOLoop
 from zmq.eventloop.zmqstream import ZMQStream
 
-from swift_kernel.kernel import send_shell_replies_through_stream
+from swift_kernel.kernel import SwiftKernelApp
 
 TIMEOUT = 10.0
 
 
-def on_loop(loop: Any, work: Callable[[], Any]) -> Any:
-    """Run ``work`` on ``loop``'s thread and return its result (or raise its exception)."""
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box["result"] = work()
-        except Exception as error:  # noqa: BLE001 (raised again in the caller)
-            box["error"] = error
-        finally:
-            done.set()
-
-    loop.add_callback(run)
-    assert done.wait(TIMEOUT), "the shell channel loop did not run the callback"
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
+def test_the_app_has_no_shell_channel_thread(tmp_path: Path) -> None:
+    app = SwiftKernelApp(connection_file=str(tmp_path / "kernel.json"))
+    context: zmq.Context[Any] = zmq.Context()
+    app.shell_socket = context.socket(zmq.ROUTER)
+    app.shell_socket.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        app.init_control(context)  # where ipykernel 7 makes the thread, sockets bound early or not
+        assert app.shell_channel_thread is None
+        assert app.control_thread is not None  # interrupts keep their own thread
+    finally:
+        for socket in (app.shell_socket, app.control_socket, app.debugpy_socket, app.debug_shell_socket):
+            socket.close(linger=0)
+        context.term()
 
 
-def test_a_request_arriving_during_a_reply_is_delivered() -> None:
+class LoopThread:
+    """A tornado IOLoop on a thread of its own, standing in for the kernel's main loop."""
+
+    def __init__(self) -> None:
+        ready = threading.Event()
+        self._box: dict[str, Any] = {}
+
+        def run() -> None:
+            self.loop = IOLoop(make_current=False)
+            ready.set()
+            self.loop.start()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        assert ready.wait(TIMEOUT)
+
+    def call(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` on the loop's thread and return its result."""
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                self._box["result"] = work()
+            finally:
+                done.set()
+
+        self.loop.add_callback(run)
+        assert done.wait(TIMEOUT), "the loop did not run the callback"
+        return self._box.pop("result", None)
+
+    def stop(self) -> None:
+        self.loop.add_callback(self.loop.stop)
+        self._thread.join(TIMEOUT)
+
+
+@pytest.fixture
+def loop() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.stop()
+
+
+def test_a_request_arriving_during_a_reply_is_delivered(loop: LoopThread) -> None:
+    """The race of ipykernel#1554, on the path this kernel's replies take: the shell stream."""
     context: zmq.Context[Any] = zmq.Context()
     router = context.socket(zmq.ROUTER)
     port = router.bind_to_random_port("tcp://127.0.0.1")
     client = context.socket(zmq.DEALER)
     client.setsockopt(zmq.IDENTITY, b"client")
     client.connect(f"tcp://127.0.0.1:{port}")
-    # As IPKernelApp.init_sockets and init_kernel do, and then the kernel's __init__.
-    thread = ShellChannelThread(context, router, daemon=True)
-    stream = ZMQStream(router, thread.io_loop)
-    send_shell_replies_through_stream(thread, stream)
-    manager = thread.manager
-    thread.start()
     received: list[list[bytes]] = []
     arrived = threading.Event()
 
@@ -63,8 +97,9 @@ def test_a_request_arriving_during_a_reply_is_delivered() -> None:
         received.append(frames)
         arrived.set()
 
+    stream: ZMQStream = loop.call(lambda: ZMQStream(router, loop.loop))
     try:
-        on_loop(thread.io_loop, lambda: stream.on_recv(on_recv, copy=True))
+        loop.call(lambda: stream.on_recv(on_recv, copy=True))
         client.send_multipart([b"first"])  # teaches the ROUTER the client's route
         assert arrived.wait(TIMEOUT)
         route = received[0][0]
@@ -77,28 +112,16 @@ def test_a_request_arriving_during_a_reply_is_delivered() -> None:
             while not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # consumes the read edge
                 assert time.monotonic() < deadline, "the request never reached the ROUTER"
             assert not arrived.is_set()
-            manager._send_on_shell_channel([route, b"reply"])
+            # ipykernel's reply without a shell channel thread: through the stream, then a flush.
+            stream.send_multipart([route, b"reply"])
+            stream.flush(zmq.POLLOUT)
 
-        on_loop(thread.io_loop, strand_then_reply)
+        loop.call(strand_then_reply)
         assert arrived.wait(TIMEOUT), "the request that arrived during the reply was never read"
         assert received[-1][-1] == b"second"
         assert client.poll(int(TIMEOUT * 1000)) and client.recv_multipart() == [b"reply"]
     finally:
-        on_loop(thread.io_loop, stream.close)
-        thread.stop()
-        thread.join(TIMEOUT)
+        loop.call(stream.close)
         client.close(linger=0)
         router.close(linger=0)
         context.term()
-
-
-def test_needed_only_where_replies_go_raw() -> None:
-    class Fixed:  # an ipykernel with ipykernel#1529: no raw socket kept on the thread
-        _manager = None
-
-    assert send_shell_replies_through_stream(Fixed(), object()) is False
-    assert send_shell_replies_through_stream(None, object()) is False
-
-
-if __name__ == "__main__":
-    pytest.main([__file__])
