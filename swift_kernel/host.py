@@ -704,7 +704,7 @@ class HostServer:
             Globals: lambda request: self.session.cell_globals(),
             Evaluate: self._evaluate,
             Debug: lambda request: self.session.debug_command(request.command, request.arguments),
-            Shutdown: lambda request: self.session.shutdown(),
+            Shutdown: lambda request: self.session.end_before_exit(),
         }
 
     def _notify(self, event: Launched | Emit | DebugEvent) -> None:

@@ -1244,16 +1244,25 @@ class SwiftKernel(Kernel):
         """End the Swift process and LLDB, leaving no process behind."""
         # A cell may still be running on the LLDB thread: kill its process so the thread frees up.
         self.cells.kill_now()
-        # Before the executor's shutdown, which may take seconds: a kernel manager that loses
-        # patience kills this process, and the language server should be gone by then.
-        await asyncio.to_thread(self.code_intelligence.close)
-        logging.getLogger(__name__).debug("shutdown: code intelligence closed")
-        future = self._lldb_thread.submit(self.cells.shutdown)
-        try:
-            await asyncio.wait_for(asyncio.wrap_future(future), timeout=10)
-        except Exception:
-            self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
-        logging.getLogger(__name__).debug("shutdown: LLDB host ended")
+        log = logging.getLogger(__name__)
+
+        async def close_code_intelligence() -> None:
+            await asyncio.to_thread(self.code_intelligence.close)
+            log.debug("shutdown: code intelligence closed")
+
+        async def end_lldb_host() -> None:
+            future = self._lldb_thread.submit(self.cells.shutdown)
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(future), timeout=10)
+            except Exception:
+                self.log.warning("executor shutdown did not finish cleanly", exc_info=True)
+            log.debug("shutdown: LLDB host ended")
+
+        # Side by side: sourcekit-lsp's exit and the host's take 30-50 ms each, and a restart waits
+        # for this process to end in jupyter_client's 0.1 s steps. The language server does not
+        # wait for the executor, which may take seconds: a kernel manager that loses patience
+        # kills this process, and the language server should be gone by then.
+        await asyncio.gather(close_code_intelligence(), end_lldb_host())
         self._lldb_thread.shutdown(wait=False)
         self.build_cache.release()
         # What the kernel's processes started and left running, even outside its process tree
