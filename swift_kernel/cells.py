@@ -226,7 +226,7 @@ class SwiftHost(Protocol):
         """Swift processes launched so far."""
 
     def start(self) -> None: ...
-    def execute(self, request: Execute) -> Outcome: ...
+    def execute(self, request: Execute, on_sent: Callable[[], None] | None = None) -> Outcome: ...
     def mark(self, generation: int, source: str) -> None: ...
     def async_interrupt(self) -> None: ...
     def end(self, because: str) -> None: ...
@@ -613,12 +613,20 @@ class CellController:
             self._start_clock(cell)
             return True
 
-    def execute(self, code: str, cell_name: str, cell: Cell | None = None, source_path: str = "") -> ExecutionResult:
+    def execute(
+        self,
+        code: str,
+        cell_name: str,
+        cell: Cell | None = None,
+        source_path: str = "",
+        on_sent: Callable[[], None] | None = None,
+    ) -> ExecutionResult:
         """Evaluate Swift code in the host; called from the kernel's single executing thread.
 
         ``cell`` is the kernel's cell from ``expect_cell`` (a cell may evaluate several pieces:
         included files, then its own code); without one, a cell is opened and closed here.
         Output streams to the callback while the code runs and is drained before this returns.
+        ``on_sent`` is called (on this thread) once the code is on its way to the LLDB host, if it gets that far.
         """
         owned = cell is None
         if cell is None:
@@ -653,7 +661,7 @@ class CellController:
                 self._hand_over_deferred()
             request = Execute(cell.generation, code, cell_name, self.safe_points, self.tables, source_path)
             try:
-                outcome = self.host.execute(request)
+                outcome = self.host.execute(request, on_sent)
             finally:
                 with self._lock:
                     cell.running = False

@@ -464,7 +464,7 @@ class HostProcess:
     def _host_alive(self) -> bool:
         return self._channel is not None and not self._channel.closed and self._host is not None
 
-    def _request(self, request: Any) -> Outcome | Any:
+    def _request(self, request: Any, on_sent: Callable[[], None] | None = None) -> Outcome | Any:
         """Send a request to a working host and return its reply's value, or the crash Outcome."""
         unusable = self._unusable()
         if unusable is not None:
@@ -472,7 +472,10 @@ class HostProcess:
         assert self._channel is not None
         host = self._host
         try:
-            return self._wait(self._channel.request(request))
+            reply = self._channel.request(request)
+            if on_sent is not None:
+                on_sent()
+            return self._wait(reply)
         except HostDied:
             return self._host_crashed(host, while_running=True)
 
@@ -606,9 +609,12 @@ class HostProcess:
 
     # ----- cells and interrupts ---------------------------------------------------------------
 
-    def execute(self, request: Execute) -> Outcome:
-        """Evaluate one piece of a cell in the host; a crash of the host is the result."""
-        outcome: Outcome = self._request(request)
+    def execute(self, request: Execute, on_sent: Callable[[], None] | None = None) -> Outcome:
+        """Evaluate one piece of a cell in the host; a crash of the host is the result.
+
+        ``on_sent`` is called once the request has been sent, while the host works on it.
+        """
+        outcome: Outcome = self._request(request, on_sent)
         return outcome
 
     def evaluate(self, request: Evaluate) -> Outcome:

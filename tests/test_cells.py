@@ -121,9 +121,11 @@ class FakeHost:
     def start(self) -> None:
         pass
 
-    def execute(self, request: Execute) -> Outcome:
+    def execute(self, request: Execute, on_sent: Callable[[], None] | None = None) -> Outcome:
         self.executed.append((request.generation, request.code, request.cell_name))
         self.flag_at_start.append(struct.unpack_from("i", self.stop_flag, 0)[0])
+        if on_sent is not None:
+            on_sent()
         self.executing.set()
         finished = self.body(self)
         if finished is not None:

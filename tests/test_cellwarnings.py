@@ -42,10 +42,28 @@ def test_a_quick_cell_asks_when_its_code_is_done_and_once() -> None:
     assert asyncio.run(run()).count == 1
 
 
+def test_nothing_is_asked_before_the_code_has_gone_to_lldb() -> None:
+    async def run() -> Asks:
+        asks = Asks()
+        delayed = DelayedAsk(asks, 0, asyncio.get_running_loop())
+        await asyncio.sleep(0.05)
+        assert asks.count == 0  # the cell's request is still being sent: its GIL time comes first
+        await asyncio.to_thread(delayed.begin)  # as the executing thread calls it
+        await asyncio.sleep(0.05)
+        assert asks.count == 1 and delayed.found.done()
+        delayed.begin()  # a second piece of the cell (an included file first): asked once all the same
+        delayed.now()
+        await asyncio.sleep(0.05)
+        return asks
+
+    assert asyncio.run(run()).count == 1
+
+
 def test_a_longer_cell_asks_while_it_runs() -> None:
     async def run() -> Asks:
         asks = Asks()
         delayed = DelayedAsk(asks, 0.01, asyncio.get_running_loop())
+        delayed.begin()
         await asyncio.sleep(0.2)
         assert asks.count == 1 and delayed.found.done()
         delayed.now()  # the code is done: nothing more to ask
