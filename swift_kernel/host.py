@@ -81,6 +81,7 @@ from .procfs import (
     proc_status,
     remove_stale_temp_dirs,
     send_signal,
+    wait_for_exit,
 )
 from .toolchain import Toolchain, find_toolchain
 
@@ -368,7 +369,7 @@ class HostProcess:
                 elif isinstance(event, DebugEvent) and self._on_debug_event is not None:
                     self._on_debug_event(event)
         try:
-            status: int | None = host.wait(timeout=2)
+            status: int | None = wait_for_exit(host, 2)
         except subprocess.TimeoutExpired:
             status = None
         log.warning("LLDB host %d ended (%s)", host.pid, describe_exit(status))
@@ -599,7 +600,7 @@ class HostProcess:
                 log.debug("host shutdown did not answer", exc_info=True)
         if host is not None:
             try:
-                host.wait(timeout=_SHUTDOWN_SECONDS)
+                wait_for_exit(host, _SHUTDOWN_SECONDS)
             except subprocess.TimeoutExpired:
                 host.kill()
                 host.wait()

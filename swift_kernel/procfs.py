@@ -9,8 +9,10 @@ SIGINT still pending before the next cell.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
+import subprocess
 import tempfile
 
 
@@ -123,6 +125,29 @@ def send_signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """``process.wait(timeout)``, woken by the exit itself instead of Popen's polling.
+
+    Popen.wait with a timeout sleeps between polls, each sleep twice the last up to 50 ms: a
+    process that ends after 20 ms is seen at 31.5 ms, one that ends after 40 ms at 63.5 ms, and a
+    restart waits for it. A pidfd (Linux 5.3) becomes readable at the exit. Raises
+    ``subprocess.TimeoutExpired`` as Popen.wait does.
+    """
+    if process.returncode is not None:
+        return process.returncode  # reaped: its pid may be another process's by now
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # an older kernel, or reaped by another thread meanwhile
+        return process.wait(timeout)
+    try:
+        ready, _, _ = select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    if not ready:
+        raise subprocess.TimeoutExpired(process.args, timeout)
+    return process.wait(timeout)  # reaps it: it has ended
 
 
 def reading_stdin(pid: int) -> bool:

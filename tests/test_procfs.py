@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
 
-from swift_kernel.procfs import process_state, read_memory
+import pytest
+
+from swift_kernel.procfs import process_state, read_memory, wait_for_exit
 
 
 def test_memory_is_read_through_proc() -> None:
@@ -36,3 +39,19 @@ def test_a_process_state_is_read_and_a_gone_one_is_x() -> None:
         child.kill()
         child.wait()
     assert process_state(child.pid) == "X"  # reaped: no /proc entry left
+
+
+def test_waiting_for_an_exit_wakes_at_the_exit() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(0.3); sys.exit(3)"])
+    assert wait_for_exit(child, 30) == 3
+    assert wait_for_exit(child, 30) == 3  # reaped already: its status, without another wait
+
+
+def test_waiting_for_an_exit_times_out_as_popen_does() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            wait_for_exit(child, 0.1)
+    finally:
+        child.kill()
+    assert wait_for_exit(child, 30) == -signal.SIGKILL
