@@ -12,7 +12,7 @@ One run prints one markdown table (and the machine it ran on):
 
 ``--startup`` prints only the start-up profile (each phase of a kernel's start, from the kernel's
 and its LLDB host's ``start-up:`` debug-log lines, median of ``--starts``) and restart → first
-result (median of ``--restarts``).
+result (median of ``--restarts``), right after a first result and after 2 s idle.
 
 ``--warnings-figures`` measures only what the warnings pass costs: the trivial expression's round
 trip (p50) and a 1,000-line cell's round trip against raw LLDB compiling the same source.
@@ -277,12 +277,18 @@ def startup_profile(starts: int) -> tuple[list[dict[str, float]], list[float], l
     return profiles, ready, first
 
 
-def restart_figures(restarts: int) -> list[tuple[float, float, float]]:
-    """Restart a kernel ``restarts`` times: (restart call, → kernel_info reply, → first result) seconds."""
+def restart_figures(restarts: int, idle: float = 0.0) -> list[tuple[float, float, float]]:
+    """Restart a kernel ``restarts`` times: (restart call, → kernel_info reply, → first result) seconds.
+
+    Each restart comes right after the first result of the kernel before it, or, with ``idle``,
+    once that kernel has sat idle that long (its start-up's background work done, as when a user
+    restarts a kernel they have worked with).
+    """
     figures = []
     with kernel() as (km, kc, _):
         assert run(kc, "let kept = 1").status == "ok"
         for _ in range(restarts):
+            time.sleep(idle)
             started = time.perf_counter()
             km.restart_kernel(now=False)
             returned = time.perf_counter() - started
@@ -300,6 +306,7 @@ def print_startup_figures(starts: int, restarts: int) -> None:
     raw_start = statistics.median(raw_start_seconds() for _ in range(3))
     profiles, ready, first = startup_profile(starts)
     restarts_taken = restart_figures(restarts)
+    restarts_idle = restart_figures(restarts, idle=2.0)
     print(machine())
     print(f"1-minute load average: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     print()
@@ -322,14 +329,15 @@ def print_startup_figures(starts: int, restarts: int) -> None:
     print(f"| first result of `1 + 1` (client) | {statistics.median(first):.3f} | |")
     print(f"| raw LLDB: debugger, launch, prelude, `1 + 1` (median of 3) | {raw_start:.3f} | |")
     print()
-    calls = [r[0] for r in restarts_taken]
-    answers = [r[1] for r in restarts_taken]
-    results = [r[2] for r in restarts_taken]
-    print(
-        f"Restart (`KernelManager.restart_kernel`), median of {restarts}: the call returns at "
-        f"{statistics.median(calls):.2f} s, kernel_info answered at {statistics.median(answers):.2f} s, "
-        f"first result at {statistics.median(results):.2f} s (runs: {', '.join(f'{r:.2f}' for r in results)})"
-    )
+    for taken, when in ((restarts_taken, "right after a first result"), (restarts_idle, "after 2 s idle")):
+        calls = [r[0] for r in taken]
+        answers = [r[1] for r in taken]
+        results = [r[2] for r in taken]
+        print(
+            f"Restart (`KernelManager.restart_kernel`) {when}, median of {restarts}: the call returns at "
+            f"{statistics.median(calls):.2f} s, kernel_info answered at {statistics.median(answers):.2f} s, "
+            f"first result at {statistics.median(results):.2f} s (runs: {', '.join(f'{r:.2f}' for r in results)})"
+        )
 
 
 def kernel_process(km: KernelManager) -> psutil.Process:
