@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import re
@@ -89,7 +90,8 @@ class DelayedAsk:
 
     def begin(self) -> None:
         """Start the delay: the cell's code is on its way to LLDB (safe from any thread)."""
-        self._loop.call_soon_threadsafe(self._start_timer)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the kernel is ending
+            self._loop.call_soon_threadsafe(self._start_timer)
 
     def _start_timer(self) -> None:
         if self._ask is not None and self._timer is None:

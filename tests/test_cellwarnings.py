@@ -59,6 +59,15 @@ def test_nothing_is_asked_before_the_code_has_gone_to_lldb() -> None:
     assert asyncio.run(run()).count == 1
 
 
+def test_a_cell_sent_as_the_kernel_ends_does_not_fail_on_the_closed_loop() -> None:
+    loop = asyncio.new_event_loop()
+    asks = Asks()
+    delayed = DelayedAsk(asks, 0, loop)
+    loop.close()
+    delayed.begin()  # from the executing thread, after the kernel's loop has gone
+    assert asks.count == 0
+
+
 def test_a_longer_cell_asks_while_it_runs() -> None:
     async def run() -> Asks:
         asks = Asks()
