@@ -18,7 +18,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -1246,10 +1245,6 @@ class SwiftKernel(Kernel):
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """End the Swift process and LLDB, leaving no process behind."""
-        # Right after a start, a thread may still be importing the code intelligence's modules: pure
-        # Python that keeps the GIL for 5 ms slices, while every step of the shutdown waits for it
-        # after each system call. A restart waits for this process to end.
-        sys.setswitchinterval(0.0002)
         # A cell may still be running on the LLDB thread: kill its process so the thread frees up.
         self.cells.kill_now()
         log = logging.getLogger(__name__)
