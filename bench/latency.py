@@ -473,9 +473,13 @@ def print_warnings_figures(trials: int, arguments: list[str]) -> None:
 
 def python_kernel_round_trips(trials: int, kernel_name: str = "python3") -> list[float]:
     """Round trips of ``1 + 1`` on ipykernel's own python kernel: what the Jupyter hop costs anyway."""
+    with tempfile.TemporaryDirectory(prefix="null-kernelspec-") as spec_dir:
+        return _round_trips(trials, kernel_name, Path(spec_dir))
+
+
+def _round_trips(trials: int, kernel_name: str, spec_dir: Path) -> list[float]:
     if kernel_name == "null":
-        # bench/null_kernel.py from a throw-away kernelspec: ipykernel's floor, no IPython at all.
-        spec_dir = Path(tempfile.mkdtemp(prefix="null-kernelspec-"))
+        # bench/null_kernel.py from a throw-away kernelspec (in ``spec_dir``): ipykernel's floor, no IPython at all.
         (spec_dir / "null").mkdir()
         argv = [sys.executable, str(HERE / "null_kernel.py"), "-f", "{connection_file}"]
         (spec_dir / "null" / "kernel.json").write_text(json.dumps({"argv": argv, "language": "text"}))
