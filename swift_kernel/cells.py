@@ -57,6 +57,7 @@ from .procfs import (
     owned_processes,
     proc_status,
     process_cpu_seconds,
+    process_state,
     reading_stdin,
     resident_bytes,
     send_signal,
@@ -938,7 +939,7 @@ class CellController:
         deadline = time.monotonic() + self.interrupt_grace
         terminated = False
         while time.monotonic() < deadline:
-            if proc_status(process.pid)[0] in ("X", "Z"):
+            if process_state(process.pid) in ("X", "Z"):
                 left = self._command_processes(mark)
                 if not left:
                     return

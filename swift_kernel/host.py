@@ -78,7 +78,7 @@ from .procfs import (
     describe_exit,
     end_owned_processes,
     owner_alive,
-    proc_status,
+    process_state,
     remove_stale_temp_dirs,
     send_signal,
     wait_for_exit,
@@ -501,7 +501,7 @@ class HostProcess:
     def _stopped_part(self) -> str | None:
         """Name the debugger-side process that is stopped by a signal (state T), if one is."""
         for name, pid in (("the LLDB host", self.host_pid), ("its debug server (lldb-server)", self._debug_server_pid)):
-            if pid and proc_status(pid)[0] == "T":
+            if pid and process_state(pid) == "T":
                 return name
         return None
 

@@ -953,9 +953,7 @@ class LLDBSession:
             send_signal(self._pid, signal.SIGKILL)
             if debug_server > 1 and debug_server != os.getpid():
                 send_signal(debug_server, signal.SIGKILL)
-        if self._found_modules:
-            shutil.rmtree(self._found_modules, ignore_errors=True)
-        self._results.close()
+        self._remove_own_files()
 
     def shutdown(self) -> None:
         """End the Swift process and the debugger; leave no process behind."""
@@ -966,6 +964,10 @@ class LLDBSession:
                 self._target = None
             self._lldb.SBDebugger.Destroy(self._debugger)
             self._debugger = None
+        self._remove_own_files()
+
+    def _remove_own_files(self) -> None:
+        """Remove the module search folders and close the result channel (both ends of a session)."""
         if self._found_modules:
             shutil.rmtree(self._found_modules, ignore_errors=True)
         self._results.close()

@@ -43,10 +43,7 @@ def proc_status(pid: int) -> tuple[str, int]:
 
 def process_state(pid: int) -> str:
     """Return the scheduler state letter of a process; "X" when it is gone (cheaper than ``proc_status``)."""
-    try:
-        return _state_in(f"/proc/{pid}/stat")
-    except (OSError, IndexError):
-        return "X"
+    return _state_or_gone(f"/proc/{pid}/stat")
 
 
 def read_memory(pid: int, address: int, size: int) -> bytes | None:
@@ -82,8 +79,13 @@ def _state_in(stat_path: str) -> str:
 
 def thread_state(pid: int, tid: int) -> str:
     """Return the scheduler state letter of thread ``tid`` of ``pid`` ("X" when it is gone)."""
+    return _state_or_gone(f"/proc/{pid}/task/{tid}/stat")
+
+
+def _state_or_gone(stat_path: str) -> str:
+    """Return the state letter in a /proc stat file; "X" when the file is gone (its process ended)."""
     try:
-        return _state_in(f"/proc/{pid}/task/{tid}/stat")
+        return _state_in(stat_path)
     except (OSError, IndexError):
         return "X"
 
