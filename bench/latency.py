@@ -58,10 +58,12 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from bench.raw_lldb import raw_session
-from swift_kernel.lldb_session import LLDBSession
+from swift_kernel.lldb_session import LLDBSession, compiled_source
 
 TOOLCHAIN = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
 EXPRESSION = "x + 1"
+# The same as the kernel has LLDB compile it: the cell's safe point first, its lines named.
+KERNEL_FORM = compiled_source(EXPRESSION, "<Cell 1>")[0]
 # The kernelspec the kernel figures start (``--kernel``): ``swift``, or an older build to compare.
 KERNEL_NAME = "swift"
 TIMEOUT = 600.0
@@ -127,10 +129,10 @@ def _raw_rss_child(cells: int) -> float:
         return (this.memory_info().rss - before) / cells * 100
 
 
-def raw_expression_seconds(session: LLDBSession) -> float:
+def raw_expression_seconds(session: LLDBSession, code: str = EXPRESSION) -> float:
     """Time one raw evaluation of the trivial expression, reading its value as the kernel does."""
     started = time.perf_counter()
-    value = evaluate(session, EXPRESSION)
+    value = evaluate(session, code)
     result = value.GetValue()
     seconds = time.perf_counter() - started
     assert result == "42", result
@@ -259,22 +261,44 @@ def phase_offsets(times: list[tuple[float, str]], started: float) -> dict[str, f
     return offsets
 
 
-def startup_profile(starts: int) -> tuple[list[dict[str, float]], list[float], list[float]]:
-    """Start the kernel ``starts`` times with a debug log; return phase offsets, ready and first-result times."""
-    profiles, ready, first = [], [], []
+def startup_profile(starts: int) -> tuple[list[dict[str, float]], list[float], list[float], list[dict[str, float]]]:
+    """Start the kernel ``starts`` times with a debug log.
+
+    Returns phase offsets, ready and first-result times, and the CPU seconds each of the kernel's
+    processes had used by the first result.
+    """
+    profiles, ready, first, cpu = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="swift-kernel-startup-") as folder:
         for n in range(starts):
             log = Path(folder) / f"kernel-{n}.log"
             os.environ["SWIFT_KERNEL_LOG"] = str(log)
             try:
                 started = time.time()
-                with kernel() as (_, _, start):
+                with kernel() as (km, _, start):
+                    cpu.append(cpu_seconds(kernel_process(km)))
                     ready.append(start.ready)
                     first.append(start.first_result)
             finally:
                 del os.environ["SWIFT_KERNEL_LOG"]
             profiles.append(phase_offsets(log_times(log), started))
-    return profiles, ready, first
+    return profiles, ready, first, cpu
+
+
+def cpu_seconds(process: psutil.Process) -> dict[str, float]:
+    """Return the CPU seconds (user and system) of ``process`` and its descendants, by kind of process."""
+    used: dict[str, float] = {}
+    for each in [process, *process.children(recursive=True)]:
+        with suppress(psutil.Error):
+            command = " ".join(each.cmdline())
+            if each.pid == process.pid:
+                kind = "kernel"
+            elif "swift_kernel.host" in command:
+                kind = "LLDB host"
+            else:
+                kind = each.name()
+            times = each.cpu_times()
+            used[kind] = used.get(kind, 0.0) + times.user + times.system
+    return used
 
 
 def restart_figures(restarts: int, idle: float = 0.0) -> list[tuple[float, float, float]]:
@@ -304,7 +328,7 @@ def print_startup_figures(starts: int, restarts: int) -> None:
     """Print the --startup tables: each start-up phase's time, and restart → first result."""
     load_before = os.getloadavg()[0]
     raw_start = statistics.median(raw_start_seconds() for _ in range(3))
-    profiles, ready, first = startup_profile(starts)
+    profiles, ready, first, cpu = startup_profile(starts)
     restarts_taken = restart_figures(restarts)
     restarts_idle = restart_figures(restarts, idle=2.0)
     print(machine())
@@ -328,6 +352,16 @@ def print_startup_figures(starts: int, restarts: int) -> None:
     print(f"| first kernel_info reply (client) | {statistics.median(ready):.3f} | |")
     print(f"| first result of `1 + 1` (client) | {statistics.median(first):.3f} | |")
     print(f"| raw LLDB: debugger, launch, prelude, `1 + 1` (median of 3) | {raw_start:.3f} | |")
+    print()
+    by_kind = {kind: statistics.median(u.get(kind, 0.0) for u in cpu) for used in cpu for kind in used}
+    total = statistics.median(sum(used.values()) for used in cpu)
+    parts = ", ".join(f"{kind} {seconds:.2f} s" for kind, seconds in sorted(by_kind.items(), key=lambda k: -k[1]))
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU used by the kernel's processes by the first result, median of {starts}: {total:.2f} s ({parts}); "
+        f"{cores} cores over the {statistics.median(first):.2f} s to the first result give "
+        f"{cores * statistics.median(first):.2f} s: {total / (cores * statistics.median(first)):.0%} of them"
+    )
     print()
     for taken, when in ((restarts_taken, "right after a first result"), (restarts_idle, "after 2 s idle")):
         calls = [r[0] for r in taken]
@@ -429,19 +463,49 @@ def warnings_figures(
     trials: int, arguments: list[str], large_trials: int = 5, lines: int = 1000
 ) -> dict[str, list[float]]:
     """Time the trivial expression (kernel and raw, interleaved) and a 1,000-line cell (kernel and raw)."""
-    figures: dict[str, list[float]] = {"round trip": [], "ended": [], "raw": [], "large": [], "large raw": []}
-    with kernel(arguments) as (_, kc, _), raw_session(TOOLCHAIN) as raw:
+    figures: dict[str, list[float]] = {
+        "round trip": [],
+        "ended": [],
+        "raw": [],
+        "raw, as the kernel compiles it": [],
+        "null": [],
+        "null ended": [],
+        "hop": [],
+        "hop ended": [],
+        "large": [],
+        "large raw": [],
+    }
+    with (
+        kernel(arguments) as (_, kc, _),
+        raw_session(TOOLCHAIN) as raw,
+        # A session of its own: LLDB's evaluations slow down as a session's expressions add up.
+        raw_session(TOOLCHAIN) as raw_form,
+        other_kernel("null") as null,
+        other_kernel("null-hop") as hop,
+    ):
         assert run(kc, "let x = 41").status == "ok"
         evaluate(raw, "let x = 41")
+        evaluate(raw_form, "let x = 41")
         for _ in range(20):
             run(kc, EXPRESSION)
             raw_expression_seconds(raw)
+            raw_expression_seconds(raw_form, KERNEL_FORM)
+            run(null, EXPRESSION)
+            run(hop, EXPRESSION)
         for _ in range(trials):
             reply = run(kc, EXPRESSION)
             assert reply.result == "42", reply
             figures["round trip"].append(reply.seconds)
             figures["ended"].append(reply.ended)
             figures["raw"].append(raw_expression_seconds(raw))
+            figures["raw, as the kernel compiles it"].append(raw_expression_seconds(raw_form, KERNEL_FORM))
+            # ipykernel's floor in the same moment: the machine's speed moves it as much as the kernel.
+            floor = run(null, EXPRESSION)
+            figures["null"].append(floor.seconds)
+            figures["null ended"].append(floor.ended)
+            floor = run(hop, EXPRESSION)
+            figures["hop"].append(floor.seconds)
+            figures["hop ended"].append(floor.ended)
         for trial in range(large_trials):
             reply = run(kc, large_cell(lines, f"k{trial}"))
             assert reply.status == "ok", reply
@@ -467,36 +531,66 @@ def print_warnings_figures(trials: int, arguments: list[str]) -> None:
     trivial = f"trivial `{EXPRESSION}`, p50 of {trials}: reply"
     print(f"| {trivial} | {rt * 1000:.1f} ms | {raw * 1000:.1f} ms | {rt / raw:.2f}x |")
     print(f"| same: the cell's end (idle status) | {ended * 1000:.1f} ms | {raw * 1000:.1f} ms | {ended / raw:.2f}x |")
+    null, null_ended = p50(w["null"]), p50(w["null ended"])
+    print(
+        f"| floor, interleaved: bench/null_kernel.py's reply / end | {null * 1000:.1f} / {null_ended * 1000:.1f} ms "
+        f"| | best ratio on ipykernel: {(raw + null) / raw:.2f}x / {(raw + null_ended) / raw:.2f}x |"
+    )
+    form = p50(w["raw, as the kernel compiles it"])
+    print(
+        f"| raw LLDB compiling the cell as the kernel does (its safe point, #sourceLocation) | | {form * 1000:.1f} ms "
+        f"| {rt / form:.2f}x; the form costs {(form - raw) * 1000:.1f} ms |"
+    )
+    hop, hop_ended = p50(w["hop"]), p50(w["hop ended"])
+    print(
+        f"| floor with a process hop, interleaved: null-hop's reply / end | {hop * 1000:.1f} / {hop_ended * 1000:.1f} "
+        f"ms | | best ratio with LLDB in a process of its own: {(raw + hop) / raw:.2f}x / "
+        f"{(raw + hop_ended) / raw:.2f}x |"
+    )
+    print(
+        f"| the kernel's own, beyond raw and the floor: reply / end | {(rt - raw - null) * 1000:.1f} / "
+        f"{(ended - raw - null_ended) * 1000:.1f} ms | | |"
+    )
+    print(
+        f"| the same beyond the kernel's form and the floor with a process hop: reply / end | "
+        f"{(rt - form - hop) * 1000:.1f} / {(ended - form - hop_ended) * 1000:.1f} ms | | |"
+    )
     large, large_raw, runs = p50(w["large"]), p50(w["large raw"]), len(w["large"])
     print(f"| 1,000-line cell, median of {runs} | {large:.2f} s | {large_raw:.2f} s | {large / large_raw:.2f}x |")
 
 
 def python_kernel_round_trips(trials: int, kernel_name: str = "python3") -> list[float]:
     """Round trips of ``1 + 1`` on ipykernel's own python kernel: what the Jupyter hop costs anyway."""
-    with tempfile.TemporaryDirectory(prefix="null-kernelspec-") as spec_dir:
-        return _round_trips(trials, kernel_name, Path(spec_dir))
-
-
-def _round_trips(trials: int, kernel_name: str, spec_dir: Path) -> list[float]:
-    if kernel_name == "null":
-        # bench/null_kernel.py from a throw-away kernelspec (in ``spec_dir``): ipykernel's floor, no IPython at all.
-        (spec_dir / "null").mkdir()
-        argv = [sys.executable, str(HERE / "null_kernel.py"), "-f", "{connection_file}"]
-        (spec_dir / "null" / "kernel.json").write_text(json.dumps({"argv": argv, "language": "text"}))
-        km = KernelManager(kernel_name="null", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_dir)]))
-    else:
-        km = KernelManager(kernel_name=kernel_name)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=120)
+    with other_kernel(kernel_name) as kc:
         for _ in range(20):
             run(kc, "1 + 1")
         return [run(kc, "1 + 1").seconds for _ in range(trials)]
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
+
+
+@contextmanager
+def other_kernel(kernel_name: str) -> Iterator[BlockingKernelClient]:
+    """Start an installed kernel, or bench/null_kernel.py: ``null`` (ipykernel's floor, no IPython at all)
+    or ``null-hop`` (the same through a child process, the LLDB host's shape)."""
+    with tempfile.TemporaryDirectory(prefix="null-kernelspec-") as spec_dir:
+        if kernel_name in ("null", "null-hop"):
+            # From a throw-away kernelspec in ``spec_dir``; null-hop: through a child process and back.
+            (Path(spec_dir) / kernel_name).mkdir()
+            argv = [sys.executable, str(HERE / "null_kernel.py"), "-f", "{connection_file}"]
+            spec = {"argv": argv, "language": "text", "env": {"NULL_KERNEL_HOP": str(int(kernel_name == "null-hop"))}}
+            (Path(spec_dir) / kernel_name / "kernel.json").write_text(json.dumps(spec))
+            manager = KernelSpecManager(kernel_dirs=[spec_dir])
+            km = KernelManager(kernel_name=kernel_name, kernel_spec_manager=manager)
+        else:
+            km = KernelManager(kernel_name=kernel_name)
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=120)
+            yield kc
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=False)
 
 
 # ----- report -------------------------------------------------------------------------------------

@@ -166,6 +166,16 @@ def _prelude(result_path: str, stop_flag: str) -> str:
     return PRELUDE.read_text().replace("@RESULT_PATH@", result_path).replace("@STOP_PATH@", stop_flag)
 
 
+def compiled_source(code: str, file: str, safe_points: bool = True) -> tuple[str, SafePoints]:
+    """Return what LLDB compiles for a cell's ``code``, named ``file`` in diagnostics, and its safe points."""
+    # Conformance extensions get public witnesses, as the REPL needs (witnesses.py, issue 15's L2).
+    compiled_code = publish_witnesses(code)
+    points = insert_safe_points(compiled_code) if safe_points else SafePoints(compiled_code, compiled_code, ())
+    # The cell's own safe point goes before its first line, so that no line or column moves.
+    start = f"{SAFE_POINT}\n" if safe_points else ""
+    return f'{start}#sourceLocation(file: "{file}", line: 1)\n{points.code}\n', points
+
+
 # A cell that may add a conformance (CustomStringConvertible...) to a type declared earlier.
 _EXTENSION = re.compile(r"\bextension\b")
 
@@ -1015,12 +1025,7 @@ class LLDBSession:
         # backslash is given, and shown in diagnostics, the way Swift writes it in a literal.
         located = swift_literal(cell_name.encode("utf-8", "replace").decode())[1:-1]
         compiled_as = swift_literal(source_path)[1:-1] if source_path else located
-        # Conformance extensions get public witnesses, as the REPL needs (witnesses.py, issue 15's L2).
-        compiled_code = publish_witnesses(code)
-        points = insert_safe_points(compiled_code) if safe_points else SafePoints(compiled_code, compiled_code, ())
-        # The cell's own safe point goes before its first line, so that no line or column moves.
-        start = f"{SAFE_POINT}\n" if safe_points else ""
-        source = f'{start}#sourceLocation(file: "{compiled_as}", line: 1)\n{points.code}\n'
+        source, points = compiled_source(code, compiled_as, safe_points)
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
         self.pause_requested.clear()
         self._evaluating = True
