@@ -901,10 +901,11 @@ class LLDBSession:
         only a broken stream costs an expression, which flushes what the cell printed and puts
         everything back. Each repair is said on the cell's stderr.
         """
-        if not self._pid or self._process is None or not self.is_process_alive():
+        if not self._pid or self._process is None:
             return
         checked = (self._pid, self._process.GetStopID(True))
-        if checked == self._streams_checked:
+        # Unchanged since a clean check: the process has not run, so its streams are as they were.
+        if checked == self._streams_checked or not self.is_process_alive():
             return
         notes = []
         reopen: dict[int, str] = {}
