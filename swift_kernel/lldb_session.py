@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from . import dap, diagnostics
+from . import dap, diagnostics, layouts
 from .dap import DebugError, References
 from .diagnostics import CellError, Frame
 from .displayable import BUNDLE_METHOD, EXTRAS, Adopter, may_adopt, needs_extras
@@ -80,7 +80,7 @@ _FAST_TYPES = {
 # Numbers whose text follows from LLDB's reading of them (``numbers.swift_description``).
 _FLOATING_TYPES = {"Swift.Double", "Swift.Float"}
 # The longest array whose value is read element by element rather than described by Swift.
-_ARRAY_READ = 100
+_ARRAY_READ = 1000
 # A String summary that is exactly Swift's debug description: quoted printable ASCII, nothing
 # escaped, short enough that LLDB did not cut it (its summaries stop at 1024 characters).
 _PLAIN_STRING = re.compile(r'"[ !#-\[\]-~]{0,1000}"')
@@ -180,19 +180,51 @@ def compiled_source(code: str, file: str, safe_points: bool = True) -> tuple[str
 _EXTENSION = re.compile(r"\bextension\b")
 
 
-def _read_directly(type_name: str, value: Any, plain: Mapping[str, list[str]] | None = None) -> str | None:
-    """Return how Swift describes a value, read from LLDB without running code; None when it cannot be.
+@dataclasses.dataclass
+class _PlainStruct:
+    """A struct type whose description Swift said is just its stored properties (``_describe``)."""
+
+    properties: list[str]
+    # Once learned: each property's offset in the struct's bytes and its type, and their size; an
+    # empty list when a property's type is not read from bytes (the properties are then read one
+    # by one through LLDB).
+    fields: list[tuple[int, str]] | None = None
+    size: int = 0
+
+    def learn_fields(self, value: Any) -> None:
+        """Learn where the properties lie from ``value``'s type (LLDB does not give the offsets)."""
+        kind = value.GetType()
+        members = [kind.GetFieldAtIndex(index) for index in range(kind.GetNumberOfFields())]
+        types = [member.GetType().GetName() or "" for member in members]
+        layout = layouts.struct_layout(types)
+        if layout is None or [member.GetName() for member in members] != self.properties:
+            self.fields = []
+            return
+        offsets, self.size = layout
+        self.fields = list(zip(offsets, types, strict=True))
+
+
+def _read_directly(
+    type_name: str, value: Any, read: layouts.Read, plain: Mapping[str, _PlainStruct] | None = None
+) -> str | None:
+    """Return how Swift describes a value, read without running code; None when it cannot be.
 
     Integers and Bools are LLDB's own reading. A Double's or a Float's text follows from its value,
     which LLDB reads to the last bit (``numbers.swift_description``, checked against Swift's own
-    text value by value); a NaN's does not. A String's debug description is LLDB's summary when the
-    text is printable ASCII with nothing Swift escapes. An array of those (up to ``_ARRAY_READ``
-    elements) is its elements' texts. Anything else (other text, a summary LLDB cut short) is
-    described by Swift, which costs an evaluation (~10 ms). So is a struct the first time: Swift
-    then says (``plain``: its name -> its stored properties) whether its description is just
-    those properties, which later values of it are read as, when each property can be.
+    text value by value); a NaN's does not. A String, and an array of numbers, Bools, Strings or
+    such arrays (up to ``_ARRAY_READ`` elements in all), is read from its bytes and the memory they
+    point at with ``read`` (``layouts``), when its text is printable ASCII with nothing Swift
+    escapes. Anything else is described by Swift, which costs an evaluation (~10 ms). So is a
+    struct the first time: Swift then says (``plain``: its name -> its stored properties) whether
+    its description is just those properties, which later values of it are read as, when each
+    property can be; an array of such structs is read element by element through LLDB.
     """
-    text = value.GetValue()
+    if layouts.readable(type_name):
+        raw = _bytes_of(value)
+        if raw is not None:
+            return layouts.describe(type_name, raw, read, _ARRAY_READ)
+    # Where LLDB holds no bytes for it: LLDB's own reading.
+    text = value.GetValue() if type_name in _FAST_TYPES | _FLOATING_TYPES | {"Swift.Bool"} else None
     if type_name in _FAST_TYPES and text is not None:
         return str(text)
     if type_name == "Swift.Bool" and text is not None:
@@ -206,21 +238,47 @@ def _read_directly(type_name: str, value: Any, plain: Mapping[str, list[str]] | 
     element = type_name[len("Swift.Array<") : -1]
     arrays = type_name.startswith("Swift.Array<") and type_name.endswith(">")
     if arrays and not element.startswith("Swift.Array<") and value.GetNumChildren() <= _ARRAY_READ:
-        parts = [_read_directly(element, value.GetChildAtIndex(i), plain) for i in range(value.GetNumChildren())]
+        parts = [_read_directly(element, value.GetChildAtIndex(i), read, plain) for i in range(value.GetNumChildren())]
         if all(part is not None for part in parts):
             return f"[{', '.join(part for part in parts if part is not None)}]"
-    properties = plain.get(type_name) if plain else None
-    if properties is not None and value.GetNumChildren() == len(properties):
-        fields = []
-        for index, label in enumerate(properties):
+    struct = plain.get(type_name) if plain else None
+    if struct is None:
+        return None
+    value = value.GetNonSyntheticValue()  # its stored properties, without a formatter's set-up
+    if struct.fields is None:
+        struct.learn_fields(value)
+    raw = _bytes_of(value) if struct.fields else None
+    texts: list[str] | None
+    if raw is not None and len(raw) == struct.size:
+        texts = layouts.describe_fields(struct.fields or [], raw, read, _ARRAY_READ)
+    elif value.GetNumChildren() == len(struct.properties):
+        texts = []
+        for index, label in enumerate(struct.properties):
             child = value.GetChildAtIndex(index)
-            text = _read_directly(child.GetTypeName() or "", child, plain) if child.GetName() == label else None
+            text = _read_directly(child.GetTypeName() or "", child, read, plain) if child.GetName() == label else None
             if text is None:
                 return None
-            fields.append(f"{label}: {text}")
-        # As the text Swift gives is shown: without the cells' module names, wherever they are.
-        return dap.without_cell_modules(f"{type_name}({', '.join(fields)})")
-    return None
+            texts.append(text)
+    else:
+        return None
+    if texts is None:
+        return None
+    fields = ", ".join(f"{label}: {text}" for label, text in zip(struct.properties, texts, strict=True))
+    # As the text Swift gives is shown: without the cells' module names, wherever they are.
+    return dap.without_cell_modules(f"{type_name}({fields})")
+
+
+def _bytes_of(value: Any) -> bytes | None:
+    """Return a value's own bytes as LLDB holds them (not what they point at); None if it has none."""
+    # The value as stored: a synthetic value (an array's elements as children) costs the set-up
+    # of its formatter, 1-2 ms, at first use.
+    data = value.GetNonSyntheticValue().GetData()
+    size = data.GetByteSize()
+    if not size:
+        return None
+    error = sys.modules["lldb"].SBError()
+    raw = data.ReadRawData(error, 0, size)
+    return bytes(raw) if error.Success() and raw else None
 
 
 def _bundle(payload: str) -> dict[str, str] | None:
@@ -575,7 +633,7 @@ class LLDBSession:
         # Struct types (Swift's qualified name) whose description is their stored properties, in
         # order: values of them are read from LLDB (``_read_directly``). Forgotten when a cell has
         # an extension, which may give one a description of its own.
-        self._plain_structs: dict[str, list[str]] = {}
+        self._plain_structs: dict[str, _PlainStruct] = {}
         # The folders LLDB searches for installed Swift and C modules (``load_installed``).
         self._found_modules = ""
         # The kernel's Swift API as a prebuilt library (None: compiled from source at each launch).
@@ -1775,13 +1833,14 @@ class LLDBSession:
         table with ``tables``. ``options``: those of the expression that made ``value`` (a plain
         expression's result is seen only by plain ones); the cells' by default.
         """
-        type_name = value.GetTypeName() or ""
+        # Asked of the value as stored: LLDB sets up an array's formatter (1-2 ms) to name its type.
+        type_name = value.GetNonSyntheticValue().GetTypeName() or ""
         if type_name in ("()", "Swift.Void", ""):
             return None, None
         # Not with tables: an array of plain structs is shown as a table.
-        known = _read_directly(type_name, value, None if tables else self._plain_structs)
+        known = _read_directly(type_name, value, self._read, None if tables else self._plain_structs)
         if known is not None:
-            log.debug("%s read from LLDB", type_name)
+            log.debug("%s read without running code", type_name)
             return known, None
         name = value.GetName()
         if not name:
@@ -1795,7 +1854,7 @@ class LLDBSession:
         for kind, payload in messages:
             if kind == "plain":
                 name, _, properties = payload.partition("\n")
-                self._plain_structs[name] = properties.split(",") if properties else []
+                self._plain_structs[name] = _PlainStruct(properties.split(",") if properties else [])
         for kind, payload in reversed(messages):
             if kind == "result":
                 # Types declared in cells live in per-cell modules named __lldb_expr_N.

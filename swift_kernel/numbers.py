@@ -17,6 +17,8 @@ from decimal import Decimal
 
 # Above these magnitudes Swift writes exponents: every integer up to them is exact in the type.
 _DECIMAL_LIMIT = {False: 2.0**53, True: 2.0**24}
+# Where Python's repr of a Double is Swift's text: both write decimals there (repr up to 1e16).
+_REPR_RANGE = (1e-4, _DECIMAL_LIMIT[False])
 # The significant digits that read back as any Float.
 _FLOAT_DIGITS = 9
 
@@ -61,6 +63,8 @@ def swift_description(value: float, single: bool = False) -> str | None:
         return "inf" if value > 0 else "-inf"
     if value == 0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    if not single and _REPR_RANGE[0] <= abs(value) <= _REPR_RANGE[1]:
+        return repr(value)  # the same shortest digits, and in this range the same decimal notation
     shortest = _shortest_float32(value) if single else Decimal(repr(value))
     sign, digit_tuple, exponent = shortest.normalize().as_tuple()
     assert isinstance(exponent, int)  # finite

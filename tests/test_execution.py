@@ -730,6 +730,27 @@ READ_DIRECTLY = [
     "[UInt8(7), 255]",
     "[Float(0.1)]",
     "[1, nil] as [Int?]",
+    # Arrays and Strings are read from their bytes (swift_kernel/layouts.py): each form of String,
+    # each element type, nesting, and what is left to Swift.
+    '["a literal longer than fifteen bytes", "short"]',
+    '(0..<3).map { "made at run time, number \\($0)" }',
+    '["é"]',
+    '["fine", "tab\\t"]',
+    "[Int8(-1), 127]",
+    "[Int16(-300)]",
+    "[Int32.min, Int32.max]",
+    "[UInt16(65535), 0]",
+    "[UInt32.max]",
+    "[UInt64.max]",
+    "[Int.min]",
+    "[Float(1) / 3, -Float.infinity]",
+    "[1.0, .nan]",
+    "[[0.5], [], [1e-7, 2]]",
+    '[["a"], ["b", "c"]]',
+    "Array(repeating: true, count: 1000)",
+    "(0..<1001).map { $0 }",
+    "[String]()",
+    '"a String made" + " at run time, long enough to be stored apart"',
 ]
 
 
@@ -738,6 +759,28 @@ def test_values_read_without_running_code_match_swifts_description(kc: BlockingK
     shown = ok(execute(kc, f"let shownValue = {literal}\nprint(String(reflecting: shownValue))"))
     described = shown.stream().removesuffix("\n")
     assert value(kc, "shownValue") == described
+
+
+# Arrays (nested too, up to 1,000 elements in all) and Strings up to 64 KiB are read from their
+# bytes in the Swift process (swift_kernel/layouts.py), not described by a second evaluation.
+FROM_MEMORY = {
+    '(0..<1000).map { "item \\($0)" }': "Swift.Array<Swift.String>",
+    "(0..<1000).map { Double($0) / 3 }": "Swift.Array<Swift.Double>",
+    "[[1, 2], [3]]": "Swift.Array<Swift.Array<Swift.Int>>",
+    'String(repeating: "ab", count: 700)': "Swift.String",
+}
+
+
+def test_arrays_and_strings_are_read_from_memory_as_swift_describes_them(
+    fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    log = tmp_path / "kernel.log"
+    monkeypatch.setenv("SWIFT_KERNEL_LOG", str(log))
+    _, kc = fresh_kernel()
+    for literal, type_name in FROM_MEMORY.items():
+        swift = ok(execute(kc, f"let shownValue = {literal}\nprint(String(reflecting: shownValue))")).stream()
+        assert value(kc, "shownValue") == swift.removesuffix("\n"), literal
+        assert f"{type_name} read without running code" in log.read_text(), literal
 
 
 # A struct's value is described by Swift the first time; when Swift says its description is just
@@ -751,6 +794,7 @@ struct Empty {}
 struct Maybe { var n: Int? }
 struct Later { var n: Int }
 struct Named: CustomStringConvertible { var n: Int; var description: String { "named \\(n)" } }
+struct Packed { var a: Int8; var b: Int16; var c: Float; var d: Bool; var e: Double; var f: [UInt8] }
 """
 PLAIN = {
     "Point(x: 1, y: -2)": "Point",
@@ -758,6 +802,7 @@ PLAIN = {
     "Line(from: Point(x: 1, y: 2), to: Point(x: 3, y: 4))": "Line",
     "Box(value: 0.1)": "Box<Swift.Double>",
     "Empty()": "Empty",
+    "Packed(a: -1, b: 300, c: 0.5, d: true, e: 0.25, f: [1, 2])": "Packed",
 }
 NOT_PLAIN = ["Maybe(n: 3)", "Named(n: 1)", 'Person(name: "é", age: 1, score: 0, ok: false, tags: [])']
 
@@ -776,9 +821,9 @@ def test_plain_structs_are_read_from_lldb_as_swift_describes_them(
         assert value(kc, "shownValue") == expected, literal  # read from LLDB, if it can be
     read = log.read_text()
     for literal, type_name in PLAIN.items():
-        assert re.search(rf"__lldb_expr_\d+\.{re.escape(type_name)} read from LLDB", read), literal
+        assert re.search(rf"__lldb_expr_\d+\.{re.escape(type_name)} read without running code", read), literal
     for name in ("Maybe", "Named"):
-        assert not re.search(rf"__lldb_expr_\d+\.{name} read from LLDB", read), name
+        assert not re.search(rf"__lldb_expr_\d+\.{name} read without running code", read), name
     # A later extension may give a type a description of its own: then Swift describes it again.
     ok(execute(kc, "let later = Later(n: 1)"))
     assert value(kc, "later") == value(kc, "later") == "Later(n: 1)"

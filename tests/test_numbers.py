@@ -46,6 +46,10 @@ def sample() -> list[tuple[str, int]]:
     for _ in range(20):
         below, above = math.nextafter(below, 0.0), math.nextafter(above, math.inf)
         doubles += [below, above]
+    # Around where Python's repr is taken as Swift's text (numbers._REPR_RANGE), either sign.
+    for edge in (1e-4, 2.0**53):
+        for neighbour in (math.nextafter(edge, 0.0), edge, math.nextafter(edge, math.inf)):
+            doubles += [neighbour, -neighbour]
     below = above = 2.0**24
     for _ in range(20):
         below, above = as_float32(below * (1 - 1e-7)), as_float32(above * (1 + 1e-7))
