@@ -5,8 +5,9 @@ Two parts:
 - **Round trips** (default): runs the installed kernels named on the command line through
   jupyter_client, each in turn, round by round (interleaved, so that a busy moment hits both): a
   cell that is just a global of each type, round trip to the reply with its execute_result. Prints
-  the p50 per type and its difference from Int. LLDB's compile of the cell dominates and moves by
-  a millisecond or two between cells, so differences this small are near the noise.
+  the p50 per type (request to reply, which comes after the value) and its difference from Int.
+  LLDB's compile of the cell dominates and moves by a millisecond or two between cells, so
+  differences this small are near the noise.
 - **Describing** (``--describe N``): the kernel's own LLDB session (``bench/raw_lldb.py``) in this
   process evaluates each global, then times only what turns the result into the text shown
   (``LLDBSession._describe``), N times per type. That is the cost a value adds beyond the cell's
@@ -60,10 +61,21 @@ def round_trips(rounds: int, kernels: list[str]) -> None:
     from jupyter_client.manager import start_new_kernel
 
     def round_trip(kc: BlockingKernelClient, code: str) -> float:
+        """Time the request to its reply (the value is published before it), then wait for idle.
+
+        Not to idle: after the reply the cell may stay busy up to ``warnings_wait`` (50 ms) for
+        sourcekit-lsp's warnings, which take longer with this document's declarations than a cell.
+        """
         start = time.monotonic()
-        reply = kc.execute_interactive(code, timeout=60, output_hook=lambda message: None)
+        msg_id = kc.execute(code)
+        while (reply := kc.get_shell_msg(timeout=60))["parent_header"].get("msg_id") != msg_id:
+            pass
+        seconds = time.monotonic() - start
         assert reply["content"]["status"] == "ok", reply["content"]
-        return time.monotonic() - start
+        while True:
+            message = kc.get_iopub_msg(timeout=60)
+            if message["parent_header"].get("msg_id") == msg_id and message["content"].get("execution_state") == "idle":
+                return seconds
 
     started = {name: start_new_kernel(kernel_name=name, startup_timeout=60) for name in kernels}
     times: dict[str, dict[str, list[float]]] = {name: {kind: [] for kind in VALUES} for name in kernels}
@@ -97,6 +109,7 @@ def describing(count: int) -> None:
 
     toolchain = ensure_loader_path([str(Path(__file__).resolve()), *sys.argv[1:]])
     times: dict[str, list[float]] = {kind: [] for kind in VALUES}
+    evaluations: dict[str, list[float]] = {kind: [] for kind in VALUES}
     texts: dict[str, str] = {}
     with raw_session(toolchain) as session:
         outcome = session.execute(DECLARE, "<declarations>")
@@ -105,21 +118,25 @@ def describing(count: int) -> None:
             session._describe(session.evaluate(code))
         for _ in range(count):
             for kind, code in VALUES.items():
-                value = session.evaluate(code)
                 started = time.perf_counter()
+                value = session.evaluate(code)
+                evaluated = time.perf_counter()
                 text, _ = session._describe(value)
-                times[kind].append(time.perf_counter() - started)
+                times[kind].append(time.perf_counter() - evaluated)
+                evaluations[kind].append(evaluated - started)
                 texts[kind] = text or ""
     source = Path(sys.modules["swift_kernel"].__file__ or "").parent.parent
     print(f"{machine()}; {count} values of each type; swift_kernel from {source}")
-    print("| value | text | p50 ms | p90 ms | vs Int ms |")
-    print("| --- | --- | ---: | ---: | ---: |")
+    print("| value | text | describing p50 ms | p90 ms | vs Int ms | LLDB's evaluation before it, p50 ms |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
     base = statistics.median(times["Int"])
     for kind in VALUES:
         ordered = sorted(times[kind])
         p50, p90 = statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))]
         text = texts[kind] if len(texts[kind]) < 24 else texts[kind][:20] + "..."
-        print(f"| {kind} | `{text}` | {p50 * 1000:.2f} | {p90 * 1000:.2f} | {(p50 - base) * 1000:+.2f} |")
+        evaluation = statistics.median(evaluations[kind]) * 1000
+        cost = f"{p50 * 1000:.2f} | {p90 * 1000:.2f} | {(p50 - base) * 1000:+.2f}"
+        print(f"| {kind} | `{text}` | {cost} | {evaluation:.1f} |")
 
 
 def main() -> None:
