@@ -79,7 +79,7 @@ _FAST_TYPES = {
 }
 # Numbers whose text follows from LLDB's reading of them (``numbers.swift_description``).
 _FLOATING_TYPES = {"Swift.Double", "Swift.Float"}
-# The longest array whose value is read element by element rather than described by Swift.
+# The most array elements (those of nested arrays included) read rather than described by Swift.
 _ARRAY_READ = 1000
 # A String summary that is exactly Swift's debug description: quoted printable ASCII, nothing
 # escaped, short enough that LLDB did not cut it (its summaries stop at 1024 characters).
@@ -209,15 +209,17 @@ def _read_directly(
 ) -> str | None:
     """Return how Swift describes a value, read without running code; None when it cannot be.
 
-    Integers and Bools are LLDB's own reading. A Double's or a Float's text follows from its value,
-    which LLDB reads to the last bit (``numbers.swift_description``, checked against Swift's own
-    text value by value); a NaN's does not. A String, and an array of numbers, Bools, Strings or
-    such arrays (up to ``_ARRAY_READ`` elements in all), is read from its bytes and the memory they
-    point at with ``read`` (``layouts``), when its text is printable ASCII with nothing Swift
-    escapes. Anything else is described by Swift, which costs an evaluation (~10 ms). So is a
-    struct the first time: Swift then says (``plain``: its name -> its stored properties) whether
-    its description is just those properties, which later values of it are read as, when each
-    property can be; an array of such structs is read element by element through LLDB.
+    Numbers, Bools and Strings, and arrays of them or of such arrays (up to ``_ARRAY_READ``
+    elements in all), are read from the bytes LLDB holds for the value and the memory they point
+    at, with ``read`` (``layouts``). A Double's or a Float's text follows from its value
+    (``numbers.swift_description``, checked against Swift's own text value by value); a NaN's does
+    not. A String is read when its text is printable ASCII with nothing Swift escapes. Where LLDB
+    holds no bytes, LLDB's reading of a number and its summary of a String are used, and an
+    array's elements are read one by one. Anything else is described by Swift, which costs an
+    evaluation (~10 ms). So is a struct the first time: Swift then says (``plain``: its name ->
+    its stored properties) whether its description is just those properties, which later values
+    of it are read as, when each property can be (from the struct's bytes when every property is
+    of a type read so); an array of such structs is read element by element through LLDB.
     """
     if layouts.readable(type_name):
         raw = _bytes_of(value)
