@@ -79,6 +79,8 @@ _FAST_TYPES = {
 }
 # Numbers whose text follows from LLDB's reading of them (``numbers.swift_description``).
 _FLOATING_TYPES = {"Swift.Double", "Swift.Float"}
+# The types whose text follows from LLDB's reading of the value, where LLDB holds no bytes for it.
+_READ_BY_LLDB = _FAST_TYPES | _FLOATING_TYPES | {"Swift.Bool"}
 # The most array elements (those of nested arrays included) read rather than described by Swift.
 _ARRAY_READ = 1000
 # A String summary that is exactly Swift's debug description: quoted printable ASCII, nothing
@@ -226,7 +228,7 @@ def _read_directly(
         if raw is not None:
             return layouts.describe(type_name, raw, read, _ARRAY_READ)
     # Where LLDB holds no bytes for it: LLDB's own reading.
-    text = value.GetValue() if type_name in _FAST_TYPES | _FLOATING_TYPES | {"Swift.Bool"} else None
+    text = value.GetValue() if type_name in _READ_BY_LLDB else None
     if type_name in _FAST_TYPES and text is not None:
         return str(text)
     if type_name == "Swift.Bool" and text is not None:
@@ -237,9 +239,8 @@ def _read_directly(
     if type_name == "Swift.String":
         summary = value.GetSummary() or ""
         return summary if _PLAIN_STRING.fullmatch(summary) else None
-    element = type_name[len("Swift.Array<") : -1]
-    arrays = type_name.startswith("Swift.Array<") and type_name.endswith(">")
-    if arrays and not element.startswith("Swift.Array<") and value.GetNumChildren() <= _ARRAY_READ:
+    element = layouts.array_element(type_name)
+    if element is not None and layouts.array_element(element) is None and value.GetNumChildren() <= _ARRAY_READ:
         parts = [_read_directly(element, value.GetChildAtIndex(i), read, plain) for i in range(value.GetNumChildren())]
         if all(part is not None for part in parts):
             return f"[{', '.join(part for part in parts if part is not None)}]"
@@ -633,7 +634,7 @@ class LLDBSession:
         self._extras_loaded = False
         self._adopter = Adopter()
         # Struct types (Swift's qualified name) whose description is their stored properties, in
-        # order: values of them are read from LLDB (``_read_directly``). Forgotten when a cell has
+        # order: values of them are read without running code (``_read_directly``). Forgotten when a cell has
         # an extension, which may give one a description of its own.
         self._plain_structs: dict[str, _PlainStruct] = {}
         # The folders LLDB searches for installed Swift and C modules (``load_installed``).

@@ -754,10 +754,26 @@ READ_DIRECTLY = [
 ]
 
 
+def swifts_own_text(kc: BlockingKernelClient, literal: str) -> str:
+    """Bind ``literal`` to ``shownValue`` and return what Swift's ``String(reflecting:)`` prints of it."""
+    shown = ok(execute(kc, f"let shownValue = {literal}\nprint(String(reflecting: shownValue))"))
+    return shown.stream().removesuffix("\n")
+
+
+@pytest.fixture
+def logged_kernel(
+    fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> tuple[BlockingKernelClient, Path]:
+    """Return a fresh kernel's client and the debug log its kernel and LLDB host write."""
+    log = tmp_path / "kernel.log"
+    monkeypatch.setenv("SWIFT_KERNEL_LOG", str(log))
+    _, kc = fresh_kernel()
+    return kc, log
+
+
 @pytest.mark.parametrize("literal", READ_DIRECTLY)
 def test_values_read_without_running_code_match_swifts_description(kc: BlockingKernelClient, literal: str) -> None:
-    shown = ok(execute(kc, f"let shownValue = {literal}\nprint(String(reflecting: shownValue))"))
-    described = shown.stream().removesuffix("\n")
+    described = swifts_own_text(kc, literal)
     assert value(kc, "shownValue") == described
 
 
@@ -772,14 +788,12 @@ FROM_MEMORY = {
 
 
 def test_arrays_and_strings_are_read_from_memory_as_swift_describes_them(
-    fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    logged_kernel: tuple[BlockingKernelClient, Path],
 ) -> None:
-    log = tmp_path / "kernel.log"
-    monkeypatch.setenv("SWIFT_KERNEL_LOG", str(log))
-    _, kc = fresh_kernel()
+    kc, log = logged_kernel
     for literal, type_name in FROM_MEMORY.items():
-        swift = ok(execute(kc, f"let shownValue = {literal}\nprint(String(reflecting: shownValue))")).stream()
-        assert value(kc, "shownValue") == swift.removesuffix("\n"), literal
+        swift = swifts_own_text(kc, literal)
+        assert value(kc, "shownValue") == swift, literal
         assert f"{type_name} read without running code" in log.read_text(), literal
 
 
@@ -808,15 +822,12 @@ NOT_PLAIN = ["Maybe(n: 3)", "Named(n: 1)", 'Person(name: "é", age: 1, score: 0,
 
 
 def test_plain_structs_are_read_from_lldb_as_swift_describes_them(
-    fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    logged_kernel: tuple[BlockingKernelClient, Path],
 ) -> None:
-    log = tmp_path / "kernel.log"
-    monkeypatch.setenv("SWIFT_KERNEL_LOG", str(log))
-    _, kc = fresh_kernel()
+    kc, log = logged_kernel
     ok(execute(kc, STRUCTS))
     for literal in [*PLAIN, *NOT_PLAIN]:
-        swift = ok(execute(kc, f"let shownValue = {literal}\nprint(String(reflecting: shownValue))")).stream()
-        expected = re.sub(r"__lldb_expr_\d+\.", "", swift.removesuffix("\n"))
+        expected = re.sub(r"__lldb_expr_\d+\.", "", swifts_own_text(kc, literal))
         assert value(kc, "shownValue") == expected, literal
         assert value(kc, "shownValue") == expected, literal  # read from LLDB, if it can be
     read = log.read_text()
