@@ -14,6 +14,10 @@ One run prints one markdown table (and the machine it ran on):
 and its LLDB host's ``start-up:`` debug-log lines, median of ``--starts``) and restart → first
 result (median of ``--restarts``), right after a first result and after 2 s idle.
 
+``--floors`` measures only the floors under any kernel, interleaved: ``bench/bare_kernel.py`` (the
+messages alone, on pyzmq and jupyter_client's Session) and ``bench/null_kernel.py`` (ipykernel
+answering at once), each cell's reply and its end (idle status), p50.
+
 ``--warnings-figures`` measures only what the warnings pass costs: the trivial expression's round
 trip (p50) and a 1,000-line cell's round trip against raw LLDB compiling the same source.
 
@@ -559,6 +563,34 @@ def print_warnings_figures(trials: int, arguments: list[str]) -> None:
     print(f"| 1,000-line cell, median of {runs} | {large:.2f} s | {large_raw:.2f} s | {large / large_raw:.2f}x |")
 
 
+def print_floors(trials: int) -> None:
+    """Print the --floors table: the messages alone against ipykernel answering at once."""
+    load_before = os.getloadavg()[0]
+    floors: dict[str, tuple[list[float], list[float]]] = {"bare": ([], []), "null": ([], [])}
+    with other_kernel("bare") as bare, other_kernel("null") as null:
+        clients = {"bare": bare, "null": null}
+        for trial in range(20 + trials):
+            for name, client in clients.items():
+                reply = run(client, EXPRESSION)
+                if trial >= 20:
+                    floors[name][0].append(reply.seconds)
+                    floors[name][1].append(reply.ended)
+    p50 = statistics.median
+    print(machine())
+    print(f"1-minute load average: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print()
+    print(f"| kernel (p50 of {trials}, interleaved) | reply | the cell's end (idle status) |")
+    print("| --- | ---: | ---: |")
+    names = {"bare": "bench/bare_kernel.py: the messages alone", "null": "bench/null_kernel.py: ipykernel"}
+    for name, (replies, ends) in floors.items():
+        print(f"| {names[name]} | {p50(replies) * 1000:.2f} ms | {p50(ends) * 1000:.2f} ms |")
+    (bare_replies, bare_ends), (null_replies, null_ends) = floors["bare"], floors["null"]
+    print(
+        f"| ipykernel's own share | {(p50(null_replies) - p50(bare_replies)) * 1000:.2f} ms "
+        f"| {(p50(null_ends) - p50(bare_ends)) * 1000:.2f} ms |"
+    )
+
+
 def python_kernel_round_trips(trials: int, kernel_name: str = "python3") -> list[float]:
     """Round trips of ``1 + 1`` on ipykernel's own python kernel: what the Jupyter hop costs anyway."""
     with other_kernel(kernel_name) as kc:
@@ -570,12 +602,14 @@ def python_kernel_round_trips(trials: int, kernel_name: str = "python3") -> list
 @contextmanager
 def other_kernel(kernel_name: str) -> Iterator[BlockingKernelClient]:
     """Start an installed kernel, or bench/null_kernel.py: ``null`` (ipykernel's floor, no IPython at all)
-    or ``null-hop`` (the same through a child process, the LLDB host's shape)."""
+    or ``null-hop`` (the same through a child process, the LLDB host's shape), or bench/bare_kernel.py:
+    ``bare`` (the messages alone, no ipykernel)."""
     with tempfile.TemporaryDirectory(prefix="null-kernelspec-") as spec_dir:
-        if kernel_name in ("null", "null-hop"):
+        if kernel_name in ("null", "null-hop", "bare"):
             # From a throw-away kernelspec in ``spec_dir``; null-hop: through a child process and back.
             (Path(spec_dir) / kernel_name).mkdir()
-            argv = [sys.executable, str(HERE / "null_kernel.py"), "-f", "{connection_file}"]
+            script = "bare_kernel.py" if kernel_name == "bare" else "null_kernel.py"
+            argv = [sys.executable, str(HERE / script), "-f", "{connection_file}"]
             spec = {"argv": argv, "language": "text", "env": {"NULL_KERNEL_HOP": str(int(kernel_name == "null-hop"))}}
             (Path(spec_dir) / kernel_name / "kernel.json").write_text(json.dumps(spec))
             manager = KernelSpecManager(kernel_dirs=[spec_dir])
@@ -617,6 +651,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     parser.add_argument("--raw-rss-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warnings-figures", action="store_true", help="only the warnings pass's figures")
+    parser.add_argument("--floors", action="store_true", help="only the floors: no ipykernel, and ipykernel")
     parser.add_argument("--kernel", default="swift", help="the kernelspec to measure (default: swift)")
     parser.add_argument("--startup", action="store_true", help="only the start-up profile and restart figures")
     parser.add_argument("--starts", type=int, default=7, help="kernel starts for the start-up profile")
@@ -627,6 +662,9 @@ def main() -> None:
     KERNEL_NAME = args.kernel
     if args.warnings_figures:
         print_warnings_figures(args.trials, args.kernel_arg)
+        return
+    if args.floors:
+        print_floors(args.trials)
         return
     if args.startup:
         print_startup_figures(args.starts, args.restarts)
