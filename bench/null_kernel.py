@@ -10,9 +10,12 @@ thread, which hands it to the child's main thread, whose answer comes back throu
 reader thread to the worker and the loop. That is the floor of a kernel whose code runs in a
 process of its own.
 
-Like the Swift kernel (``SwiftKernelApp.init_control``) it reads shell requests on its main thread:
-ipykernel 7's shell channel thread, there for subshells, is dropped, so that the floor is the one
-the Swift kernel stands on (the thread costs another 0.4 ms per cell).
+It runs ipykernel as the Swift kernel runs it, so that the floor is the one the Swift kernel stands
+on: shell requests read on the main thread (ipykernel 7's shell channel thread, there for
+subshells, dropped as in ``SwiftKernelApp.init_control``: 0.2-0.4 ms a cell), no 0.5 ms sleep
+before each reply (``_execute_sleep``) and the kernel's ``OutStream``, whose flush returns at once
+when nothing waits (ipykernel flushes stdout and stderr twice a cell, each a round trip to its
+IOPub thread: about 1 ms a cell here).
 
     python bench/null_kernel.py -f CONNECTION_FILE
 """
@@ -23,6 +26,7 @@ import asyncio
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -30,6 +34,10 @@ from typing import Any
 
 from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel
+from traitlets import DottedObjectName, Float
+
+# swift_kernel, for its OutStream: this script runs from the checkout, not as a package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _child(connection: Connection) -> None:
@@ -84,6 +92,7 @@ class NullKernel(Kernel):
     implementation_version = "1"
     banner = "null kernel"
     language_info = {"name": "text", "mimetype": "text/plain", "file_extension": ".txt"}  # noqa: RUF012 - ipykernel's shape
+    _execute_sleep = Float(0.0)  # as SwiftKernel's
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -108,7 +117,9 @@ class NullKernel(Kernel):
 
 
 class NullKernelApp(IPKernelApp):
-    """ipykernel's application without its shell channel thread, as the Swift kernel runs it."""
+    """ipykernel's application as the Swift kernel's runs it: the kernel's OutStream, no shell channel thread."""
+
+    outstream_class = DottedObjectName("swift_kernel.kernel.OutStream")
 
     def init_control(self, context: Any) -> None:
         super().init_control(context)
