@@ -123,10 +123,9 @@ class NullKernelApp(IPKernelApp):
 
     def init_control(self, context: Any) -> None:
         super().init_control(context)
-        thread = getattr(self, "shell_channel_thread", None)
-        if thread is not None and not thread.is_alive():
-            thread.io_loop.close()
-            self.shell_channel_thread = None
+        from swift_kernel.kernel import drop_shell_channel_thread
+
+        drop_shell_channel_thread(self)
 
 
 if __name__ == "__main__":

@@ -1279,6 +1279,17 @@ class SwiftKernel(Kernel):
         return {"status": "ok", "restart": restart}
 
 
+def drop_shell_channel_thread(app: IPKernelApp) -> None:
+    """Drop the shell channel thread ipykernel 7's ``init_control`` made and has not started yet.
+
+    Shell requests are then read on the main thread, as before ipykernel 7 (``SwiftKernelApp.init_control``).
+    """
+    thread = getattr(app, "shell_channel_thread", None)
+    if thread is not None and not thread.is_alive():
+        thread.io_loop.close()
+        app.shell_channel_thread = None
+
+
 class SwiftKernelApp(IPKernelApp):
     """ipykernel's kernel application, taking over the sockets ``startup`` bound and answered on.
 
@@ -1355,10 +1366,7 @@ class SwiftKernelApp(IPKernelApp):
         """
         with self._handing_over(context, "control"):
             super().init_control(context)
-        thread = getattr(self, "shell_channel_thread", None)
-        if thread is not None and not thread.is_alive():
-            thread.io_loop.close()
-            self.shell_channel_thread = None
+        drop_shell_channel_thread(self)
 
     def init_iopub(self, context: Any) -> None:
         """Make ipykernel's iopub channel, on the early iopub socket if there is one."""
