@@ -127,6 +127,12 @@ class NullKernelApp(IPKernelApp):
 
         drop_shell_channel_thread(self)
 
+    def init_kernel(self) -> None:
+        super().init_kernel()
+        from swift_kernel.kernel import send_at_once
+
+        send_at_once(self.kernel.shell_stream)
+
 
 if __name__ == "__main__":
     NullKernelApp.launch_instance(kernel_class=NullKernel)

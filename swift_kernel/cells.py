@@ -29,6 +29,7 @@ import fcntl
 import logging
 import mmap
 import os
+import queue
 import signal
 import struct
 import subprocess
@@ -390,6 +391,9 @@ class CellController:
         self._stop_flag = StopFlag()
         # Asked for a line when the Swift code reads standard input; None means end of input.
         self._on_input: InputCallback | None = None
+        # The running cells whose reads of standard input the watcher thread answers (``_watch_stdin``).
+        self._stdin_cells: queue.SimpleQueue[tuple[Cell, InputCallback] | None] = queue.SimpleQueue()
+        self._stdin_watcher: threading.Thread | None = None
         self._lock = threading.Lock()
         self._cell: Cell | None = None
         # The %system or %install command running, with the mark its processes carry.
@@ -466,6 +470,7 @@ class CellController:
     def shutdown(self) -> None:
         """End the host, its Swift process and the pipes; leave no process behind."""
         self.host.shutdown()
+        self._stdin_cells.put(None)
         self._pump.close()
         self._stdin.close()
         self._stop_flag.close()
@@ -651,12 +656,7 @@ class CellController:
             if not self._mark_running(cell):
                 return self.interrupted_result(cell)  # type: ignore[return-value]
             if self._on_input is not None:
-                threading.Thread(
-                    target=self._answer_stdin_reads,
-                    args=(cell, self._on_input),
-                    name="swift-stdin",
-                    daemon=True,
-                ).start()
+                self._watch_stdin(cell, self._on_input)
             self._pump.reset_tail()
             if self._deferred:
                 self._hand_over_deferred()
@@ -794,6 +794,25 @@ class CellController:
         failure = self.host.reopen_stdin(self._stdin.path_for_child)
         if failure is not None:
             log.warning("reopening stdin failed: %s", failure.evalue)
+
+    def _watch_stdin(self, cell: Cell, ask: InputCallback) -> None:
+        """Have the watcher thread answer ``cell``'s reads of standard input while it runs.
+
+        One thread for every cell, made by the first: a thread made for each cell made the
+        executing thread wait for it to start, 0.3 ms of every trivial cell here. A cell's watch
+        ends when its code is done, so the next cell's never waits behind it.
+        """
+        if self._stdin_watcher is None:
+            self._stdin_watcher = threading.Thread(target=self._stdin_watch_loop, name="swift-stdin", daemon=True)
+            self._stdin_watcher.start()
+        self._stdin_cells.put((cell, ask))
+
+    def _stdin_watch_loop(self) -> None:
+        while (watched := self._stdin_cells.get()) is not None:
+            try:
+                self._answer_stdin_reads(*watched)
+            except Exception:
+                log.exception("answering a read of standard input failed")
 
     def _answer_stdin_reads(self, cell: Cell, ask: InputCallback) -> None:
         """While the code runs, answer each read of standard input with a line from ``ask``.

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import zmq
 from ipykernel import iostream
 from ipykernel.compiler import murmur2_x86
 from ipykernel.kernelapp import IPKernelApp
@@ -1279,6 +1280,23 @@ class SwiftKernel(Kernel):
         return {"status": "ok", "restart": restart}
 
 
+def send_at_once(stream: Any) -> None:
+    """Make a ZMQStream send each message when it is given, not when its loop next turns.
+
+    ZMQStream queues a send until its loop polls again, so ipykernel's reply to a cell waited for
+    the handler's end (the idle status and its return through the loop): 0.5-1 ms of every reply
+    here. Only for a stream used on its loop's own thread (the shell stream, once
+    ``drop_shell_channel_thread`` left it on the main thread), so that the order stays as sent.
+    """
+    queue = stream.send_multipart
+
+    def send_multipart(msg: Any, *args: Any, **kwargs: Any) -> None:
+        queue(msg, *args, **kwargs)
+        stream.flush(zmq.POLLOUT)
+
+    stream.send_multipart = send_multipart
+
+
 def drop_shell_channel_thread(app: IPKernelApp) -> None:
     """Drop the shell channel thread ipykernel 7's ``init_control`` made and has not started yet.
 
@@ -1387,5 +1405,7 @@ class SwiftKernelApp(IPKernelApp):
     def init_kernel(self) -> None:
         """Make the kernel; it continues from the early replies, if there were any."""
         super().init_kernel()
+        if self.shell_channel_thread is None:
+            send_at_once(self.kernel.shell_stream)
         if self._early is not None:
             self.kernel.take_early_requests(self._early.ident, self._early.held)

@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -672,6 +673,22 @@ def test_standard_input_is_renewed_after_its_end_or_unread_lines(rig: Rig) -> No
     assert len(rig.host.reopened) == 2
     assert all(path.startswith(f"/proc/{os.getpid()}/fd/") for path in rig.host.reopened), rig.host.reopened
     assert rig.controller._stdin.unread() == 0
+
+
+def test_one_thread_watches_standard_input_for_every_cell(rig: Rig) -> None:
+    """Cells that may read standard input share one watcher thread: none is started per cell."""
+    watchers: list[threading.Thread] = []
+
+    def body(host: FakeHost) -> Outcome:
+        watchers.extend(t for t in threading.enumerate() if t.name == "swift-stdin")
+        return Outcome(value="2")
+
+    rig.host.body = body
+    rig.controller.set_input_callback(lambda take_prompt: Future())
+    for _ in range(3):
+        assert rig.controller.execute("1 + 1", "<Cell 1>") == ExecutionResult(value="2")
+    assert len(watchers) >= 3, "no watcher ran while the cells did"
+    assert len(set(watchers)) == 1, watchers
 
 
 def test_an_interrupted_subprocess_is_stopped_and_recorded(rig: Rig) -> None:

@@ -20,7 +20,7 @@ import zmq
 from tornado.ioloop import IOLoop
 from zmq.eventloop.zmqstream import ZMQStream
 
-from swift_kernel.kernel import SwiftKernelApp
+from swift_kernel.kernel import SwiftKernelApp, send_at_once
 
 TIMEOUT = 10.0
 
@@ -120,6 +120,43 @@ def test_a_request_arriving_during_a_reply_is_delivered(loop: LoopThread) -> Non
         assert arrived.wait(TIMEOUT), "the request that arrived during the reply was never read"
         assert received[-1][-1] == b"second"
         assert client.poll(int(TIMEOUT * 1000)) and client.recv_multipart() == [b"reply"]
+    finally:
+        loop.call(stream.close)
+        client.close(linger=0)
+        router.close(linger=0)
+        context.term()
+
+
+def test_a_reply_goes_out_before_the_loop_turns(loop: LoopThread) -> None:
+    """``send_at_once``: a reply leaves while its handler still runs, not when the loop next polls."""
+    context: zmq.Context[Any] = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    client = context.socket(zmq.DEALER)
+    client.setsockopt(zmq.IDENTITY, b"client")
+    client.connect(f"tcp://127.0.0.1:{port}")
+    routes: list[bytes] = []
+    arrived = threading.Event()
+
+    def on_recv(frames: list[bytes]) -> None:
+        routes.append(frames[0])
+        arrived.set()
+
+    stream: ZMQStream = loop.call(lambda: ZMQStream(router, loop.loop))
+    try:
+        loop.call(lambda: stream.on_recv(on_recv, copy=True))
+        send_at_once(stream)
+        client.send_multipart([b"request"])
+        assert arrived.wait(TIMEOUT)
+
+        def reply_then_keep_working() -> bool:
+            # A handler that replied and goes on (ipykernel's idle status, the debug log) without
+            # giving the loop a turn: the client has the reply meanwhile.
+            stream.send_multipart([routes[0], b"reply"])
+            return bool(client.poll(int(TIMEOUT * 1000)))
+
+        assert loop.call(reply_then_keep_working), "the reply waited for the loop's next turn"
+        assert client.recv_multipart() == [b"reply"]
     finally:
         loop.call(stream.close)
         client.close(linger=0)
