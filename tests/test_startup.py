@@ -12,6 +12,7 @@ import builtins
 import logging
 import os
 import queue
+import subprocess
 import sys
 import threading
 import time
@@ -266,6 +267,65 @@ def test_lsprotocol_is_not_on_the_way_to_the_first_cell(tmp_path: Path) -> None:
             time.sleep(0.5)
             reply = kc.complete("answ", 4, reply=True, timeout=60)
         assert "answer" in reply["content"]["matches"], reply["content"]
+
+
+def test_ipythons_terminal_shell_is_not_on_the_way_to_the_first_cell(tmp_path: Path) -> None:
+    """The kernel imports IPython without its terminal shell: with prompt_toolkit held shut it still answers."""
+    with gated_kernel(tmp_path, module="prompt_toolkit") as (kc, gate):
+        first = execute(kc, "1 + 1", timeout=SHUT_GATE_WAIT)
+        assert (first.status, first.result) == ("ok", "2"), first.content
+        assert not gate.exists()
+
+
+IPYTHON_STAND_IN_CHECK = """
+import sys
+from swift_kernel.__main__ import import_ipython_lightly
+
+import_ipython_lightly()
+import IPython
+
+assert "prompt_toolkit" not in sys.modules and "IPython.terminal.embed" not in sys.modules
+assert IPython.embed.__qualname__.startswith("import_ipython_lightly")  # the stand-in's, for now
+import IPython.terminal.embed as real
+
+assert real.InteractiveShellEmbed.__name__ == "InteractiveShellEmbed"
+assert sys.modules["IPython.terminal.embed"] is real and "prompt_toolkit" in sys.modules
+print("ok")
+"""
+
+MORE_THAN_EMBED = {
+    "IPython/__init__.py": "from .terminal.embed import embed, Shell\n",
+    "IPython/terminal/__init__.py": "",
+    "IPython/terminal/embed.py": "class Shell:\n    pass\n\ndef embed():\n    return 'the real embed'\n",
+}
+
+
+def run_python(code: str, *path: Path) -> None:
+    """Run ``code`` in a fresh Python with ``path`` and this repository first on its path; it must print ok."""
+    python_path = os.pathsep.join(str(p) for p in (*path, Path(__file__).resolve().parent.parent))
+    env = dict(os.environ, PYTHONPATH=python_path)
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_ipython_is_imported_without_its_terminal_shell_which_comes_when_asked_for() -> None:
+    run_python(IPYTHON_STAND_IN_CHECK)
+
+
+def test_an_ipython_that_wants_more_of_its_terminal_module_gets_the_real_one(tmp_path: Path) -> None:
+    for name, text in MORE_THAN_EMBED.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    check = (
+        "from swift_kernel.__main__ import import_ipython_lightly\n"
+        "import_ipython_lightly()\n"
+        "import IPython\n"
+        "import IPython.terminal.embed as real\n"
+        "assert IPython.Shell is real.Shell and IPython.embed() == 'the real embed'\n"
+        "print('ok')\n"
+    )
+    run_python(check, tmp_path)
 
 
 def test_the_kernel_spawns_its_lldb_host_before_anything_else(
