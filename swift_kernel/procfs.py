@@ -258,6 +258,30 @@ OWNER_VARIABLE = "SWIFT_KERNEL_OWNER"
 COMMAND_VARIABLE = "SWIFT_KERNEL_COMMAND"
 
 
+def children(pid: int) -> list[int] | None:
+    """Return ``pid``'s child processes from its threads' children lists; None when they cannot be read.
+
+    ``/proc/<pid>/task/<tid>/children`` (Linux 3.5 and later, with CONFIG_PROC_CHILDREN) names
+    each thread's children, where psutil finds them by reading every process's stat.
+    """
+    found: set[int] = set()
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as listed:
+                found.update(int(child) for child in listed.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                continue  # the thread ended meanwhile
+            return None  # no children lists in this kernel
+        except (OSError, ValueError):
+            return None
+    return sorted(found)
+
+
 def _start_time(pid: int) -> str:
     """Return a process's start time in clock ticks since boot ("" when it is gone)."""
     try:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from swift_kernel.procfs import process_state, read_memory, wait_for_exit
+from swift_kernel.procfs import children, process_state, read_memory, wait_for_exit
 
 
 def test_memory_is_read_through_proc() -> None:
@@ -55,3 +55,30 @@ def test_waiting_for_an_exit_times_out_as_popen_does() -> None:
     finally:
         child.kill()
     assert wait_for_exit(child, 30) == -signal.SIGKILL
+
+
+def test_children_are_read_from_the_kernels_children_lists() -> None:
+    """``children``: a process's children, from its threads' lists; reaped ones are gone from them."""
+    assert children(os.getpid()) is not None
+    with (
+        subprocess.Popen(["sleep", "60"]) as started,
+        subprocess.Popen(["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE, text=True) as shell,
+    ):
+        assert shell.stdout is not None
+        grandchild = int(shell.stdout.readline())
+        try:
+            listed = children(os.getpid()) or []
+            # Only the direct children: the shell's sleep is the shell's.
+            assert started.pid in listed and shell.pid in listed and grandchild not in listed
+            assert children(shell.pid) == [grandchild]
+        finally:
+            os.kill(grandchild, signal.SIGKILL)
+            started.kill()
+            shell.kill()
+    assert started.pid not in (children(os.getpid()) or [])
+
+
+def test_children_of_a_process_that_is_gone_cannot_be_read() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert children(gone.pid) is None
