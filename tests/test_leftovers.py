@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,3 +136,44 @@ def test_reading_the_toolchains_version_leaves_no_temporary_folder(
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     assert "Swift version" in find_toolchain(None).version()
     assert os.listdir(tmp_path) == []
+
+
+# ipykernel's own ending of the kernel's children at shutdown, seen from a process of its own (in
+# this one it would signal every child of the test run's process group).
+CHILDREN_AT_SHUTDOWN = """
+import asyncio, logging, subprocess, threading
+from ipykernel.kernelbase import Kernel
+from swift_kernel.kernel import SwiftKernel
+
+calls = []
+original = Kernel._progressively_terminate_all_children
+
+
+async def recording(self):
+    calls.append(True)
+    await original(self)
+
+
+Kernel._progressively_terminate_all_children = recording
+kernel = SwiftKernel.__new__(SwiftKernel)
+kernel.log = logging.getLogger("check")
+asyncio.run(kernel._progressively_terminate_all_children())
+assert calls == [], "ipykernel looked for children where there were none"
+child = subprocess.Popen(["sleep", "60"])
+reaped = []
+reaper = threading.Thread(target=lambda: reaped.append(child.wait()))  # no zombie for ipykernel to wait on
+reaper.start()
+asyncio.run(kernel._progressively_terminate_all_children())
+reaper.join(30)
+assert calls == [True], calls
+assert reaped == [-15], reaped
+print("ok")
+"""
+
+
+def test_a_child_left_at_shutdown_is_still_ended_by_ipykernel() -> None:
+    """The kernel skips ipykernel's scan of every process only when its children lists are empty."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    command = [sys.executable, "-c", CHILDREN_AT_SHUTDOWN]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
