@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +84,21 @@ def loop() -> Iterator[LoopThread]:
     thread.stop()
 
 
-def test_a_request_arriving_during_a_reply_is_delivered(loop: LoopThread) -> None:
-    """The race of ipykernel#1554, on the path this kernel's replies take: the shell stream."""
+@dataclass
+class Routed:
+    """A ROUTER socket read through a ZMQStream on the loop, and a DEALER client of it."""
+
+    router: zmq.Socket[Any]
+    client: zmq.Socket[Any]
+    stream: ZMQStream
+    # Every message the stream delivered, and an event set at each.
+    received: list[list[bytes]]
+    arrived: threading.Event
+
+
+@contextmanager
+def routed(loop: LoopThread) -> Iterator[Routed]:
+    """A shell socket as the kernel reads it: a ROUTER's stream on the loop, with one client."""
     context: zmq.Context[Any] = zmq.Context()
     router = context.socket(zmq.ROUTER)
     port = router.bind_to_random_port("tcp://127.0.0.1")
@@ -100,65 +115,51 @@ def test_a_request_arriving_during_a_reply_is_delivered(loop: LoopThread) -> Non
     stream: ZMQStream = loop.call(lambda: ZMQStream(router, loop.loop))
     try:
         loop.call(lambda: stream.on_recv(on_recv, copy=True))
-        client.send_multipart([b"first"])  # teaches the ROUTER the client's route
-        assert arrived.wait(TIMEOUT)
-        route = received[0][0]
-        received.clear()
-        arrived.clear()
-
-        def strand_then_reply() -> None:
-            client.send_multipart([b"second"])
-            deadline = time.monotonic() + TIMEOUT
-            while not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # consumes the read edge
-                assert time.monotonic() < deadline, "the request never reached the ROUTER"
-            assert not arrived.is_set()
-            # ipykernel's reply without a shell channel thread: through the stream, then a flush.
-            stream.send_multipart([route, b"reply"])
-            stream.flush(zmq.POLLOUT)
-
-        loop.call(strand_then_reply)
-        assert arrived.wait(TIMEOUT), "the request that arrived during the reply was never read"
-        assert received[-1][-1] == b"second"
-        assert client.poll(int(TIMEOUT * 1000)) and client.recv_multipart() == [b"reply"]
+        yield Routed(router, client, stream, received, arrived)
     finally:
         loop.call(stream.close)
         client.close(linger=0)
         router.close(linger=0)
         context.term()
+
+
+def test_a_request_arriving_during_a_reply_is_delivered(loop: LoopThread) -> None:
+    """The race of ipykernel#1554, on the path this kernel's replies take: the shell stream."""
+    with routed(loop) as shell:
+        shell.client.send_multipart([b"first"])  # teaches the ROUTER the client's route
+        assert shell.arrived.wait(TIMEOUT)
+        route = shell.received[0][0]
+        shell.received.clear()
+        shell.arrived.clear()
+
+        def strand_then_reply() -> None:
+            shell.client.send_multipart([b"second"])
+            deadline = time.monotonic() + TIMEOUT
+            while not shell.router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # consumes the read edge
+                assert time.monotonic() < deadline, "the request never reached the ROUTER"
+            assert not shell.arrived.is_set()
+            # ipykernel's reply without a shell channel thread: through the stream, then a flush.
+            shell.stream.send_multipart([route, b"reply"])
+            shell.stream.flush(zmq.POLLOUT)
+
+        loop.call(strand_then_reply)
+        assert shell.arrived.wait(TIMEOUT), "the request that arrived during the reply was never read"
+        assert shell.received[-1][-1] == b"second"
+        assert shell.client.poll(int(TIMEOUT * 1000)) and shell.client.recv_multipart() == [b"reply"]
 
 
 def test_a_reply_goes_out_before_the_loop_turns(loop: LoopThread) -> None:
     """``send_at_once``: a reply leaves while its handler still runs, not when the loop next polls."""
-    context: zmq.Context[Any] = zmq.Context()
-    router = context.socket(zmq.ROUTER)
-    port = router.bind_to_random_port("tcp://127.0.0.1")
-    client = context.socket(zmq.DEALER)
-    client.setsockopt(zmq.IDENTITY, b"client")
-    client.connect(f"tcp://127.0.0.1:{port}")
-    routes: list[bytes] = []
-    arrived = threading.Event()
-
-    def on_recv(frames: list[bytes]) -> None:
-        routes.append(frames[0])
-        arrived.set()
-
-    stream: ZMQStream = loop.call(lambda: ZMQStream(router, loop.loop))
-    try:
-        loop.call(lambda: stream.on_recv(on_recv, copy=True))
-        send_at_once(stream)
-        client.send_multipart([b"request"])
-        assert arrived.wait(TIMEOUT)
+    with routed(loop) as shell:
+        send_at_once(shell.stream)
+        shell.client.send_multipart([b"request"])
+        assert shell.arrived.wait(TIMEOUT)
 
         def reply_then_keep_working() -> bool:
             # A handler that replied and goes on (ipykernel's idle status, the debug log) without
             # giving the loop a turn: the client has the reply meanwhile.
-            stream.send_multipart([routes[0], b"reply"])
-            return bool(client.poll(int(TIMEOUT * 1000)))
+            shell.stream.send_multipart([shell.received[0][0], b"reply"])
+            return bool(shell.client.poll(int(TIMEOUT * 1000)))
 
         assert loop.call(reply_then_keep_working), "the reply waited for the loop's next turn"
-        assert client.recv_multipart() == [b"reply"]
-    finally:
-        loop.call(stream.close)
-        client.close(linger=0)
-        router.close(linger=0)
-        context.term()
+        assert shell.client.recv_multipart() == [b"reply"]
