@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +23,7 @@ from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, descendants, kernel_pid, lldb_host
 from .test_install import install
-from .utils import execute, value
+from .utils import execute, run_python, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(300)]
 
@@ -173,7 +171,4 @@ print("ok")
 
 def test_a_child_left_at_shutdown_is_still_ended_by_ipykernel() -> None:
     """The kernel skips ipykernel's scan of every process only when its children lists are empty."""
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    command = [sys.executable, "-c", CHILDREN_AT_SHUTDOWN]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=env)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    run_python(CHILDREN_AT_SHUTDOWN)

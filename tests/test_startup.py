@@ -12,7 +12,6 @@ import builtins
 import logging
 import os
 import queue
-import subprocess
 import sys
 import threading
 import time
@@ -32,7 +31,7 @@ from swift_kernel.lazylsp import LazySourceKitLSP
 from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, stop_kernel
-from .utils import collect, execute
+from .utils import collect, execute, run_python
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(180)]
 
@@ -298,15 +297,6 @@ MORE_THAN_EMBED = {
     "IPython/terminal/__init__.py": "",
     "IPython/terminal/embed.py": "class Shell:\n    pass\n\ndef embed():\n    return 'the real embed'\n",
 }
-
-
-def run_python(code: str, *path: Path) -> None:
-    """Run ``code`` in a fresh Python with ``path`` and this repository first on its path; it must print ok."""
-    python_path = os.pathsep.join(str(p) for p in (*path, Path(__file__).resolve().parent.parent))
-    env = dict(os.environ, PYTHONPATH=python_path)
-    command = [sys.executable, "-c", code]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=env)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_ipython_is_imported_without_its_terminal_shell_which_comes_when_asked_for() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import sys
@@ -221,3 +222,11 @@ class FakeValue:
 
     def GetChildAtIndex(self, index: int) -> FakeValue:
         return self.children[index]
+
+
+def run_python(code: str, *path: Path) -> None:
+    """Run ``code`` in a fresh Python with ``path`` and this repository first on its path; it must print ok."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (*path, REPO)))
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
