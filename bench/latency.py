@@ -21,6 +21,10 @@ answering at once), each cell's reply and its end (idle status), p50.
 ``--warnings-figures`` measures only what the warnings pass costs: the trivial expression's round
 trip (p50) and a 1,000-line cell's round trip against raw LLDB compiling the same source.
 
+``--large-cells N`` measures only the 1,000-line cell (issue 18, item 4): N trials, each a cell
+to the kernel, to the kernel with ``--SwiftKernel.show_warnings=False`` and to raw LLDB, in an
+order that alternates; each trial's ratio to raw, their median and range.
+
     .venv/bin/python bench/latency.py [--trials 200] [--lines 200000] [--cells 300]   (or: make bench)
 
 It re-executes itself with the toolchain's libraries on LD_LIBRARY_PATH (as ``python -m swift_kernel``
@@ -517,13 +521,53 @@ def warnings_figures(
             figures["hop"].append(floor.seconds)
             figures["hop ended"].append(floor.ended)
         for trial in range(large_trials):
-            reply = run(kc, large_cell(lines, f"k{trial}"))
-            assert reply.status == "ok", reply
-            figures["large"].append(reply.seconds)
-            started = time.perf_counter()
-            evaluate(raw, large_cell(lines, f"r{trial}"))
-            figures["large raw"].append(time.perf_counter() - started)
+            sides = [("large", kc), ("large raw", raw)]
+            for name, side in sides if trial % 2 == 0 else reversed(sides):
+                figures[name].append(large_cell_seconds(side, lines, f"{name[-1]}{trial}"))
     return figures
+
+
+def large_cell_seconds(side: BlockingKernelClient | LLDBSession, lines: int, tag: str) -> float:
+    """Time one cell of ``lines`` lines (``large_cell``): a kernel's round trip, or raw LLDB's evaluation."""
+    code = large_cell(lines, tag)
+    if isinstance(side, LLDBSession):
+        started = time.perf_counter()
+        evaluate(side, code)
+        return time.perf_counter() - started
+    reply = run(side, code)
+    assert reply.status == "ok", reply
+    return reply.seconds
+
+
+def print_large_cells(trials: int, arguments: list[str], lines: int = 1000) -> None:
+    """Print the --large-cells table: the kernel with and without warnings against raw LLDB, trial by trial."""
+    load_before = os.getloadavg()[0]
+    seconds: dict[str, list[float]] = {"kernel": [], "kernel, show_warnings=False": [], "raw LLDB": []}
+    with (
+        kernel(arguments) as (_, with_warnings, _),
+        kernel([*arguments, "--SwiftKernel.show_warnings=False"]) as (_, without, _),
+        raw_session(TOOLCHAIN) as raw,
+    ):
+        sides: list[tuple[str, BlockingKernelClient | LLDBSession]] = [
+            ("kernel", with_warnings),
+            ("kernel, show_warnings=False", without),
+            ("raw LLDB", raw),
+        ]
+        for trial in range(trials):
+            # Alternating, so that neither side always follows the other's leftovers (sourcekit-lsp
+            # may still be checking the kernel's cell when its reply is out).
+            for number, (name, side) in enumerate(sides if trial % 2 == 0 else reversed(sides)):
+                seconds[name].append(large_cell_seconds(side, lines, f"t{trial}s{number}"))
+    print(machine())
+    print(f"1-minute load average: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print()
+    print(f"| {lines:,}-line cell, {trials} trials | median | each trial / raw LLDB's, median (min-max) |")
+    print("| --- | ---: | ---: |")
+    raw_seconds = seconds["raw LLDB"]
+    for name, values in seconds.items():
+        ratios = [value / base for value, base in zip(values, raw_seconds, strict=True)]
+        spread = f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        print(f"| {name} | {statistics.median(values):.2f} s | {spread if name != 'raw LLDB' else ''} |")
 
 
 def print_warnings_figures(trials: int, arguments: list[str]) -> None:
@@ -659,6 +703,7 @@ def main() -> None:
     parser.add_argument("--raw-rss-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warnings-figures", action="store_true", help="only the warnings pass's figures")
     parser.add_argument("--floors", action="store_true", help="only the floors: no ipykernel, and ipykernel")
+    parser.add_argument("--large-cells", type=int, default=0, help="only the 1,000-line cell, this many trials")
     parser.add_argument("--kernel", default="swift", help="the kernelspec to measure (default: swift)")
     parser.add_argument("--startup", action="store_true", help="only the start-up profile and restart figures")
     parser.add_argument("--starts", type=int, default=7, help="kernel starts for the start-up profile")
@@ -667,18 +712,18 @@ def main() -> None:
     args = parser.parse_args()
     global KERNEL_NAME  # noqa: PLW0603 - one setting for every kernel() of this run
     KERNEL_NAME = args.kernel
-    if args.warnings_figures:
-        print_warnings_figures(args.trials, args.kernel_arg)
-        return
-    if args.floors:
-        print_floors(args.trials)
-        return
-    if args.startup:
-        print_startup_figures(args.starts, args.restarts)
-        return
-    if args.raw_rss_child:
-        print(_raw_rss_child(args.cells))
-        return
+    # The modes that measure one thing only, each instead of the whole table.
+    only: list[tuple[object, Callable[[], None]]] = [
+        (args.warnings_figures, lambda: print_warnings_figures(args.trials, args.kernel_arg)),
+        (args.large_cells, lambda: print_large_cells(args.large_cells, args.kernel_arg)),
+        (args.floors, lambda: print_floors(args.trials)),
+        (args.startup, lambda: print_startup_figures(args.starts, args.restarts)),
+        (args.raw_rss_child, lambda: print(_raw_rss_child(args.cells))),
+    ]
+    for chosen, measure in only:
+        if chosen:
+            measure()
+            return
 
     raw_start = statistics.median(raw_start_seconds() for _ in range(3))
     raw_rss = raw_rss_per_100_cells(args.cells)
