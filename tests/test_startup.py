@@ -276,6 +276,36 @@ def test_ipythons_terminal_shell_is_not_on_the_way_to_the_first_cell(tmp_path: P
         assert not gate.exists()
 
 
+def test_jedi_is_not_on_the_way_to_the_first_cell(tmp_path: Path) -> None:
+    """IPython's completer would import jedi, which Swift does not use: with jedi held shut the kernel answers."""
+    with gated_kernel(tmp_path, module="jedi") as (kc, gate):
+        first = execute(kc, "1 + 1", timeout=SHUT_GATE_WAIT)
+        assert (first.status, first.result) == ("ok", "2"), first.content
+        assert not gate.exists()
+
+
+JEDI_KEPT_OUT_CHECK = """
+import sys
+from swift_kernel.__main__ import import_ipython_lightly, jedi_kept_out
+
+import_ipython_lightly()
+with jedi_kept_out():
+    import swift_kernel.kernel
+    import ipykernel.ipkernel
+    import IPython.core.completer as completer
+
+assert "jedi" not in sys.modules and not completer.JEDI_INSTALLED
+import jedi  # afterwards, as usual
+
+assert jedi.Script.__name__ == "Script"
+print("ok")
+"""
+
+
+def test_jedi_is_kept_out_of_the_kernels_imports_and_importable_after() -> None:
+    run_python(JEDI_KEPT_OUT_CHECK)
+
+
 IPYTHON_STAND_IN_CHECK = """
 import sys
 from swift_kernel.__main__ import import_ipython_lightly
