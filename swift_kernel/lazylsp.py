@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 Found = concurrent.futures.Future[list[SourceDiagnostic] | None]
 # Python's thread switch interval while the client is imported and made (see ``_make``).
 _SWITCH_INTERVAL_WHILE_MADE = 0.0002
+# The same once the client is closed while still being made: for the shutdown's threads.
+_SWITCH_INTERVAL_WHILE_CLOSED = 0.00001
 
 
 class LazySourceKitLSP:
@@ -41,6 +43,8 @@ class LazySourceKitLSP:
         self._lock = threading.Lock()
         self._begun = False
         self._closed = False
+        # Python's thread switch interval as it was before the import, put back when it is done.
+        self._switch_interval = sys.getswitchinterval()
 
     def begin(self) -> None:
         """Import and make the real client on a background thread (once; later calls do nothing)."""
@@ -48,6 +52,7 @@ class LazySourceKitLSP:
             if self._begun:
                 return
             self._begun = True
+            self._switch_interval = sys.getswitchinterval()
         threading.Thread(target=self._make, name="swift-lsp-import", daemon=True).start()
 
     def _make(self) -> None:
@@ -55,7 +60,6 @@ class LazySourceKitLSP:
         # kernel gets it only every 5 ms, and the first cell (which starts meanwhile, as the Swift
         # process comes up) needs it dozens of times: 40-90 ms later to its result, measured.
         # Meanwhile this thread gives the GIL up every 0.2 ms instead.
-        switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(_SWITCH_INTERVAL_WHILE_MADE)
         try:
             from .lsp import SourceKitLSP  # noqa: PLC0415 - the point of this module
@@ -74,7 +78,7 @@ class LazySourceKitLSP:
                 self._ready.set_exception(error)
             raise
         finally:
-            sys.setswitchinterval(switch_interval)
+            sys.setswitchinterval(self._switch_interval)
 
     def _client(self) -> SourceKitLSP:
         self.begin()
@@ -119,12 +123,21 @@ class LazySourceKitLSP:
         A shutdown (a restart) that comes while lsprotocol is still being imported used to wait
         for the import and for sourcekit-lsp to start, only to end it: 0.35-0.45 s of a restart
         right after a first cell, measured. Now the client is not made at all.
+
+        The import cannot be stopped, though, and goes on holding the GIL 0.2 ms at a time against
+        the shutdown's threads, which need it dozens of times: the kernel process exited 0.13-0.14 s
+        after the shutdown request instead of 0.08-0.09 s, past jupyter_client's first check at
+        0.1 s, so a restart waited 0.1 s more. Until the import is done (``_make`` then puts the
+        interval back), a thread that waits for the GIL gets it within 10 us.
         """
         with self._lock:
-            self._begun = self._closed = True
             made = self._ready.done()
+            importing = self._begun and not made
+            self._begun = self._closed = True
             if not made:  # a later request gets no client rather than a fresh sourcekit-lsp
                 self._ready.set_exception(RuntimeError("code intelligence was closed"))
+            if importing:
+                sys.setswitchinterval(_SWITCH_INTERVAL_WHILE_CLOSED)
         if made and self._ready.exception() is None:
             self._ready.result().close()
 

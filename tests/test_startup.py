@@ -390,7 +390,9 @@ def test_closing_the_code_intelligence_while_it_is_made_does_not_wait_and_makes_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A restart right after the first cell came while lsprotocol was imported: close waited for the
-    import and for sourcekit-lsp to start, only to end it (0.35-0.45 s of every such restart)."""
+    import and for sourcekit-lsp to start, only to end it (0.35-0.45 s of every such restart).
+    Until the import is done, the shutdown's threads get the GIL every 10 us, not every 0.2 ms."""
+    before = sys.getswitchinterval()
     importing, made = threading.Event(), threading.Event()
     go_on = threading.Event()
 
@@ -414,10 +416,14 @@ def test_closing_the_code_intelligence_while_it_is_made_does_not_wait_and_makes_
     closed.start()
     closed.join(5)
     assert not closed.is_alive(), "close waited for the import"
+    assert sys.getswitchinterval() == pytest.approx(lazylsp._SWITCH_INTERVAL_WHILE_CLOSED)
     go_on.set()
     with pytest.raises(RuntimeError, match="closed"):
         lazy._client()
-    time.sleep(0.1)  # the import thread has ended by now; it made nothing
+    deadline = time.monotonic() + 10
+    while sys.getswitchinterval() != before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sys.getswitchinterval() == before, "the interval stayed as the close set it"
     assert not made.is_set()
     # A client made before the close is closed by it.
     finished = LazySourceKitLSP("sourcekit-lsp", start=False, log=logging.getLogger("test"))
@@ -427,6 +433,9 @@ def test_closing_the_code_intelligence_while_it_is_made_does_not_wait_and_makes_
     assert isinstance(finished._client(), Client)
     finished.close()
     assert closes == [True]
+    # Nothing being imported, nothing to give the GIL up for: the interval is left as it is.
+    LazySourceKitLSP("sourcekit-lsp", start=False, log=logging.getLogger("test")).close()
+    assert sys.getswitchinterval() == before
 
 
 # ----- the end of a kernel: a restart waits for it -------------------------------------------------
