@@ -523,7 +523,8 @@ def warnings_figures(
         for trial in range(large_trials):
             sides = [("large", kc), ("large raw", raw)]
             for name, side in sides if trial % 2 == 0 else reversed(sides):
-                figures[name].append(large_cell_seconds(side, lines, f"{name[-1]}{trial}"))
+                tag = f"{'r' if side is raw else 'k'}{trial}"  # one name per function in each session
+                figures[name].append(large_cell_seconds(side, lines, tag))
     return figures
 
 

@@ -125,10 +125,11 @@ class LazySourceKitLSP:
         right after a first cell, measured. Now the client is not made at all.
 
         The import cannot be stopped, though, and goes on holding the GIL 0.2 ms at a time against
-        the shutdown's threads, which need it dozens of times: the kernel process exited 0.13-0.14 s
-        after the shutdown request instead of 0.08-0.09 s, past jupyter_client's first check at
-        0.1 s, so a restart waited 0.1 s more. Until the import is done (``_make`` then puts the
-        interval back), a thread that waits for the GIL gets it within 10 us.
+        the shutdown's threads, which need it dozens of times: the kernel process ran its exit
+        handlers 0.12-0.13 s after the shutdown request (0.07-0.09 s with this), past
+        jupyter_client's first check at 0.1 s, so a restart waited 0.1 s more. Until the import
+        is done (``_make`` then puts the interval back), a thread that waits for the GIL gets it
+        within 10 us.
         """
         with self._lock:
             made = self._ready.done()
