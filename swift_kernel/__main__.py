@@ -100,6 +100,20 @@ def start_swift(toolchain: "Toolchain") -> None:
 _IPYTHON_TERMINAL = "IPython.terminal.embed"
 
 
+@contextlib.contextmanager
+def _standing_in(name: str, module: types.ModuleType | None) -> Iterator[None]:
+    """Put ``module`` in the place of the module ``name`` while the body imports (None: importing it fails).
+
+    Taken out afterwards, unless something took its place meanwhile (the real module, imported when asked for).
+    """
+    sys.modules[name] = module  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if name in sys.modules and sys.modules[name] is module:
+            del sys.modules[name]
+
+
 def import_ipython_lightly() -> None:
     """Import IPython without its terminal shell, which a kernel never uses.
 
@@ -129,16 +143,11 @@ def import_ipython_lightly() -> None:
 
     stand_in.embed = embed  # type: ignore[attr-defined]
     stand_in.__getattr__ = attribute  # type: ignore[method-assign]
-    sys.modules[_IPYTHON_TERMINAL] = stand_in
-    try:
+    with _standing_in(_IPYTHON_TERMINAL, stand_in):
         import IPython  # noqa: F401 - imported here, with the stand-in in place
-    finally:
-        if sys.modules.get(_IPYTHON_TERMINAL) is stand_in:
-            del sys.modules[_IPYTHON_TERMINAL]
 
 
-@contextlib.contextmanager
-def jedi_kept_out() -> Iterator[None]:
+def jedi_kept_out() -> contextlib.AbstractContextManager[None]:
     """Keep jedi from being imported while the kernel's modules (and ipykernel's) are imported.
 
     ipykernel imports its Python kernel, whose IPython completer imports jedi if it can, for
@@ -147,15 +156,9 @@ def jedi_kept_out() -> Iterator[None]:
     this, ``import jedi`` works as usual.
     """
     if "jedi" in sys.modules:
-        yield
-        return
+        return contextlib.nullcontext()
     # None in sys.modules makes the import fail with ImportError, which the completer expects.
-    sys.modules["jedi"] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        if "jedi" in sys.modules and sys.modules["jedi"] is None:
-            del sys.modules["jedi"]
+    return _standing_in("jedi", None)
 
 
 def launch(toolchain: "Toolchain", argv: list[str] | None = None) -> None:
