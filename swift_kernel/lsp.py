@@ -92,6 +92,7 @@ _DECLARATION = re.compile(
     r"(?:(?:public|private|fileprivate|internal|open|final|static|lazy|nonisolated|indirect)[ \t]+)*"
     r"(let|var|struct|class|enum|protocol|typealias|actor|func)[ \t]+([A-Za-z_]\w*|`[^`]+`)"
 )
+_ATTRIBUTES_LINE = re.compile(r"^[ \t]*(?:@\w+(?:\([^)]*\))?[ \t]*)+$")
 _STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|//.*$')
 
 
@@ -99,16 +100,26 @@ def _top_level_declarations(code: str) -> list[tuple[str, int, int]]:
     """Return (key, first line, last line) of each declaration at bracket depth 0 in ``code``.
 
     A rough scan (strings and line comments skipped, nothing else parsed): enough to find what
-    a later cell declares again. A function's key is its whole header, so overloads differ.
+    a later cell declares again. A function's key is its whole header, so overloads differ. The
+    attribute lines right above a declaration are part of it: blanked without it, one would
+    attach itself to whatever declaration came next.
     """
     found: list[tuple[str, int, int]] = []
     depth = 0
     pending: tuple[str, int] | None = None
+    attributes: int | None = None  # the first of the attribute lines right above, if any
     for number, line in enumerate(code.split("\n")):
-        if depth == 0 and pending is None and (match := _DECLARATION.match(line)):
-            keyword, name = match.groups()
-            key = " ".join(line.split("{")[0].split()) if keyword == "func" else name
-            pending = (key, number)
+        if depth == 0 and pending is None:
+            if match := _DECLARATION.match(line):
+                keyword, name = match.groups()
+                key = " ".join(line.split("{")[0].split()) if keyword == "func" else name
+                pending = (key, number if attributes is None else attributes)
+            elif _ATTRIBUTES_LINE.match(line):
+                attributes = number if attributes is None else attributes
+            else:
+                attributes = None
+        if pending is not None:
+            attributes = None
         bare = _STRING_OR_COMMENT.sub("", line)
         opened = bare.count("{") + bare.count("(") + bare.count("[")
         depth = max(0, depth + opened - bare.count("}") - bare.count(")") - bare.count("]"))

@@ -143,6 +143,17 @@ def test_redeclared_names_keep_only_the_latest_declaration() -> None:
     ]
 
 
+def test_a_redeclaration_takes_the_attribute_lines_above_it_along() -> None:
+    # Left behind, the attribute would apply to the next declaration in the document.
+    old = '@available(*, deprecated, message: "retired")\n@discardableResult\nfunc retiring() -> Int { 1 }\nlet k = 1'
+    assert shadow_redeclarations([old, "@inlinable func kept() {}"], "func retiring() -> Int { 2 }") == [
+        "\n\n\nlet k = 1",
+        "@inlinable func kept() {}",
+    ]
+    # An attribute line above something that is not redeclared stays.
+    assert shadow_redeclarations(["@MainActor\nfunc stays() {}"], "stays()") == ["@MainActor\nfunc stays() {}"]
+
+
 def test_shadowing_keeps_line_counts_and_ignores_nested_declarations() -> None:
     cells = ["func outer() {\n  let v = 1\n}", "if true {\n  var v = 2\n}", "let z = 0"]
     assert shadow_redeclarations(cells, "let v = 3") == cells
