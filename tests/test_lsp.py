@@ -24,7 +24,7 @@ from swift_kernel.lsp import (
     _Client,
     blank_directives,
     build_document,
-    build_inspect_documents,
+    build_split_documents,
     completion_from_items,
     from_lsp_position,
     identifier_end,
@@ -110,14 +110,22 @@ def test_inspect_documents_put_the_cell_alone_under_the_imports() -> None:
         "  import struct Foundation.Date",
         "import Foundation",
     ]
-    documents = build_inspect_documents(cells, "%help\na.")
-    assert (
-        documents.main.text == "import Foundation\n@testable import Glibc\nimport struct Foundation.Date\n     \na.\n"
-    )
-    assert documents.main.cell_line == 3
+    documents = build_split_documents(cells, "%help\na.")
+    version, main = documents.main.text.split("\n", 1)
+    assert version.startswith("// earlier cells: ")
+    assert main == "import Foundation\n@testable import Glibc\nimport struct Foundation.Date\n     \na.\n"
+    assert documents.main.cell_line == 4
     assert documents.cells == "".join(cell + "\n" for cell in cells)
     # Not an import: a name that starts with one, a comment, a string.
-    assert build_inspect_documents(['let important = 1 // import X\nprint("import Y")'], "").main.cell_line == 0
+    assert build_split_documents(['let important = 1 // import X\nprint("import Y")'], "").main.cell_line == 1
+
+
+def test_the_main_file_changes_with_the_earlier_cells() -> None:
+    # sourcekit-lsp answers an unchanged main file from its cache, whatever the second file says.
+    before = build_split_documents(["func g() -> Int { 1 }"], "g()").main.text
+    after = build_split_documents(["@available(*, deprecated)\nfunc g() -> Int { 1 }"], "g()").main.text
+    assert before != after
+    assert build_split_documents(["func g() -> Int { 1 }"], "g()").main.text == before
 
 
 def test_a_cell_run_twice_keeps_only_its_last_copy() -> None:
@@ -361,8 +369,9 @@ def test_client_completes_and_inspects_through_real_pipes(clients: list[SourceKi
     assert (first.cursor_start, first.cursor_end) == (4, 6)
     assert [t.signature for t in first.types] == ["alpha: line 0", "alpine: line 2"]  # the directive kept its line
     assert second.matches == ["alpha", "alpine"]
+    # Line 1 of the hover document: under the line naming the earlier cells' version.
     assert found == Inspection(
-        True, "let alpha\n\nThe word at line 0.", "```swift\nlet alpha\n```\n\nThe word at line 0."
+        True, "let alpha\n\nThe word at line 1.", "```swift\nlet alpha\n```\n\nThe word at line 1."
     )
     assert missing == Inspection(False)
 

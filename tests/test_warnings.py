@@ -279,3 +279,22 @@ def test_an_unused_result_is_the_cells_value_not_a_warning(kc: BlockingKernelCli
     # The middle line's value is dropped, as swiftc says; the last one is the cell's result.
     assert stderr.startswith(f"<Cell {n}>:2:12: warning: result of operator '+' is unused"), stderr
     assert f"<Cell {n}>:3:" not in stderr
+
+
+def test_statements_of_earlier_cells_cost_no_later_warning(kc: BlockingKernelClient) -> None:
+    # The earlier cells sit in a second file, where Swift allows no top-level statement: left in,
+    # one made the program fail before the compiler found code that will never be executed.
+    ok(execute(kc, "var tally = 0\ntally += 1\nprint(tally)\nfor step in 1...2 { tally += step }"))
+    execution = ok(execute(kc, "func unreachableAfter() -> Int { return tally; print(2) }"))
+    assert "will never be executed" in execution.stream("stderr"), execution.messages
+
+
+def test_a_changed_earlier_cell_changes_a_repeated_cells_warnings(kc: BlockingKernelClient) -> None:
+    # The same cell after a different earlier one: sourcekit-lsp must not answer from its cache.
+    ok(execute(kc, '@available(*, deprecated, message: "retired")\nfunc retiring() -> Int { 1 }'))
+    assert "'retiring()' is deprecated: retired" in ok(execute(kc, "retiring()")).stream("stderr")
+    ok(execute(kc, "func retiring() -> Int { 2 }"))
+    again = ok(execute(kc, "retiring()"))
+    assert again.result == "2"
+    assert again.stream("stderr") == "", again.messages
+
