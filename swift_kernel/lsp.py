@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import json
 import logging
@@ -37,7 +38,7 @@ import tempfile
 import threading
 import zlib
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -641,6 +642,20 @@ _DIRECTORY_PREFIX = "swift-kernel-lsp-"
 # How much nicer than the kernel sourcekit-lsp runs (nice -n).
 _NICENESS = 10
 
+
+def _nice_session(pid: int, niceness: int) -> None:
+    """Give the session ``pid`` leads the nice value ``niceness`` (nothing without autogroup scheduling).
+
+    Linux's autogroup scheduling (on by default in most distributions) shares the CPU among
+    sessions first, and a process's nice value counts only inside its own session. sourcekit-lsp
+    leads a session of its own, so `nice` alone left it an equal share beside the kernel's session.
+    The session's nice value, in /proc/PID/autogroup, is what counts between sessions; going back
+    to 0 needs no privilege.
+    """
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/autogroup").write_text(f"{niceness}\n")
+
+
 # Enough of sourcekit-lsp's stderr to hold a whole crash report of Swift's backtracer.
 _STDERR_LINES_KEPT = 1000
 
@@ -705,6 +720,26 @@ class _Session:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     stdin_closed: asyncio.Task[None] | None = None
     stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=_STDERR_LINES_KEPT))
+    checks: int = 0
+
+    @contextlib.contextmanager
+    def beside_a_cell(self) -> Iterator[None]:
+        """Make the server's whole session nicer for the block: a cell's check, beside its compile.
+
+        On this 2-core machine with one other busy process, the warnings' check of a 1,000-line
+        cell took 1.2 s of CPU while the cell compiled, which took 1.5 times as long as without
+        warnings (``_nice_session``). Only then: completion and hover keep an equal share, for a
+        Tab on a busy machine.
+        """
+        self.checks += 1
+        if self.checks == 1:
+            _nice_session(self.process.pid, _NICENESS)
+        try:
+            yield
+        finally:
+            self.checks -= 1
+            if self.checks == 0:
+                _nice_session(self.process.pid, 0)
 
 
 class SourceKitLSP:
@@ -1074,12 +1109,13 @@ class SourceKitLSP:
             documents = build_split_documents([cell for cell in declared if cell is not None], code)
         else:  # a cell with no declarations-only form: all in the main file, checked whole
             documents = SplitDocuments(build_document(shadowed, code), "")
-        self._sync_split(session, self._diagnose_source, self._diagnose_cells, documents)
         params = lsp.DocumentDiagnosticParams(
             text_document=lsp.TextDocumentIdentifier(uri=self._diagnose_source.as_uri())
         )
-        # Raw JSON: lsprotocol's types would drop the fix-its (sourcekit-lsp's own codeActions field).
-        report = await self._request(session, lsp.TEXT_DOCUMENT_DIAGNOSTIC, params, deadline, raw=True)
+        with session.beside_a_cell():
+            self._sync_split(session, self._diagnose_source, self._diagnose_cells, documents)
+            # Raw JSON: lsprotocol's types would drop the fix-its (sourcekit-lsp's own codeActions field).
+            report = await self._request(session, lsp.TEXT_DOCUMENT_DIAGNOSTIC, params, deadline, raw=True)
         if report is _NO_ANSWER or not isinstance(report, dict) or report.get("kind") != "full":
             # An "unchanged" report cannot come: no previous result id is ever sent.
             return None

@@ -15,6 +15,7 @@ import queue
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -298,3 +299,32 @@ def test_a_changed_earlier_cell_changes_a_repeated_cells_warnings(kc: BlockingKe
     assert again.result == "2"
     assert again.stream("stderr") == "", again.messages
 
+
+def autogroup(pid: int) -> list[str]:
+    """Return /proc/PID/autogroup's words: the session's group, "nice", its nice value."""
+    return Path(f"/proc/{pid}/autogroup").read_text().split()
+
+
+def until(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not true within {timeout} s"
+        time.sleep(0.02)
+
+
+def test_sourcekit_lsp_is_nicer_among_sessions_while_it_checks_a_cell(default_kernel: KernelPair) -> None:
+    # It leads a session of its own, and under autogroup scheduling a nice value counts only inside
+    # its session: a busy machine gave a cell's check an equal share beside the cell's compile.
+    if not Path("/proc/sys/kernel/sched_autogroup_enabled").exists():
+        pytest.skip("this Linux kernel has no autogroup scheduling")
+    km, kc = default_kernel
+    with sourcekit_lsp_stopped(km, kc):
+        [server] = sourcekit_lsp(kernel_pid(km))
+        assert server.nice() == 10
+        assert autogroup(server.pid)[0] != autogroup(kernel_pid(km))[0], "a session of its own"
+        assert autogroup(server.pid)[1:] == ["nice", "0"], "between cells: completion and hover"
+        msg_id = ok(execute(kc, '#warning("checked late")\nlet checkedLate = 1')).reply["parent_header"]["msg_id"]
+        # The check is pending (within the 10 s after which the kernel restarts a server that hangs).
+        until(lambda: autogroup(server.pid)[1:] == ["nice", "10"], 8)
+    assert "warning: checked late" in late_stream(kc, msg_id, 30)
+    until(lambda: autogroup(server.pid)[1:] == ["nice", "0"], 30)
