@@ -20,6 +20,7 @@ import time
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
+from neutral import KERNEL_CWD
 
 CELLS = 50
 
@@ -197,7 +198,7 @@ def main() -> None:
 
     km: KernelManager
     kc: BlockingKernelClient
-    km, kc = start_new_kernel(kernel_name=args.kernel, startup_timeout=120)
+    km, kc = start_new_kernel(kernel_name=args.kernel, startup_timeout=120, cwd=KERNEL_CWD)
     try:
         run_notebook(kc)
         first, first_hit = warm_up(kc)

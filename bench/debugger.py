@@ -29,6 +29,7 @@ from typing import Any
 from ipykernel.compiler import murmur2_x86
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import start_new_kernel
+from neutral import KERNEL_CWD
 
 
 class Frontend:
@@ -78,7 +79,7 @@ def trivial_round_trip(kc: BlockingKernelClient, rounds: int) -> list[float]:
 
 
 def measure(rounds: int, kernel: str) -> dict[str, list[float]]:
-    km, kc = start_new_kernel(kernel_name=kernel, startup_timeout=60)
+    km, kc = start_new_kernel(kernel_name=kernel, startup_timeout=60, cwd=KERNEL_CWD)
     figures: dict[str, list[float]] = {name: [] for name in ("stop", "panels", "step", "continue", "off", "on")}
     try:
         frontend = Frontend(kc)
@@ -154,7 +155,7 @@ def main() -> None:
     )
     options = parser.parse_args()
     if options.trivial_only:
-        km, kc = start_new_kernel(kernel_name=options.kernel, startup_timeout=60)
+        km, kc = start_new_kernel(kernel_name=options.kernel, startup_timeout=60, cwd=KERNEL_CWD)
         try:
             trivial_round_trip(kc, 5)
             print(row(f"trivial cell, {options.kernel}", trivial_round_trip(kc, options.rounds)))

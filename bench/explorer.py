@@ -30,13 +30,14 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import start_new_kernel
 
 from bench.display_payload import machine
+from bench.neutral import KERNEL_CWD
 from tests.utils import execute
 
 KINDS = [
     "var v{n} = {n}",
     'var v{n} = "text {n}"',
     "var v{n} = Array(0..<100)",
-    "struct S{n} {{ var x = {n}; var name = \"s\" }}\nvar v{n} = S{n}()",
+    'struct S{n} {{ var x = {n}; var name = "s" }}\nvar v{n} = S{n}()',
     "final class K{n} {{ var x = {n} }}\nvar v{n} = K{n}()",
 ]
 
@@ -89,7 +90,7 @@ def main() -> None:
     print("| globals | %whos round trip, p50 | inspectVariables, p50 | trivial cell, p50 |")
     print("| ---: | ---: | ---: | ---: |")
     for count in (int(c) for c in args.counts.split(",")):
-        km, kc = start_new_kernel(kernel_name="swift", startup_timeout=120)
+        km, kc = start_new_kernel(kernel_name="swift", startup_timeout=120, cwd=KERNEL_CWD)
         try:
             declare(kc, count)
             whos = [whos_seconds(kc, count) for _ in range(args.trials)]

@@ -42,6 +42,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from neutral import KERNEL_CWD
+
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
 
@@ -197,7 +199,7 @@ def kernel_start(kernel_name: str, extra: list[str], complete: str | None) -> tu
     code = "1 + 1"
     km = KernelManager(kernel_name=kernel_name)
     started = time.perf_counter()
-    km.start_kernel(extra_arguments=extra)
+    km.start_kernel(extra_arguments=extra, cwd=KERNEL_CWD)
     kc = km.client()
     kc.start_channels()
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
+from neutral import KERNEL_CWD
 
 NUMERICS_URL = "https://github.com/apple/swift-numerics.git"
 
@@ -42,7 +43,7 @@ def run(kc: BlockingKernelClient, code: str) -> tuple[float, str]:
 
 
 def start(kernel: str) -> tuple[KernelManager, BlockingKernelClient]:
-    km, kc = start_new_kernel(kernel_name=kernel, startup_timeout=120)
+    km, kc = start_new_kernel(kernel_name=kernel, startup_timeout=120, cwd=KERNEL_CWD)
     run(kc, "()")  # the Swift process is up
     return km, kc
 

@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
+from bench.neutral import KERNEL_CWD
 from swift_kernel.toolchain import ensure_loader_path
 
 TOOLCHAIN = ensure_loader_path([str(Path(__file__).resolve()), *sys.argv[1:]])
@@ -63,7 +64,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def kernel_latencies(kernel_name: str, code: str, trials: int, setup: str = "") -> list[float]:
-    km, kc = start_new_kernel(kernel_name=kernel_name, startup_timeout=60)
+    km, kc = start_new_kernel(kernel_name=kernel_name, startup_timeout=60, cwd=KERNEL_CWD)
     try:
         # Wait for the Swift process (or Python) to be up: this measures interrupts, not start-up.
         assert execute(kc, setup or ("()" if kernel_name.startswith("swift") else "None")).status == "ok"

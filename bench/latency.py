@@ -54,6 +54,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench.neutral import KERNEL_CWD
 from swift_kernel.toolchain import ensure_loader_path, find_toolchain
 
 # Re-run the script that runs (this one, or one that imports it first) with the toolchain's
@@ -215,7 +216,7 @@ def kernel(arguments: list[str] | None = None) -> Iterator[tuple[KernelManager, 
     """Start the installed ``swift`` kernel; also yield how long it took to answer and to run a cell."""
     km = KernelManager(kernel_name=KERNEL_NAME)
     started = time.perf_counter()
-    km.start_kernel(extra_arguments=arguments or [])
+    km.start_kernel(extra_arguments=arguments or [], cwd=KERNEL_CWD)
     kc = km.client()
     kc.start_channels()
     try:
@@ -668,7 +669,7 @@ def other_kernel(kernel_name: str) -> Iterator[BlockingKernelClient]:
             km = KernelManager(kernel_name=kernel_name, kernel_spec_manager=manager)
         else:
             km = KernelManager(kernel_name=kernel_name)
-        km.start_kernel()
+        km.start_kernel(cwd=KERNEL_CWD)
         kc = km.client()
         kc.start_channels()
         try:

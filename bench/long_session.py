@@ -27,6 +27,7 @@ import psutil
 from jupyter_client.manager import KernelManager
 
 from bench.latency import TOOLCHAIN, evaluate, run
+from bench.neutral import KERNEL_CWD
 from bench.raw_lldb import raw_session
 
 MIB = 1 << 20
@@ -54,7 +55,7 @@ def rss(process: psutil.Process | None) -> float:
 
 def kernel_session(cells: int, every: int, arguments: list[str]) -> list[dict[str, float]]:
     km = KernelManager(kernel_name="swift")
-    km.start_kernel(extra_arguments=arguments)
+    km.start_kernel(extra_arguments=arguments, cwd=KERNEL_CWD)
     kc = km.client()
     kc.start_channels()
     rows: list[dict[str, float]] = []

@@ -106,7 +106,7 @@ sys.path.insert(0, sys.argv[1])
 from jupyter_client.manager import start_new_kernel
 from tests.utils import execute
 try:
-    km, kc = start_new_kernel(kernel_name="swift", startup_timeout=60)
+    km, kc = start_new_kernel(kernel_name="swift", startup_timeout=60, cwd=KERNEL_CWD)
 except Exception as error:
     print(json.dumps({"ok": False, "detail": f"start: {type(error).__name__}: {error}"}))
     sys.exit()

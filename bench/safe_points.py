@@ -23,6 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench.neutral import KERNEL_CWD
 from swift_kernel.toolchain import ensure_loader_path
 
 TOOLCHAIN = ensure_loader_path([str(Path(__file__).resolve()), *sys.argv[1:]])
@@ -42,7 +43,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def started(arguments: list[str]) -> tuple[object, object]:
-    km, kc = start_new_kernel(kernel_name="swift", startup_timeout=60, extra_arguments=arguments)
+    km, kc = start_new_kernel(kernel_name="swift", startup_timeout=60, extra_arguments=arguments, cwd=KERNEL_CWD)
     assert execute(kc, "()").status == "ok"
     return km, kc
 

@@ -34,6 +34,7 @@ from jupyter_client.manager import KernelManager
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.display_payload import machine
+from bench.neutral import KERNEL_CWD
 
 TIMEOUT = 120.0
 
@@ -70,7 +71,7 @@ def one_start(kernel_name: str) -> Start:
     """Start ``kernel_name`` once, time its first kernel_info reply and its first result, shut it down."""
     km = KernelManager(kernel_name=kernel_name)
     started = time.perf_counter()
-    km.start_kernel()
+    km.start_kernel(cwd=KERNEL_CWD)
     kc = km.client()
     kc.start_channels()
     try:

@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from neutral import KERNEL_CWD
+
 DECLARE = (
     "struct Point { var x = 1; var y = 2 }\n"
     'let anInt = 42\nlet aString = "hello"\nlet aDouble = 3.14\nlet anArray = [1, 2, 3]\n'
@@ -77,7 +79,7 @@ def round_trips(rounds: int, kernels: list[str]) -> None:
             if message["parent_header"].get("msg_id") == msg_id and message["content"].get("execution_state") == "idle":
                 return seconds
 
-    started = {name: start_new_kernel(kernel_name=name, startup_timeout=60) for name in kernels}
+    started = {name: start_new_kernel(kernel_name=name, startup_timeout=60, cwd=KERNEL_CWD) for name in kernels}
     times: dict[str, dict[str, list[float]]] = {name: {kind: [] for kind in VALUES} for name in kernels}
     try:
         for _, kc in started.values():
