@@ -61,6 +61,7 @@ __all__ = [
     "SplitDocuments",
     "build_document",
     "build_split_documents",
+    "build_warnings_documents",
     "cell_diagnostics",
     "completion_from_items",
     "from_lsp_position",
@@ -218,6 +219,20 @@ def build_split_documents(cells: Sequence[str], current: str) -> SplitDocuments:
     imports = f"// earlier cells: {zlib.crc32(prefix.encode()):08x}\n" + imports
     main = NotebookDocument(imports + _with_final_newline(blank_directives(current)), len(_LINE_BREAK.findall(imports)))
     return SplitDocuments(main, prefix)
+
+
+def build_warnings_documents(cells: Sequence[str], current: str) -> SplitDocuments:
+    """Return the files whose check gives the running cell's warnings: the cell, the earlier declarations beside it.
+
+    The second file holds what the earlier cells declare (``declarations``). Should one of them
+    have no such form (tree-sitter cannot parse it), all the cells go into the main file, checked
+    whole, as before the split.
+    """
+    shadowed = shadow_redeclarations(cells, current)
+    declared = [declarations_only(cell) for cell in shadowed]
+    if any(cell is None for cell in declared):
+        return SplitDocuments(build_document(shadowed, current), "")
+    return build_split_documents([cell or "" for cell in declared], current)
 
 
 _SEVERITIES = {1: "error", 2: "warning", 3: "note", 4: "remark"}
@@ -1103,12 +1118,7 @@ class SourceKitLSP:
         session = await self._session_by(deadline)
         if session is None:
             return None
-        shadowed = shadow_redeclarations(cells, code)
-        declared = [declarations_only(cell) for cell in shadowed]
-        if all(cell is not None for cell in declared):
-            documents = build_split_documents([cell for cell in declared if cell is not None], code)
-        else:  # a cell with no declarations-only form: all in the main file, checked whole
-            documents = SplitDocuments(build_document(shadowed, code), "")
+        documents = build_warnings_documents(cells, code)
         params = lsp.DocumentDiagnosticParams(
             text_document=lsp.TextDocumentIdentifier(uri=self._diagnose_source.as_uri())
         )

@@ -21,10 +21,12 @@ from swift_kernel.lsp import (
     Inspection,
     NotebookDocument,
     SourceKitLSP,
+    SplitDocuments,
     _Client,
     blank_directives,
     build_document,
     build_split_documents,
+    build_warnings_documents,
     completion_from_items,
     from_lsp_position,
     identifier_end,
@@ -149,6 +151,21 @@ def test_redeclared_names_keep_only_the_latest_declaration() -> None:
         "struct P {\n  var y: Int\n}",
         "func g(_ x: Int) -> Int { x }\nfunc g(_ x: String) -> Int { 0 }",  # other headers: overloads
     ]
+
+
+def test_the_warnings_check_has_the_cell_alone_and_the_earlier_declarations_beside_it() -> None:
+    cells = ["var total = 1\ntotal += 1\nprint(total)", "func twice(_ n: Int) -> Int { 2 * n }\ntwice(3)"]
+    documents = build_warnings_documents(cells, "twice(total)")
+    assert documents.main.text.endswith("\ntwice(total)\n")
+    assert documents.main.text.count("\n") == 2  # the version line, the cell
+    # The statements' lines are blank: "total += 1", "print(total)", "twice(3)".
+    assert documents.cells == "var total = 1\n\nfunc twice(_ n: Int) -> Int { 2 * n }\n"
+
+
+def test_a_cell_tree_sitter_cannot_parse_keeps_the_warnings_check_in_one_file() -> None:
+    cells = ["let fine = 1", "let odd = (1,"]
+    documents = build_warnings_documents(cells, "fine")
+    assert documents == SplitDocuments(build_document(cells, "fine"), "")
 
 
 def test_a_redeclaration_takes_the_attribute_lines_above_it_along() -> None:
