@@ -38,6 +38,8 @@ from swift_kernel.lsp import (
     to_lsp_position,
 )
 
+from .utils import until
+
 FAKE_SERVER = str(Path(__file__).with_name("fake_sourcekit_lsp.py"))
 
 pytestmark = pytest.mark.timeout(60)
@@ -358,15 +360,6 @@ def clients() -> Iterator[list[SourceKitLSP]]:
         client.close()
 
 
-def _until(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not true within {timeout} s")
-
-
 def test_client_completes_and_inspects_through_real_pipes(clients: list[SourceKitLSP]) -> None:
     client = _client()
     clients.append(client)
@@ -451,7 +444,7 @@ def test_crashed_server_is_restarted_in_the_background(clients: list[SourceKitLS
     assert time.monotonic() - started < 5, "a crash is noticed at once, not at the deadline"
     assert (tmp_path / "crashed").exists()
     # Restarted without any request asking for it.
-    _until(lambda: client.pid is not None, timeout=20)
+    until(lambda: client.pid is not None, timeout=20)
     assert asyncio.run(first()).matches == ["alpha"]
 
 
@@ -464,8 +457,8 @@ def test_hung_server_misses_deadlines_then_is_killed_and_restarted(clients: list
     started = time.monotonic()
     assert asyncio.run(client.complete([], "x", 1)) == Completion([], 1, 1)
     assert time.monotonic() - started < 1.2, "a warm server gets the warm deadline"
-    _until(lambda: not psutil.pid_exists(hung) or psutil.Process(hung).status() == psutil.STATUS_ZOMBIE, timeout=10)
-    _until(lambda: client.pid not in (None, hung), timeout=20)
+    until(lambda: not psutil.pid_exists(hung) or psutil.Process(hung).status() == psutil.STATUS_ZOMBIE, timeout=10)
+    until(lambda: client.pid not in (None, hung), timeout=20)
 
 
 def test_server_that_never_initializes_answers_empty_within_the_deadline(clients: list[SourceKitLSP]) -> None:

@@ -31,7 +31,7 @@ from swift_kernel.lazylsp import LazySourceKitLSP
 from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, stop_kernel
-from .utils import collect, execute, run_python
+from .utils import collect, execute, run_python, until
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(180)]
 
@@ -420,10 +420,7 @@ def test_closing_the_code_intelligence_while_it_is_made_does_not_wait_and_makes_
     go_on.set()
     with pytest.raises(RuntimeError, match="closed"):
         lazy._client()
-    deadline = time.monotonic() + 10
-    while sys.getswitchinterval() != before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert sys.getswitchinterval() == before, "the interval stayed as the close set it"
+    until(lambda: sys.getswitchinterval() == before, 10, "the interval stayed as the close set it")
     assert not made.is_set()
     # A client made before the close is closed by it.
     finished = LazySourceKitLSP("sourcekit-lsp", start=False, log=logging.getLogger("test"))

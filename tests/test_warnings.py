@@ -23,7 +23,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
 from .conftest import KernelPair, descendants, kernel_pid, start_kernel, stop_kernel
-from .utils import count_of, execute, flush_channels, ok, single_error, value
+from .utils import count_of, execute, flush_channels, ok, single_error, until, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
 
@@ -303,13 +303,6 @@ def test_a_changed_earlier_cell_changes_a_repeated_cells_warnings(kc: BlockingKe
 def autogroup(pid: int) -> list[str]:
     """Return /proc/PID/autogroup's words: the session's group, "nice", its nice value."""
     return Path(f"/proc/{pid}/autogroup").read_text().split()
-
-
-def until(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"not true within {timeout} s"
-        time.sleep(0.02)
 
 
 def test_sourcekit_lsp_is_nicer_among_sessions_while_it_checks_a_cell(default_kernel: KernelPair) -> None:

@@ -7,6 +7,7 @@ import queue
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,7 @@ class Execution:
 
     def stream(self, name: str = "stdout") -> str:
         return "".join(
-            m["content"]["text"]
-            for m in self.messages
-            if m["msg_type"] == "stream" and m["content"]["name"] == name
+            m["content"]["text"] for m in self.messages if m["msg_type"] == "stream" and m["content"]["name"] == name
         )
 
     @property
@@ -230,3 +229,11 @@ def run_python(code: str, *path: Path) -> None:
     command = [sys.executable, "-c", code]
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def until(predicate: Callable[[], object], timeout: float, message: str = "") -> None:
+    """Wait until ``predicate()`` is true, checking every 20 ms; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, message or f"not true within {timeout} s"
+        time.sleep(0.02)
