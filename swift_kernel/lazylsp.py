@@ -125,11 +125,10 @@ class LazySourceKitLSP:
         right after a first cell, measured. Now the client is not made at all.
 
         The import cannot be stopped, though, and goes on holding the GIL 0.2 ms at a time against
-        the shutdown's threads, which need it dozens of times: the kernel process ran its exit
-        handlers 0.12-0.13 s after the shutdown request (0.07-0.09 s with this), past
-        jupyter_client's first check at 0.1 s, so a restart waited 0.1 s more. Until the import
-        is done (``_make`` then puts the interval back), a thread that waits for the GIL gets it
-        within 10 us.
+        the shutdown's threads, which need it dozens of times. Until the import is done (``_make``
+        then puts the interval back), a thread that waits for the GIL gets it within 10 us. (Its
+        effect on a restart did not show when measured with each kernel on its own build: the
+        restart call returned at 0.12-0.14 s with and without it; README, eighth look.)
         """
         with self._lock:
             made = self._ready.done()
