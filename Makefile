@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml register.py kernel.json.in swift_kernel/toolchain.py sc
 	touch $@
 
 # The kernel's bytecode again after its sources changed (scripts/setup.sh says why it is compiled).
-$(BYTECODE): $(STAMP) $(wildcard swift_kernel/*.py)
-	$(PYTHON) -m compileall -q swift_kernel
+$(BYTECODE): $(STAMP) $(wildcard swift_kernel/*.py) swift_kernel_launcher.py
+	$(PYTHON) -m compileall -q swift_kernel swift_kernel_launcher.py
 	touch $@
 
 # JupyterLab's port: `make lab PORT=8890` when 8888 is taken (the tests pick a free one).
@@ -46,8 +46,8 @@ bench: setup
 	$(PYTHON) bench/gateway.py
 
 lint: setup
-	$(VENV)/bin/ruff check swift_kernel tests bench deploy register.py
-	$(VENV)/bin/mypy swift_kernel
+	$(VENV)/bin/ruff check swift_kernel swift_kernel_launcher.py tests bench deploy register.py
+	$(VENV)/bin/mypy swift_kernel swift_kernel_launcher.py
 
 clean:
 	rm -rf $(VENV)

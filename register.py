@@ -23,6 +23,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from swift_kernel import launch_arguments
 from swift_kernel.toolchain import Toolchain, ToolchainError, find_toolchain, loader_path
 
 
@@ -30,7 +31,12 @@ def _check_lldb_import(toolchain: Toolchain, python: str) -> None:
     env = dict(os.environ, LD_LIBRARY_PATH=loader_path(toolchain, os.environ.get("LD_LIBRARY_PATH")))
     env["PYTHONPATH"] = str(toolchain.lldb_python_dir)
     probe = subprocess.run(
-        [python, "-c", "import lldb, swift_kernel"], capture_output=True, text=True, env=env, timeout=120, check=False
+        [python, "-c", "import lldb, swift_kernel, swift_kernel_launcher"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["no error text"])[-1]
@@ -87,10 +93,10 @@ def gateway_kernel_json(
     """Turn the plain kernelspec ``spec`` into one for Enterprise Gateway's ``kind`` of process proxy.
 
     - ``local``: the plain argv (the gateway writes the connection file), run by its LocalProcessProxy.
-    - ``ssh``: the DistributedProcessProxy runs ``python -m swift_kernel.gateway`` on a remote host over
-      SSH, exporting the kernelspec's env first; that env is the plain kernelspec's (toolchain, loader
-      path), and the launcher does the rest of ``python -m swift_kernel``'s set-up itself. The remote
-      host needs this Python and toolchain at the same paths.
+    - ``ssh``: the DistributedProcessProxy runs ``python -m swift_kernel_launcher swift_kernel.gateway``
+      on a remote host over SSH, exporting the kernelspec's env first; that env is the plain
+      kernelspec's (toolchain, loader path), and the launcher does the rest of the kernel's set-up
+      itself. The remote host needs this Python and toolchain at the same paths.
     - ``kubernetes``: the gateway runs ``scripts/launch_kubernetes.py`` (copied beside kernel.json),
       which creates the kernel pod from ``scripts/kernel-pod.yaml.j2``; the pod runs the launcher from
       the kernel image, which finds its toolchain itself, so this env holds no local paths.
@@ -100,7 +106,7 @@ def gateway_kernel_json(
     proxy: dict[str, Any] = {"class_name": PROCESS_PROXIES[kind]}
     spec["display_name"] = f"{spec['display_name']} ({'Enterprise Gateway, ' + kind})"
     if kind == "ssh":
-        spec["argv"] = [spec["argv"][0], "-m", "swift_kernel.gateway", *LAUNCHER_ARGUMENTS]
+        spec["argv"] = [spec["argv"][0], *launch_arguments("swift_kernel.gateway"), *LAUNCHER_ARGUMENTS]
         if remote_hosts:
             proxy["config"] = {"remote_hosts": remote_hosts}
     elif kind in SCRIPTS:

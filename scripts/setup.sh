@@ -78,7 +78,7 @@ step "Enterprise Gateway in its own venv" gateway_venv
 step "kernelspec swift registered in .venv" .venv/bin/python register.py --sys-prefix --name swift
 # Compiled here: where Python does not write bytecode (PYTHONDONTWRITEBYTECODE, as on this project's
 # machines, or a read-only checkout) every kernel start and LLDB host compiled them again (0.1 s).
-step "the kernel's modules compiled to bytecode" .venv/bin/python -m compileall -q swift_kernel
+step "the kernel's modules compiled to bytecode" .venv/bin/python -m compileall -q swift_kernel swift_kernel_launcher.py
 # Built here so that no kernel start pays for it (swift_kernel/prelude.py; a kernel builds it if missing).
 step "the kernel's Swift library built" .venv/bin/python -m swift_kernel.prelude
 # Setups before issue 17 also registered the tests' signal-mode spec here, where users saw it.

@@ -1,4 +1,8 @@
-"""Start the Swift kernel: ``python -m swift_kernel -f CONNECTION_FILE``."""
+"""Start the Swift kernel: ``python -m swift_kernel_launcher -f CONNECTION_FILE`` (the kernelspec's argv).
+
+``python -m swift_kernel`` runs it too, but imports whatever the working directory holds first
+(``swift_kernel_launcher`` says why the kernelspec goes through it).
+"""
 
 import signal
 
@@ -196,7 +200,9 @@ def exit_now() -> None:
 
 def main() -> None:
     """Launch the kernel application with the SIGINT thread running."""
-    toolchain = prepare(["-m", "swift_kernel", *sys.argv[1:]])
+    from swift_kernel import launch_arguments
+
+    toolchain = prepare(launch_arguments(None, *sys.argv[1:]))
     logging.getLogger("swift_kernel").debug("start-up: kernel process running")
     spawn_host()
     answer_early(toolchain, sys.argv[1:])

@@ -1,4 +1,4 @@
-"""Start the Swift kernel for Jupyter Enterprise Gateway: ``python -m swift_kernel.gateway --kernel-id ID ...``.
+"""Start the Swift kernel for Jupyter Enterprise Gateway: ``python -m swift_kernel_launcher swift_kernel.gateway ...``.
 
 Enterprise Gateway's remote process proxies (SSH, Kubernetes, Docker, YARN) do not write a
 connection file for the kernel: they run a *kernel launcher* and wait for it to call back. This is
@@ -15,14 +15,15 @@ that launcher for the Swift kernel, speaking the protocol of the gateway's own
    gateway's liveness poll; 2 is a signal-mode interrupt, which reaches the kernel's sigwait
    thread as any SIGINT does) or ``{"shutdown": 1}`` (stop listening).
 
-Then it starts the kernel exactly as ``python -m swift_kernel`` does (SIGINT blocked before any
+Then it starts the kernel exactly as the kernelspec's argv does (SIGINT blocked before any
 thread starts, the loader path, the early Swift process, the sigwait thread). The gateway's own
 Python launcher cannot do that: it imports the kernel class into a process whose threads take
 SIGINT, and it neither fixes the loader path nor starts the sigwait thread.
 
 Each option falls back to the environment variable the gateway's container launchers set
 (``KERNEL_ID``, ``RESPONSE_ADDRESS``, ``PUBLIC_KEY``, ``PORT_RANGE``), so a Kubernetes pod or Docker
-container can run ``python -m swift_kernel.gateway`` with no arguments.
+container can run ``python -m swift_kernel_launcher swift_kernel.gateway`` with no arguments (the
+launcher keeps the working directory off ``sys.path``; ``python -m swift_kernel.gateway`` works too).
 """
 
 import signal
@@ -54,6 +55,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from jupyter_client.connect import write_connection_file as jupyter_write
 from jupyter_core.paths import jupyter_runtime_dir
 
+from swift_kernel import launch_arguments
 from swift_kernel.__main__ import launch, prepare
 
 log = logging.getLogger("swift_kernel.gateway")
@@ -279,7 +281,7 @@ def main() -> None:
     except LauncherError as error:
         sys.exit(f"swift_kernel.gateway: {error}")
     # Before any socket exists: this may re-run the process with the toolchain's loader path.
-    toolchain = prepare(["-m", "swift_kernel.gateway", *sys.argv[1:]])
+    toolchain = prepare(launch_arguments("swift_kernel.gateway", *sys.argv[1:]))
     runtime = Path(jupyter_runtime_dir())
     runtime.mkdir(parents=True, exist_ok=True)
     # The pid too: a restart starts the next kernel under the same id while this one may still be ending.

@@ -1,11 +1,11 @@
-"""Spawn the LLDB host process (``host.py``), importing nothing but the standard library.
+"""Spawn the LLDB host process (``host.py``), importing nothing but the standard library and the package's ``__init__``.
 
 The host's start (Python, its modules, LLDB, ``repl_swift``, the Swift set-up) is what a kernel's
 first result waits for (README: Start-up and restart). ``python -m swift_kernel`` therefore spawns
 it first, before it imports the kernel's own modules (0.1 s), with ``EarlyHost.begin``;
 ``host.HostProcess`` takes that process for its first host and talks to it as to any other.
 
-Dependencies: none in the package.
+Dependencies: the package's ``launch_arguments`` (the host starts through ``swift_kernel_launcher``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from typing import ClassVar
 
+from . import launch_arguments
+
 # The host's command line; the connection's file descriptor is appended.
-HOST_COMMAND = [sys.executable, "-m", "swift_kernel.host"]
+HOST_COMMAND = [sys.executable, *launch_arguments("swift_kernel.host")]
 
 # Each kernel's LLDB host (and its Swift process) writes temporary files, LLDB one source file per
 # expression that it never removes, into a folder of that kernel's own: removed at shutdown, and,

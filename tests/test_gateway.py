@@ -62,7 +62,7 @@ def plain_spec() -> dict[str, Any]:
 
 def test_ssh_kernelspec_runs_the_launcher_with_the_plain_kernelspecs_env(plain_spec: dict[str, Any]) -> None:
     spec = register.gateway_kernel_json(plain_spec, "ssh", remote_hosts="node1,node2")
-    assert spec["argv"][:3] == [sys.executable, "-m", "swift_kernel.gateway"]
+    assert spec["argv"][:4] == [sys.executable, "-m", "swift_kernel_launcher", "swift_kernel.gateway"]
     for placeholder in ("{kernel_id}", "{response_address}", "{public_key}", "{port_range}"):
         assert placeholder in spec["argv"]
     proxy = spec["metadata"]["process_proxy"]
@@ -273,7 +273,7 @@ def test_pod_template_is_a_valid_pod(version: str) -> None:
 def test_pod_runs_the_launcher_confined() -> None:
     manifest = render_pod()
     pod, container = manifest["spec"], manifest["spec"]["containers"][0]
-    assert container["command"][1:] == ["-m", "swift_kernel.gateway"]
+    assert container["command"][1:] == ["-m", "swift_kernel_launcher", "swift_kernel.gateway"]
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env["KERNEL_ID"] == KERNEL_ID and env["RESPONSE_ADDRESS"] == "192.0.2.10:8877"
     assert env["PUBLIC_KEY"] == "PUBLICKEY" and env["PORT_RANGE"] == "0..0"
@@ -332,7 +332,7 @@ def test_docker_kernelspec_and_container(tmp_path: Path) -> None:
     environ = gateway_environment(EG_DOCKER_NETWORK="kernels")
     arguments = launch_docker.container_arguments(KERNEL_ID, "192.0.2.10:8877", "PUBLICKEY", "0..0", environ)
     assert arguments["image"] == "registry.example/swift-kernel:1"  # KERNEL_IMAGE, set from image_name
-    assert arguments["command"][1:] == ["-m", "swift_kernel.gateway"]
+    assert arguments["command"][1:] == ["-m", "swift_kernel_launcher", "swift_kernel.gateway"]
     assert arguments["labels"] == {"kernel_id": KERNEL_ID, "component": "kernel", "app": "enterprise-gateway"}
     assert arguments["network"] == "kernels" and arguments["user"] == "1000"
     environment = arguments["environment"]

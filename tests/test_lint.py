@@ -16,8 +16,17 @@ BIN = Path(sys.executable).parent
 @pytest.mark.parametrize(
     "command",
     [
-        [str(BIN / "ruff"), "check", "swift_kernel", "tests", "bench", "deploy", "register.py"],
-        [str(BIN / "mypy"), "swift_kernel"],
+        [
+            str(BIN / "ruff"),
+            "check",
+            "swift_kernel",
+            "swift_kernel_launcher.py",
+            "tests",
+            "bench",
+            "deploy",
+            "register.py",
+        ],
+        [str(BIN / "mypy"), "swift_kernel", "swift_kernel_launcher.py"],
     ],
     ids=["ruff", "mypy"],
 )

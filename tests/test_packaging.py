@@ -32,6 +32,7 @@ def test_wheel_builds_quietly_with_the_logos_and_the_prelude(tmp_path: Path) -> 
     (wheel,) = tmp_path.glob("swift_kernel-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "swift_kernel/swift/prelude.swift" in names
+    assert "swift_kernel_launcher.py" in names  # the kernelspec's argv runs it
     assert {"swift_kernel/resources/logo-32x32.png", "swift_kernel/resources/logo-64x64.png"} <= names
     metadata = next(name for name in names if name.endswith(".dist-info/METADATA"))
     assert "License-Expression: Apache-2.0" in zipfile.ZipFile(wheel).read(metadata).decode()
@@ -42,7 +43,7 @@ def test_setup_leaves_the_kernels_modules_compiled() -> None:
     # start and each LLDB host compiled the kernel's modules again unless `make setup` had (0.1 s).
     # After editing them, `make setup` (which `make test` runs) compiles them again.
     imported = subprocess.run(
-        [sys.executable, "-v", "-c", "import swift_kernel.kernel, swift_kernel.host"],
+        [sys.executable, "-v", "-c", "import swift_kernel.kernel, swift_kernel.host, swift_kernel_launcher"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -53,5 +54,5 @@ def test_setup_leaves_the_kernels_modules_compiled() -> None:
     compiled = [
         line for line in imported.stderr.splitlines() if line.startswith("# code object from") and line.endswith(".py")
     ]
-    ours = [line for line in compiled if f"{REPO / 'swift_kernel'}/" in line]
+    ours = [line for line in compiled if f"{REPO / 'swift_kernel'}/" in line or "swift_kernel_launcher" in line]
     assert not ours, f"compiled at import (run make setup): {ours}"

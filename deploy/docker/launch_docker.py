@@ -2,7 +2,7 @@
 
 Enterprise Gateway runs this (the kernelspec's argv, written by ``register.py --gateway docker``)
 with its own Python, which has the docker SDK. It starts the kernel image (docker/Dockerfile's)
-with the launcher, ``python -m swift_kernel.gateway``, as its command, the gateway's ``KERNEL_*``
+with the launcher, ``python -m swift_kernel_launcher swift_kernel.gateway``, as its command, the gateway's ``KERNEL_*``
 environment, the labels by which the gateway finds the container, no capability, no privilege
 escalation, Docker's default seccomp profile and ASLR kept (README: Running on a cluster).
 ``--dry-run`` prints the container's arguments as JSON instead.
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-LAUNCHER = ["/home/jupyter/swift_kernel/.venv/bin/python", "-m", "swift_kernel.gateway"]
+LAUNCHER = ["/home/jupyter/swift_kernel/.venv/bin/python", "-m", "swift_kernel_launcher", "swift_kernel.gateway"]
 
 
 def container_arguments(

@@ -3,7 +3,7 @@
 Enterprise Gateway runs this (the kernelspec's argv, written by ``register.py --gateway
 kubernetes``) with its own Python, which has jinja2, PyYAML and the kubernetes client. It renders
 ``kernel-pod.yaml.j2`` from this folder with the gateway's ``KERNEL_*`` environment and the
-launcher arguments, and creates the pod; the pod runs ``python -m swift_kernel.gateway``, which
+launcher arguments, and creates the pod; the pod runs ``python -m swift_kernel_launcher swift_kernel.gateway``, which
 sends the kernel's connection info back to the gateway. ``--dry-run`` prints the manifest instead.
 """
 

@@ -52,7 +52,7 @@ def kernel_processes_below(server: Server) -> KernelProcesses:
 
     def find(kernel_id: str) -> list[psutil.Process]:
         below = process_tree(server.process.pid)[1:]
-        kernels = [p for p in below if re.search(r"-m swift_kernel(\s|$)", " ".join(p.cmdline()))]
+        kernels = [p for p in below if re.search(r"-m swift_kernel_launcher -f ", " ".join(p.cmdline()))]
         return [q for p in kernels for q in process_tree(p.pid)]
 
     return find
