@@ -43,7 +43,8 @@ class LazySourceKitLSP:
         self._lock = threading.Lock()
         self._begun = False
         self._closed = False
-        # Python's thread switch interval as it was before the import, put back when it is done.
+        # Python's thread switch interval as it was before the import (read again when ``begin``
+        # starts it), put back when it is done.
         self._switch_interval = sys.getswitchinterval()
 
     def begin(self) -> None:
