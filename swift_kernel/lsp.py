@@ -657,6 +657,12 @@ _DIRECTORY_PREFIX = "swift-kernel-lsp-"
 # How much nicer than the kernel sourcekit-lsp runs (nice -n).
 _NICENESS = 10
 
+# sourcekit-lsp rereads a changed compile command in the background; this request (an extension
+# it enables through the experimental feature below) answers once that is done. A server without
+# the feature ignores the option and answers the request with an error, which waits for nothing.
+_SYNCHRONIZE = "workspace/synchronize"
+_INITIALIZATION_OPTIONS = {"experimentalFeatures": ["synchronize-for-build-system-updates"]}
+
 
 def _nice_session(pid: int, niceness: int) -> None:
     """Give the session ``pid`` leads the nice value ``niceness`` (nothing without autogroup scheduling).
@@ -813,6 +819,8 @@ class SourceKitLSP:
         self._background: set[asyncio.Task[Any]] = set()
         self._warming: asyncio.Task[None] | None = None
         self._warm_up_asked = False
+        # The reread of a changed compile command (``set_compiler_arguments``), which requests wait for.
+        self._reloading: asyncio.Task[None] | None = None
 
     # ----- called from the kernel's loop --------------------------------------------------
 
@@ -890,7 +898,7 @@ class SourceKitLSP:
             self._compiler_arguments = list(arguments)
             if self._loop is None or self._closed:
                 return  # the first request writes the compile command with them
-            asyncio.run_coroutine_threadsafe(self._reload_compile_command(), self._loop)
+            self._loop.call_soon_threadsafe(self._begin_reload)
 
     def _warming_up(self) -> bool:
         """Say whether the warm-up ``start`` began is still under way, or not yet created on the LSP
@@ -990,8 +998,13 @@ class SourceKitLSP:
         ]
         (self._directory / "compile_commands.json").write_text(json.dumps(command, indent=1))
 
+    def _begin_reload(self) -> None:
+        """Start ``_reload_compile_command`` (on the LSP loop, before any request asked after it)."""
+        if not self._closed:
+            self._reloading = self._spawn(self._reload_compile_command())
+
     async def _reload_compile_command(self) -> None:
-        """Rewrite the compile command and make the running server use it."""
+        """Rewrite the compile command, make the running server use it, and wait until it does."""
         self._write_compile_command()
         session = self._session
         if session is not None and not session.ended:
@@ -1005,6 +1018,10 @@ class SourceKitLSP:
                 if session.texts.pop(source.as_uri(), None) is not None:
                     document = lsp.TextDocumentIdentifier(uri=source.as_uri())
                     session.client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=document))
+            # The reread happens in the background: a request sent before it is done is answered
+            # with the old arguments (a module on a new -I folder not found).
+            deadline = asyncio.get_running_loop().time() + self.first_deadline
+            await self._request(session, _SYNCHRONIZE, {"buildServerUpdates": True}, deadline, raw=True)
 
     def _begin_warm_up(self) -> None:
         """Create the warm-up task on the LSP loop (before any request: call_soon keeps the order)."""
@@ -1138,7 +1155,14 @@ class SourceKitLSP:
         return self.warm_deadline if warm else self.first_deadline
 
     async def _session_by(self, deadline: float) -> _Session | None:
-        """Return the running session, starting one if needed, or None if none is ready by ``deadline``."""
+        """Return the running session, starting one if needed, or None if none is ready by ``deadline``.
+
+        A reread of the compile command under way (``set_compiler_arguments``) is waited for first.
+        """
+        reloading = self._reloading
+        if reloading is not None and not reloading.done():
+            remaining = deadline - asyncio.get_running_loop().time()
+            await asyncio.wait({reloading}, timeout=max(0.0, remaining))
         session = self._session
         if session is not None and not session.ended:
             return session
@@ -1236,6 +1260,7 @@ class SourceKitLSP:
         )
         return lsp.InitializeParams(
             capabilities=capabilities,
+            initialization_options=_INITIALIZATION_OPTIONS,
             process_id=os.getpid(),
             root_uri=self._directory.as_uri(),
             workspace_folders=[lsp.WorkspaceFolder(uri=self._directory.as_uri(), name="notebook")],
@@ -1317,11 +1342,12 @@ class SourceKitLSP:
 
         self._spawn(watch())
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` in the background, keeping a reference until it ends."""
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``work`` in the background, keeping a reference until it ends; return its task."""
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     def _on_exit(self, client: _Client, returncode: int | None) -> None:
         """Restart sourcekit-lsp in the background after it exits (pygls calls this on the LSP loop)."""

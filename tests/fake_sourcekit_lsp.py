@@ -12,11 +12,19 @@ under the cursor. MODE changes that:
   (it creates MARKER first, so the restarted server behaves normally).
 - ``slow-first``: takes 2 s over the first completion, its event loop blocked, as sourcekit-lsp
   loading the standard library and Foundation for the kernel's warm-up.
+- ``slow-reload``: rereads compile_commands.json 0.3 s after it is told the file changed, as
+  sourcekit-lsp's build system does in the background. ``workspace/synchronize`` with
+  ``buildServerUpdates`` answers once that is done.
+
+In every mode completion also offers the names of the compile command's ``-I`` folders as read
+last: what the server would know of the modules found through them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import os
 import re
 import sys
@@ -32,6 +40,43 @@ WORD = re.compile(r"[A-Za-z_]\w*")
 
 server = LanguageServer("fake-sourcekit-lsp", "0")
 answered = 0
+# The arguments of the compile command as last read, and the reread still to come.
+arguments_read: list[str] = []
+reloading: asyncio.Task[None] | None = None
+
+
+def _read_arguments() -> None:
+    commands = Path.cwd() / "compile_commands.json"
+    arguments_read[:] = json.loads(commands.read_text())[0]["arguments"] if commands.exists() else []
+
+
+@server.feature(lsp.INITIALIZED)
+def initialized(params: lsp.InitializedParams) -> None:
+    """Read the compile command, as a server does when it opens the workspace."""
+    _read_arguments()
+
+
+@server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+async def files_changed(params: lsp.DidChangeWatchedFilesParams) -> None:
+    """Read the compile command again, at once or (``slow-reload``) 0.3 s later."""
+    global reloading  # noqa: PLW0603 - one task in a one-file fake
+    if MODE != "slow-reload":
+        _read_arguments()
+        return
+
+    async def later() -> None:
+        await asyncio.sleep(0.3)
+        _read_arguments()
+
+    reloading = asyncio.get_running_loop().create_task(later())
+
+
+@server.feature("workspace/synchronize")
+async def synchronize(*arguments: object) -> dict[str, object]:
+    """Answer once the build settings' updates asked for are done (pygls passes a custom method the server first)."""
+    if reloading is not None and getattr(arguments[-1], "buildServerUpdates", False):
+        await reloading
+    return {}
 
 
 async def _forever() -> None:
@@ -76,7 +121,8 @@ async def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
     )
     items = []
     seen = set()
-    for number, text in enumerate(document.lines):
+    searched = [Path(folder).name for flag, folder in itertools.pairwise(arguments_read) if flag == "-I"]
+    for number, text in [*enumerate(document.lines), (-1, " ".join(searched))]:
         for word in WORD.findall(text):
             if word.startswith(typed) and word != typed and word not in seen:
                 seen.add(word)

@@ -399,6 +399,22 @@ def test_a_completion_during_the_warm_up_waits_for_it_and_is_answered(clients: l
     assert asyncio.run(run()).matches == ["alpha"]
 
 
+def test_a_request_right_after_new_compiler_arguments_is_answered_with_them(
+    clients: list[SourceKitLSP], tmp_path: Path
+) -> None:
+    """%install's -I folders: sourcekit-lsp rereads the compile command in the background, so the
+    client waits for that (``workspace/synchronize``) before its next request."""
+    client = _client("slow-reload")
+    clients.append(client)
+
+    async def run() -> tuple[list[str], list[str]]:
+        before = (await client.complete([], "Marker", 6)).matches
+        client.set_compiler_arguments(["-I", str(tmp_path / "MarkerModules")])
+        return before, (await client.complete([], "Marker", 6)).matches
+
+    assert asyncio.run(run()) == ([], ["MarkerModules"])
+
+
 def test_client_process_is_in_its_own_group_and_close_cleans_up(clients: list[SourceKitLSP]) -> None:
     client = _client()
     clients.append(client)
