@@ -23,7 +23,11 @@ ENTRY_POINTS = ("swift_kernel.host", "swift_kernel.gateway")
 
 def main() -> None:
     """Take the working directory off ``sys.path``, then run the entry point as ``python -m`` would."""
-    if sys.path and sys.path[0] in ("", os.getcwd()):
+    try:
+        here: str | None = os.getcwd()
+    except OSError:  # the folder was removed: python -m then put nothing on the path for it
+        here = None
+    if sys.path and sys.path[0] in ("", here):
         del sys.path[0]
     module = "swift_kernel"
     if len(sys.argv) > 1 and sys.argv[1] in ENTRY_POINTS:

@@ -8,6 +8,7 @@ a folder that holds Python files named like modules the kernel imports, each fai
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -90,5 +91,16 @@ def test_the_gateway_launcher_starts_among_lookalike_modules(tmp_path: Path) -> 
     folder = notebook_folder(tmp_path)
     command = [sys.executable, *launch_arguments("swift_kernel.gateway", "--help")]
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "--response-address" in done.stdout
+
+
+def test_the_launcher_starts_in_a_folder_removed_since(tmp_path: Path) -> None:
+    # A server started in a folder deleted since: os.getcwd() fails, and python -m adds nothing.
+    folder = tmp_path / "removed"
+    folder.mkdir()
+    command = [sys.executable, *launch_arguments("swift_kernel.gateway", "--help")]
+    script = f"cd {shlex.quote(str(folder))} && rmdir {shlex.quote(str(folder))} && exec {shlex.join(command)}"
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "--response-address" in done.stdout
