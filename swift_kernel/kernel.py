@@ -249,6 +249,15 @@ class SwiftKernel(Kernel):
         "yet: they go to the cell's stderr before its idle status, which is when frontends stop listening "
         "to it. The reply itself never waits for warnings. Warnings that come later still go out.",
     )
+    warnings_start_wait = Float(
+        2.0,
+        config=True,
+        help="Seconds at most the first cell that replies while sourcekit-lsp is still starting (in the first "
+        "second or so after the kernel's start) stays busy for its warnings, instead of warnings_wait. Its check "
+        "comes after that start; without this wait, the first cells of a notebook run at once after a start "
+        "(Restart Kernel and Run All Cells) got their warnings after their idle status, where JupyterLab does "
+        "not show them, and each waited warnings_wait in vain. The cells after it are checked as usual.",
+    )
     # ipykernel sleeps 0.5 ms before every execute reply, for Python prints still on their way; this
     # kernel's output is published before its reply is sent (issue 18: the trivial cell's round trip).
     _execute_sleep = Float(0.0)
@@ -342,6 +351,8 @@ class SwiftKernel(Kernel):
         self.successful_cells: list[str] = []
         # The last cell's warnings, still asked of sourcekit-lsp when its reply went out (see _answering).
         self._warnings_pending: CellWarnings | None = None
+        # Whether a cell has waited for its warnings while sourcekit-lsp was starting (once a kernel).
+        self._start_wait_taken = False
         self._cells_launch = 1
         # Whether the output said that LLDB passed host_memory_warning (again after a %reset).
         self._host_memory_warned = False
@@ -498,9 +509,16 @@ class SwiftKernel(Kernel):
                 # Replied: the cell's warnings still on their way get a little time before its idle status.
                 pending, self._warnings_pending = self._warnings_pending, None
                 if pending is not None:
-                    await pending.settle(self.warnings_wait)
+                    await pending.settle(self._warnings_wait_now())
 
         return answer
+
+    def _warnings_wait_now(self) -> float:
+        """Return how long a cell that has replied waits for its warnings (``warnings_start_wait``, above)."""
+        if not self._start_wait_taken and self.code_intelligence.warming_up:
+            self._start_wait_taken = True
+            return max(self.warnings_wait, self.warnings_start_wait)
+        return self.warnings_wait
 
     def _refuse_request(self, stream: Any, ident: Any, parent: dict[str, Any], msg_type: str, error: CellError) -> None:
         """Send the error reply to a request that could not be carried out (see _answering)."""

@@ -143,6 +143,13 @@ class LazySourceKitLSP:
             self._ready.result().close()
 
     @property
+    def warming_up(self) -> bool:
+        """As ``SourceKitLSP.warming_up``; also true while a client made to start at once is still being made."""
+        if not self._ready.done():
+            return self.start_at_once and self._begun and not self._closed
+        return self._ready.exception() is None and self._ready.result().warming_up
+
+    @property
     def pid(self) -> int | None:
         """As ``SourceKitLSP.pid``: None until the client is made."""
         if self._ready.done() and self._ready.exception() is None:

@@ -69,6 +69,26 @@ def test_an_interrupt_during_start_up_is_answered(kernel: SwiftKernel) -> None:
     assert replies[0]["content"]["status"] == "ok"
 
 
+def test_only_the_first_cell_after_a_start_waits_longer_for_its_warnings(kernel: SwiftKernel) -> None:
+    """While sourcekit-lsp starts, one cell waits for its warnings (``warnings_start_wait``); the others as usual."""
+
+    class Starting:  # a stand-in for the code intelligence, as it is while sourcekit-lsp warms up
+        warming_up = True
+
+    kernel.code_intelligence = Starting()  # type: ignore[assignment]
+    kernel.warnings_wait, kernel.warnings_start_wait = 0.05, 2.0
+    assert [kernel._warnings_wait_now() for _ in range(3)] == [2.0, 0.05, 0.05]
+
+
+def test_no_cell_waits_longer_for_its_warnings_once_sourcekit_lsp_has_started(kernel: SwiftKernel) -> None:
+    class Started:
+        warming_up = False
+
+    kernel.code_intelligence = Started()  # type: ignore[assignment]
+    kernel.warnings_wait, kernel.warnings_start_wait = 0.05, 2.0
+    assert [kernel._warnings_wait_now() for _ in range(2)] == [0.05, 0.05]
+
+
 def test_a_cell_timeout_past_thirty_days_is_refused_at_start() -> None:
     # Python's timers cannot wait that long: the limit used to be silently no limit at all.
     with pytest.raises(TraitError, match="30 days"):

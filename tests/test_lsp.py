@@ -415,6 +415,15 @@ def test_a_request_right_after_new_compiler_arguments_is_answered_with_them(
     assert asyncio.run(run()) == ([], ["MarkerModules"])
 
 
+def test_the_client_is_warming_up_from_its_start_until_the_warm_up_is_answered(clients: list[SourceKitLSP]) -> None:
+    client = _client("slow-first")  # 2 s over the warm-up's completion
+    clients.append(client)
+    assert not client.warming_up, "nothing started yet"
+    client.start()
+    assert client.warming_up
+    until(lambda: not client.warming_up, 60, "the warm-up never ended")
+
+
 def test_client_process_is_in_its_own_group_and_close_cleans_up(clients: list[SourceKitLSP]) -> None:
     client = _client()
     clients.append(client)

@@ -435,6 +435,41 @@ def test_closing_the_code_intelligence_while_it_is_made_does_not_wait_and_makes_
     assert sys.getswitchinterval() == before
 
 
+def test_the_code_intelligence_is_warming_up_while_made_to_start_and_then_as_its_client_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = threading.Event()
+
+    class Client:  # a stand-in for lsp.SourceKitLSP, made when the test says
+        warming_up = True
+
+        def __init__(self, executable: str, *, log: logging.Logger) -> None:
+            assert made.wait(10)
+
+        def start(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(lsp, "SourceKitLSP", Client)
+    lazy = LazySourceKitLSP("sourcekit-lsp", start=True, log=logging.getLogger("test"))
+    assert not lazy.warming_up, "nothing begun"
+    lazy.begin()
+    assert lazy.warming_up, "being made, to start at once"
+    made.set()
+    until(lazy._ready.done, 10, "the client was never made")
+    assert lazy.warming_up
+    Client.warming_up = False
+    assert not lazy.warming_up
+    lazy.close()
+    # One made on the first request (start_code_intelligence=False) has no warm-up to wait for.
+    on_request = LazySourceKitLSP("sourcekit-lsp", start=False, log=logging.getLogger("test"))
+    on_request.begin()
+    assert not on_request.warming_up
+    on_request.close()
+
+
 # ----- the end of a kernel: a restart waits for it -------------------------------------------------
 
 

@@ -152,6 +152,31 @@ def test_the_reply_does_not_wait_for_warnings_the_idle_status_does(fresh_kernel:
     assert "warning: after the reply" in rest[0]["content"]["text"]
 
 
+def test_the_first_cell_after_a_start_gets_its_warnings_before_its_idle_status() -> None:
+    """Restart Kernel and Run All Cells: the first cells' checks came after sourcekit-lsp's start, and
+    each cell's warnings after its idle status, where JupyterLab no longer shows them (12 quick cells
+    in a row, none shown). The first cell now waits for its check (``warnings_start_wait``)."""
+    km = KernelManager(kernel_name="swift")
+    # Generous, so that a busy machine's slow start does not count; the default is 2 s.
+    km.start_kernel(extra_arguments=["--SwiftKernel.warnings_start_wait=60"])
+    kc = km.client()
+    kc.start_channels()
+    try:
+        msg_id = kc.execute('#warning("first")\n40 + 2')  # at once: no kernel_info, no warm-up cell
+        before_idle: list[dict[str, object]] = []
+        while True:
+            msg = kc.get_iopub_msg(timeout=90)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            before_idle.append(msg)
+        streams = [m["content"]["text"] for m in before_idle if m["msg_type"] == "stream"]  # type: ignore[index]
+        assert any("warning: first" in text for text in streams), before_idle
+    finally:
+        stop_kernel(km, kc)
+
+
 def test_without_sourcekit_lsp_cells_run_without_warnings(fresh_kernel: Callable[..., KernelPair]) -> None:
     km, kc = fresh_kernel()
     for server in sourcekit_lsp(kernel_pid(km)):
