@@ -47,17 +47,6 @@ class SwiftKernelTests(jupyter_kernel_test.KernelTests):
     # The kernel sends no pager payloads (help is %help, printed): this check does not apply.
     test_pager = None  # type: ignore[assignment]
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        """Start the kernel, and run one cell to its idle status before the checks.
-
-        jupyter_kernel_test allows 0.1 s between a cell's reply and its idle status. The first cell
-        after a start may take longer: it waits for its warnings while sourcekit-lsp is still
-        starting (``warnings_start_wait``, README: Warnings), which the protocol allows.
-        """
-        super().setUpClass()
-        cls.kc.execute_interactive("()", timeout=90)
-
     complete_code_samples = ["let x = 1", 'print("a{")', "func f() {\n}"]  # noqa: RUF012 - as above
     incomplete_code_samples = ["func f() {", "let x = 1 +"]  # noqa: RUF012 - as above
     invalid_code_samples = ["}"]  # noqa: RUF012 - as above
