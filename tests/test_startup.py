@@ -57,9 +57,9 @@ SHUT_GATE_WAIT = 30.0
 
 @contextmanager
 def gated_kernel(
-    tmp_path: Path, module: str = "ipykernel", **manager_options: Any
+    tmp_path: Path, module: str = "ipykernel", arguments: tuple[str, ...] = (), **manager_options: Any
 ) -> Iterator[tuple[BlockingKernelClient, Path]]:
-    """Start the installed `swift` kernel with ``module``'s import held; yield its client and the gate file."""
+    """Start the `swift` kernel (``arguments`` added) with ``module``'s import held; yield its client and the gate."""
     gate = tmp_path / "gate-open"
     site = tmp_path / "gate-site"
     site.mkdir()
@@ -68,7 +68,7 @@ def gated_kernel(
     env = dict(os.environ, PYTHONPATH=python_path)
     env.update(SWIFT_KERNEL_TEST_IMPORT_GATE=str(gate), SWIFT_KERNEL_TEST_GATED_MODULE=module)
     km = KernelManager(kernel_name="swift", **manager_options)
-    km.start_kernel(env=env)
+    km.start_kernel(env=env, extra_arguments=list(arguments))
     kc = km.client()
     kc.start_channels()
     try:

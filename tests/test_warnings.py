@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -23,6 +24,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
 from .conftest import KernelPair, descendants, kernel_pid, start_kernel, stop_kernel
+from .test_startup import gated_kernel
 from .utils import count_of, execute, flush_channels, ok, single_error, until, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
@@ -152,29 +154,30 @@ def test_the_reply_does_not_wait_for_warnings_the_idle_status_does(fresh_kernel:
     assert "warning: after the reply" in rest[0]["content"]["text"]
 
 
-def test_the_first_cell_after_a_start_gets_its_warnings_before_its_idle_status() -> None:
-    """Restart Kernel and Run All Cells: the first cells' checks came after sourcekit-lsp's start, and
-    each cell's warnings after its idle status, where JupyterLab no longer shows them (12 quick cells
-    in a row, none shown). The first cell now waits for its check (``warnings_start_wait``)."""
-    km = KernelManager(kernel_name="swift")
-    # Generous, so that a busy machine's slow start does not count; the default is 2 s.
-    km.start_kernel(extra_arguments=["--SwiftKernel.warnings_start_wait=60"])
-    kc = km.client()
-    kc.start_channels()
-    try:
-        msg_id = kc.execute('#warning("first")\n40 + 2')  # at once: no kernel_info, no warm-up cell
-        before_idle: list[dict[str, object]] = []
-        while True:
-            msg = kc.get_iopub_msg(timeout=90)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                break
-            before_idle.append(msg)
-        streams = [m["content"]["text"] for m in before_idle if m["msg_type"] == "stream"]  # type: ignore[index]
-        assert any("warning: first" in text for text in streams), before_idle
-    finally:
-        stop_kernel(km, kc)
+def test_the_first_cell_while_sourcekit_lsp_starts_can_wait_for_its_warnings(tmp_path: Path) -> None:
+    """``warnings_start_wait``: the first cell that replies while sourcekit-lsp is still starting
+    waits that long for its warnings (Restart Kernel and Run All Cells: its check comes after that
+    start, and would come after the cell's idle status). Here sourcekit-lsp cannot start until the
+    test lets the code intelligence's import (lsprotocol) go on."""
+    with gated_kernel(tmp_path, "lsprotocol", ("--SwiftKernel.warnings_start_wait=60",)) as (kc, gate):
+        msg_id = kc.execute('#warning("first")\n40 + 2')
+        reply = kc.get_shell_msg(timeout=60)  # the reply waits for nothing
+        assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "ok", reply
+        waiting = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                waiting.append(kc.get_iopub_msg(timeout=1))
+        assert not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in waiting), (
+            "the cell ended before sourcekit-lsp could start"
+        )
+        gate.touch()
+        after: list[dict[str, Any]] = []
+        while not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in after):
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                after.append(msg)
+        streams = [m["content"]["text"] for m in after if m["msg_type"] == "stream"]
+        assert any("warning: first" in text for text in streams), after
 
 
 def test_without_sourcekit_lsp_cells_run_without_warnings(fresh_kernel: Callable[..., KernelPair]) -> None:
