@@ -53,14 +53,36 @@ def test_a_kernel_started_among_lookalike_modules_runs_cells_in_that_folder(
     assert run.stream().strip() == str(folder)
 
 
+def last_lines(path: Path, count: int = 20) -> str:
+    """The last ``count`` lines of ``path`` (a log), or a note that it is missing."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-count:]) if path.exists() else f"(no {path.name})"
+
+
+def threads_of(pid: int) -> str:
+    """Each thread of ``pid``: its name, state and what it waits in (for a process that does not end)."""
+    described = []
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        try:
+            name = (task / "comm").read_text().strip()
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            described.append(f"{task.name} {name} {state} {(task / 'wchan').read_text().strip()}")
+        except OSError:
+            continue
+    return "; ".join(described)
+
+
 def test_the_kernel_started_without_the_loader_path_runs_again_through_the_launcher(tmp_path: Path) -> None:
     # Outside the kernelspec the kernel sets LD_LIBRARY_PATH and runs itself again (toolchain.ensure_loader_path).
     folder = notebook_folder(tmp_path)
     connection_file = tmp_path / "connection.json"
     write_connection_file(str(connection_file), ip="127.0.0.1")
     env = {key: value for key, value in os.environ.items() if key != "LD_LIBRARY_PATH"}
+    # A debug log and stderr in files: what it did, should it not end (a pipe nobody reads could block it).
+    log, stderr = tmp_path / "kernel.log", tmp_path / "stderr.txt"
+    env["SWIFT_KERNEL_LOG"] = str(log)
     command = [sys.executable, *launch_arguments(None, "-f", str(connection_file))]
-    process = psutil.Popen(command, cwd=folder, env=env, stderr=subprocess.PIPE, text=True)
+    with stderr.open("w") as stderr_file:
+        process = psutil.Popen(command, cwd=folder, env=env, stderr=stderr_file)
     kc = BlockingKernelClient(connection_file=str(connection_file))
     kc.load_connection_file()
     kc.start_channels()
@@ -74,17 +96,23 @@ def test_the_kernel_started_without_the_loader_path_runs_again_through_the_launc
         assert all(str(d) in loader_path for d in find_toolchain().library_dirs), loader_path
         children = process.children(recursive=True)
         kc.shutdown()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except psutil.TimeoutExpired:
+            pytest.fail(
+                f"the kernel had not ended 30 s after its shutdown request; threads: {threads_of(process.pid)}\n"
+                f"log:\n{last_lines(log)}\nstderr:\n{last_lines(stderr)}"
+            )
     finally:
         kc.stop_channels()
         if process.is_running():
             process.kill()
-        stderr = process.communicate()[1]
+            process.wait(timeout=30)
     _, alive = psutil.wait_procs(children, timeout=10)
     for left in alive:
         left.kill()
     assert not alive, f"left running: {alive}"
-    assert process.returncode == 0, stderr
+    assert process.returncode == 0, last_lines(stderr)
 
 
 def test_the_gateway_launcher_starts_among_lookalike_modules(tmp_path: Path) -> None:
