@@ -167,7 +167,8 @@ def test_the_first_cell_while_sourcekit_lsp_starts_can_wait_for_its_warnings(tmp
         with contextlib.suppress(queue.Empty):
             while True:
                 waiting.append(kc.get_iopub_msg(timeout=1))
-        assert not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in waiting), (
+        mine = [m for m in waiting if m["parent_header"].get("msg_id") == msg_id]
+        assert not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in mine), (
             "the cell ended before sourcekit-lsp could start"
         )
         gate.touch()
