@@ -841,7 +841,7 @@ class SourceKitLSP:
         cursor_pos = max(0, min(cursor_pos, len(code)))
         if _on_directive_line(code, cursor_pos):
             return Completion.empty(cursor_pos)
-        answer = await self._ask(self._complete_after_warm_up(list(cells), code, cursor_pos), self._warming_up())
+        answer = await self._ask(self._complete_after_warm_up(list(cells), code, cursor_pos), self.warming_up)
         if answer is None:
             return Completion.empty(cursor_pos)
         return completion_from_items(answer.items, code, cursor_pos, answer.cell_line)
@@ -900,16 +900,12 @@ class SourceKitLSP:
                 return  # the first request writes the compile command with them
             self._loop.call_soon_threadsafe(self._begin_reload)
 
-    def _warming_up(self) -> bool:
-        """Say whether the warm-up ``start`` began is still under way, or not yet created on the LSP
+    @property
+    def warming_up(self) -> bool:
+        """Whether the warm-up ``start`` began is still under way, or not yet created on the LSP
         thread (read from the kernel's loop: a flag, then the task's state)."""
         warming = self._warming
         return self._warm_up_asked and (warming is None or not warming.done())
-
-    @property
-    def warming_up(self) -> bool:
-        """Whether the warm-up ``start`` began is still under way: a check asked now waits for it."""
-        return self._warming_up()
 
     async def _ask(self, work: Coroutine[Any, Any, _T], after_warm_up: bool = False) -> _T | None:
         """Run ``work`` on the LSP thread and await it from the kernel's loop, None on any failure."""
