@@ -56,6 +56,11 @@ def sourcekit_lsp(km_pid: int) -> list[psutil.Process]:
     return [p for p in descendants(km_pid) if p.name() == "sourcekit-lsp" and p.status() != psutil.STATUS_ZOMBIE]
 
 
+def is_idle(msg: dict[str, Any]) -> bool:
+    """Whether ``msg`` is an idle status (the end of the request it answers)."""
+    return bool(msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle")
+
+
 def late_stream(kc: BlockingKernelClient, msg_id: str, timeout: float) -> str:
     """Return the first stream text for ``msg_id`` that iopub carries within ``timeout`` s ("" if none)."""
     deadline = time.monotonic() + timeout
@@ -143,10 +148,10 @@ def test_the_reply_does_not_wait_for_warnings_the_idle_status_does(fresh_kernel:
                 seen.append(kc.get_iopub_msg(timeout=1))
         mine = [m for m in seen if m["parent_header"].get("msg_id") == msg_id]
         assert any(m["msg_type"] == "execute_result" for m in mine), mine
-        assert not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in mine)
+        assert not any(is_idle(m) for m in mine)
     # Once sourcekit-lsp answers: the warning on the cell's stderr, then its idle status.
     rest = []
-    while not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in rest):
+    while not any(is_idle(m) for m in rest):
         msg = kc.get_iopub_msg(timeout=30)
         if msg["parent_header"].get("msg_id") == msg_id:
             rest.append(msg)
@@ -168,12 +173,10 @@ def test_the_first_cell_while_sourcekit_lsp_starts_can_wait_for_its_warnings(tmp
             while True:
                 waiting.append(kc.get_iopub_msg(timeout=1))
         mine = [m for m in waiting if m["parent_header"].get("msg_id") == msg_id]
-        assert not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in mine), (
-            "the cell ended before sourcekit-lsp could start"
-        )
+        assert not any(is_idle(m) for m in mine), "the cell ended before sourcekit-lsp could start"
         gate.touch()
         after: list[dict[str, Any]] = []
-        while not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in after):
+        while not any(is_idle(m) for m in after):
             msg = kc.get_iopub_msg(timeout=60)
             if msg["parent_header"].get("msg_id") == msg_id:
                 after.append(msg)
