@@ -73,9 +73,14 @@ def start_kernel(name: str = "swift", **kwargs: object) -> KernelPair:
     """
     _require_kernelspec(name)
     km, kc = start_new_kernel(kernel_name=name, startup_timeout=60, **kwargs)
-    # The Swift process starts in the background; wait for it so timings in tests mean what they say.
-    warm_up = execute(kc, "()")
-    assert warm_up.status == "ok", warm_up.content
+    try:
+        # The Swift process starts in the background; wait for it so timings in tests mean what they say.
+        warm_up = execute(kc, "()")
+        assert warm_up.status == "ok", warm_up.content
+    except BaseException:
+        # Not left running, nor its connection file left in the temp folder, by a failed start.
+        stop_kernel(km, kc)
+        raise
     return km, kc
 
 
