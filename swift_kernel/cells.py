@@ -335,7 +335,9 @@ _UNSAFE_RUNGS = ("signal outside a safe point", "async interrupt outside a safe 
 
 
 def _unblock_sigint() -> None:
-    """Unblock SIGINT in a child process before it execs (see run_subprocess)."""
+    """Let SIGINT reach a child process before it execs (see run_subprocess): unblocked, and its default
+    action, where a parent that ignores it (one started in the background by a shell) passes that on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
@@ -873,7 +875,7 @@ class CellController:
             start_new_session=True,  # its own group: an interrupt signals all it started, not us
             # The kernel blocks SIGINT in every thread and children inherit that mask; undo it so
             # the command can be interrupted.
-            preexec_fn=_unblock_sigint,  # noqa: PLW1509 - only a signal-mask syscall runs in the child
+            preexec_fn=_unblock_sigint,  # noqa: PLW1509 - only two signal syscalls run in the child
         )
         readers = [
             threading.Thread(target=_stream_pipe, args=(pipe, name, on_output), daemon=True)

@@ -691,7 +691,19 @@ def test_one_thread_watches_standard_input_for_every_cell(rig: Rig) -> None:
     assert len(set(watchers)) == 1, watchers
 
 
-def test_an_interrupted_subprocess_is_stopped_and_recorded(rig: Rig) -> None:
+@pytest.mark.parametrize("parent", ["default", "ignoring SIGINT"])
+def test_an_interrupted_subprocess_is_stopped_and_recorded(rig: Rig, parent: str) -> None:
+    # A process a shell started in the background ignores SIGINT, and its children inherit that.
+    before = signal.getsignal(signal.SIGINT)
+    if parent == "ignoring SIGINT":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        interrupt_a_subprocess(rig)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def interrupt_a_subprocess(rig: Rig) -> None:
     cell = rig.controller.expect_cell()
     statuses: list[int | None] = []
     thread = threading.Thread(
