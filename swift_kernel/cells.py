@@ -745,7 +745,14 @@ class CellController:
                 # It went out already (the code ran on after it): read the message from there.
                 report = self._pump.tail("stderr")
             return ExecutionResult(
-                error=diagnostics.runtime_error(stop.reason, stop.description, report, stop.frames, self._sources)
+                error=diagnostics.runtime_error(
+                    stop.reason,
+                    stop.description,
+                    report,
+                    stop.frames,
+                    self._sources,
+                    in_other_thread=stop.in_other_thread,
+                )
             )
         if outcome.thrown is not None and record is None:
             thrown = outcome.thrown

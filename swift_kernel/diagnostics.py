@@ -402,12 +402,24 @@ def frame_lines(frames: list[Frame] | tuple[Frame, ...], sources: Mapping[str, s
     return lines
 
 
+# Said of a crash in a thread other than the cell's own (``messages.Stop.in_other_thread``).
+_OTHER_THREAD_NOTES = {
+    "thread": "in another thread: it is stopped for good, and the cell was stopped with it",
+    "task": (
+        "in a task: its thread is stopped for good, so async code has one thread fewer from now on (with "
+        "none left, await waits for ever: restart the kernel then), and the cell was stopped with it"
+    ),
+}
+
+
 def runtime_error(
     reason: str,
     stop_description: str,
     report: str,
     frames: list[Frame] | tuple[Frame, ...],
     sources: Mapping[str, str | None] | None = None,
+    *,
+    in_other_thread: str = "",
 ) -> CellError:
     """Describe a crash: ename names the failure, evalue is the runtime's message, frames the traceback.
 
@@ -415,7 +427,8 @@ def runtime_error(
     the crashed thread's stop description (``Swift runtime failure: arithmetic overflow``) and
     ``report`` the Swift runtime's report of the fatal error (``Fatal error: ...``) when the crash
     went through it (see ``reported_by_runtime``), else empty. ``sources`` gives the frames their
-    source lines (``frame_lines``).
+    source lines (``frame_lines``). ``in_other_thread``: the crash was in a thread other than the
+    cell's, which the kernel holds for good ("thread" or "task": ``messages.Stop``).
     """
     fatal = re.findall(_FATAL, report)
     signal_match = re.search(r"signal (SIG[A-Z]+)(?::\s*(.*))?", reason)
@@ -435,6 +448,8 @@ def runtime_error(
             evalue = f"{evalue} (stack overflow: {frames[0].function} calls itself without end)"
     else:
         ename, evalue = "RuntimeError", reason or stop_description or "the Swift code stopped unexpectedly"
+    if in_other_thread:
+        evalue += f" ({_OTHER_THREAD_NOTES[in_other_thread]})"
     return CellError(ename, evalue, [f"{ename}: {evalue}", *frame_lines(frames, sources or {})])
 
 
@@ -454,6 +469,9 @@ def cell_frames(frames: list[Frame], limit: int = 20) -> list[Frame]:
         if frame.function == "main" and frame.file and frame.file.startswith("<"):
             # The REPL wraps each cell's top-level code in `main`; show it as the cell itself.
             shown = Frame("top-level code", frame.file, frame.line, frame.column)
+        elif frame.function.endswith(" in ") and file.startswith("<"):
+            # A closure written in a cell's top-level code: LLDB names nothing it is in.
+            shown = Frame(f"{frame.function}top-level code", frame.file, frame.line, frame.column)
         if kept and kept[-1] == shown:
             repeats += 1
             continue

@@ -371,6 +371,11 @@ def _hold_point(thread: Any, module: str, breakpoint: Any) -> str | None:
     return None
 
 
+def _runs_a_task(thread: Any) -> bool:
+    """Say whether ``thread`` runs a task: LLDB names its frames after the async functions it resumed."""
+    return any(_ASYNC_FRAME in (frame.GetFunctionName() or "") for frame in _first_frames(thread, 8))
+
+
 def _frames(thread: Any) -> list[Frame]:
     frames = []
     last = None
@@ -554,12 +559,16 @@ class ResultChannel:
 # The frontend's debug request and the callable that answers it (a body, or an error text).
 DebugCall = tuple[Debug, Callable[[dict[str, Any] | None, str | None], None]]
 # Stop reasons (lldb.eStopReason*), named here because ``lldb`` is imported late.
+_STOP_INVALID = 0
+_STOP_NONE = 1
 _STOP_BREAKPOINT = 3
 _STOP_SIGNAL = 5
 # One plan of a thread's plan stack, as ``thread plan list`` shows it.
 _PLAN = re.compile(r"^\s*Element (\d+): (.*)$", re.MULTILINE)
 # How long the debugger's console may run an expression in a stopped frame.
 _EVALUATE_MICROSECONDS = 10_000_000
+# How LLDB names the frames of a task (the async functions a thread of Swift concurrency resumed).
+_ASYNC_FRAME = "partial function for "
 # Signals a runtime trap stops the Swift process with (as opposed to the kernel's own SIGINT).
 _TRAPS = ("SIGILL", "SIGTRAP", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGABRT")
 
@@ -1164,6 +1173,10 @@ class LLDBSession:
             when = "while the cell ran" if ran else "before this cell ran"
             return self._process_ended(f"The Swift process ended {when}")
         reason = diagnostics.interruption_reason(error_text)
+        if reason is None and diagnostics.process_left_stopped(error_text):
+            # Another thread stopped the process (a trap in a thread this cell or an earlier one
+            # started): LLDB gives no reason, only that the cell's thread was left where it was.
+            reason = self._stop_elsewhere()
         if reason is None:
             compile_error = diagnostics.compile_error(error_text, source_name, points.original)
             if compile_error is not None:
@@ -1178,6 +1191,26 @@ class LLDBSession:
             reason = debugged
         return self._stopped(reason, left_stopped)
 
+    def _stop_elsewhere(self) -> str:
+        """Select the thread that stopped the process when it is not the cell's; say why it stopped.
+
+        LLDB selects the cell's thread after an expression, even when another thread stopped the
+        process (a trap or a breakpoint in a thread this cell or an earlier one started), and its
+        error then gives no reason. The debugger and the crash report read the selected thread.
+        """
+        stopping = (
+            t
+            for t in self._process.threads
+            if t.GetStopReason() not in (_STOP_INVALID, _STOP_NONE) and not t.IsSuspended()  # held: an old reason
+        )
+        thread = next(stopping, None)
+        if thread is None:
+            return "the process stopped in another thread"
+        self._process.SetSelectedThread(thread)
+        description = thread.GetStopDescription(256) or "the process stopped in another thread"
+        log.info("the cell was stopped by thread %d: %s", thread.GetIndexID(), description)
+        return description
+
     def _stopped(self, reason: str, left_stopped: bool) -> Outcome:
         """Read the frames of a cell stopped by a signal (or interrupt), unwind it, say what happened."""
         crashed = self._process.GetSelectedThread()
@@ -1187,17 +1220,80 @@ class LLDBSession:
         read = [self._named(frame) for frame in _frames(thread)]
         frames = diagnostics.cell_frames(read)
         log.debug("read the stopped thread's frames")
+        elsewhere = ""
+        if thread.GetThreadID() != self._main_thread_id:
+            elsewhere = "task" if _runs_a_task(thread) else "thread"
+        crashed_elsewhere = bool(elsewhere) and any(name in stop_description for name in _TRAPS)
+        if crashed_elsewhere:
+            # A trap in a thread the cell (or an earlier one) started: resumed, it would trap again
+            # in the next cell. LLDB keeps it suspended, as a process without a debugger would
+            # have ended there. The cell's thread, stopped wherever it was, is then unwound as
+            # after an interrupt (out of any library call first, so that it leaves no lock taken).
+            log.info("holding thread %d for good: it crashed (%s)", thread.GetIndexID(), stop_description)
+            thread.Suspend()
         held: tuple[int, int] | None = (0, 0)
+        if left_stopped and crashed_elsewhere:
+            self._run_to_safe_point()
         if left_stopped:
-            held = self._unwind(run_to_cell_code=stopped_by_us)
+            held = self._unwind(run_to_cell_code=stopped_by_us or crashed_elsewhere)
         if held is None:
             return self._process_ended("The Swift process could not be returned to its state before the cell")
         self._absorb_pending_stops()
         reported = not stopped_by_us and diagnostics.reported_by_runtime(read)
         threads_held, threads_held_unsafely = held
         return Outcome(
-            stop=Stop(reason, stop_description, tuple(frames), reported, threads_held, threads_held_unsafely)
+            stop=Stop(reason, stop_description, tuple(frames), reported, threads_held, threads_held_unsafely, elsewhere)
         )
+
+    def _run_to_safe_point(self) -> None:
+        """Let the cell's thread, stopped where another thread crashed, run on to its next safe point.
+
+        As an interrupt stops it (word 0 of the stop flag), so that it leaves no value half
+        changed. A thread blocked in the kernel (sleep, a read) stays where it is; one that reaches
+        no safe point within ``_RETURN_SECONDS`` is stopped wherever it is by a SIGINT (``_unwind``
+        then brings it back to cell code, as after an interrupt). A cell that would end first is
+        stopped at its last instruction (one-shot breakpoints on the returns of its top-level
+        code): past it, LLDB no longer knows the expression, which could then not be unwound.
+        """
+        thread = self._process.GetThreadByID(self._main_thread_id)
+        if not thread.IsValid() or _blocked_in_kernel(thread.GetFrameAtIndex(0)):
+            return
+        returns = self._cell_returns()
+        if not returns:
+            return
+        ends = []
+        for address in returns:
+            end = self._target.BreakpointCreateBySBAddress(address)
+            end.SetThreadID(self._main_thread_id)
+            ends.append(end)
+        self._set_word(0, 1)
+        watchdog = threading.Timer(_RETURN_SECONDS, send_signal, args=(self._pid, signal.SIGINT))
+        watchdog.start()
+        try:
+            self._process.Continue()
+        finally:
+            watchdog.cancel()
+            self._set_word(0, 0)
+            for end in ends:
+                self._target.BreakpointDelete(end.GetID())
+        main = self._process.GetThreadByID(self._main_thread_id)
+        log.debug("ran on to %s (%s)", main.GetFrameAtIndex(0).GetFunctionName(), main.GetStopDescription(100))
+
+    def _cell_returns(self) -> list[Any]:
+        """Return the addresses of the return instructions of the running cell's top-level code."""
+        name = self._expression_module()
+        module = next((m for m in self._target.module_iter() if m.GetFileSpec().GetFilename() == name), None)
+        if module is None:
+            return []
+        found = module.FindSymbols("main")  # the REPL compiles a cell's top-level code as its main
+        returns = []
+        for index in range(found.GetSize()):
+            instructions = found.GetContextAtIndex(index).GetSymbol().GetInstructions(self._target)
+            for at in range(instructions.GetSize()):
+                instruction = instructions.GetInstructionAtIndex(at)
+                if (instruction.GetMnemonic(self._target) or "").startswith("ret"):
+                    returns.append(instruction.GetAddress())
+        return returns
 
     def _return_to_cell_code(self, thread: Any) -> Any:
         """Let a thread stopped inside a library run on until it is back in cell code.
@@ -1242,7 +1338,8 @@ class LLDBSession:
     def _unwind(self, run_to_cell_code: bool) -> tuple[int, int] | None:
         """Return the main thread to its state before the expression; None if that failed.
 
-        ``run_to_cell_code`` only after the kernel's own SIGINT: a crashed thread would crash again.
+        ``run_to_cell_code`` only after the kernel's own SIGINT or a crash held in another thread
+        (``_stopped``): a crashed thread would crash again.
         Other threads running the cell's code are stopped for good first (``_hold_cell_threads``);
         returns how many, and how many of those outside a safe point.
         """

@@ -43,6 +43,10 @@ class Stop:
     # and how many of them could only be stopped outside a safe point.
     threads_held: int = 0
     threads_held_unsafely: int = 0
+    # Where the crash was when not in the thread running the cell: "thread" (one this cell or an
+    # earlier one started) or "task" (a thread of Swift concurrency's pool, running a task). That
+    # thread is held for good; the cell was stopped with it.
+    in_other_thread: str = ""
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class Trial:
     outside_safe_point: bool = False
 
 
-def _declare(kc: Any, mutation: Mutation, through_function: bool) -> None:
+def declare(kc: Any, mutation: Mutation, through_function: bool) -> None:
     """Declare the global, its counter, the mutating function (if used) and the check."""
     assert execute(kc, f"{mutation.setup}\nvar n = 0").status == "ok"
     if through_function:
@@ -76,7 +76,7 @@ def run_trials(kc: Any, mutation: Mutation, through_function: bool, trials: int,
     checked once more after all the interrupts.
     """
     step = "mutate()" if through_function else mutation.step
-    _declare(kc, mutation, through_function)
+    declare(kc, mutation, through_function)
     results: list[Trial] = []
     rng = random.Random(seed)
     for trial in range(trials):
@@ -85,7 +85,7 @@ def run_trials(kc: Any, mutation: Mutation, through_function: bool, trials: int,
         if reset.status != "ok":
             # A torn collection crashed while being freed; a fresh Swift process needs it all again.
             results.append(Trial(0.0, f"trial {trial}: emptying it failed: {reset.content.get('evalue')}"))
-            _declare(kc, mutation, through_function)
+            declare(kc, mutation, through_function)
             continue
         msg_id = kc.execute(f"while n < 100_000_000 {{ {step}; n += 1 }}")
         # Some land while the cell compiles, most while the loop runs.

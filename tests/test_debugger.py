@@ -17,7 +17,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from .conftest import KernelPair
-from .utils import TIMEOUT, Execution, collect, execute, flush_channels, ok, single_error, value
+from .utils import OTHER_THREAD, TIMEOUT, Execution, collect, execute, flush_channels, ok, single_error, value
 
 pytestmark = pytest.mark.lldb
 
@@ -329,6 +329,23 @@ def test_a_trap_stops_post_mortem_at_the_faulting_line(debugger: Debugger) -> No
     error = single_error(execution)
     assert "Index out of range" in str(error["evalue"])
     assert value(debugger.kc, "before") == "8"
+
+
+def test_a_trap_in_another_thread_stops_in_that_thread(debugger: Debugger) -> None:
+    # LLDB selects the cell's thread after the expression; the stop is shown where the trap was.
+    code = "import Foundation\nThread.detachNewThread {\n    let empty: [Int] = []\n    print(empty[1])\n}\n"
+    code += "Thread.sleep(forTimeInterval: 30)\n"
+    path = debugger.cell_file(code)
+    msg_id = debugger.kc.execute(code)
+    body = debugger.event("stopped")
+    assert body["reason"] == "exception" and "SIGILL" in body["description"], body
+    thread = int(body["threadId"])
+    frames = debugger.frames(thread)
+    assert (frames[0]["line"], frames[0]["source"]["path"]) == (4, path), frames
+    execution = debugger.finish(msg_id, thread)
+    error = single_error(execution)
+    assert (error["ename"], error["evalue"]) == ("Fatal error", f"Index out of range ({OTHER_THREAD})")
+    assert value(debugger.kc, "1 + 1") == "2"
 
 
 def test_thrown_errors_stop_when_asked_and_the_cell_ends_with_the_error(debugger: Debugger) -> None:

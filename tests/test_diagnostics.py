@@ -533,6 +533,15 @@ def test_frames_keep_swift_code_and_rename_the_cells_main() -> None:
     ]
 
 
+def test_a_closure_of_a_cells_top_level_code_says_so() -> None:
+    # LLDB's name for it ends in "in " (a thread's body, a task's, a callback's).
+    frames = [Frame("closure #1 in ", "<Cell 4>", 2, 5), Frame("closure #2 in f()", "<Cell 4>", 7)]
+    assert cell_frames(frames) == [
+        Frame("closure #1 in top-level code", "<Cell 4>", 2, 5),
+        Frame("closure #2 in f()", "<Cell 4>", 7),
+    ]
+
+
 def test_repeated_frames_are_folded() -> None:
     frames = [Frame("rec(_:)", "<Cell 8>", 1)] * 64 + [Frame("main", "<Cell 9>", 1)]
     kept = cell_frames(frames)

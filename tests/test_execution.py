@@ -22,7 +22,7 @@ from jupyter_client.manager import KernelManager
 from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, descendants, kernel_pid
-from .utils import Execution, collect, count_of, execute, ok, single_error, value
+from .utils import IN_A_TASK, OTHER_THREAD, Execution, collect, count_of, execute, ok, single_error, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(60)]
 
@@ -448,6 +448,83 @@ def test_crash_two_calls_deep_in_earlier_cells_shows_every_cell(kc: BlockingKern
         f"  top-level code at <Cell {count_of(execution)}>:2",
     ], error["traceback"]
     assert value(kc, "outerCall(1)") == "2"
+
+
+def test_a_crash_in_a_thread_the_cell_started_is_its_error_and_the_process_lives_on(kc: BlockingKernelClient) -> None:
+    # LLDB names no reason when another thread stops the process; the kernel took that for its
+    # own failure ("running it again may work"), left the cell's thread inside it, and the crashed
+    # thread trapped again in later cells (SIGSEGV, SIGUSR1 in cells that had nothing to do with it).
+    ok(execute(kc, "import Foundation\nvar threadSurvivor = [1, 2, 3]"))
+    code = (
+        "Thread.detachNewThread {\n    let empty: [Int] = []\n    print(empty[1])\n}\n"
+        'Thread.sleep(forTimeInterval: 30)\nprint("not reached")'
+    )
+    execution = execute(kc, code)
+    error = single_error(execution)
+    assert (error["ename"], error["evalue"]) == ("Fatal error", f"Index out of range ({OTHER_THREAD})")
+    frames = [line for line in error["traceback"] if CELL_FRAME.search(line)]  # type: ignore[attr-defined]
+    assert frames[:1] == [f"  closure #1 in top-level code at <Cell {count_of(execution)}>:3"], error["traceback"]
+    assert execution.stream("stdout") == ""
+    assert execution.stream("stderr") == ""  # the runtime's report is the message
+    assert value(kc, "threadSurvivor") == "[1, 2, 3]"
+    for _ in range(3):
+        assert value(kc, "Array(0..<100_000).count") == "100000"
+    ok(execute(kc, "threadSurvivor.append(4)"))
+    assert value(kc, "threadSurvivor") == "[1, 2, 3, 4]"
+    still = 'Thread.detachNewThread { print("a thread still works") }\nThread.sleep(forTimeInterval: 0.2)'
+    worked = ok(execute(kc, still))
+    assert worked.stream("stdout") == "a thread still works\n"
+
+
+def test_a_crash_in_a_thread_an_earlier_cell_started_stops_the_running_cell(kc: BlockingKernelClient) -> None:
+    defined = ok(
+        execute(
+            kc,
+            "import Foundation\nfunc startFailing() {\n    Thread.detachNewThread {\n"
+            '        Thread.sleep(forTimeInterval: 0.2)\n        fatalError("from the thread")\n    }\n}',
+        )
+    )
+    execution = execute(kc, 'startFailing()\nThread.sleep(forTimeInterval: 30)\nprint("not reached")')
+    error = single_error(execution)
+    assert (error["ename"], error["evalue"]) == ("Fatal error", f"from the thread ({OTHER_THREAD})")
+    frames = [line for line in error["traceback"] if CELL_FRAME.search(line)]  # type: ignore[attr-defined]
+    assert frames and frames[0].endswith(f"<Cell {count_of(defined)}>:5"), error["traceback"]
+    assert execution.stream("stdout") == ""
+    for _ in range(3):
+        assert value(kc, "Array(0..<100_000).count") == "100000"
+    looped = ok(execute(kc, 'for i in 0..<3 { print("line", i) }'))
+    assert looped.stream("stdout") == "line 0\nline 1\nline 2\n"
+
+
+def test_a_crash_in_a_task_says_that_async_code_lost_a_thread(fresh_kernel: Callable[..., KernelPair]) -> None:
+    # A kernel of its own: the thread is held for good, and Swift concurrency's pool has one fewer.
+    _, kc = fresh_kernel()
+    execution = execute(kc, 'Task { fatalError("in the task") }\ntry await Task.sleep(nanoseconds: 30_000_000_000)')
+    error = single_error(execution)
+    assert (error["ename"], error["evalue"]) == ("Fatal error", f"in the task ({IN_A_TASK})")
+    frames = [line for line in error["traceback"] if CELL_FRAME.search(line)]  # type: ignore[attr-defined]
+    assert frames[:1] == [f"  closure #1 in top-level code at <Cell {count_of(execution)}>:1"], error["traceback"]
+    assert value(kc, "[1, 2].count") == "2"
+
+
+def test_a_cell_that_ends_before_a_safe_point_after_another_threads_crash_is_unwound(kc: BlockingKernelClient) -> None:
+    # The cell's thread runs on after the crash until its next safe point; a sort has none, so the
+    # cell ends first, stopped at its last instruction. Run on past it, the cell could not be
+    # unwound and the kernel had to start a fresh Swift process ("its state is gone").
+    ok(execute(kc, "import Foundation\nlet unsorted = (0..<30_000).map { ($0 * 7919) % 30_011 }\nvar sortedCount = 0"))
+    code = (
+        "let trigger = DispatchSemaphore(value: 0)\n"
+        'Thread.detachNewThread { trigger.wait(); fatalError("during the sort") }\n'
+        "var signalled = false\n"
+        "sortedCount = unsorted.sorted { a, b in\n"
+        "    if !signalled { signalled = true; trigger.signal() }\n"
+        "    return a < b\n"
+        "}.count"
+    )
+    error = single_error(execute(kc, code))
+    assert (error["ename"], error["evalue"]) == ("Fatal error", f"during the sort ({OTHER_THREAD})")
+    assert value(kc, "sortedCount") == "30000"  # it ran to its end
+    assert value(kc, "unsorted.count") == "30000"  # in the same Swift process
 
 
 # ----- kernel_info --------------------------------------------------------------------------------

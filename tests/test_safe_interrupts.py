@@ -15,8 +15,8 @@ from collections.abc import Callable
 import pytest
 
 from .conftest import KernelPair
-from .mutations import MUTATIONS, run_trials
-from .utils import collect, execute, value
+from .mutations import MUTATIONS, declare, run_trials
+from .utils import OTHER_THREAD, collect, execute, ok, single_error, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.slow]
 
@@ -34,6 +34,34 @@ def test_interrupted_mutations_leave_every_global_whole(
     assert [trial.wrong for trial in trials if trial.wrong] == []
     # Every stop was at a safe point: none had to be made where a mutation might be under way.
     assert [trial for trial in trials if trial.outside_safe_point] == []
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", ["array append", "string append"])
+def test_a_crash_in_another_thread_leaves_every_global_whole(
+    fresh_kernel: Callable[..., KernelPair], name: str
+) -> None:
+    # The cell's thread, stopped wherever it was when the other thread crashed, runs on to its next
+    # safe point before it is unwound, as after an interrupt.
+    _, kc = fresh_kernel()
+    mutation = MUTATIONS[name]
+    declare(kc, mutation, through_function=False)
+    crash_soon = (
+        "func crashSoon(_ microseconds: UInt32) {\n"
+        '    Thread.detachNewThread { usleep(microseconds); fatalError("elsewhere") }\n}'
+    )
+    ok(execute(kc, f"import Foundation\n{crash_soon}"))
+    rng = random.Random(2026)
+    wrong = []
+    for trial in range(20):
+        ok(execute(kc, f"{mutation.reset}\nn = 0"))
+        loop = f"while n < 100_000_000 {{ {mutation.step}; n += 1 }}"
+        error = single_error(execute(kc, f"crashSoon({rng.randint(1_000, 100_000)})\n{loop}"))
+        if error["evalue"] != f"elsewhere ({OTHER_THREAD})":
+            wrong.append(f"trial {trial}: {error}")
+        elif value(kc, "whole()") != "true":
+            wrong.append(f"trial {trial}: torn at n = {value(kc, 'n')}")
+    assert wrong == []
 
 
 def test_an_interrupt_during_the_compile_of_a_quick_cell_stops_it_before_it_runs(

@@ -17,6 +17,13 @@ from jupyter_client.manager import KernelManager
 
 TIMEOUT = 60
 REPO = Path(__file__).resolve().parents[1]
+# What the error of a cell stopped by a crash in another thread (one it or an earlier cell started) adds.
+OTHER_THREAD = "in another thread: it is stopped for good, and the cell was stopped with it"
+# The same in a task (a thread of Swift concurrency's pool).
+IN_A_TASK = (
+    "in a task: its thread is stopped for good, so async code has one thread fewer from now on (with "
+    "none left, await waits for ever: restart the kernel then), and the cell was stopped with it"
+)
 
 
 def register_private_kernelspec(prefix: Path, name: str, *options: str) -> Path:
