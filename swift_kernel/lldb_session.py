@@ -120,6 +120,12 @@ _DISPATCH_STATE_AT = 16
 # Where an error's payload starts in the Swift runtime's error box (SwiftError): after the heap
 # object header (16 bytes), the type and the Error witness table.
 _ERROR_BOX_HEADER = 32
+# libdispatch's main queue: where its label lies, and where the call that runs its jobs outside
+# dispatch_main keeps its guard against running twice at once (_main_queue_guard).
+_MAIN_QUEUE = "_dispatch_main_q"
+_MAIN_QUEUE_LABEL = b"com.apple.main-thread\0"
+_MAIN_QUEUE_LABEL_AT = 72
+_MAIN_QUEUE_GUARD_AT = 112
 # libdispatch's per-thread state (struct dispatch_tsd): the thread id, then eleven pointers. Put
 # back after an unwind, except the id and the per-thread cache of free continuations (bytes
 # 24-32), which changes as it is used and never points into a stack.
@@ -1354,13 +1360,47 @@ class LLDBSession:
         if not self.is_process_alive():
             return None
         thread = self._process.GetThreadByID(self._main_thread_id)
+        guard = self._main_queue_guard()
         result = thread.UnwindInnermostExpression()
         if not result.Success():
             log.warning("unwinding the expression failed: %s", result.GetCString())
             return None
         self._process.SetSelectedThread(thread)
         self._restore_dispatch_state()
+        if guard:
+            self._write(guard, bytes(4))
+            log.info("ended the main queue's drain the unwind cut short")
         return held
+
+    def _main_queue_guard(self) -> int:
+        """Return the address of the main queue's drain guard while it is set (a drain under way), else 0.
+
+        While a cell awaits, it runs the main queue's jobs (SwiftKernelPrelude's ``wait(for:)``,
+        through libdispatch's ``_dispatch_main_queue_callback_4CF``), which sets the guard for the
+        drain and clears it at its end. Only the main thread drains, so a guard still set when its
+        cell is unwound belongs to a drain the unwind cuts short; left set, every later drain
+        returned at once and the main actor never ran again. The guard is ``dq_side_suspend_cnt``
+        of ``_dispatch_main_q`` (swift-corelibs-libdispatch's ``queue_internal.h``), used only
+        where the queue's label lies where that layout puts it.
+        """
+        found = self._target.FindSymbols(_MAIN_QUEUE)
+        addresses = [
+            found.GetContextAtIndex(index).GetSymbol().GetStartAddress().GetLoadAddress(self._target)
+            for index in range(found.GetSize())
+        ]
+        queue = next((a for a in addresses if a not in (0, self._lldb.LLDB_INVALID_ADDRESS)), 0)
+        label = self._read(queue + _MAIN_QUEUE_LABEL_AT, 8) if queue else None
+        if label is None or self._read(int.from_bytes(label, "little"), len(_MAIN_QUEUE_LABEL)) != _MAIN_QUEUE_LABEL:
+            return 0
+        guard = queue + _MAIN_QUEUE_GUARD_AT
+        return guard if self._read(guard, 4) == (1).to_bytes(4, "little") else 0
+
+    def _write(self, address: int, data: bytes) -> None:
+        """Write the Swift process's memory (through LLDB, which keeps its caches right)."""
+        error = self._lldb.SBError()
+        self._process.WriteMemory(address, data, error)
+        if not error.Success():
+            log.warning("writing %d bytes at %#x failed: %s", len(data), address, error.GetCString())
 
     def _hold_cell_threads(self, main: Any, run: bool) -> tuple[int, int]:
         """Stop, for good, the other threads that run the code of the expression being unwound.

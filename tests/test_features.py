@@ -238,6 +238,29 @@ def test_async_forms_in_cells(kc: object) -> None:
     assert "for await" in unsupported.content["evalue"]
 
 
+def test_awaited_main_actor_work_runs(kc: object) -> None:
+    # The main actor's jobs run on the main queue, whose thread is the cell's: while a top-level
+    # await waits, the cell runs them, as a program's top-level code does. They waited for ever.
+    hopped = execute(kc, 'await MainActor.run { print("on the main actor") }')  # type: ignore[arg-type]
+    assert hopped.stream("stdout") == "on the main actor\n", hopped.content
+    isolated = execute(kc, "@MainActor func onMain() -> Int { 41 + 1 }\nawait onMain()")  # type: ignore[arg-type]
+    assert isolated.result == "42", isolated.content
+    queued = execute(  # type: ignore[arg-type]
+        kc, 'Task { @MainActor in print("a main actor task") }\ntry await Task.sleep(nanoseconds: 200_000_000)'
+    )
+    assert queued.stream("stdout") == "a main actor task\n", queued.content
+
+
+def test_interrupting_main_actor_work_keeps_the_kernel(kernel: KernelPair) -> None:
+    km, kc = kernel
+    assert execute(kc, "var spins = 0").status == "ok"
+    code = "await MainActor.run { while true { spins += 1 } }"
+    execution, _ = interrupt_after(km, kc, code, 1.0)
+    assert execution.content["ename"] == "KeyboardInterrupt"
+    assert value(kc, "spins > 0") == "true"
+    assert value(kc, "await MainActor.run { 5 }") == "5"
+
+
 def test_interrupting_an_await_keeps_the_kernel(kernel: KernelPair) -> None:
     km, kc = kernel
     execution, _ = interrupt_after(km, kc, "let slept = try await Task.sleep(nanoseconds: 100_000_000_000)", 1.0)

@@ -126,8 +126,8 @@ public enum __SwiftKernel {
     public static func blockOn<T>(_ body: @escaping () async -> T) -> T {
         let done = DispatchSemaphore(value: 0)
         let box = __SwiftKernelBox<T>()
-        Task { box.value = await body(); done.signal() }
-        done.wait()
+        Task { box.value = await body(); finished(done) }
+        wait(for: done)
         return box.value!
     }
 
@@ -137,12 +137,51 @@ public enum __SwiftKernel {
         let box = __SwiftKernelBox<T>()
         Task {
             do { box.value = try await body() } catch { box.error = error }
-            done.signal()
+            finished(done)
         }
-        done.wait()
+        wait(for: done)
         if let error = box.error { throw error }
         return box.value!
     }
+
+    /// Say that the awaited work is done: signal `done`, and wake the main thread's queue, which
+    /// the cell's thread runs while it waits (`wait(for:)`).
+    static func finished(_ done: DispatchSemaphore) {
+        done.signal()
+        DispatchQueue.main.async {}
+    }
+
+    /// Wait for `done`, running the main queue's jobs meanwhile when this is the main thread.
+    ///
+    /// The main actor runs its jobs on the main dispatch queue, whose thread is the one the cell
+    /// runs on: blocked in a semaphore, `await MainActor.run { }`, an awaited `@MainActor`
+    /// function or a `Task { @MainActor in }` never ran. A program whose top-level code awaits
+    /// runs them: so does a cell, as CoreFoundation's run loop does (libdispatch's hooks for it).
+    static func wait(for done: DispatchSemaphore) {
+        guard pthread_equal(pthread_self(), __swiftKernelMainThread) != 0, let queue = mainQueue else {
+            done.wait()
+            return
+        }
+        while done.wait(timeout: .now()) == .timedOut {
+            var ready = pollfd(fd: queue.handle, events: Int16(POLLIN), revents: 0)
+            if poll(&ready, 1, -1) > 0 {
+                var count: UInt64 = 0
+                _ = read(queue.handle, &count, MemoryLayout<UInt64>.size)
+            }
+            queue.drain(nil)
+        }
+    }
+
+    /// libdispatch's hooks for a run loop on the main thread: the eventfd it writes when the main
+    /// queue has work, and the call that runs that work. Nil if the library has none.
+    nonisolated(unsafe) static let mainQueue: (handle: Int32, drain: @convention(c) (UnsafeMutableRawPointer?) -> Void)? = {
+        typealias Handle = @convention(c) () -> Int32
+        typealias Drain = @convention(c) (UnsafeMutableRawPointer?) -> Void
+        let library = dlopen("libdispatch.so", RTLD_NOW | RTLD_NOLOAD)
+        guard let handle = dlsym(library, "_dispatch_get_main_queue_handle_4CF"),
+              let drain = dlsym(library, "_dispatch_main_queue_callback_4CF") else { return nil }
+        return (unsafeBitCast(handle, to: Handle.self)(), unsafeBitCast(drain, to: Drain.self))
+    }()
 
     /// Quote a string as JSON.
     public static func json(_ text: String) -> String {
