@@ -573,6 +573,8 @@ _STOP_SIGNAL = 5
 _PLAN = re.compile(r"^\s*Element (\d+): (.*)$", re.MULTILINE)
 # How long the debugger's console may run an expression in a stopped frame.
 _EVALUATE_MICROSECONDS = 10_000_000
+# LLDB's own breakpoint for a library loaded, as it names an evaluation that it cut short.
+_LIBRARY_LOADED = "shared-library-event"
 # How LLDB names the frames of a task (the async functions a thread of Swift concurrency resumed).
 _ASYNC_FRAME = "partial function for "
 # Signals a runtime trap stops the Swift process with (as opposed to the kernel's own SIGINT).
@@ -1179,9 +1181,10 @@ class LLDBSession:
             when = "while the cell ran" if ran else "before this cell ran"
             return self._process_ended(f"The Swift process ended {when}")
         reason = diagnostics.interruption_reason(error_text)
-        if reason is None and diagnostics.process_left_stopped(error_text):
+        if reason in (None, _LIBRARY_LOADED) and diagnostics.process_left_stopped(error_text):
             # Another thread stopped the process (a trap in a thread this cell or an earlier one
-            # started): LLDB gives no reason, only that the cell's thread was left where it was.
+            # started): LLDB gives no reason, only that the cell's thread was left where it was,
+            # or names its own breakpoint for a library that a thread loaded as it crashed.
             reason = self._stop_elsewhere()
         if reason is None:
             compile_error = diagnostics.compile_error(error_text, source_name, points.original)
@@ -1204,14 +1207,16 @@ class LLDBSession:
         process (a trap or a breakpoint in a thread this cell or an earlier one started), and its
         error then gives no reason. The debugger and the crash report read the selected thread.
         """
-        stopping = (
+        stopping = [
             t
             for t in self._process.threads
             if t.GetStopReason() not in (_STOP_INVALID, _STOP_NONE) and not t.IsSuspended()  # held: an old reason
-        )
-        thread = next(stopping, None)
-        if thread is None:
+        ]
+        # A signal first: another thread may show LLDB's own breakpoint (a library loaded) beside it.
+        signalled = [t for t in stopping if t.GetStopReason() == _STOP_SIGNAL]
+        if not stopping:
             return "the process stopped in another thread"
+        thread = (signalled or stopping)[0]
         self._process.SetSelectedThread(thread)
         description = thread.GetStopDescription(256) or "the process stopped in another thread"
         log.info("the cell was stopped by thread %d: %s", thread.GetIndexID(), description)
