@@ -187,6 +187,13 @@ _REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
         " of its own",
     ),
     (
+        re.compile(r"main actor-isolated [^\n]*(?:in a synchronous nonisolated context|from a nonisolated context)"),
+        "REPL limit L11: LLDB's REPL compiles a cell's top-level code as nonisolated, where a program's"
+        " runs on the main actor, although the cell runs on the main thread: write"
+        " `MainActor.assumeIsolated { ... }` around it (`let model = MainActor.assumeIsolated { Model() }`),"
+        " or `await` it",
+    ),
+    (
         re.compile(r"redundant conformance of '[^']+' to protocol"),
         "REPL limit L8: if an earlier cell that declared this conformance failed, LLDB's REPL keeps the"
         " conformance without its code: start over with %reset, then declare it once",

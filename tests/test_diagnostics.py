@@ -634,6 +634,16 @@ def test_an_ordinary_compile_error_names_no_limit() -> None:
             "L10",
         ),
         ("error: <Cell 4>:1:16: redundant conformance of 'Int' to protocol 'Describable'\n", "L8"),
+        (
+            "error: <Cell 2>:1:4: call to main actor-isolated instance method 'inc()' in a synchronous"
+            " nonisolated context\n",
+            "L11",
+        ),
+        (
+            "error: <Cell 3>:1:4: main actor-isolated property 'n' can not be referenced from a nonisolated context",
+            "L11",
+        ),
+        ("error: <Cell 5>:1:1: main actor-isolated var 'tally' can not be mutated from a nonisolated context", "L11"),
     ],
 )
 def test_each_repl_limit_is_recognised(text: str, limit: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from .conftest import KernelPair
-from .utils import Execution, execute, ok
+from .utils import Execution, execute, ok, value
 
 pytestmark = pytest.mark.lldb
 
@@ -163,3 +163,14 @@ def test_l6_generic_declarations_after_a_failed_conformance(fresh_kernel: Callab
         assert_names_limit(later, "L6")
     else:
         assert later.stream() == "3\n"
+
+
+def test_l11_main_actor_isolated_code_at_the_top_level(fresh_kernel: Callable[..., KernelPair]) -> None:
+    # A program's top-level code runs on the main actor; LLDB's REPL compiles a cell's as nonisolated.
+    _, kc = fresh_kernel()
+    ok(execute(kc, "@MainActor final class Model { var n = 0; func bump() { n += 1 } }"))
+    assert_names_limit(execute(kc, "let refused = Model()"), "L11")
+    # What the note says to write works: the cell runs on the main thread.
+    ok(execute(kc, "let model = MainActor.assumeIsolated { Model() }"))
+    assert value(kc, "MainActor.assumeIsolated { model.bump(); return model.n }") == "1"
+    assert value(kc, "await model.n") == "1"
