@@ -1213,14 +1213,13 @@ class LLDBSession:
             if t.GetStopReason() not in (_STOP_INVALID, _STOP_NONE) and not t.IsSuspended()  # held: an old reason
         ]
         # A signal first: another thread may show LLDB's own breakpoint (a library loaded) beside it.
-        signalled = [t for t in stopping if t.GetStopReason() == _STOP_SIGNAL]
-        if not stopping:
-            return "the process stopped in another thread"
-        thread = (signalled or stopping)[0]
-        self._process.SetSelectedThread(thread)
-        description = thread.GetStopDescription(256) or "the process stopped in another thread"
-        log.info("the cell was stopped by thread %d: %s", thread.GetIndexID(), description)
-        return description
+        stopping.sort(key=lambda t: t.GetStopReason() != _STOP_SIGNAL)
+        description = ""
+        if stopping:
+            self._process.SetSelectedThread(stopping[0])
+            description = stopping[0].GetStopDescription(256) or ""
+            log.info("the cell was stopped by thread %d: %s", stopping[0].GetIndexID(), description)
+        return description or "the process stopped in another thread"
 
     def _stopped(self, reason: str, left_stopped: bool) -> Outcome:
         """Read the frames of a cell stopped by a signal (or interrupt), unwind it, say what happened."""
@@ -1272,23 +1271,11 @@ class LLDBSession:
         returns = self._cell_returns()
         if not returns:
             return
-        ends = []
-        for address in returns:
-            end = self._target.BreakpointCreateBySBAddress(address)
-            end.SetThreadID(self._main_thread_id)
-            ends.append(end)
         self._set_word(0, 1)
-        watchdog = threading.Timer(_RETURN_SECONDS, send_signal, args=(self._pid, signal.SIGINT))
-        watchdog.start()
         try:
-            self._process.Continue()
+            self._run_main_to(returns)
         finally:
-            watchdog.cancel()
             self._set_word(0, 0)
-            for end in ends:
-                self._target.BreakpointDelete(end.GetID())
-        main = self._process.GetThreadByID(self._main_thread_id)
-        log.debug("ran on to %s (%s)", main.GetFrameAtIndex(0).GetFunctionName(), main.GetStopDescription(100))
 
     def _cell_returns(self) -> list[Any]:
         """Return the addresses of the return instructions of the running cell's top-level code."""
@@ -1331,17 +1318,27 @@ class LLDBSession:
         log.debug("stopped in %s, %d frames above cell code", innermost, user_index)
         if _blocked_in_kernel(thread.GetFrameAtIndex(0)):
             return thread
-        breakpoint = self._target.BreakpointCreateBySBAddress(thread.GetFrameAtIndex(user_index).GetPCAddress())
-        breakpoint.SetThreadID(self._main_thread_id)
-        breakpoint.SetOneShot(True)
-        pid = self._pid
-        watchdog = threading.Timer(_RETURN_SECONDS, send_signal, args=(pid, signal.SIGINT))
+        return self._run_main_to([thread.GetFrameAtIndex(user_index).GetPCAddress()])
+
+    def _run_main_to(self, addresses: list[Any]) -> Any:
+        """Let the process run until the main thread gets to one of ``addresses``; return that thread.
+
+        Breakpoints for the main thread only go on the addresses for the run. One that is not
+        reached within ``_RETURN_SECONDS`` leaves a SIGINT to stop the process wherever it is.
+        """
+        breakpoints = []
+        for address in addresses:
+            breakpoint = self._target.BreakpointCreateBySBAddress(address)
+            breakpoint.SetThreadID(self._main_thread_id)
+            breakpoints.append(breakpoint)
+        watchdog = threading.Timer(_RETURN_SECONDS, send_signal, args=(self._pid, signal.SIGINT))
         watchdog.start()
         try:
             self._process.Continue()
         finally:
             watchdog.cancel()
-            self._target.BreakpointDelete(breakpoint.GetID())
+            for breakpoint in breakpoints:
+                self._target.BreakpointDelete(breakpoint.GetID())
         thread = self._process.GetThreadByID(self._main_thread_id)
         log.debug("ran on to %s (%s)", thread.GetFrameAtIndex(0).GetFunctionName(), thread.GetStopDescription(100))
         return thread
@@ -1400,12 +1397,13 @@ class LLDBSession:
         guard = queue + _MAIN_QUEUE_GUARD_AT
         return guard if self._read(guard, 4) == (1).to_bytes(4, "little") else 0
 
-    def _write(self, address: int, data: bytes) -> None:
-        """Write the Swift process's memory (through LLDB, which keeps its caches right)."""
+    def _write(self, address: int, data: bytes) -> bool:
+        """Write the Swift process's memory (through LLDB, which keeps its caches right); say if it worked."""
         error = self._lldb.SBError()
         self._process.WriteMemory(address, data, error)
         if not error.Success():
             log.warning("writing %d bytes at %#x failed: %s", len(data), address, error.GetCString())
+        return bool(error.Success())
 
     def _hold_cell_threads(self, main: Any, run: bool) -> tuple[int, int]:
         """Stop, for good, the other threads that run the code of the expression being unwound.
@@ -1530,10 +1528,8 @@ class LLDBSession:
                 )
                 counters_fit = 0 < iterations and todo <= iterations and next_index <= iterations + 1024
                 if stack_low <= dc < stack_high and counters_fit:
-                    error = self._lldb.SBError()
-                    self._process.WriteMemory(candidate + 8, iterations.to_bytes(8, "little"), error)
-                    log.info("ended a dispatch_apply at iteration %d of %d", next_index, iterations)
-                    return bool(error.Success())
+                    log.info("ending a dispatch_apply at iteration %d of %d", next_index, iterations)
+                    return self._write(candidate + 8, iterations.to_bytes(8, "little"))
         log.info("found no dispatch_apply record to end")
         return False
 
@@ -1555,11 +1551,8 @@ class LLDBSession:
         before = self._dispatch_before
         if before is None or self._read(self._dispatch_state, 4) != before[:4]:
             return  # unknown, or not this thread's (its id differs)
-        error = self._lldb.SBError()
         for start, end in _DISPATCH_RESTORED:
-            self._process.WriteMemory(self._dispatch_state + start, before[start:end], error)
-        if not error.Success():
-            log.warning("restoring libdispatch's thread state failed: %s", error.GetCString())
+            self._write(self._dispatch_state + start, before[start:end])
 
     def _read(self, address: int, size: int) -> bytes | None:
         """Read the Swift process's memory (None for address 0 or on failure).
