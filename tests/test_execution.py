@@ -22,13 +22,18 @@ from jupyter_client.manager import KernelManager
 from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, descendants, kernel_pid
-from .utils import IN_A_TASK, OTHER_THREAD, Execution, collect, count_of, execute, ok, single_error, value
+from .utils import IN_A_TASK, OTHER_THREAD, Execution, collect, count_of, execute, is_idle, ok, single_error, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(60)]
 
 EMOJI = "\U0001f600"
 # How a traceback line names a place in a cell, e.g. "top-level code at <Cell 12>:3".
 CELL_FRAME = re.compile(r" at <Cell (\d+)>:(\d+)$")
+
+
+def cell_frame_lines(error: dict[str, object]) -> list[str]:
+    """Return the traceback lines of an error that name a place in a cell."""
+    return [line for line in error["traceback"] if CELL_FRAME.search(line)]  # type: ignore[attr-defined]
 
 
 def swift_processes(km: KernelManager) -> dict[str, psutil.Process]:
@@ -143,7 +148,7 @@ def test_output_arrives_while_the_cell_runs(kc: BlockingKernelClient) -> None:
             continue
         if msg["msg_type"] == "stream":
             streams.append((time.monotonic() - sent, msg["content"]["text"]))
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+        if is_idle(msg):
             idle_at = time.monotonic() - sent
             break
     reply = kc.get_shell_msg(timeout=10)
@@ -441,7 +446,7 @@ def test_crash_two_calls_deep_in_earlier_cells_shows_every_cell(kc: BlockingKern
     execution = execute(kc, 'print("before")\nlet trapped = outerCall(-5)')
     error = single_error(execution)
     assert (error["ename"], error["evalue"]) == ("Precondition failed", "inner")
-    frames = [line for line in error["traceback"] if CELL_FRAME.search(line)]  # type: ignore[attr-defined]
+    frames = cell_frame_lines(error)
     assert frames == [
         f"  innerTrap(_:) at <Cell {count_of(inner)}>:2",
         f"  outerCall(_:) at <Cell {count_of(outer)}>:2",
@@ -462,7 +467,7 @@ def test_a_crash_in_a_thread_the_cell_started_is_its_error_and_the_process_lives
     execution = execute(kc, code)
     error = single_error(execution)
     assert (error["ename"], error["evalue"]) == ("Fatal error", f"Index out of range ({OTHER_THREAD})")
-    frames = [line for line in error["traceback"] if CELL_FRAME.search(line)]  # type: ignore[attr-defined]
+    frames = cell_frame_lines(error)
     assert frames[:1] == [f"  closure #1 in top-level code at <Cell {count_of(execution)}>:3"], error["traceback"]
     assert execution.stream("stdout") == ""
     assert execution.stream("stderr") == ""  # the runtime's report is the message
@@ -487,7 +492,7 @@ def test_a_crash_in_a_thread_an_earlier_cell_started_stops_the_running_cell(kc: 
     execution = execute(kc, 'startFailing()\nThread.sleep(forTimeInterval: 30)\nprint("not reached")')
     error = single_error(execution)
     assert (error["ename"], error["evalue"]) == ("Fatal error", f"from the thread ({OTHER_THREAD})")
-    frames = [line for line in error["traceback"] if CELL_FRAME.search(line)]  # type: ignore[attr-defined]
+    frames = cell_frame_lines(error)
     assert frames and frames[0].endswith(f"<Cell {count_of(defined)}>:5"), error["traceback"]
     assert execution.stream("stdout") == ""
     for _ in range(3):
@@ -502,7 +507,7 @@ def test_a_crash_in_a_task_says_that_async_code_lost_a_thread(fresh_kernel: Call
     execution = execute(kc, 'Task { fatalError("in the task") }\ntry await Task.sleep(nanoseconds: 30_000_000_000)')
     error = single_error(execution)
     assert (error["ename"], error["evalue"]) == ("Fatal error", f"in the task ({IN_A_TASK})")
-    frames = [line for line in error["traceback"] if CELL_FRAME.search(line)]  # type: ignore[attr-defined]
+    frames = cell_frame_lines(error)
     assert frames[:1] == [f"  closure #1 in top-level code at <Cell {count_of(execution)}>:1"], error["traceback"]
     assert value(kc, "[1, 2].count") == "2"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import KernelPair
-from .utils import collect, execute, execute_in_notebook, flush_channels, interrupt_after, value
+from .utils import collect, execute, execute_in_notebook, flush_channels, interrupt_after, is_idle, value
 
 pytestmark = pytest.mark.lldb
 
@@ -56,7 +56,7 @@ def test_display_order_update_and_clear_while_running(kc: object) -> None:
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         kind = msg["msg_type"]
-        if kind == "status" and msg["content"]["execution_state"] == "idle":
+        if is_idle(msg):
             break
         if kind == "stream":
             # A line may arrive in pieces (stdout is unbuffered); frontends join adjacent stream text.

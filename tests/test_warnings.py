@@ -25,7 +25,7 @@ from jupyter_client.manager import KernelManager
 
 from .conftest import KernelPair, descendants, kernel_pid, start_kernel, stop_kernel
 from .test_startup import gated_kernel
-from .utils import count_of, execute, flush_channels, ok, single_error, until, value
+from .utils import count_of, execute, flush_channels, is_idle, ok, single_error, until, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
 
@@ -54,11 +54,6 @@ def default_kernel() -> Iterator[KernelPair]:
 
 def sourcekit_lsp(km_pid: int) -> list[psutil.Process]:
     return [p for p in descendants(km_pid) if p.name() == "sourcekit-lsp" and p.status() != psutil.STATUS_ZOMBIE]
-
-
-def is_idle(msg: dict[str, Any]) -> bool:
-    """Whether ``msg`` is an idle status (the end of the request it answers)."""
-    return bool(msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle")
 
 
 def late_stream(kc: BlockingKernelClient, msg_id: str, timeout: float) -> str:

@@ -179,6 +179,11 @@ def execute_in_notebook(kc: BlockingKernelClient, code: str, cell_id: str = "cel
     return collect(kc, message["header"]["msg_id"])
 
 
+def is_idle(msg: dict[str, Any]) -> bool:
+    """Whether ``msg`` is an idle status (the end of the request it answers)."""
+    return bool(msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle")
+
+
 def interrupt_after(
     km: KernelManager, kc: BlockingKernelClient, code: str, delay: float, timeout: float = TIMEOUT
 ) -> tuple[Execution, float]:
