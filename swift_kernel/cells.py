@@ -1008,7 +1008,7 @@ class CellController:
         and ends only once the process has had CPU time to stop by itself (half the grace): on
         a busy machine code that waits for a core is not killed for being slow. A compilation
         (inside the host) cannot be interrupted; an interrupt during one that takes long says so
-        on stderr, and the code stops at the cell's first safe point, before any of it runs.
+        on stderr, and the LLDB host then never starts the cell's code.
         """
         run_done = cell.run_done
         self.host.mark(cell.generation, record.source)

@@ -264,7 +264,7 @@ class SwiftKernel(Kernel):
     safe_points = Bool(
         True,
         config=True,
-        help="Put a safe point at the start of every loop body in cells (and of each cell): an interrupt "
+        help="Put a safe point at the start of every loop body in cells: an interrupt "
         "stops running code there, where no mutation is half done, so every variable stays whole. Costs "
         "one load and compare per loop iteration.",
     )

@@ -4,8 +4,7 @@ An interrupt that stops Swift code between two machine instructions can land ins
 (an Array moved out of its global to stay unique, a Dictionary half-way through a resize), and
 LLDB's unwinding restores registers and stack, not memory: the global stays torn. So the kernel
 asks the code to stop itself at a *safe point*, a call at the start of every loop body (the loop's
-back-edge, between two statements, where no mutation is under way) and at the start of each
-cell::
+back-edge, between two statements, where no mutation is under way)::
 
     for i in 0..<n {
     for i in 0..<n {__swiftKernelSafePoint();
@@ -20,6 +19,9 @@ usual layout) no column moves either. Where one does, ``SafePoints.restore`` tur
 diagnostics back into the user's columns and lines. Like the top-level ``await`` rewrite this is
 not a parser: literals and comments are masked, then ``for``, ``while`` and ``repeat`` are
 followed to the ``{`` of their body at their own bracket depth. Pure functions, no I/O.
+
+A cell interrupted before its code starts is not started at all (``lldb_session``: LLDB's cancel
+callback); only an LLDB without one gets a safe point in front of the cell too.
 """
 
 from __future__ import annotations

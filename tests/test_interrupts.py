@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import KernelPair, descendants, kernel_pid, start_kernel, stop_kernel
+from .conftest import KernelPair, descendants, kernel_pid, lldb_host, start_kernel, stop_kernel
 from .utils import collect, execute, flush_channels, interrupt_after, value
 
 pytestmark = pytest.mark.lldb
@@ -321,13 +321,22 @@ def test_interrupt_during_a_long_compile_keeps_the_state(fresh_kernel: Callable[
     A chain of 200 literal additions keeps Swift's type checker busy for seconds, far beyond the
     1 s grace given here: the Swift process must not be killed for it, and the user is told. (A
     compile still running after ``compile_grace`` ends the LLDB host: see test_hardening.py.)
+    Once compiled, the cell is never started: its first line, which would change a value, never runs.
     """
     km, kc = fresh_kernel(
         "swift", extra_arguments=["--SwiftKernel.interrupt_grace=1", "--SwiftKernel.compile_grace=300"]
     )
     assert execute(kc, "var keptThroughCompile = [7]").status == "ok"
-    slow = "let sum = " + " + ".join(["1"] * 200) + "\nwhile true {}"
-    execution, _ = interrupt_after(km, kc, slow, 0.3, timeout=300)
+    host = lldb_host(km)
+    cpu_before = sum(host.cpu_times()[:2])
+    slow = "keptThroughCompile.append(8)\nlet sum = " + " + ".join(["1"] * 200) + "\nwhile true {}"
+    msg_id = kc.execute(slow)
+    deadline = time.monotonic() + 120
+    while sum(host.cpu_times()[:2]) - cpu_before < 0.3:  # the compiler is at work
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    km.interrupt_kernel()
+    execution = collect(kc, msg_id, 300)
     assert execution.content["ename"] == "KeyboardInterrupt", execution.content
     assert "killed" not in execution.content["evalue"]
     assert "while the compiler works on this cell" in execution.stream("stderr")

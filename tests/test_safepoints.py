@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from swift_kernel.diagnostics import compile_error
+from swift_kernel.lldb_session import compiled_source
 from swift_kernel.safepoints import SAFE_POINT, insert_safe_points
 
 pytestmark = pytest.mark.timeout(10)
@@ -106,3 +107,11 @@ def test_other_cells_and_files_are_left_alone() -> None:
     points = insert_safe_points("while true { g() }")
     text = "error: <Cell 2>:1:14: something\nfunc g() { while true { x } }\n             ^\n"
     assert points.restore(text, "<Cell 9>") == text
+
+
+def test_a_cell_starts_with_a_safe_point_only_where_lldb_cannot_cancel_it() -> None:
+    # The LLDB host cancels a cell interrupted before it runs; the safe point in front is the fallback.
+    located = '#sourceLocation(file: "<Cell 1>", line: 1)\n'
+    assert compiled_source("x + 1", "<Cell 1>")[0] == f"{located}x + 1\n"
+    assert compiled_source("x + 1", "<Cell 1>", cell_safe_point=True)[0] == f"{SAFE_POINT}\n{located}x + 1\n"
+    assert compiled_source("x + 1", "<Cell 1>", safe_points=False, cell_safe_point=True)[0] == f"{located}x + 1\n"

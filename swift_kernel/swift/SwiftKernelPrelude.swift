@@ -239,11 +239,11 @@ nonisolated(unsafe) public var __swiftKernelStopFlag = UnsafeMutablePointer<Int3
 /// The thread that runs the cells (the REPL's main thread), set by `setUp`.
 nonisolated(unsafe) public var __swiftKernelMainThread = pthread_self()
 
-/// A safe point: the kernel puts one at the start of every loop body in cells, and of each cell,
-/// where no mutation is half done. Asked to stop, the cell's own thread stops here (SIGINT, which
-/// the debugger takes and never passes on); other threads run on, unless the LLDB host is
-/// stopping those that run the interrupted cell's code (a concurrentPerform's workers): then they
-/// stop here too, and the host keeps them stopped.
+/// A safe point: the kernel puts one at the start of every loop body in cells (and of each cell
+/// where LLDB cannot cancel a cell before it runs), where no mutation is half done. Asked to
+/// stop, the cell's own thread stops here (SIGINT, which the debugger takes and never passes on);
+/// other threads run on, unless the LLDB host is stopping those that run the interrupted cell's
+/// code (a concurrentPerform's workers): then they stop here too, and the host keeps them stopped.
 public func __swiftKernelSafePoint() {
     if __swiftKernelStopFlag.pointee != 0 {
         if pthread_equal(pthread_self(), __swiftKernelMainThread) != 0 {
