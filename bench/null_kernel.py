@@ -15,7 +15,8 @@ on: shell requests read on the main thread (ipykernel 7's shell channel thread, 
 subshells, dropped as in ``SwiftKernelApp.init_control``: 0.2-0.4 ms a cell), no 0.5 ms sleep
 before each reply (``_execute_sleep``) and the kernel's ``OutStream``, whose flush returns at once
 when nothing waits (ipykernel flushes stdout and stderr twice a cell, each a round trip to its
-IOPub thread: about 1 ms a cell here).
+IOPub thread: about 1 ms a cell here), and a logger that drops the debug records nobody sees
+(``log_only_what_is_shown``).
 
     python bench/null_kernel.py -f CONNECTION_FILE
 """
@@ -128,9 +129,10 @@ class NullKernelApp(IPKernelApp):
         drop_shell_channel_thread(self)
 
     def init_kernel(self) -> None:
-        super().init_kernel()
-        from swift_kernel.kernel import send_at_once
+        from swift_kernel.kernel import log_only_what_is_shown, send_at_once
 
+        log_only_what_is_shown(self)
+        super().init_kernel()
         send_at_once(self.kernel.shell_stream)
 
 

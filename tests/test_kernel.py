@@ -16,7 +16,7 @@ from jupyter_client.session import Session
 from traitlets import TraitError
 
 from swift_kernel.cells import EarlyStart
-from swift_kernel.kernel import SwiftKernel
+from swift_kernel.kernel import SwiftKernel, SwiftKernelApp, log_only_what_is_shown
 from swift_kernel.toolchain import find_toolchain
 
 from .test_cells import Rig, rig
@@ -93,3 +93,15 @@ def test_a_cell_timeout_past_thirty_days_is_refused_at_start() -> None:
     # Python's timers cannot wait that long: the limit used to be silently no limit at all.
     with pytest.raises(TraitError, match="30 days"):
         SwiftKernel(cell_timeout=1e10)
+
+
+def test_the_app_logger_drops_at_once_what_no_handler_shows() -> None:
+    # traitlets leaves the level to the handlers: each of ipykernel's debug calls built a record.
+    app = SwiftKernelApp()
+    assert app.log.isEnabledFor(logging.DEBUG)
+    log_only_what_is_shown(app)
+    assert not app.log.isEnabledFor(logging.DEBUG)
+    assert app.log.isEnabledFor(logging.WARNING)
+    verbose = SwiftKernelApp(log_level=logging.DEBUG)  # --debug: everything still shows
+    log_only_what_is_shown(verbose)
+    assert verbose.log.isEnabledFor(logging.DEBUG)
