@@ -16,7 +16,7 @@ from jupyter_client.session import Session
 from traitlets import TraitError
 
 from swift_kernel.cells import EarlyStart
-from swift_kernel.kernel import SwiftKernel, SwiftKernelApp, log_only_what_is_shown
+from swift_kernel.kernel import CellHistory, SwiftKernel, SwiftKernelApp, log_only_what_is_shown
 from swift_kernel.toolchain import find_toolchain
 
 from .test_cells import Rig, rig
@@ -105,3 +105,14 @@ def test_the_app_logger_drops_at_once_what_no_handler_shows() -> None:
     verbose = SwiftKernelApp(log_level=logging.DEBUG)  # --debug: everything still shows
     log_only_what_is_shown(verbose)
     assert verbose.log.isEnabledFor(logging.DEBUG)
+
+
+def test_the_cell_history_keeps_the_cells_that_declare_as_they_come() -> None:
+    history = CellHistory()
+    for code in ("let x = 41", "x + 1", "print(x)", "func twice(_ n: Int) -> Int { 2 * n }"):
+        history.append(code)
+    assert history == ["let x = 41", "x + 1", "print(x)", "func twice(_ n: Int) -> Int { 2 * n }"]
+    assert history.declaring == ["let x = 41", "func twice(_ n: Int) -> Int { 2 * n }"]
+    history.clear()
+    history.append("import Foundation")
+    assert history == history.declaring == ["import Foundation"]
