@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-__all__ = ["declarations_only"]
+__all__ = ["declarations_only", "scopes_at"]
 
 # Kept at the top level: declarations, #if and its kin, comments. Everything else is a statement.
 _KEPT = frozenset({"directive", "comment", "multiline_comment"})
@@ -49,3 +49,19 @@ def declarations_only(cell: str) -> str | None:
         end = node.end_byte
     kept += source[end:]
     return kept.decode("utf-8")
+
+
+def scopes_at(cell: str, line: int, column: int) -> tuple[str, ...] | None:
+    """Return the kinds of tree-sitter node around 0-based ``line`` and byte ``column`` of ``cell``, innermost first.
+
+    None when tree-sitter cannot parse the cell (the caller then knows nothing of its scopes).
+    """
+    root = _parser().parse(cell.encode("utf-8")).root_node
+    if root.has_error:
+        return None
+    node = root.descendant_for_point_range((line, column), (line, column))
+    kinds = []
+    while node is not None:
+        kinds.append(node.type)
+        node = node.parent
+    return tuple(kinds)

@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .declarations import scopes_at
+
 
 @dataclass(frozen=True)
 class CellError:
@@ -124,6 +126,8 @@ def compile_error(error_text: str, source_name: str | None = None, source: str |
         return CellError("LLDBError", evalue, [f"LLDBError: {evalue}"])
     traceback = ["\n".join(block) for block in blocks]
     limit = repl_limit(error_text)
+    if limit is not None and limit.startswith(_L11) and _isolated_in_a_declaration(error_text, source_name, source):
+        limit = None  # a program would refuse this code too: the compiler's message says enough
     if limit is not None:
         if first_error.startswith(_NO_DIAGNOSTICS):
             # LLDB's words say nothing the user can act on: the limit's note replaces them.
@@ -133,6 +137,13 @@ def compile_error(error_text: str, source_name: str | None = None, source: str |
 
 
 _NO_DIAGNOSTICS = "expression failed to parse"
+_L11 = "REPL limit L11"
+_MAIN_ACTOR_ISOLATED = re.compile(
+    r"main actor-isolated [^\n]*(?:in a synchronous nonisolated context|from a nonisolated context)"
+)
+# Code a program does not run on the main actor either: a body the cell declares (a function's,
+# an initializer's, an accessor's or a subscript's) and a type's members.
+_DECLARED_BODIES = frozenset({"function_body", "computed_property", "class_body", "enum_class_body", "protocol_body"})
 # Limits of LLDB's REPL (README: Known limits), each recognised by what LLDB says, with one sentence
 # that names it and says what to write instead. Checked in order; the first that matches is given.
 _REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -187,8 +198,8 @@ _REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
         " of its own",
     ),
     (
-        re.compile(r"main actor-isolated [^\n]*(?:in a synchronous nonisolated context|from a nonisolated context)"),
-        "REPL limit L11: LLDB's REPL compiles a cell's top-level code as nonisolated, where a program's"
+        _MAIN_ACTOR_ISOLATED,
+        f"{_L11}: LLDB's REPL compiles a cell's top-level code as nonisolated, where a program's"
         " runs on the main actor, although the cell runs on the main thread: write"
         " `MainActor.assumeIsolated { ... }` around it (`let model = MainActor.assumeIsolated { Model() }`),"
         " or `await` it",
@@ -211,6 +222,27 @@ _REPL_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
         " after a cell that failed, for later generic declarations (start over with %reset)",
     ),
 )
+
+
+def _isolated_in_a_declaration(error_text: str, source_name: str | None, source: str | None) -> bool:
+    """Say whether the cell's first main-actor isolation error lies in a body or type the cell declares.
+
+    L11 is about top-level code, which a program runs on the main actor. In a function the cell
+    declares (``func load() { Model() }``) a program would refuse the call too.
+    """
+    if source_name is None or source is None:
+        return False
+    for match in DIAGNOSTIC.finditer(error_text):
+        severity, file, row, column, message = match.groups()
+        if severity == "error" and file == source_name and _MAIN_ACTOR_ISOLATED.search(message):
+            lines = source.split("\n")
+            line = int(row) - 1
+            if not 0 <= line < len(lines):
+                return False
+            # The compiler counts columns in bytes, as tree-sitter does.
+            scopes = scopes_at(source, line, max(0, int(column) - 1))
+            return scopes is not None and not _DECLARED_BODIES.isdisjoint(scopes)
+    return False
 
 
 def repl_limit(error_text: str) -> str | None:

@@ -657,3 +657,24 @@ def test_an_ambiguity_within_one_cell_is_not_a_repl_limit() -> None:
         "<Cell 2>:1:6: found this candidate\n<Cell 2>:2:6: found this candidate\n"
     )
     assert repl_limit(text) is None
+
+
+_ISOLATION = "call to main actor-isolated initializer 'init()' in a synchronous nonisolated context"
+
+
+@pytest.mark.parametrize(
+    ("cell", "row", "column", "named"),
+    [
+        ("let model = Model()", 1, 13, True),  # top-level code: a program runs it on the main actor
+        ("Task {\n    Model()\n}", 2, 5, True),  # a closure in top-level code: so would its Task
+        ("func make() -> Model {\n    Model()\n}", 2, 5, False),  # a program refuses this too
+        ("struct Box {\n    func open() { _ = Model() }\n}", 2, 24, False),
+        ("struct Box {\n    let model = Model()\n}", 2, 17, False),
+        ("var made: Int {\n    Model().n\n}", 2, 5, False),
+        ("struct Box {\n    init() { _ = Model() }\n}", 2, 18, False),
+    ],
+)
+def test_l11_is_named_for_top_level_code_only(cell: str, row: int, column: int, named: bool) -> None:
+    error = compile_error(f"error: <Cell 2>:{row}:{column}: {_ISOLATION}\n", "<Cell 2>", cell)
+    assert error is not None and error.evalue.startswith(f"<Cell 2>:{row}:{column}: {_ISOLATION}")
+    assert ("REPL limit L11" in error.evalue) is named, error.evalue

@@ -174,3 +174,7 @@ def test_l11_main_actor_isolated_code_at_the_top_level(fresh_kernel: Callable[..
     ok(execute(kc, "let model = MainActor.assumeIsolated { Model() }"))
     assert value(kc, "MainActor.assumeIsolated { model.bump(); return model.n }") == "1"
     assert value(kc, "await model.n") == "1"
+    # In a function the cell declares a program would refuse the call too: the compiler's words stand.
+    declared = execute(kc, "func makeModel() -> Model {\n    Model()\n}")
+    assert declared.status == "error" and "main actor-isolated" in declared.content["evalue"], declared.content
+    assert "REPL limit" not in declared.content["evalue"], declared.content
