@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -164,6 +165,21 @@ def lldb_host(km: KernelManager) -> psutil.Process:
     hosts = [p for p in psutil.Process(kernel_pid(km)).children() if "swift_kernel.host" in " ".join(p.cmdline())]
     assert len(hosts) == 1, hosts
     return hosts[0]
+
+
+def execute_while_compiling(km: KernelManager, kc: BlockingKernelClient, code: str, cpu_seconds: float) -> str:
+    """Send ``code`` and return its msg_id once the LLDB host has spent ``cpu_seconds`` on it: the compiler is at work.
+
+    Decided by the host's progress, not by a wait: on a busy machine the compile starts later.
+    """
+    host = lldb_host(km)
+    cpu_before = sum(host.cpu_times()[:2])
+    msg_id = kc.execute(code)
+    deadline = time.monotonic() + 120
+    while sum(host.cpu_times()[:2]) - cpu_before < cpu_seconds:
+        assert time.monotonic() < deadline, "the LLDB host never got to work on the cell"
+        time.sleep(0.02)
+    return str(msg_id)
 
 
 def descendants(pid: int) -> list[psutil.Process]:

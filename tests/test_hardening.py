@@ -20,7 +20,7 @@ import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from .conftest import KernelPair, descendants, kernel_pid, lldb_host
+from .conftest import KernelPair, descendants, execute_while_compiling, kernel_pid, lldb_host
 from .utils import Execution, collect, execute, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
@@ -333,12 +333,7 @@ def test_an_interrupt_during_a_long_compile_ends_the_host(fresh_kernel: Callable
     km, kc = fresh_kernel("swift", extra_arguments=["--SwiftKernel.compile_grace=3"])
     still_works(kc)
     host = lldb_host(km)
-    cpu_before = sum(host.cpu_times()[:2])
-    msg_id = kc.execute("var total = 0; " + "; ".join(f"total += {i}" for i in range(6000)))
-    deadline = time.monotonic() + 60
-    while sum(host.cpu_times()[:2]) - cpu_before < 0.5:  # the compiler is at work
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    msg_id = execute_while_compiling(km, kc, "var total = 0; " + "; ".join(f"total += {i}" for i in range(6000)), 0.5)
     km.interrupt_kernel()
     execution = collect(kc, msg_id, 90)
     evalue = refused(execution, "KeyboardInterrupt", "the compiler was still working on this cell")

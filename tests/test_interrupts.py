@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import KernelPair, descendants, kernel_pid, lldb_host, start_kernel, stop_kernel
+from .conftest import KernelPair, descendants, execute_while_compiling, kernel_pid, start_kernel, stop_kernel
 from .utils import collect, execute, flush_channels, interrupt_after, value
 
 pytestmark = pytest.mark.lldb
@@ -327,14 +327,8 @@ def test_interrupt_during_a_long_compile_keeps_the_state(fresh_kernel: Callable[
         "swift", extra_arguments=["--SwiftKernel.interrupt_grace=1", "--SwiftKernel.compile_grace=300"]
     )
     assert execute(kc, "var keptThroughCompile = [7]").status == "ok"
-    host = lldb_host(km)
-    cpu_before = sum(host.cpu_times()[:2])
     slow = "keptThroughCompile.append(8)\nlet sum = " + " + ".join(["1"] * 200) + "\nwhile true {}"
-    msg_id = kc.execute(slow)
-    deadline = time.monotonic() + 120
-    while sum(host.cpu_times()[:2]) - cpu_before < 0.3:  # the compiler is at work
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    msg_id = execute_while_compiling(km, kc, slow, 0.3)
     km.interrupt_kernel()
     execution = collect(kc, msg_id, 300)
     assert execution.content["ename"] == "KeyboardInterrupt", execution.content
