@@ -1221,7 +1221,7 @@ class LLDBSession:
             self._adopt_bundle_methods(points.original)
             return Outcome()
         if error_text.strip().removeprefix("error: ").startswith(_CANCELLED):
-            # The kernel's interrupt came before the cell's code ran, which never started.
+            # The kernel's interrupt came while the cell was compiled (or before): its code never started.
             return Outcome(stop=Stop("signal SIGINT", "interrupted before the cell's code ran"))
         if diagnostics.is_process_gone(error_text) or not self.is_process_alive():
             # Only LLDB's word that the execution was cut short means the cell's code had begun: a
