@@ -677,9 +677,10 @@ class LLDBSession:
         self._options: Any = None
         self._plain_options: Any = None
         # Cells' options: the REPL's, with a cancel callback that ends a cell interrupted before
-        # its code runs (None: this LLDB has none; cells then start with a safe point instead).
+        # its code runs if this LLDB takes one (``_cancels``; else cells start with a safe point).
         self._cell_options: Any = None
         self._cancel_callback: Any = None
+        self._cancels = False
         self._flag_page: mmap.mmap | None = None
         # The main thread's libdispatch state: where it is, and what it held before this cell.
         self._dispatch_state = 0
@@ -774,11 +775,10 @@ class LLDBSession:
         # An interrupt that comes while a cell is compiled (or before) ends it before any of its
         # code runs: it never parses, or its code is never started. (Measured: a safe point
         # compiled in front of the cell did the same, for 0.6 ms of LLDB's compile per cell.)
-        cell_options = self._expression_options(repl=True)
+        self._cell_options = self._expression_options(repl=True)
         stops = (lldb.eExpressionEvaluationParse, lldb.eExpressionEvaluationExecution)
-        callback = CancelCallback(lambda phase, baton: phase in stops and self.interrupted.is_set())
-        if set_cancel_callback(lldb, cell_options, callback):
-            self._cell_options, self._cancel_callback = cell_options, callback
+        self._cancel_callback = CancelCallback(lambda phase, baton: phase in stops and self.interrupted.is_set())
+        self._cancels = set_cancel_callback(lldb, self._cell_options, self._cancel_callback)
         # What the debugger's console evaluates in a stopped frame.
         self._frame_options = self._expression_options(repl=False)
         self._frame_options.SetUnwindOnError(True)
@@ -1150,13 +1150,12 @@ class LLDBSession:
         # backslash is given, and shown in diagnostics, the way Swift writes it in a literal.
         located = swift_literal(cell_name.encode("utf-8", "replace").decode())[1:-1]
         compiled_as = swift_literal(source_path)[1:-1] if source_path else located
-        cell_options = self._cell_options or self._options
-        source, points = compiled_source(code, compiled_as, safe_points, cell_safe_point=self._cell_options is None)
+        source, points = compiled_source(code, compiled_as, safe_points, cell_safe_point=not self._cancels)
         self._dispatch_before = self._read(self._dispatch_state, _DISPATCH_STATE_SIZE)
         self.pause_requested.clear()
         self._evaluating = True
         try:
-            value = self._target.EvaluateExpression(source, cell_options)
+            value = self._target.EvaluateExpression(source, self._cell_options)
         finally:
             self._evaluating = False
         if value.GetError().Success():
