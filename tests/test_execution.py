@@ -22,7 +22,19 @@ from jupyter_client.manager import KernelManager
 from swift_kernel.toolchain import find_toolchain
 
 from .conftest import KernelPair, descendants, kernel_pid
-from .utils import IN_A_TASK, OTHER_THREAD, Execution, collect, count_of, execute, is_idle, ok, single_error, value
+from .utils import (
+    IN_A_TASK,
+    OTHER_THREAD,
+    Execution,
+    collect,
+    count_of,
+    execute,
+    gone,
+    is_idle,
+    ok,
+    single_error,
+    value,
+)
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(60)]
 
@@ -40,13 +52,6 @@ def swift_processes(km: KernelManager) -> dict[str, psutil.Process]:
     """Return the kernel's ``lldb-server`` and ``repl_swift`` processes by name."""
     found = {p.name(): p for p in descendants(kernel_pid(km)) if p.is_running()}
     return {name: process for name, process in found.items() if name in ("lldb-server", "repl_swift")}
-
-
-def gone(process: psutil.Process) -> bool:
-    try:
-        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 # ----- state across cells -------------------------------------------------------------------------

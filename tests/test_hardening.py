@@ -21,7 +21,7 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
 from .conftest import KernelPair, descendants, execute_while_compiling, kernel_pid, lldb_host
-from .utils import Execution, collect, execute, value
+from .utils import Execution, collect, execute, gone, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
 
@@ -291,13 +291,6 @@ def debugger_side(km: Any, part: str) -> psutil.Process:
     return lldb_host(km) if part == "host" else swift_process(km, "lldb-server")
 
 
-def ended(process: psutil.Process) -> bool:
-    try:
-        return process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 @pytest.mark.parametrize("part", ["host", "lldb-server"])
 def test_a_debugger_side_stopped_while_a_cell_runs_is_ended(
     kernel: KernelPair, kc: BlockingKernelClient, part: str
@@ -310,7 +303,7 @@ def test_a_debugger_side_stopped_while_a_cell_runs_is_ended(
     stopped.suspend()  # SIGSTOP: it answers nothing until continued
     evalue = refused(collect(kc, msg_id, 60), "LLDBHostEnded", "stopped by a signal", "did not answer for 5 s")
     assert "while the cell ran" in evalue and "earlier variables are gone" in evalue
-    assert ended(stopped)
+    assert gone(stopped)
     still_works(kc)
     assert execute(kc, "before").status == "error"  # a fresh Swift process, as the error said
 
@@ -324,7 +317,7 @@ def test_a_debugger_side_stopped_while_idle_is_ended_at_the_next_cell(
     stopped = debugger_side(km, part)
     stopped.suspend()
     refused(execute(kc, "1 + 1", timeout=60), "LLDBHostEnded", "stopped by a signal", "did not answer for 5 s")
-    assert ended(stopped)
+    assert gone(stopped)
     still_works(kc)
 
 
@@ -340,5 +333,5 @@ def test_an_interrupt_during_a_long_compile_ends_the_host(fresh_kernel: Callable
     assert "so the LLDB host was ended while the cell ran" in evalue
     assert "the compiler was still working on this cell 3." in evalue
     assert "the LLDB host is ended to stop it" in execution.stream("stderr")
-    assert ended(host)
+    assert gone(host)
     still_works(kc)

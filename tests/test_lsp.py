@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 from lsprotocol import types as lsp
 
@@ -38,7 +37,7 @@ from swift_kernel.lsp import (
     to_lsp_position,
 )
 
-from .utils import until
+from .utils import gone, until
 
 FAKE_SERVER = str(Path(__file__).with_name("fake_sourcekit_lsp.py"))
 
@@ -435,7 +434,7 @@ def test_client_process_is_in_its_own_group_and_close_cleans_up(clients: list[So
     assert directory is not None and (directory / "complete" / "main.swift").read_text() == "x\n"
     assert (directory / "compile_commands.json").exists()
     client.close()
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert gone(pid)
     assert not directory.exists()
     assert not any(t.name == "swift-lsp" for t in threading.enumerate())
     assert asyncio.run(client.complete([], "x", 1)) == Completion([], 1, 1), "a closed client answers empty"
@@ -482,7 +481,7 @@ def test_hung_server_misses_deadlines_then_is_killed_and_restarted(clients: list
     started = time.monotonic()
     assert asyncio.run(client.complete([], "x", 1)) == Completion([], 1, 1)
     assert time.monotonic() - started < 1.2, "a warm server gets the warm deadline"
-    until(lambda: not psutil.pid_exists(hung) or psutil.Process(hung).status() == psutil.STATUS_ZOMBIE, timeout=10)
+    until(lambda: gone(hung), timeout=10)
     until(lambda: client.pid not in (None, hung), timeout=20)
 
 

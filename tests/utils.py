@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
@@ -249,3 +250,13 @@ def until(predicate: Callable[[], object], timeout: float, message: str = "") ->
     while not predicate():
         assert time.monotonic() < deadline, message or f"not true within {timeout} s"
         time.sleep(0.02)
+
+
+def gone(process: psutil.Process | int) -> bool:
+    """Whether a process (or pid) has ended: exited, reaped or a zombie. Safe against it ending while asked."""
+    try:
+        if isinstance(process, int):
+            process = psutil.Process(process)
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
