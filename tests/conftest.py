@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -160,9 +161,24 @@ def kernel_pid(km: KernelManager) -> int:
     return int(km.provisioner.process.pid)
 
 
+def kernel_children(km: KernelManager, matches: Callable[[psutil.Process], bool]) -> list[psutil.Process]:
+    """Return the kernel's child processes that ``matches`` accepts, passing over any that end while asked."""
+    found = []
+    for child in psutil.Process(kernel_pid(km)).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if matches(child):
+                found.append(child)
+    return found
+
+
+def python_children(km: KernelManager) -> list[psutil.Process]:
+    """Return the kernel's Python children: its LLDB hosts, the spare included."""
+    return kernel_children(km, lambda p: p.name().startswith("python"))
+
+
 def lldb_host(km: KernelManager) -> psutil.Process:
     """Return the kernel's LLDB host process (``python -m swift_kernel.host``, a child of the kernel)."""
-    hosts = [p for p in psutil.Process(kernel_pid(km)).children() if "swift_kernel.host" in " ".join(p.cmdline())]
+    hosts = kernel_children(km, lambda p: "swift_kernel.host" in " ".join(p.cmdline()))
     assert len(hosts) == 1, hosts
     return hosts[0]
 

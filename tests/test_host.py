@@ -21,7 +21,7 @@ from swift_kernel.messages import Execute
 from swift_kernel.output import OutputEvent
 from swift_kernel.toolchain import find_toolchain, loader_path
 
-from .conftest import KernelPair, descendants, kernel_pid, lldb_host
+from .conftest import KernelPair, descendants, kernel_pid, lldb_host, python_children
 from .utils import collect, execute, value
 
 pytestmark = pytest.mark.lldb
@@ -60,7 +60,7 @@ def ready_host_after(km: object, dead: psutil.Process, timeout: float = 30) -> p
     """Wait, sending no request, until a fresh host replaced ``dead`` and runs a Swift process."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        hosts = [p for p in psutil.Process(kernel_pid(km)).children() if p.name().startswith("python")]  # type: ignore[arg-type]
+        hosts = python_children(km)  # type: ignore[arg-type]
         fresh = [h for h in hosts if h.pid != dead.pid]
         with contextlib.suppress(psutil.NoSuchProcess):
             if len(fresh) == 1 and any(p.name() == "repl_swift" for p in fresh[0].children(recursive=True)):
@@ -158,7 +158,7 @@ def test_a_crash_loop_ends_in_one_clear_error(fresh_kernel: Callable[..., Kernel
     host.wait(timeout=10)
     time.sleep(1)
     # The third death within a minute: no fresh host, and every cell says why at once.
-    assert not [p for p in psutil.Process(kernel_pid(km)).children() if p.name().startswith("python")]
+    assert not python_children(km)
     for _ in range(2):
         started = time.monotonic()
         reply = execute(kc, "1 + 1", timeout=30)

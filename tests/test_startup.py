@@ -30,7 +30,7 @@ from swift_kernel import kernelinfo, lazylsp, lsp
 from swift_kernel.lazylsp import LazySourceKitLSP
 from swift_kernel.toolchain import find_toolchain
 
-from .conftest import KernelPair, stop_kernel
+from .conftest import KernelPair, python_children, stop_kernel
 from .utils import collect, execute, run_python, until
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(180)]
@@ -362,7 +362,7 @@ def test_the_kernel_spawns_its_lldb_host_before_anything_else(
         for s in ("kernel process running", "LLDB host spawned", "kernel sockets bound", "kernel modules imported")
     ]
     assert order == sorted(order), steps
-    hosts = [p for p in psutil.Process(km.provisioner.process.pid).children() if p.name().startswith("python")]  # type: ignore[union-attr]
+    hosts = python_children(km)
     assert len(hosts) == 1, hosts
     assert sum(1 for line in log.read_text().splitlines() if "LLDB host spawned" in line) == 1
     # Meanwhile the host imported LLDB, before the kernel's first request to it came.
