@@ -171,6 +171,16 @@ def kernel_children(km: KernelManager, matches: Callable[[psutil.Process], bool]
     return found
 
 
+def sourcekit_lsp(km_pid: int) -> list[psutil.Process]:
+    """Return the running sourcekit-lsp processes below the kernel, passing over any that end while asked."""
+    found = []
+    for process in descendants(km_pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.name() == "sourcekit-lsp" and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
 def python_children(km: KernelManager) -> list[psutil.Process]:
     """Return the kernel's Python children: its LLDB hosts, the spare included."""
     return kernel_children(km, lambda p: p.name().startswith("python"))

@@ -12,14 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
 from swift_kernel.lsp import SourceKitLSP
 from swift_kernel.toolchain import find_toolchain
 
-from .conftest import KernelPair, descendants, kernel_pid, stop_kernel
+from .conftest import KernelPair, kernel_pid, sourcekit_lsp, stop_kernel
 from .utils import execute, flush_channels
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
@@ -65,11 +64,6 @@ def run(kc: BlockingKernelClient, code: str) -> None:
     """Execute a cell that must succeed."""
     execution = execute(kc, code)
     assert execution.status == "ok", execution.content
-
-
-def sourcekit_lsp(km_pid: int) -> list[psutil.Process]:
-    """Return the kernel's sourcekit-lsp processes."""
-    return [p for p in descendants(km_pid) if p.name() == "sourcekit-lsp" and p.status() != psutil.STATUS_ZOMBIE]
 
 
 @pytest.fixture(scope="module")
@@ -334,7 +328,7 @@ def test_functions_with_unlabelled_parameters_complete_to_valid_swift() -> None:
     """`greet(, loudly: )` and `precondition(, )` were inserted; now the name and `(`, the signature beside it."""
     toolchain = find_toolchain(os.environ.get("SWIFT_KERNEL_TOOLCHAIN") or None)
     client = SourceKitLSP(toolchain.sourcekit_lsp, first_deadline=30, warm_deadline=30)
-    cells = ['func greet(_ name: String, loudly: Bool = false) -> String { loudly ? name.uppercased() : name }']
+    cells = ["func greet(_ name: String, loudly: Bool = false) -> String { loudly ? name.uppercased() : name }"]
     try:
 
         async def ask() -> tuple[Any, Any]:

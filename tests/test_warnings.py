@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import queue
 import signal
 import time
@@ -18,12 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
-from .conftest import KernelPair, descendants, kernel_pid, start_kernel, stop_kernel
+from .conftest import KernelPair, kernel_pid, sourcekit_lsp, start_kernel, stop_kernel
 from .test_startup import gated_kernel
 from .utils import count_of, execute, flush_channels, is_idle, ok, single_error, until, value
 
@@ -50,10 +50,6 @@ def default_kernel() -> Iterator[KernelPair]:
     km, kc = start_kernel("swift")
     yield km, kc
     stop_kernel(km, kc)
-
-
-def sourcekit_lsp(km_pid: int) -> list[psutil.Process]:
-    return [p for p in descendants(km_pid) if p.name() == "sourcekit-lsp" and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def late_stream(kc: BlockingKernelClient, msg_id: str, timeout: float) -> str:
@@ -348,3 +344,15 @@ def test_sourcekit_lsp_is_nicer_among_sessions_while_it_checks_a_cell(default_ke
         until(lambda: autogroup(server.pid)[1:] == ["nice", "10"], 8)
     assert "warning: checked late" in late_stream(kc, msg_id, 30)
     until(lambda: autogroup(server.pid)[1:] == ["nice", "0"], 30)
+
+
+def test_sourcekit_lsp_logs_no_check(kc: BlockingKernelClient, patient_kernel: KernelPair) -> None:
+    # At its default level it writes every request and answer to ~/.sourcekit-lsp/logs (the
+    # passwd entry's home, not $HOME): a file per process that grows with every cell, and CPU
+    # that competes with the cell's compile. The kernel starts it at level error.
+    assert "warning: logged" in ok(execute(kc, '#warning("logged")\nlet loggedOnce = 1')).stream("stderr")
+    [server] = sourcekit_lsp(kernel_pid(patient_kernel[0]))
+    logs = Path(pwd.getpwuid(os.getuid()).pw_dir, ".sourcekit-lsp", "logs")
+    written = "".join(log.read_text(errors="replace") for log in logs.glob(f"sourcekit-lsp-{server.pid}.*.log"))
+    assert "textDocument/diagnostic" not in written, written[:2000]
+    assert "Received request" not in written, written[:2000]
