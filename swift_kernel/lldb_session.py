@@ -52,6 +52,7 @@ from .prelude import SOURCE as PRELUDE_SOURCE
 from .prelude import PreludeModule, cache_root, prelude_module
 from .procfs import (
     OWNER_VARIABLE,
+    ProgressWatchdog,
     describe_exit,
     fd_identity,
     file_identity,
@@ -94,8 +95,14 @@ _MAX_BACKTRACE_DEPTH = 128
 _FRAMES_READ = 64
 # Bytes of stack searched for the callers LLDB's unwinder did not find (see _callers_on_the_stack).
 _STACK_SEARCHED = 16384
-# How long an interrupted library call may run on to return to cell code before unwinding.
-_RETURN_SECONDS = 0.3
+# How long the cell's thread may run on (to return to cell code from an interrupted library call,
+# or to a safe point after another thread crashed) before it is stopped where it is: this much of
+# its CPU time, or this long blocked in the kernel without running (procfs.ProgressWatchdog). By
+# progress, not wall time: on a busy machine a 0.3 s timer stopped a sort that needed 55 ms of CPU.
+_RETURN_CPU_NS = 300_000_000
+_RETURN_BLOCKED_SECONDS = 0.3
+# The hang guard: a run that neither ends, runs nor blocks (a thread that never gets the CPU).
+_RETURN_HANG_SECONDS = 10.0
 # Library functions that block in the kernel holding no user-space lock: unwound where they are.
 # (A safe point stops its thread in raise(): in cell code, a call away, with nothing held.)
 _BLOCKING_CALL = re.compile(
@@ -1309,7 +1316,7 @@ class LLDBSession:
 
         As an interrupt stops it (word 0 of the stop flag), so that it leaves no value half
         changed. A thread blocked in the kernel (sleep, a read) stays where it is; one that reaches
-        no safe point within ``_RETURN_SECONDS`` is stopped wherever it is by a SIGINT (``_unwind``
+        no safe point within its budget (``_RETURN_CPU_NS``) is stopped wherever it is by a SIGINT (``_unwind``
         then brings it back to cell code, as after an interrupt). A cell that would end first is
         stopped at its last instruction (one-shot breakpoints on the returns of its top-level
         code): past it, LLDB no longer knows the expression, which could then not be unwound.
@@ -1349,7 +1356,7 @@ class LLDBSession:
         library lock); unwinding the cell from there leaves the lock taken for ever and the next
         cell that allocates hangs (measured: one interrupt in three of an allocating loop). So a
         one-shot breakpoint goes on the return address in the innermost cell frame and the
-        process runs on to it. A call that does not get there within ``_RETURN_SECONDS`` is
+        process runs on to it. A call that does not get there within its budget (``_RETURN_CPU_NS``) is
         stopped again by a SIGINT wherever it is; calls blocked in a system call (sleep, read)
         hold no such locks and are unwound at once. Returns the thread, refreshed.
         """
@@ -1373,23 +1380,35 @@ class LLDBSession:
         """Let the process run until the main thread gets to one of ``addresses``; return that thread.
 
         Breakpoints for the main thread only go on the addresses for the run. One that is not
-        reached within ``_RETURN_SECONDS`` leaves a SIGINT to stop the process wherever it is.
+        reached within the budget (``_RETURN_CPU_NS`` of the thread's CPU, or ``_RETURN_BLOCKED_SECONDS``
+        blocked) leaves a SIGINT to stop the process wherever it is.
         """
         breakpoints = []
         for address in addresses:
             breakpoint = self._target.BreakpointCreateBySBAddress(address)
             breakpoint.SetThreadID(self._main_thread_id)
             breakpoints.append(breakpoint)
-        watchdog = threading.Timer(_RETURN_SECONDS, send_signal, args=(self._pid, signal.SIGINT))
-        watchdog.start()
+        watchdog = ProgressWatchdog(
+            self._pid,
+            self._main_thread_id,
+            signal.SIGINT,
+            cpu_ns=_RETURN_CPU_NS,
+            blocked_seconds=_RETURN_BLOCKED_SECONDS,
+            hang_seconds=_RETURN_HANG_SECONDS,
+        )
         try:
-            self._process.Continue()
+            with watchdog:
+                self._process.Continue()
         finally:
-            watchdog.cancel()
             for breakpoint in breakpoints:
                 self._target.BreakpointDelete(breakpoint.GetID())
         thread = self._process.GetThreadByID(self._main_thread_id)
-        log.debug("ran on to %s (%s)", thread.GetFrameAtIndex(0).GetFunctionName(), thread.GetStopDescription(100))
+        log.debug(
+            "ran on to %s (%s)%s",
+            thread.GetFrameAtIndex(0).GetFunctionName(),
+            thread.GetStopDescription(100),
+            f"; stopped by SIGINT: {watchdog.fired}" if watchdog.fired else "",
+        )
         return thread
 
     def _unwind(self, run_to_cell_code: bool) -> tuple[int, int] | None:

@@ -14,6 +14,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+import time
+from types import TracebackType
 
 
 def signal_bit(signum: int) -> int:
@@ -127,6 +130,67 @@ def send_signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+class ProgressWatchdog:
+    """Signal a process once one of its threads, let run, has had its share: decided by progress, not wall time.
+
+    Used as a context manager around a run that should end by itself (a thread run on to a safe
+    point or out of a library call). Sends ``signum`` to ``pid`` once thread ``tid`` has run
+    ``cpu_ns`` of CPU time since the start; once it has slept (blocked in the kernel, state S or
+    D) ``blocked_seconds`` without running; or, as a hang guard, after ``hang_seconds``. On a busy
+    machine a thread that makes progress gets its whole budget, however long that takes in wall
+    time; a thread that waits for something that will not come is stopped after
+    ``blocked_seconds``. Checks every ``interval`` seconds; sends at most once.
+    """
+
+    def __init__(
+        self,
+        pid: int,
+        tid: int,
+        signum: int,
+        *,
+        cpu_ns: int,
+        blocked_seconds: float,
+        hang_seconds: float,
+        interval: float = 0.01,
+    ) -> None:
+        self.pid, self.tid, self.signum = pid, tid, signum
+        self.cpu_ns = cpu_ns
+        self.blocked_seconds = blocked_seconds
+        self.hang_seconds = hang_seconds
+        self.interval = interval
+        self.fired: str | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="progress-watchdog", daemon=True)
+
+    def __enter__(self) -> ProgressWatchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        started = last_progress = time.monotonic()
+        first = last = thread_cpu_ns(self.pid, self.tid)
+        while not self._done.wait(self.interval):
+            now, spent = time.monotonic(), thread_cpu_ns(self.pid, self.tid)
+            if spent != last:
+                last, last_progress = spent, now
+            if spent - first >= self.cpu_ns:
+                self.fired = f"ran {(spent - first) / 1e6:.0f} ms of CPU"
+            elif thread_state(self.pid, self.tid) in ("S", "D") and now - last_progress >= self.blocked_seconds:
+                self.fired = f"blocked {now - last_progress:.2f} s"
+            elif now - started >= self.hang_seconds:
+                self.fired = f"not done after {now - started:.1f} s"
+            else:
+                continue
+            send_signal(self.pid, self.signum)
+            return
 
 
 def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import psutil
@@ -17,7 +17,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager, start_new_kernel
 
-from .utils import execute, flush_channels, register_private_kernelspec
+from .utils import execute, flush_channels, gone, register_private_kernelspec
 
 KernelPair = tuple[KernelManager, BlockingKernelClient]
 
@@ -171,14 +171,28 @@ def kernel_children(km: KernelManager, matches: Callable[[psutil.Process], bool]
     return found
 
 
-def sourcekit_lsp(km_pid: int) -> list[psutil.Process]:
-    """Return the running sourcekit-lsp processes below the kernel, passing over any that end while asked."""
+def named(processes: Iterable[psutil.Process], *names: str) -> list[psutil.Process]:
+    """Return those of ``processes`` named one of ``names``, passing over any that end while asked."""
     found = []
-    for process in descendants(km_pid):
+    for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
-            if process.name() == "sourcekit-lsp" and process.status() != psutil.STATUS_ZOMBIE:
+            if process.name() in names:
                 found.append(process)
     return found
+
+
+def names_of(processes: Iterable[psutil.Process]) -> list[str]:
+    """Return the names of ``processes``, passing over any that end while asked."""
+    names = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            names.append(process.name())
+    return names
+
+
+def sourcekit_lsp(km_pid: int) -> list[psutil.Process]:
+    """Return the running sourcekit-lsp processes below the kernel."""
+    return [process for process in named(descendants(km_pid), "sourcekit-lsp") if not gone(process)]
 
 
 def python_children(km: KernelManager) -> list[psutil.Process]:

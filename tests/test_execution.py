@@ -21,7 +21,7 @@ from jupyter_client.manager import KernelManager
 
 from swift_kernel.toolchain import find_toolchain
 
-from .conftest import KernelPair, descendants, kernel_pid
+from .conftest import KernelPair, descendants, kernel_pid, named
 from .utils import (
     IN_A_TASK,
     OTHER_THREAD,
@@ -50,8 +50,8 @@ def cell_frame_lines(error: dict[str, object]) -> list[str]:
 
 def swift_processes(km: KernelManager) -> dict[str, psutil.Process]:
     """Return the kernel's ``lldb-server`` and ``repl_swift`` processes by name."""
-    found = {p.name(): p for p in descendants(kernel_pid(km)) if p.is_running()}
-    return {name: process for name, process in found.items() if name in ("lldb-server", "repl_swift")}
+    found = named(descendants(kernel_pid(km)), "lldb-server", "repl_swift")
+    return {process.name(): process for process in found if process.is_running()}
 
 
 # ----- state across cells -------------------------------------------------------------------------
@@ -535,6 +535,25 @@ def test_a_cell_that_ends_before_a_safe_point_after_another_threads_crash_is_unw
     assert (error["ename"], error["evalue"]) == ("Fatal error", f"during the sort ({OTHER_THREAD})")
     assert value(kc, "sortedCount") == "30000"  # it ran to its end
     assert value(kc, "unsorted.count") == "30000"  # in the same Swift process
+
+
+def test_a_cell_that_naps_after_another_threads_crash_runs_on_by_its_progress(kc: BlockingKernelClient) -> None:
+    # The run on to the end is bounded by the thread's CPU time (0.3 s) and by a block with no
+    # progress (0.3 s), not by the wall clock: seven naps of 50 ms take 0.35 s, and a 0.3 s timer
+    # stopped the cell among them (napsTaken stayed 0), as it stopped a sort on a busy machine.
+    ok(execute(kc, "import Foundation\nvar napsTaken = 0"))
+    code = (
+        "let trigger = DispatchSemaphore(value: 0)\n"
+        'Thread.detachNewThread { trigger.wait(); fatalError("between the naps") }\n'
+        "napsTaken = (0..<8).map { nap -> Int in\n"
+        "    if nap == 0 { trigger.signal(); return (0..<200_000).reduce(0, &+) & 0 }\n"
+        "    usleep(50_000)\n"
+        "    return nap\n"
+        "}.count"
+    )
+    error = single_error(execute(kc, code))
+    assert (error["ename"], error["evalue"]) == ("Fatal error", f"between the naps ({OTHER_THREAD})")
+    assert value(kc, "napsTaken") == "8"  # it ran to its end
 
 
 # ----- kernel_info --------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from swift_kernel import gateway
 from swift_kernel.toolchain import find_toolchain
 
-from .conftest import KernelPair, descendants, kernel_pid
+from .conftest import KernelPair, descendants, kernel_pid, named
 from .utils import REPO, execute, register_private_kernelspec
 
 KERNEL_ID = "6b9f4c52-8f0e-4a8c-9d43-2d1c1f0e8a11"
@@ -349,7 +349,7 @@ ADDR_NO_RANDOMIZE = 0x0040000
 
 def swift_process_personality(km: Any) -> int:
     """Return the personality flags of the kernel's Swift process (repl_swift)."""
-    repl = [p for p in descendants(kernel_pid(km)) if p.name() == "repl_swift"]
+    repl = named(descendants(kernel_pid(km)), "repl_swift")
     assert len(repl) == 1, repl
     return int(Path(f"/proc/{repl[0].pid}/personality").read_text(), 16)
 

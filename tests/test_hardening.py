@@ -20,7 +20,7 @@ import psutil
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from .conftest import KernelPair, descendants, execute_while_compiling, kernel_pid, lldb_host
+from .conftest import KernelPair, descendants, execute_while_compiling, kernel_pid, lldb_host, named
 from .utils import Execution, collect, execute, gone, value
 
 pytestmark = [pytest.mark.lldb, pytest.mark.timeout(120)]
@@ -250,7 +250,7 @@ def test_system_says_which_signal_ended_the_command(kc: BlockingKernelClient) ->
 
 
 def swift_process(km: Any, name: str) -> psutil.Process:
-    found = [p for p in descendants(kernel_pid(km)) if p.name() == name]
+    found = named(descendants(kernel_pid(km)), name)
     assert len(found) == 1, found
     return found[0]
 

@@ -21,7 +21,7 @@ from swift_kernel.messages import Execute
 from swift_kernel.output import OutputEvent
 from swift_kernel.toolchain import find_toolchain, loader_path
 
-from .conftest import KernelPair, descendants, kernel_pid, lldb_host, python_children
+from .conftest import KernelPair, descendants, kernel_pid, lldb_host, named, names_of, python_children
 from .utils import collect, execute, value
 
 pytestmark = pytest.mark.lldb
@@ -83,7 +83,7 @@ def test_host_crash_while_idle(fresh_kernel: Callable[..., KernelPair]) -> None:
     assert_crash_reported(told.content, while_running=False)
     assert execute(kc, "let after = 2\nafter").result == "2"
     assert km.is_alive()
-    names = sorted(p.name() for p in descendants(kernel_pid(km)))
+    names = sorted(names_of(descendants(kernel_pid(km))))
     assert names.count("repl_swift") == 1 and names.count("lldb-server") == 1, names
 
 
@@ -167,7 +167,7 @@ def test_a_crash_loop_ends_in_one_clear_error(fresh_kernel: Callable[..., Kernel
         assert "LLDB crashed 3 times within 60 s" in reply.content["evalue"], reply.content
         assert "restart the kernel" in reply.content["evalue"], reply.content
     assert km.is_alive()
-    assert not [p for p in descendants(kernel_pid(km)) if p.name() in ("repl_swift", "lldb-server")]
+    assert not named(descendants(kernel_pid(km)), "repl_swift", "lldb-server")
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import KernelPair, descendants, execute_while_compiling, kernel_pid, start_kernel, stop_kernel
+from .conftest import KernelPair, descendants, execute_while_compiling, kernel_pid, names_of, start_kernel, stop_kernel
 from .utils import collect, execute, flush_channels, interrupt_after, value
 
 pytestmark = pytest.mark.lldb
@@ -240,7 +240,7 @@ def test_sigint_to_process_group_idle_and_busy(fresh_kernel: Callable[..., Kerne
     assert_interrupted(collect(kc, msg_id).reply)
     assert km.is_alive()
     # LLDB's debug server and the Swift process survive the group signal.
-    names = {p.name() for p in descendants(kernel_pid(km))}
+    names = set(names_of(descendants(kernel_pid(km))))
     assert {"lldb-server", "repl_swift"} <= names, names
     assert value(kc, "grouped + 1") == "8"
 

@@ -21,7 +21,7 @@ import pytest
 from swift_kernel.procfs import proc_status
 from swift_kernel.toolchain import find_toolchain
 
-from .conftest import KernelPair, descendants, kernel_pid, lldb_host
+from .conftest import KernelPair, descendants, kernel_pid, lldb_host, named
 from .test_install import install
 from .utils import execute, run_python, value
 
@@ -101,7 +101,7 @@ def test_lldb_server_does_not_hold_the_kernels_connection_to_its_host(kernel: Ke
     host = lldb_host(km)
     connection = os.readlink(f"/proc/{host.pid}/fd/{host.cmdline()[-1]}")
     assert connection.startswith("socket:")
-    servers = [p for p in descendants(host.pid) if p.name() == "lldb-server"]
+    servers = named(descendants(host.pid), "lldb-server")
     assert len(servers) == 1, servers
     held = {os.readlink(f"/proc/{servers[0].pid}/fd/{fd}") for fd in os.listdir(f"/proc/{servers[0].pid}/fd")}
     assert connection not in held

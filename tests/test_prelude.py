@@ -14,7 +14,7 @@ import pytest
 from swift_kernel import prelude
 from swift_kernel.toolchain import find_toolchain
 
-from .conftest import KernelPair
+from .conftest import KernelPair, named, names_of
 from .utils import execute, ok
 
 pytestmark = pytest.mark.lldb
@@ -45,8 +45,8 @@ def uses_the_api(kc: Any) -> None:
 def swift_process_maps(km: Any) -> str:
     """Return the memory map of the kernel's Swift process (the host's child)."""
     kernel = psutil.Process(km.provisioner.process.pid)
-    swift = [p for p in kernel.children(recursive=True) if p.name() == "repl_swift"]
-    assert len(swift) == 1, [p.name() for p in kernel.children(recursive=True)]
+    swift = named(kernel.children(recursive=True), "repl_swift")
+    assert len(swift) == 1, names_of(kernel.children(recursive=True))
     return Path(f"/proc/{swift[0].pid}/maps").read_text()
 
 

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from swift_kernel.procfs import children, process_state, read_memory, wait_for_exit
+from swift_kernel.procfs import ProgressWatchdog, children, process_state, read_memory, wait_for_exit
+
+from .utils import until
 
 
 def test_memory_is_read_through_proc() -> None:
@@ -82,3 +84,91 @@ def test_children_of_a_process_that_is_gone_cannot_be_read() -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     assert children(gone.pid) is None
+
+
+# ----- ProgressWatchdog: a run stopped by the thread's progress, not by wall time -------------------
+
+# Until SIGINT: busy, or asleep; then it prints the CPU time it had and exits.
+_WATCHED = """
+import signal, sys, time
+def stop(*_):
+    print(time.process_time(), flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGINT, stop)
+print("ready", flush=True)
+if sys.argv[1] == "busy":
+    while True:
+        pass
+time.sleep(60)
+"""
+
+
+def _watched(mode: str) -> subprocess.Popen[str]:
+    child = subprocess.Popen([sys.executable, "-c", _WATCHED, mode], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    return child
+
+
+def _cpu_at_the_signal(child: subprocess.Popen[str]) -> float:
+    out, _ = child.communicate(timeout=30)
+    return float(out)
+
+
+def test_a_busy_thread_sharing_its_core_gets_its_whole_cpu_budget() -> None:
+    # Two busy loops share one core with the watched thread: 0.3 s of its CPU takes about 0.9 s.
+    core = {min(os.sched_getaffinity(0))}
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    child = _watched("busy")
+    try:
+        for process in (*burners, child):
+            os.sched_setaffinity(process.pid, core)
+        started = time.monotonic()
+        with ProgressWatchdog(
+            child.pid, child.pid, signal.SIGINT, cpu_ns=300_000_000, blocked_seconds=0.3, hang_seconds=30
+        ) as watchdog:
+            cpu = _cpu_at_the_signal(child)
+        elapsed = time.monotonic() - started
+    finally:
+        for process in (*burners, child):
+            process.kill()
+            process.wait()
+    assert watchdog.fired is not None and watchdog.fired.startswith("ran"), watchdog.fired
+    assert cpu >= 0.3, cpu
+    assert elapsed > 0.45, f"{elapsed:.2f} s: with its core shared three ways, 0.3 s of CPU takes longer"
+
+
+def test_a_blocked_thread_is_signalled_once_it_has_not_run_for_a_while() -> None:
+    child = _watched("asleep")
+    try:
+        started = time.monotonic()
+        with ProgressWatchdog(
+            child.pid, child.pid, signal.SIGINT, cpu_ns=300_000_000, blocked_seconds=0.3, hang_seconds=30
+        ) as watchdog:
+            assert _cpu_at_the_signal(child) < 0.3
+        elapsed = time.monotonic() - started
+    finally:
+        child.kill()
+        child.wait()
+    assert watchdog.fired is not None and watchdog.fired.startswith("blocked"), watchdog.fired
+    assert 0.3 <= elapsed < 10, elapsed
+
+
+def test_a_stopped_thread_meets_the_hang_guard_and_a_run_that_ends_meets_nothing() -> None:
+    child = _watched("asleep")
+    try:
+        os.kill(child.pid, signal.SIGSTOP)  # state T: neither running nor blocked
+        with ProgressWatchdog(
+            child.pid, child.pid, signal.SIGINT, cpu_ns=300_000_000, blocked_seconds=0.3, hang_seconds=0.5
+        ) as watchdog:
+            until(lambda: watchdog.fired is not None, 10)
+        assert watchdog.fired is not None and watchdog.fired.startswith("not done"), watchdog.fired
+        os.kill(child.pid, signal.SIGCONT)
+        _cpu_at_the_signal(child)  # the pending SIGINT ends it
+        with ProgressWatchdog(
+            os.getpid(), os.getpid(), signal.SIGINT, cpu_ns=300_000_000, blocked_seconds=0.3, hang_seconds=30
+        ) as quiet:
+            pass
+        assert quiet.fired is None
+    finally:
+        child.kill()
+        child.wait()
