@@ -517,43 +517,49 @@ def test_a_crash_in_a_task_says_that_async_code_lost_a_thread(fresh_kernel: Call
     assert value(kc, "[1, 2].count") == "2"
 
 
-def test_a_cell_that_ends_before_a_safe_point_after_another_threads_crash_is_unwound(kc: BlockingKernelClient) -> None:
-    # The cell's thread runs on after the crash until its next safe point; a sort has none, so the
-    # cell ends first, stopped at its last instruction. Run on past it, the cell could not be
-    # unwound and the kernel had to start a fresh Swift process ("its state is gone").
-    ok(execute(kc, "import Foundation\nlet unsorted = (0..<30_000).map { ($0 * 7919) % 30_011 }\nvar sortedCount = 0"))
+@pytest.mark.parametrize(
+    ("setup", "work", "counted", "expected"),
+    [
+        # A sort has no safe point, so the cell ends first, stopped at its last instruction. Run on
+        # past it, the cell could not be unwound and the kernel had to start a fresh Swift process.
+        (
+            "let unsorted = (0..<30_000).map { ($0 * 7919) % 30_011 }\nvar sortedCount = 0",
+            "var signalled = false\n"
+            "sortedCount = unsorted.sorted { a, b in\n"
+            "    if !signalled { signalled = true; trigger.signal() }\n"
+            "    return a < b\n"
+            "}.count",
+            "sortedCount",
+            "30000",
+        ),
+        # The run on is bounded by the thread's CPU time (0.3 s) and by a block with no progress
+        # (0.3 s), not by the wall clock: seven naps of 50 ms take 0.35 s, and a 0.3 s timer stopped
+        # the cell among them (napsTaken stayed 0), as it stopped the sort above on a busy machine.
+        (
+            "var napsTaken = 0",
+            "napsTaken = (0..<8).map { nap -> Int in\n"
+            "    if nap == 0 { trigger.signal(); return (0..<200_000).reduce(0, &+) & 0 }\n"
+            "    usleep(50_000)\n"
+            "    return nap\n"
+            "}.count",
+            "napsTaken",
+            "8",
+        ),
+    ],
+    ids=["a-sort-ends-before-a-safe-point", "naps-run-on-by-progress"],
+)
+def test_after_another_threads_crash_the_cells_thread_runs_on_to_its_end(
+    kc: BlockingKernelClient, setup: str, work: str, counted: str, expected: str
+) -> None:
+    # The cell's thread runs on after the crash until its next safe point, or the cell's end.
+    ok(execute(kc, "import Foundation\n" + setup))
     code = (
         "let trigger = DispatchSemaphore(value: 0)\n"
-        'Thread.detachNewThread { trigger.wait(); fatalError("during the sort") }\n'
-        "var signalled = false\n"
-        "sortedCount = unsorted.sorted { a, b in\n"
-        "    if !signalled { signalled = true; trigger.signal() }\n"
-        "    return a < b\n"
-        "}.count"
+        'Thread.detachNewThread { trigger.wait(); fatalError("while the cell runs") }\n' + work
     )
     error = single_error(execute(kc, code))
-    assert (error["ename"], error["evalue"]) == ("Fatal error", f"during the sort ({OTHER_THREAD})")
-    assert value(kc, "sortedCount") == "30000"  # it ran to its end
-    assert value(kc, "unsorted.count") == "30000"  # in the same Swift process
-
-
-def test_a_cell_that_naps_after_another_threads_crash_runs_on_by_its_progress(kc: BlockingKernelClient) -> None:
-    # The run on to the end is bounded by the thread's CPU time (0.3 s) and by a block with no
-    # progress (0.3 s), not by the wall clock: seven naps of 50 ms take 0.35 s, and a 0.3 s timer
-    # stopped the cell among them (napsTaken stayed 0), as it stopped a sort on a busy machine.
-    ok(execute(kc, "import Foundation\nvar napsTaken = 0"))
-    code = (
-        "let trigger = DispatchSemaphore(value: 0)\n"
-        'Thread.detachNewThread { trigger.wait(); fatalError("between the naps") }\n'
-        "napsTaken = (0..<8).map { nap -> Int in\n"
-        "    if nap == 0 { trigger.signal(); return (0..<200_000).reduce(0, &+) & 0 }\n"
-        "    usleep(50_000)\n"
-        "    return nap\n"
-        "}.count"
-    )
-    error = single_error(execute(kc, code))
-    assert (error["ename"], error["evalue"]) == ("Fatal error", f"between the naps ({OTHER_THREAD})")
-    assert value(kc, "napsTaken") == "8"  # it ran to its end
+    assert (error["ename"], error["evalue"]) == ("Fatal error", f"while the cell runs ({OTHER_THREAD})")
+    assert value(kc, counted) == expected  # it ran to its end, in the same Swift process
 
 
 # ----- kernel_info --------------------------------------------------------------------------------
