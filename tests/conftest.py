@@ -161,24 +161,19 @@ def kernel_pid(km: KernelManager) -> int:
     return int(km.provisioner.process.pid)
 
 
-def kernel_children(km: KernelManager, matches: Callable[[psutil.Process], bool]) -> list[psutil.Process]:
-    """Return the kernel's child processes that ``matches`` accepts, passing over any that end while asked."""
+def matching(processes: Iterable[psutil.Process], accepts: Callable[[psutil.Process], bool]) -> list[psutil.Process]:
+    """Return those of ``processes`` that ``accepts`` takes, passing over any that end while asked."""
     found = []
-    for child in psutil.Process(kernel_pid(km)).children():
+    for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
-            if matches(child):
-                found.append(child)
+            if accepts(process):
+                found.append(process)
     return found
 
 
 def named(processes: Iterable[psutil.Process], *names: str) -> list[psutil.Process]:
     """Return those of ``processes`` named one of ``names``, passing over any that end while asked."""
-    found = []
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if process.name() in names:
-                found.append(process)
-    return found
+    return matching(processes, lambda process: process.name() in names)
 
 
 def names_of(processes: Iterable[psutil.Process]) -> list[str]:
@@ -197,12 +192,12 @@ def sourcekit_lsp(km_pid: int) -> list[psutil.Process]:
 
 def python_children(km: KernelManager) -> list[psutil.Process]:
     """Return the kernel's Python children: its LLDB hosts, the spare included."""
-    return kernel_children(km, lambda p: p.name().startswith("python"))
+    return matching(psutil.Process(kernel_pid(km)).children(), lambda p: p.name().startswith("python"))
 
 
 def lldb_host(km: KernelManager) -> psutil.Process:
     """Return the kernel's LLDB host process (``python -m swift_kernel.host``, a child of the kernel)."""
-    hosts = kernel_children(km, lambda p: "swift_kernel.host" in " ".join(p.cmdline()))
+    hosts = matching(psutil.Process(kernel_pid(km)).children(), lambda p: "swift_kernel.host" in " ".join(p.cmdline()))
     assert len(hosts) == 1, hosts
     return hosts[0]
 
