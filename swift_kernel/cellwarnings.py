@@ -4,8 +4,8 @@ LLDB drops the warnings of an expression that compiles, and compiling a cell a s
 get them is not free of side effects inside LLDB (the declarations are registered twice: issue
 15's "redundant conformance", "ambiguous use"). So the warnings come from sourcekit-lsp's
 diagnostics of the document of the earlier cells that declare something (``declares``) plus
-this one, asked for once the cell has run ``SwiftKernel.warnings_delay`` seconds (0 by default:
-as it starts), or when its code is done if that is sooner. The policy:
+this one, asked for once the cell has run ``SwiftKernel.warnings_delay`` seconds (0.05 by
+default), or once its reply is out if it is done sooner (``DelayedAsk``). The policy:
 
 - Warnings that arrive while the cell runs go to its stderr at once.
 - The cell's reply never waits for them. After the reply, the cell stays busy for warnings
@@ -13,6 +13,7 @@ as it starts), or when its code is done if that is sooner. The policy:
   which is when a frontend (JupyterLab's output area) stops listening to the cell. Warnings that
   come later still go out on the cell's stderr (same parent header): jupyter_client clients see
   them, a frontend that stopped listening drops them.
+- A cell LLDB refuses is not checked (if not asked yet): its compile error lists the warnings.
 - sourcekit-lsp also reports errors. A cell it finds errors in shows its warnings only once it
   has run without a compile error: when LLDB refuses the cell, its compile error already holds
   the warnings, and when sourcekit-lsp's error is one the REPL allows, the warnings still come.
@@ -71,18 +72,23 @@ def declares(code: str) -> bool:
 
 
 class DelayedAsk:
-    """Ask for a cell's diagnostics once its code has gone to LLDB and run ``delay`` seconds, or when it is done.
+    """Ask for a cell's diagnostics once its code has gone to LLDB and run ``delay`` seconds, or after its reply.
 
-    Asked at once, sourcekit-lsp's type check of the whole document runs beside LLDB's compile of a
-    quick cell on this machine's two cores, which makes the cell's reply slower; asked later, the
-    cell ends later (``SwiftKernel.warnings_delay`` has the figures). A cell that runs longer than
-    the delay gets its warnings while it runs. Nothing is asked before ``begin``: the request's
-    encoding on the LSP thread held the GIL while the cell's code was sent to the LLDB host
-    (1-1.4 ms of a trivial cell). Used on one event loop; ``begin`` may come from any thread.
+    A quick cell (a trivial expression, a declaration) is done before the delay: its check is asked
+    once its reply has gone out (``now``, from the kernel's ``_answering``), in the time the cell
+    stays busy for its warnings. Asked during its compile, sourcekit-lsp's type check ran on the
+    other core beside LLDB's debug server and the Swift process, which LLDB's compile waits on,
+    and cost the reply 0.7-0.85 ms; asked when its code was done, before the reply, the request's
+    encoding on the LSP thread took the GIL and the CPU the reply needed (README: "The trivial
+    cell, tenth round"). A cell that runs longer than the delay (a large cell's compile, a loop)
+    gets its check while it runs, so its warnings come before its end. Nothing is asked before
+    ``begin``: the encoding held the GIL while the cell's code was sent to the LLDB host.
+    Used on one event loop; ``begin`` may come from any thread.
     """
 
-    def __init__(self, ask: Callable[[], Found], delay: float, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, ask: Callable[[], Found], delay: float, loop: asyncio.AbstractEventLoop, name: str = "") -> None:
         self.found: Found = concurrent.futures.Future()
+        self.name = name
         self._ask: Callable[[], Found] | None = ask
         self._delay = delay
         self._loop = loop
@@ -95,15 +101,21 @@ class DelayedAsk:
 
     def _start_timer(self) -> None:
         if self._ask is not None and self._timer is None:
-            self._timer = self._loop.call_later(self._delay, self.now)
+            self._timer = self._loop.call_later(self._delay, self.now, "while it runs")
 
-    def now(self) -> None:
-        """Ask now, if not asked yet."""
+    def now(self, when: str = "after its reply") -> None:
+        """Ask now, if not asked yet; ``when`` goes to the debug log."""
+        ask = self.cancel()
+        if ask is not None:
+            log.debug("the warnings of %s asked %s", self.name, when)
+            ask().add_done_callback(self._copy)
+
+    def cancel(self) -> Callable[[], Found] | None:
+        """Never ask (LLDB refused the cell: its error shows the warnings); return the ask if not made."""
         ask, self._ask = self._ask, None
         if self._timer is not None:
             self._timer.cancel()
-        if ask is not None:
-            ask().add_done_callback(self._copy)
+        return ask
 
     def _copy(self, asked: Found) -> None:
         error = asked.exception()
@@ -116,9 +128,10 @@ class DelayedAsk:
 class CellWarnings:
     """The warnings of one cell: sent to ``emit`` as soon as they may be, at most once."""
 
-    def __init__(self, found: Found, code: str, cell_name: str, emit: Callable[[str], None]) -> None:
-        """Watch ``found`` (``SourceKitLSP.diagnose``'s future); ``emit`` takes the rendered text, from any thread."""
-        self._found = found
+    def __init__(self, asked: DelayedAsk, code: str, cell_name: str, emit: Callable[[str], None]) -> None:
+        """Watch ``asked``'s answer; ``emit`` takes the rendered text, from any thread."""
+        self._asked = asked
+        self._found = asked.found
         self._code = code
         self._cell_name = cell_name
         self._emit = emit
@@ -126,7 +139,7 @@ class CellWarnings:
         self._running = True
         self._failed = False
         self._held = ""
-        found.add_done_callback(self._arrived)
+        asked.found.add_done_callback(self._arrived)
 
     def _arrived(self, found: Found) -> None:
         """Render the answer; send it now, or hold it until the cell is known to have compiled."""
@@ -158,11 +171,17 @@ class CellWarnings:
             self._running = False
             self._failed = compile_failed
             held, self._held = self._held, ""
-        if held and not compile_failed:
+        if compile_failed and self._asked.cancel() is not None:
+            log.debug("the warnings of %s not asked: LLDB refused the cell", self._cell_name)
+        elif held:
             self._emit(held)
 
     async def settle(self, wait: float) -> None:
-        """Wait up to ``wait`` s for warnings not yet known (the cell has replied; its idle status waits)."""
+        """Ask now if not asked yet (the cell has replied), and wait up to ``wait`` s for warnings not yet
+        known: its idle status waits for them."""
+        if self._failed:
+            return
+        self._asked.now()
         if not self._found.done() and wait > 0:
             # asyncio.wait, not wait_for: the request goes on after this, and late warnings still count.
             await asyncio.wait({asyncio.wrap_future(self._found)}, timeout=wait)

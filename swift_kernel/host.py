@@ -145,9 +145,12 @@ class Channel:
 
     def send(self, message: Call | Reply | Notice) -> None:
         """Send one message; raises HostDied when the other end is gone."""
+        self._send_pickled(pickle.dumps(message))
+
+    def _send_pickled(self, data: bytes) -> None:
         try:
             with self._send_lock:
-                self._connection.send(message)
+                self._connection.send_bytes(data)
         except (OSError, ValueError) as error:
             raise HostDied(f"the other end is gone: {error}") from error
 
@@ -177,11 +180,11 @@ class Channel:
     def reply(self, request_id: int, value: Any = None, error: str | None = None) -> None:
         """Answer a request of the other side; a value that cannot be pickled is sent as an error."""
         try:
-            pickle.dumps(value)
+            data = pickle.dumps(Reply(request_id, value, error))  # once: a cell's reply is on its path
         except Exception as failure:  # noqa: BLE001 - anything unpicklable is reported as text
-            value, error = None, f"unpicklable reply {value!r:.200}: {failure}"
+            data = pickle.dumps(Reply(request_id, None, f"unpicklable reply {value!r:.200}: {failure}"))
         try:
-            self.send(Reply(request_id, value, error))
+            self._send_pickled(data)
         except HostDied:
             log.debug("reply %d not sent: the other side is gone", request_id)
 

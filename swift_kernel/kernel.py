@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
@@ -83,6 +83,8 @@ from .procfs import OWNER_VARIABLE, children, describe_exit, end_owned_processes
 from .sources import SourceError, check_source, expand_user, read_source_file
 from .startup import EarlyKernelInfo, Held
 from .toolchain import find_toolchain
+
+log = logging.getLogger(__name__)
 
 # Shown for `exit` or `quit` where the frontend keeps the session (a notebook, JupyterLab's console).
 _EXIT_EXPLAINED = (
@@ -231,16 +233,17 @@ class SwiftKernel(Kernel):
         True,
         config=True,
         help="Show the compiler's warnings for cells that compile, on stderr. LLDB drops them; they come "
-        "from sourcekit-lsp, asked while the cell runs (see warnings_delay and warnings_wait).",
+        "from sourcekit-lsp, asked while the cell runs or after its reply (see warnings_delay and warnings_wait).",
     )
     warnings_delay = Float(
-        0.0,
+        0.05,
         config=True,
         help="Seconds a cell runs, counted from when its code has gone to the LLDB host, before sourcekit-lsp "
-        "is asked for its warnings (when its code is done, if sooner). A delay gives a quick cell's compile in "
-        "LLDB the CPU to itself, so its reply comes sooner (1.75x raw LLDB against 2.11x at 0.03 s, "
-        "bench/latency.py), but the cell ends (its idle status) later, as the warnings are then asked after "
-        "it: 82 against 74 ms at the idle status. At 0, they are asked as soon as the code has gone to LLDB.",
+        "is asked for its warnings while it runs. A cell done sooner (a quick one) is checked once its reply "
+        "is out, while it stays busy for them (warnings_wait): asked beside LLDB's compile, the check took "
+        "the CPU LLDB's debug server and the Swift process need, and a trivial cell's reply came 0.7 ms later "
+        "(README: Warnings). A longer cell (a large compile, a loop) is checked while it runs, so that its "
+        "warnings come before its end. At 0, every cell is checked as soon as its code has gone to LLDB.",
     )
     warnings_wait = Float(
         0.05,
@@ -350,7 +353,8 @@ class SwiftKernel(Kernel):
         # Swift source of every cell that ran without error, in order (code intelligence reads it).
         self.successful_cells = CellHistory()
         # The last cell's warnings, still asked of sourcekit-lsp when its reply went out (see _answering).
-        self._warnings_pending: CellWarnings | None = None
+        # What a cell does once its reply is out, before its idle status (see _answering).
+        self._after_reply: list[Callable[[], Awaitable[None] | None]] = []
         # Whether a cell has waited for its warnings while sourcekit-lsp was starting (once a kernel).
         self._start_wait_taken = False
         self._cells_launch = 1
@@ -417,7 +421,7 @@ class SwiftKernel(Kernel):
                 self.shell_stream.io_loop.add_callback(self.shell_main, None, held.frames)
         self._held_requests = []
         super().start()
-        logging.getLogger(__name__).debug("start-up: kernel ready (ipykernel reads the sockets)")
+        log.debug("start-up: kernel ready (ipykernel reads the sockets)")
         # Now, so that sourcekit-lsp is warm for the first Tab (begun once the Swift process was up,
         # it missed the first completion's deadline: tests/test_conformance.py).
         self.code_intelligence.begin()
@@ -506,10 +510,16 @@ class SwiftKernel(Kernel):
                 self.log.exception("%s failed", msg_type)
                 self._refuse_request(stream, ident, parent, msg_type, _kernel_error(msg_type, error))
             finally:
-                # Replied: the cell's warnings still on their way get a little time before its idle status.
-                pending, self._warnings_pending = self._warnings_pending, None
-                if pending is not None:
-                    await pending.settle(self._warnings_wait_now())
+                # Replied: what the cell left for after its reply (its warnings, the host's memory
+                # note) is done before its idle status, off the reply's path.
+                work: list[Callable[[], Awaitable[None] | None]] = []
+                if msg_type == "execute_request":  # not a control request answered meanwhile
+                    log.debug("execute_request answered")
+                    work, self._after_reply = self._after_reply, []
+                for step in work:
+                    done = step()
+                    if done is not None:
+                        await done
 
         return answer
 
@@ -636,7 +646,7 @@ class SwiftKernel(Kernel):
             # A fresh Swift process knows none of the earlier cells: completion must not either.
             self.successful_cells.clear()
             self._cells_launch = self.cells.launches
-        self._warn_about_host_memory(parent, silent)
+        self._after_reply.append(lambda: self._warn_about_host_memory(parent, silent))
         if result.error is not None:
             return self._error_reply(result.error, parent, silent)
         self.successful_cells.append(swift_code)
@@ -665,24 +675,25 @@ class SwiftKernel(Kernel):
             # Only the earlier cells that declare something: the others change nothing of this one's.
             cells = list(self.successful_cells.declaring)
             asked = DelayedAsk(
-                lambda: self.code_intelligence.diagnose(cells, code), self.warnings_delay, asyncio.get_running_loop()
+                lambda: self.code_intelligence.diagnose(cells, code),
+                self.warnings_delay,
+                asyncio.get_running_loop(),
+                cell_name,
             )
-            warnings = CellWarnings(asked.found, code, cell_name, lambda text: output("stderr", Text(text)))
+            warnings = CellWarnings(asked, code, cell_name, lambda text: output("stderr", Text(text)))
         try:
             result: ExecutionResult = await self._on_lldb_thread(
                 self.cells.execute, code, cell_name, cell, source_path, asked.begin if asked is not None else None
             )
-        except SwiftProcessEnded:
+        except BaseException:  # the host ended, or the kernel's own failure: no check to ask
             if warnings is not None:
                 await warnings.finish(compile_failed=True)
             raise
-        finally:
-            if asked is not None:
-                asked.now()
         if warnings is not None:
             compile_failed = result.error is not None and result.error.ename == "CompileError"
             await warnings.finish(compile_failed)
-            self._warnings_pending = warnings
+            # Not asked yet (a quick cell): asked once the reply is out (DelayedAsk).
+            self._after_reply.append(lambda: warnings.settle(self._warnings_wait_now()))
         return result
 
     async def _check_imports(self, code: str, cell_name: str) -> CellError | None:
@@ -1266,7 +1277,6 @@ class SwiftKernel(Kernel):
         """End the Swift process and LLDB, leaving no process behind."""
         # A cell may still be running on the LLDB thread: kill its process so the thread frees up.
         self.cells.kill_now()
-        log = logging.getLogger(__name__)
 
         async def close_code_intelligence() -> None:
             await asyncio.to_thread(self.code_intelligence.close)

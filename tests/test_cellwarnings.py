@@ -1,4 +1,4 @@
-"""When a cell's warnings are asked of sourcekit-lsp (cellwarnings.DelayedAsk), without a kernel."""
+"""When a cell's warnings are asked of sourcekit-lsp (cellwarnings.DelayedAsk, CellWarnings), without a kernel."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import concurrent.futures
 
 import pytest
 
-from swift_kernel.cellwarnings import DelayedAsk, declares
+from swift_kernel.cellwarnings import CellWarnings, DelayedAsk, declares
 
 
 class Asks:
@@ -89,6 +89,40 @@ def test_a_failed_ask_fails_the_found_future() -> None:
             delayed.found.result(timeout=1)
 
     asyncio.run(run())
+
+
+def test_a_quick_cell_is_asked_once_it_has_replied_not_when_its_code_is_done() -> None:
+    async def run() -> Asks:
+        asks = Asks()
+        delayed = DelayedAsk(asks, 10, asyncio.get_running_loop(), "<Cell 1>")
+        warnings = CellWarnings(delayed, "1", "<Cell 1>", lambda text: None)
+        delayed.begin()
+        await warnings.finish(compile_failed=False)  # its code is done: the reply is yet to go
+        await asyncio.sleep(0.05)
+        assert asks.count == 0
+        await warnings.settle(1)  # replied
+        assert delayed.found.result(timeout=1) == []
+        await warnings.settle(1)
+        return asks
+
+    assert asyncio.run(run()).count == 1
+
+
+def test_a_cell_lldb_refused_is_never_asked() -> None:
+    async def run() -> Asks:
+        asks = Asks()
+        delayed = DelayedAsk(asks, 0.01, asyncio.get_running_loop(), "<Cell 2>")
+        warnings = CellWarnings(delayed, "let x: Int = \"no\"", "<Cell 2>", lambda text: None)
+        delayed.begin()
+        await warnings.finish(compile_failed=True)  # before the delay ran out
+        started = asyncio.get_running_loop().time()
+        await warnings.settle(5)  # nothing to wait for
+        assert asyncio.get_running_loop().time() - started < 1
+        await asyncio.sleep(0.05)  # past the delay: the timer was cancelled
+        assert not delayed.found.done()
+        return asks
+
+    assert asyncio.run(run()).count == 0
 
 
 @pytest.mark.parametrize(

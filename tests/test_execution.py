@@ -872,17 +872,6 @@ def swifts_own_text(kc: BlockingKernelClient, literal: str) -> str:
     return shown.stream().removesuffix("\n")
 
 
-@pytest.fixture
-def logged_kernel(
-    fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> tuple[BlockingKernelClient, Path]:
-    """Return a fresh kernel's client and the debug log its kernel and LLDB host write."""
-    log = tmp_path / "kernel.log"
-    monkeypatch.setenv("SWIFT_KERNEL_LOG", str(log))
-    _, kc = fresh_kernel()
-    return kc, log
-
-
 @pytest.mark.parametrize("literal", READ_DIRECTLY)
 def test_values_read_without_running_code_match_swifts_description(kc: BlockingKernelClient, literal: str) -> None:
     described = swifts_own_text(kc, literal)

@@ -129,6 +129,22 @@ def test_a_failed_request_raises_with_the_hosts_words() -> None:
     host.close(EOFError())
 
 
+def test_a_reply_that_cannot_be_pickled_fails_its_request_and_the_channel_goes_on() -> None:
+    kernel_end, host_end = Pipe()
+    kernel, host = Channel(kernel_end), Channel(host_end)
+    unpicklable, fine = kernel.request(messages.Globals()), kernel.request(messages.Globals())
+    first, second = host.recv(), host.recv()
+    host.reply(first.id, lambda: None)  # nothing half-sent: the next reply still reads
+    host.reply(second.id, ())
+    kernel.resolve(kernel.recv())
+    kernel.resolve(kernel.recv())
+    with pytest.raises(messages.SwiftProcessEnded, match="unpicklable reply <function"):
+        unpicklable.result(5)
+    assert fine.result(5) == ()
+    kernel.close(EOFError())
+    host.close(EOFError())
+
+
 def test_a_host_of_another_protocol_version_refuses_the_kernel_clearly() -> None:
     kernel_end, host_end = socket.socketpair()
     with host_end:

@@ -150,6 +150,54 @@ def test_the_reply_does_not_wait_for_warnings_the_idle_status_does(fresh_kernel:
     assert "warning: after the reply" in rest[0]["content"]["text"]
 
 
+def logged_since(log: Path, start: int) -> tuple[int, list[str]]:
+    """Return the debug log's length in lines, and its lines from ``start`` on."""
+    lines = log.read_text().splitlines()
+    return len(lines), lines[start:]
+
+
+def line_of(lines: list[str], text: str) -> int:
+    """Return the index of the only line that holds ``text``."""
+    found = [index for index, line in enumerate(lines) if text in line]
+    assert len(found) == 1, (text, lines)
+    return found[0]
+
+
+def test_a_quick_cell_is_checked_after_its_reply_a_longer_one_while_it_runs(
+    logged_kernel: tuple[BlockingKernelClient, Path],
+) -> None:
+    """``warnings_delay`` (0.05 s): asked beside LLDB's compile, a quick cell's check took the CPU its
+    reply needed, so a cell done sooner is checked once its reply is out; a cell that runs longer
+    is checked while it runs, and a cell LLDB refuses not at all (its error lists the warnings)."""
+    kc, log = logged_kernel
+    ok(execute(kc, "import Glibc"))
+    seen, _ = logged_since(log, 0)
+    cells = {
+        "quick": '#warning("quick")\n40 + 2',
+        "longer": '#warning("longer")\nusleep(400_000)',
+        "refused": 'func refusedWarns() { var r = 1; print(r) }\nlet refused: Int = "no"',
+    }
+    logged = {}
+    for name, code in cells.items():
+        execution = execute(kc, code)
+        assert execution.status == ("error" if name == "refused" else "ok"), execution.messages
+        if name == "refused":
+            assert execution.stream("stderr") == "", execution.messages
+        else:  # before the idle status, or (a busy machine) later
+            stderr = execution.stream("stderr") or late_stream(kc, execution.reply["parent_header"]["msg_id"], 30)
+            assert f"warning: {name}" in stderr, (name, execution.messages)
+        seen, lines = logged_since(log, seen)
+        logged[name] = (count_of(execution), lines)
+
+    number, lines = logged["quick"]
+    assert line_of(lines, "execute_request answered") < line_of(lines, f"<Cell {number}> asked after its reply")
+    number, lines = logged["longer"]
+    assert line_of(lines, f"<Cell {number}> asked while it runs") < line_of(lines, "execute_request answered")
+    number, lines = logged["refused"]
+    line_of(lines, f"<Cell {number}> not asked: LLDB refused the cell")
+    assert not any(f"<Cell {number}> asked" in line for line in lines), lines
+
+
 def test_the_first_cell_while_sourcekit_lsp_starts_can_wait_for_its_warnings(tmp_path: Path) -> None:
     """``warnings_start_wait``: the first cell that replies while sourcekit-lsp is still starting
     waits that long for its warnings (Restart Kernel and Run All Cells: its check comes after that
