@@ -5,7 +5,7 @@ from LLDB's Swift formatters: each array's formatter is set up at its first use 
 element's value or summary then costs a read through LLDB (0.1-0.5 ms), so an array of 100
 Strings took 50 ms, twice what a second evaluation in Swift takes. Here the value's own bytes
 (which LLDB holds for the result) and the memory they point at (one ``pread`` per array, see
-``procfs.read_memory``) are enough, for the standard library's layouts on 64-bit little-endian
+``procfs.ProcessMemory``) are enough, for the standard library's layouts on 64-bit little-endian
 targets (x86_64, arm64):
 
 - ``Array<Element>`` is one pointer to its storage object: a 16-byte heap object header, the count

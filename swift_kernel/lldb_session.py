@@ -52,6 +52,7 @@ from .prelude import SOURCE as PRELUDE_SOURCE
 from .prelude import PreludeModule, cache_root, prelude_module
 from .procfs import (
     OWNER_VARIABLE,
+    ProcessMemory,
     ProgressWatchdog,
     describe_exit,
     fd_identity,
@@ -60,7 +61,6 @@ from .procfs import (
     parent_pid,
     proc_status,
     process_state,
-    read_memory,
     send_signal,
     signal_bit,
     thread_cpu_ns,
@@ -675,6 +675,7 @@ class LLDBSession:
         # (pid, LLDB's stop count) of the last keep_streams that found everything in place.
         self._streams_checked: tuple[int, int] | None = None
         self._pid = 0
+        self._memory = ProcessMemory()
         self.launches = 0
         self._lldb: Any = None
         self._debugger: Any = None
@@ -913,6 +914,7 @@ class LLDBSession:
             except Exception:
                 log.debug("kill failed", exc_info=True)
         send_signal(self._pid, signal.SIGKILL)
+        self._memory.close()
         self._pid = 0
 
     def _run_prelude(self) -> str:
@@ -1630,7 +1632,7 @@ class LLDBSession:
         """
         if not address or self._process is None:
             return None
-        data = read_memory(self._pid, address, size) if self._pid else None
+        data = self._memory.read(self._pid, address, size) if self._pid else None
         if data is not None:
             return data
         error = self._lldb.SBError()

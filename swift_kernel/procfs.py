@@ -49,30 +49,57 @@ def process_state(pid: int) -> str:
     return _state_or_gone(f"/proc/{pid}/stat")
 
 
-def read_memory(pid: int, address: int, size: int) -> bytes | None:
-    """Read ``size`` bytes at ``address`` of process ``pid`` through /proc/<pid>/mem; None if it cannot.
+class ProcessMemory:
+    """Reads of a process's memory through its /proc/<pid>/mem, kept open: one pread a read.
 
     A gdb-remote read through LLDB costs a round trip to its debug server (0.1-0.3 ms once the
-    process has moved); this is one pread. It needs ptrace access to the process (the same user,
-    or root), which the process's own debugger host has; without it the caller asks LLDB.
+    process has moved); a pread costs microseconds. The kernel reads a few words around every cell
+    (the standard streams' FILEs, the dispatch state, a result's bytes), right after LLDB's work
+    has emptied the CPU's caches, where opening the file for each read cost more than the read.
+    It needs ptrace access to the process (the same user, or root), which the process's own
+    debugger host has; without it ``read`` returns None and the caller asks LLDB.
     """
-    try:
-        fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        data = os.pread(fd, size, address)
-    except (OSError, OverflowError):
-        return None
-    finally:
-        os.close(fd)
-    return data if len(data) == size else None
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._fd = -1
+
+    def read(self, pid: int, address: int, size: int) -> bytes | None:
+        """Read ``size`` bytes at ``address`` of process ``pid``; None if it cannot."""
+        with self._lock:  # held through the read: a close meanwhile could hand the fd to another file
+            if pid != self._pid:
+                self._close()
+                try:
+                    self._fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    return None
+                self._pid = pid
+            try:
+                data = os.pread(self._fd, size, address)
+            except (OSError, OverflowError):  # unmapped, or the process has ended
+                return None
+        return data if len(data) == size else None
+
+    def close(self) -> None:
+        """Close the file (the process ended or was replaced); a later read opens it again."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._pid, self._fd = 0, -1
 
 
 def _stat_fields(stat_path: str) -> list[str]:
     """Return the fields of a /proc stat file after the parenthesized command name (the state first)."""
-    with open(stat_path, "rb") as stat:
-        return stat.read().rsplit(b")", 1)[1].decode().split()
+    fd = os.open(stat_path, os.O_RDONLY | os.O_CLOEXEC)  # not open(): its buffered file costs more than the read
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return data.rsplit(b")", 1)[1].decode().split()
 
 
 def _state_in(stat_path: str) -> str:

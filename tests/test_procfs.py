@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from swift_kernel.procfs import ProgressWatchdog, children, process_state, read_memory, wait_for_exit
+from swift_kernel.procfs import ProcessMemory, ProgressWatchdog, children, process_state, wait_for_exit
 
 from .utils import until
 
@@ -19,14 +20,55 @@ from .utils import until
 def test_memory_is_read_through_proc() -> None:
     buffer = ctypes.create_string_buffer(b"the Swift process's FILE flags", 30)
     address = ctypes.addressof(buffer)
-    assert read_memory(os.getpid(), address, 30) == b"the Swift process's FILE flags"
-    assert read_memory(os.getpid(), address + 4, 5) == b"Swift"
+    memory = ProcessMemory()
+    assert memory.read(os.getpid(), address, 30) == b"the Swift process's FILE flags"
+    assert memory.read(os.getpid(), address + 4, 5) == b"Swift"
+    memory.close()
 
 
 def test_memory_that_cannot_be_read_gives_none() -> None:
-    assert read_memory(os.getpid(), 8, 4) is None  # page zero is never mapped
-    assert read_memory(os.getpid(), 1 << 62, 4) is None  # outside the address space
-    assert read_memory(0, 0x1000, 4) is None  # no process 0 to read
+    memory = ProcessMemory()
+    assert memory.read(os.getpid(), 8, 4) is None  # page zero is never mapped
+    assert memory.read(os.getpid(), 1 << 62, 4) is None  # outside the address space
+    assert memory.read(0, 0x1000, 4) is None  # no process 0 to read
+    buffer = ctypes.create_string_buffer(b"still read", 10)
+    assert memory.read(os.getpid(), ctypes.addressof(buffer), 10) == b"still read"
+    memory.close()
+
+
+def memory_files() -> list[str]:
+    """Return the /proc/PID/mem files this process has open."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own fd is gone
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.endswith("/mem"):
+                found.append(target)
+    return found
+
+
+def test_the_memory_file_stays_open_for_its_process_and_is_closed_for_the_next() -> None:
+    buffer = ctypes.create_string_buffer(b"mine", 4)
+    memory = ProcessMemory()
+    for _ in range(20):
+        assert memory.read(os.getpid(), ctypes.addressof(buffer), 4) == b"mine"
+    assert memory_files() == [f"/proc/{os.getpid()}/mem"]  # one file, opened once
+    code = (
+        "import ctypes, time; b = ctypes.create_string_buffer(b'theirs', 6)\n"
+        "print(ctypes.addressof(b), flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        address = int(child.stdout.readline())  # type: ignore[union-attr]
+        assert memory.read(child.pid, address, 6) == b"theirs"
+        assert memory_files() == [f"/proc/{child.pid}/mem"]  # the first process's file was closed
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()  # type: ignore[union-attr]
+    assert memory.read(child.pid, address, 6) is None  # it ended
+    memory.close()
+    assert memory_files() == []
 
 
 def test_a_process_state_is_read_and_a_gone_one_is_x() -> None:
