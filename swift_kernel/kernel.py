@@ -19,9 +19,10 @@ import shlex
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
@@ -352,9 +353,10 @@ class SwiftKernel(Kernel):
         self.environment: dict[str, str] = dict(os.environ)
         # Swift source of every cell that ran without error, in order (code intelligence reads it).
         self.successful_cells = CellHistory()
-        # The last cell's warnings, still asked of sourcekit-lsp when its reply went out (see _answering).
         # What a cell does once its reply is out, before its idle status (see _answering).
         self._after_reply: list[Callable[[], Awaitable[None] | None]] = []
+        # Set by SwiftKernelApp: a cell's busy status and execute_input go out while LLDB compiles.
+        self.iopub_wakes: IOPubWakes | None = None
         # Whether a cell has waited for its warnings while sourcekit-lsp was starting (once a kernel).
         self._start_wait_taken = False
         self._cells_launch = 1
@@ -427,11 +429,16 @@ class SwiftKernel(Kernel):
         self.code_intelligence.begin()
 
     def _publish_status(self, status: str, channel: str, parent: dict[str, Any] | None = None) -> None:
+        """Publish a status; a shell request's busy status waits for ``_wake_iopub`` (``IOPubWakes``)."""
         # "starting" went out when the sockets were bound (startup); saying it again after the
         # early replies' idle would leave frontends showing a starting kernel until the next request.
         if status == "starting" and self._said_starting:
             return
-        super()._publish_status(status, channel, parent)
+        if self.iopub_wakes is not None and (status, channel) == ("busy", "shell"):
+            with self.iopub_wakes.deferred():
+                super()._publish_status(status, channel, parent)
+        else:
+            super()._publish_status(status, channel, parent)
 
     # ----- messages ---------------------------------------------------------------------------
 
@@ -440,6 +447,16 @@ class SwiftKernel(Kernel):
         if self.session is None:
             return
         self.session.send(self.iopub_socket, msg_type, content, parent=parent, ident=self._topic(msg_type))
+
+    def _publish_execute_input(self, code: str, parent: dict[str, Any], execution_count: int) -> None:
+        """Publish the cell's code; it waits for ``_wake_iopub`` like the busy status before it."""
+        with self.iopub_wakes.deferred() if self.iopub_wakes is not None else contextlib.nullcontext():
+            super()._publish_execute_input(code, parent, execution_count)
+
+    def _wake_iopub(self) -> None:
+        """Send the busy status and execute_input held back (``IOPubWakes``); safe from any thread."""
+        if self.iopub_wakes is not None:
+            self.iopub_wakes.wake()
 
     def _discard_output(self, name: str, event: OutputEvent) -> None:
         self.log.debug("output outside a cell on %s: %r", name, event)
@@ -498,6 +515,8 @@ class SwiftKernel(Kernel):
         """
 
         async def answer(stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+            if msg_type != "execute_request":
+                self._wake_iopub()  # its busy status: nothing to overlap it with
             problem = malformed_request(msg_type, parent)
             if problem is not None:
                 self._refuse_request(stream, ident, parent, msg_type, CellError("BadRequest", problem))
@@ -510,6 +529,7 @@ class SwiftKernel(Kernel):
                 self.log.exception("%s failed", msg_type)
                 self._refuse_request(stream, ident, parent, msg_type, _kernel_error(msg_type, error))
             finally:
+                self._wake_iopub()  # should the cell have ended before its code went to LLDB
                 # Replied: what the cell left for after its reply (its warnings, the host's memory
                 # note) is done before its idle status, off the reply's path.
                 work: list[Callable[[], Awaitable[None] | None]] = []
@@ -615,6 +635,8 @@ class SwiftKernel(Kernel):
         output = self._output_to(parent, silent)
         self.cells.set_output_callback(output)
         self.cells.set_input_callback(self._input_callback(parent, allow_stdin))
+        if directives:
+            self._wake_iopub()  # a directive may take long: the frontend sees the cell busy meanwhile
         try:
             for directive in directives:
                 failure = await self._run_directive_answering(directive, cell, output, parent, silent)
@@ -681,9 +703,15 @@ class SwiftKernel(Kernel):
                 cell_name,
             )
             warnings = CellWarnings(asked, code, cell_name, lambda text: output("stderr", Text(text)))
+
+        def sent() -> None:  # on the executing thread: the code is on its way to the LLDB host
+            self._wake_iopub()
+            if asked is not None:
+                asked.begin()
+
         try:
             result: ExecutionResult = await self._on_lldb_thread(
-                self.cells.execute, code, cell_name, cell, source_path, asked.begin if asked is not None else None
+                self.cells.execute, code, cell_name, cell, source_path, sent
             )
         except BaseException:  # the host ended, or the kernel's own failure: no check to ask
             if warnings is not None:
@@ -1338,6 +1366,49 @@ def send_at_once(stream: Any) -> None:
     stream.send_multipart = send_multipart
 
 
+class IOPubWakes:
+    """Let the main thread queue an IOPub message without waking ipykernel's IOPub thread, and wake it later.
+
+    Each message ipykernel publishes is handed to its IOPub thread, and each hand-over wakes that
+    thread, which then takes the GIL from the main thread: a cell's busy status and
+    ``execute_input`` cost its way to LLDB 0.2 ms this way (py-spy). Queued with ``deferred``, they
+    are sent once the cell's code is on its way to the LLDB host (``wake``, from any thread), while
+    LLDB compiles. The IOPub thread sends what is queued in order, so anything published after them
+    (the cell's output, its idle status) still comes after them; and any publish that wakes the
+    thread sends them too. Every deferred message is followed by a ``wake`` or such a publish.
+    """
+
+    def __init__(self, thread: Any) -> None:
+        self._thread = thread
+        self._local = threading.local()
+        self._owed = False
+        self._wake = thread.schedule
+
+        def schedule(f: Callable[[], None]) -> None:
+            if getattr(self._local, "deferring", False) and thread.thread.is_alive():
+                thread._events.append(f)  # what ipykernel's schedule does, less the wake
+                self._owed = True
+            else:
+                self._wake(f)
+
+        thread.schedule = schedule
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Queue what this thread publishes in the block without waking the IOPub thread."""
+        self._local.deferring = True
+        try:
+            yield
+        finally:
+            self._local.deferring = False
+
+    def wake(self) -> None:
+        """Have the IOPub thread send what was queued without a wake (safe from any thread)."""
+        if self._owed:
+            self._owed = False
+            self._thread._event_pipe.send(b"")
+
+
 class CellHistory(list[str]):
     """The Swift source of the cells that ran without error, in order, and those that declare something.
 
@@ -1483,6 +1554,8 @@ class SwiftKernelApp(IPKernelApp):
         """Make the kernel; it continues from the early replies, if there were any."""
         log_only_what_is_shown(self)
         super().init_kernel()
+        if isinstance(self.kernel, SwiftKernel):
+            self.kernel.iopub_wakes = IOPubWakes(self.iopub_thread)
         if self.shell_channel_thread is None:
             send_at_once(self.kernel.shell_stream)
         if self._early is not None:

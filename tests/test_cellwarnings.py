@@ -112,7 +112,7 @@ def test_a_cell_lldb_refused_is_never_asked() -> None:
     async def run() -> Asks:
         asks = Asks()
         delayed = DelayedAsk(asks, 0.01, asyncio.get_running_loop(), "<Cell 2>")
-        warnings = CellWarnings(delayed, "let x: Int = \"no\"", "<Cell 2>", lambda text: None)
+        warnings = CellWarnings(delayed, 'let x: Int = "no"', "<Cell 2>", lambda text: None)
         delayed.begin()
         await warnings.finish(compile_failed=True)  # before the delay ran out
         started = asyncio.get_running_loop().time()

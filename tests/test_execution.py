@@ -29,6 +29,7 @@ from .utils import (
     collect,
     count_of,
     execute,
+    flush_channels,
     gone,
     is_idle,
     ok,
@@ -230,6 +231,39 @@ def test_clear_screen_becomes_clear_output(kc: BlockingKernelClient) -> None:
             sequence.append((kind, message["content"].get("text", "")))
     assert sequence == [("stream", "old\n"), ("clear_output", ""), ("stream", "new\n")]
     assert execution.of_type("clear_output")[0]["content"] == {"wait": False}
+
+
+def iopub_of(kc: BlockingKernelClient, msg_id: str) -> list[str]:
+    """Return the types of the iopub messages ``msg_id`` caused, statuses included, up to its idle."""
+    types: list[str] = []
+    while types[-1:] != ["idle"]:
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            types.append(msg["content"]["execution_state"] if msg["msg_type"] == "status" else msg["msg_type"])
+    return types
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ('print("out")\n40 + 2', ["busy", "execute_input", "stream", "execute_result", "idle"]),
+        ("let quietly = 1", ["busy", "execute_input", "idle"]),
+        ('%env IOPUB_ORDER=1\nprint("after the directive")', ["busy", "execute_input", "stream", "idle"]),
+        ('let wrongType: Int = "s"', ["busy", "execute_input", "error", "idle"]),
+        ("%frobnicate", ["busy", "execute_input", "error", "idle"]),
+    ],
+    ids=["output", "nothing", "directive", "compile error", "bad directive"],
+)
+def test_busy_and_execute_input_come_first_and_idle_last(
+    kc: BlockingKernelClient, code: str, expected: list[str]
+) -> None:
+    """The busy status and execute_input are held until the cell is on its way to LLDB
+    (``kernel.IOPubWakes``); they must still come first, in order, and always come."""
+    flush_channels(kc)
+    msg_id = kc.execute(code)
+    assert iopub_of(kc, msg_id) == expected
+    assert iopub_of(kc, kc.kernel_info()) == ["busy", "idle"]
+    assert iopub_of(kc, kc.execute("1", silent=True)) == ["busy", "idle"]
 
 
 # ----- results ------------------------------------------------------------------------------------

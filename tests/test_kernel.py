@@ -1,4 +1,4 @@
-"""The kernel object in-process, with a fake LLDB host: races of ipykernel's start-up."""
+"""The kernel object in-process, with a fake LLDB host: races of ipykernel's start-up; its IOPub wakes."""
 
 from __future__ import annotations
 
@@ -6,17 +6,19 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import zmq
+from ipykernel.iostream import IOPubThread
 from jupyter_client.session import Session
 from traitlets import TraitError
 
 from swift_kernel.cells import EarlyStart
-from swift_kernel.kernel import CellHistory, SwiftKernel, SwiftKernelApp, log_only_what_is_shown
+from swift_kernel.kernel import CellHistory, IOPubWakes, SwiftKernel, SwiftKernelApp, log_only_what_is_shown
 from swift_kernel.toolchain import find_toolchain
 
 from .test_cells import Rig, rig
@@ -116,3 +118,52 @@ def test_the_cell_history_keeps_the_cells_that_declare_as_they_come() -> None:
     history.clear()
     history.append("import Foundation")
     assert history == history.declaring == ["import Foundation"]
+
+
+@pytest.fixture
+def iopub() -> Iterator[tuple[IOPubThread, zmq.Socket[bytes]]]:
+    """ipykernel's IOPub thread on an inproc XPUB socket, and a subscriber reading it."""
+    context = zmq.Context()
+    publisher = context.socket(zmq.XPUB)
+    publisher.bind("inproc://iopub-wakes")
+    subscriber = context.socket(zmq.SUB)
+    subscriber.connect("inproc://iopub-wakes")
+    subscriber.setsockopt(zmq.SUBSCRIBE, b"")
+    thread = IOPubThread(publisher)
+    thread.start()
+    try:
+        yield thread, subscriber
+    finally:
+        thread.stop()
+        thread.close()
+        subscriber.close()
+        context.term()
+
+
+def received(subscriber: zmq.Socket[bytes], wait: float) -> list[bytes]:
+    """Return what the subscriber gets within ``wait`` seconds of quiet."""
+    got = []
+    while subscriber.poll(int(wait * 1000)):
+        got.append(subscriber.recv())
+    return got
+
+
+def test_a_deferred_message_waits_for_the_wake_and_keeps_its_place(iopub: tuple[IOPubThread, Any]) -> None:
+    thread, subscriber = iopub
+    wakes = IOPubWakes(thread)
+    socket = thread.background_socket
+    with wakes.deferred():
+        socket.send(b"busy")
+        socket.send(b"execute_input")
+    assert received(subscriber, 0.3) == []  # queued, the IOPub thread not woken
+    # The executing thread wakes it once the cell is on its way to LLDB.
+    executing = threading.Thread(target=wakes.wake)
+    executing.start()
+    executing.join(5)
+    assert received(subscriber, 0.3) == [b"busy", b"execute_input"]
+    with wakes.deferred():
+        socket.send(b"busy again")
+    socket.send(b"output")  # any publish that wakes the thread sends what waits first
+    assert received(subscriber, 0.3) == [b"busy again", b"output"]
+    wakes.wake()  # owed no more: nothing is sent twice
+    assert received(subscriber, 0.3) == []
