@@ -1023,7 +1023,7 @@ class LLDBSession:
                     break
         log.debug("streams %s, channel fd %d, FILEs %s", self._stream_ids, self._channel_fd, self._stream_files)
 
-    def keep_streams(self) -> None:
+    def keep_streams(self, evaluated: bool = False) -> None:
         """Put back the Swift process's standard output and error and the result channel if code broke them.
 
         Called before and after each piece of a cell (``host.HostServer``), while the process is
@@ -1032,13 +1032,14 @@ class LLDBSession:
         Checking costs a few /proc reads and two small memory reads, and nothing when the process
         has not run since the last check (LLDB's stop count, expressions included, is unchanged);
         only a broken stream costs an expression, which flushes what the cell printed and puts
-        everything back. Each repair is said on the cell's stderr.
+        everything back. Each repair is said on the cell's stderr. ``evaluated``: LLDB has just
+        evaluated an expression, so the process is alive and stopped (not asked again).
         """
         if not self._pid or self._process is None:
             return
         checked = (self._pid, self._process.GetStopID(True))
         # Unchanged since a clean check: the process has not run, so its streams are as they were.
-        if checked == self._streams_checked or not self.is_process_alive():
+        if checked == self._streams_checked or not (evaluated or self.is_process_alive()):
             return
         notes = []
         reopen: dict[int, str] = {}
@@ -1168,7 +1169,7 @@ class LLDBSession:
         finally:
             self._evaluating = False
         if value.GetError().Success():
-            self.keep_streams()  # the cell may have broken the channel its result is described through
+            self.keep_streams(evaluated=True)  # the cell may have broken the channel its result is described through
         error_text = (value.GetError().GetCString() or "").replace(compiled_as, located)
         if safe_points and _blames_safe_points(error_text, points, located):
             log.info("the compiler refused the safe points of %s; compiling it as written", located)
