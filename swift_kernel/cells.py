@@ -657,14 +657,22 @@ class CellController:
                 self._renew_stdin()
             if not self._mark_running(cell):
                 return self.interrupted_result(cell)  # type: ignore[return-value]
-            if self._on_input is not None:
-                self._watch_stdin(cell, self._on_input)
             self._pump.reset_tail()
             if self._deferred:
                 self._hand_over_deferred()
             request = Execute(cell.generation, code, cell_name, self.safe_points, self.tables, source_path)
+            ask = self._on_input
+
+            def sent() -> None:
+                # Once the code is on its way: the watcher thread's wake-up would take the GIL from
+                # this one while it sends the cell, and the code cannot read before it is compiled.
+                if ask is not None:
+                    self._watch_stdin(cell, ask)
+                if on_sent is not None:
+                    on_sent()
+
             try:
-                outcome = self.host.execute(request, on_sent)
+                outcome = self.host.execute(request, sent)
             finally:
                 with self._lock:
                     cell.running = False
