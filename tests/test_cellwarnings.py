@@ -91,12 +91,18 @@ def test_a_failed_ask_fails_the_found_future() -> None:
     asyncio.run(run())
 
 
+def begun(asks: Asks, delay: float, code: str) -> tuple[DelayedAsk, CellWarnings]:
+    """Set up a cell's warnings as the kernel does, its code on its way to LLDB (on the running loop)."""
+    delayed = DelayedAsk(asks, delay, asyncio.get_running_loop(), "<Cell 1>")
+    warnings = CellWarnings(delayed, code, "<Cell 1>", lambda text: None)
+    delayed.begin()
+    return delayed, warnings
+
+
 def test_a_quick_cell_is_asked_once_it_has_replied_not_when_its_code_is_done() -> None:
     async def run() -> Asks:
         asks = Asks()
-        delayed = DelayedAsk(asks, 10, asyncio.get_running_loop(), "<Cell 1>")
-        warnings = CellWarnings(delayed, "1", "<Cell 1>", lambda text: None)
-        delayed.begin()
+        delayed, warnings = begun(asks, 10, "1")
         await warnings.finish(compile_failed=False)  # its code is done: the reply is yet to go
         await asyncio.sleep(0.05)
         assert asks.count == 0
@@ -111,9 +117,7 @@ def test_a_quick_cell_is_asked_once_it_has_replied_not_when_its_code_is_done() -
 def test_a_cell_lldb_refused_is_never_asked() -> None:
     async def run() -> Asks:
         asks = Asks()
-        delayed = DelayedAsk(asks, 0.01, asyncio.get_running_loop(), "<Cell 2>")
-        warnings = CellWarnings(delayed, 'let x: Int = "no"', "<Cell 2>", lambda text: None)
-        delayed.begin()
+        delayed, warnings = begun(asks, 0.01, 'let x: Int = "no"')
         await warnings.finish(compile_failed=True)  # before the delay ran out
         started = asyncio.get_running_loop().time()
         await warnings.settle(5)  # nothing to wait for
