@@ -86,10 +86,12 @@ class DelayedAsk:
     Used on one event loop; ``begin`` may come from any thread.
     """
 
-    def __init__(self, ask: Callable[[], Found], delay: float, loop: asyncio.AbstractEventLoop, name: str = "") -> None:
+    def __init__(
+        self, ask: Callable[[bool], Found], delay: float, loop: asyncio.AbstractEventLoop, name: str = ""
+    ) -> None:
         self.found: Found = concurrent.futures.Future()
         self.name = name
-        self._ask: Callable[[], Found] | None = ask
+        self._ask: Callable[[bool], Found] | None = ask
         self._delay = delay
         self._loop = loop
         self._timer: asyncio.Handle | None = None
@@ -101,16 +103,16 @@ class DelayedAsk:
 
     def _start_timer(self) -> None:
         if self._ask is not None and self._timer is None:
-            self._timer = self._loop.call_later(self._delay, self.now, "while it runs")
+            self._timer = self._loop.call_later(self._delay, self.now, True)
 
-    def now(self, when: str = "after its reply") -> None:
-        """Ask now, if not asked yet; ``when`` goes to the debug log."""
+    def now(self, beside: bool = False) -> None:
+        """Ask now, if not asked yet: ``beside`` the running cell, or after its reply."""
         ask = self.cancel()
         if ask is not None:
-            log.debug("the warnings of %s asked %s", self.name, when)
-            ask().add_done_callback(self._copy)
+            log.debug("the warnings of %s asked %s", self.name, "while it runs" if beside else "after its reply")
+            ask(beside).add_done_callback(self._copy)
 
-    def cancel(self) -> Callable[[], Found] | None:
+    def cancel(self) -> Callable[[bool], Found] | None:
         """Never ask (LLDB refused the cell: its error shows the warnings); return the ask if not made."""
         ask, self._ask = self._ask, None
         if self._timer is not None:

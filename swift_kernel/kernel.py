@@ -697,7 +697,7 @@ class SwiftKernel(Kernel):
             # Only the earlier cells that declare something: the others change nothing of this one's.
             cells = list(self.successful_cells.declaring)
             asked = DelayedAsk(
-                lambda: self.code_intelligence.diagnose(cells, code),
+                lambda beside: self.code_intelligence.diagnose(cells, code, beside),
                 self.warnings_delay,
                 asyncio.get_running_loop(),
                 cell_name,

@@ -85,11 +85,11 @@ class LazySourceKitLSP:
         self.begin()
         return self._ready.result()
 
-    def diagnose(self, cells: Sequence[str], code: str) -> Found:
+    def diagnose(self, cells: Sequence[str], code: str, beside: bool = True) -> Found:
         """As ``SourceKitLSP.diagnose``: returns at once; the future holds None if the client cannot be made."""
         self.begin()
         if self._ready.done() and self._ready.exception() is None:
-            return self._ready.result().diagnose(cells, code)
+            return self._ready.result().diagnose(cells, code, beside)
         found: Found = concurrent.futures.Future()
         cells = list(cells)  # the kernel's list grows meanwhile
 
@@ -97,7 +97,9 @@ class LazySourceKitLSP:
             if ready.exception() is not None:
                 found.set_result(None)
                 return
-            ready.result().diagnose(cells, code).add_done_callback(lambda answer: found.set_result(answer.result()))
+            ready.result().diagnose(cells, code, beside).add_done_callback(
+                lambda answer: found.set_result(answer.result())
+            )
 
         self._ready.add_done_callback(ask)
         return found

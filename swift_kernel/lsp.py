@@ -860,10 +860,13 @@ class SourceKitLSP:
             return Completion.empty(cursor_pos)
         return completion_from_items(answer.items, code, cursor_pos, answer.cell_line)
 
-    def diagnose(self, cells: Sequence[str], code: str) -> concurrent.futures.Future[list[SourceDiagnostic] | None]:
+    def diagnose(
+        self, cells: Sequence[str], code: str, beside: bool = True
+    ) -> concurrent.futures.Future[list[SourceDiagnostic] | None]:
         """Start finding the compiler's diagnostics of ``code`` run after ``cells``; returns at once.
 
-        The kernel calls this when a cell starts to run. The future holds the diagnostics that
+        The kernel calls this while a cell runs (``beside``: the check then runs at a lower
+        priority, see ``_Session.beside_a_cell``) or once it has replied. The future holds the diagnostics that
         lie in ``code``, with lines and columns of ``code`` itself (LSP's UTF-16 columns turned
         into ``code``'s characters), or None when sourcekit-lsp is missing, slow (``hang_after``)
         or failed. It never raises.
@@ -873,7 +876,7 @@ class SourceKitLSP:
             done: concurrent.futures.Future[list[SourceDiagnostic] | None] = concurrent.futures.Future()
             done.set_result(None)
             return done
-        return asyncio.run_coroutine_threadsafe(self._diagnose(list(cells), code), loop)
+        return asyncio.run_coroutine_threadsafe(self._diagnose(list(cells), code, beside), loop)
 
     async def inspect(self, cells: Sequence[str], code: str, cursor_pos: int) -> Inspection:
         """Return the declaration and documentation at ``cursor_pos``; not found past the deadline."""
@@ -1141,7 +1144,7 @@ class SourceKitLSP:
         self._sync(session, source, document.text)
         return session, document
 
-    async def _diagnose(self, cells: list[str], code: str) -> list[SourceDiagnostic] | None:
+    async def _diagnose(self, cells: list[str], code: str, beside: bool) -> list[SourceDiagnostic] | None:
         """Pull the diagnostics of ``code`` run after ``cells``; keep those in ``code``."""
         # Documents of their own: a Tab while the cell runs changes the completion document, and a
         # pull answers for whatever text the server has when it gets to the request.
@@ -1154,7 +1157,9 @@ class SourceKitLSP:
         params = lsp.DocumentDiagnosticParams(
             text_document=lsp.TextDocumentIdentifier(uri=self._diagnose_source.as_uri())
         )
-        with session.beside_a_cell():
+        # After a cell's reply nothing of it runs: at a lower priority, the check lost every time to
+        # three busy processes, and the warnings to the cell's idle status (README: Warnings).
+        with session.beside_a_cell() if beside else contextlib.nullcontext():
             self._sync_split(session, self._diagnose_source, self._diagnose_cells, documents)
             # Raw JSON: lsprotocol's types would drop the fix-its (sourcekit-lsp's own codeActions field).
             report = await self._request(session, lsp.TEXT_DOCUMENT_DIAGNOSTIC, params, deadline, raw=True)

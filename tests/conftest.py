@@ -141,12 +141,12 @@ def fresh_kernel() -> Iterator[Callable[..., KernelPair]]:
 @pytest.fixture
 def logged_kernel(
     fresh_kernel: Callable[..., KernelPair], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> tuple[BlockingKernelClient, Path]:
-    """Return a fresh kernel's client and the debug log its kernel and LLDB host write."""
+) -> tuple[KernelManager, BlockingKernelClient, Path]:
+    """Return a fresh kernel's manager and client, and the debug log its kernel and LLDB host write."""
     log = tmp_path / "kernel.log"
     monkeypatch.setenv("SWIFT_KERNEL_LOG", str(log))
-    _, kc = fresh_kernel()
-    return kc, log
+    km, kc = fresh_kernel()
+    return km, kc, log
 
 
 @pytest.fixture

@@ -11,14 +11,16 @@ from swift_kernel.cellwarnings import CellWarnings, DelayedAsk, declares
 
 
 class Asks:
-    """A stand-in for SourceKitLSP.diagnose: counts the asks, answers each with a done future."""
+    """A stand-in for SourceKitLSP.diagnose: counts the asks (beside a running cell or not), answers each at once."""
 
     def __init__(self, error: Exception | None = None) -> None:
         self.count = 0
+        self.beside: list[bool] = []
         self.error = error
 
-    def __call__(self) -> concurrent.futures.Future[list[object] | None]:
+    def __call__(self, beside: bool) -> concurrent.futures.Future[list[object] | None]:
         self.count += 1
+        self.beside.append(beside)
         answer: concurrent.futures.Future[list[object] | None] = concurrent.futures.Future()
         if self.error is not None:
             answer.set_exception(self.error)
@@ -78,7 +80,7 @@ def test_a_longer_cell_asks_while_it_runs() -> None:
         delayed.now()  # the code is done: nothing more to ask
         return asks
 
-    assert asyncio.run(run()).count == 1
+    assert asyncio.run(run()).beside == [True]  # at the lower priority, beside the running cell
 
 
 def test_a_failed_ask_fails_the_found_future() -> None:
@@ -111,7 +113,7 @@ def test_a_quick_cell_is_asked_once_it_has_replied_not_when_its_code_is_done() -
         await warnings.settle(1)
         return asks
 
-    assert asyncio.run(run()).count == 1
+    assert asyncio.run(run()).beside == [False]  # nothing of the cell runs: not at a lower priority
 
 
 def test_a_cell_lldb_refused_is_never_asked() -> None:

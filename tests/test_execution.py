@@ -923,9 +923,9 @@ FROM_MEMORY = {
 
 
 def test_arrays_and_strings_are_read_from_memory_as_swift_describes_them(
-    logged_kernel: tuple[BlockingKernelClient, Path],
+    logged_kernel: tuple[KernelManager, BlockingKernelClient, Path],
 ) -> None:
-    kc, log = logged_kernel
+    _, kc, log = logged_kernel
     for literal, type_name in FROM_MEMORY.items():
         swift = swifts_own_text(kc, literal)
         assert value(kc, "shownValue") == swift, literal
@@ -957,9 +957,9 @@ NOT_PLAIN = ["Maybe(n: 3)", "Named(n: 1)", 'Person(name: "é", age: 1, score: 0,
 
 
 def test_plain_structs_are_read_from_lldb_as_swift_describes_them(
-    logged_kernel: tuple[BlockingKernelClient, Path],
+    logged_kernel: tuple[KernelManager, BlockingKernelClient, Path],
 ) -> None:
-    kc, log = logged_kernel
+    _, kc, log = logged_kernel
     ok(execute(kc, STRUCTS))
     for literal in [*PLAIN, *NOT_PLAIN]:
         expected = re.sub(r"__lldb_expr_\d+\.", "", swifts_own_text(kc, literal))

@@ -164,12 +164,12 @@ def line_of(lines: list[str], text: str) -> int:
 
 
 def test_a_quick_cell_is_checked_after_its_reply_a_longer_one_while_it_runs(
-    logged_kernel: tuple[BlockingKernelClient, Path],
+    logged_kernel: tuple[KernelManager, BlockingKernelClient, Path],
 ) -> None:
     """``warnings_delay`` (0.05 s): asked beside LLDB's compile, a quick cell's check took the CPU its
     reply needed, so a cell done sooner is checked once its reply is out; a cell that runs longer
     is checked while it runs, and a cell LLDB refuses not at all (its error lists the warnings)."""
-    kc, log = logged_kernel
+    _, kc, log = logged_kernel
     ok(execute(kc, "import Glibc"))
     seen, _ = logged_since(log, 0)
     cells = {
@@ -376,22 +376,39 @@ def autogroup(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/autogroup").read_text().split()
 
 
-def test_sourcekit_lsp_is_nicer_among_sessions_while_it_checks_a_cell(default_kernel: KernelPair) -> None:
+def test_sourcekit_lsp_is_nicer_among_sessions_while_it_checks_a_running_cell(default_kernel: KernelPair) -> None:
     # It leads a session of its own, and under autogroup scheduling a nice value counts only inside
     # its session: a busy machine gave a cell's check an equal share beside the cell's compile.
     # Fail, never skip: this project's machines schedule by autogroup, as most distributions do.
     assert Path("/proc/sys/kernel/sched_autogroup_enabled").exists(), "no autogroup scheduling here"
     km, kc = default_kernel
+    ok(execute(kc, "import Glibc"))
     with sourcekit_lsp_stopped(km, kc):
         [server] = sourcekit_lsp(kernel_pid(km))
         assert server.nice() == 10
         assert autogroup(server.pid)[0] != autogroup(kernel_pid(km))[0], "a session of its own"
         assert autogroup(server.pid)[1:] == ["nice", "0"], "between cells: completion and hover"
-        msg_id = ok(execute(kc, '#warning("checked late")\nlet checkedLate = 1')).reply["parent_header"]["msg_id"]
+        # Longer than warnings_delay: checked while it runs.
+        msg_id = kc.execute('#warning("checked late")\nusleep(300_000)')
         # The check is pending (within the 10 s after which the kernel restarts a server that hangs).
         until(lambda: autogroup(server.pid)[1:] == ["nice", "10"], 8)
     assert "warning: checked late" in late_stream(kc, msg_id, 30)
     until(lambda: autogroup(server.pid)[1:] == ["nice", "0"], 30)
+
+
+def test_a_quick_cells_check_after_its_reply_is_not_nicer(
+    logged_kernel: tuple[KernelManager, BlockingKernelClient, Path],
+) -> None:
+    # Nothing of the cell runs then. At the lower priority, three busy processes on this machine's
+    # two cores kept the check from ending before the cell's idle status in 60 cells of 60.
+    km, kc, log = logged_kernel
+    with sourcekit_lsp_stopped(km, kc):
+        [server] = sourcekit_lsp(kernel_pid(km))
+        execution = ok(execute(kc, '#warning("after the reply")\nlet quickly = 1'))
+        until(lambda: f"<Cell {count_of(execution)}> asked after its reply" in log.read_text(), 30)
+        time.sleep(1)  # the LSP thread has sent the request by now (the server is stopped)
+        assert autogroup(server.pid)[1:] == ["nice", "0"]
+    assert "warning: after the reply" in late_stream(kc, execution.reply["parent_header"]["msg_id"], 30)
 
 
 def test_sourcekit_lsp_logs_no_check(kc: BlockingKernelClient, patient_kernel: KernelPair) -> None:
