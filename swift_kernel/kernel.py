@@ -28,7 +28,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import zmq
 from ipykernel import iostream
 from ipykernel.compiler import murmur2_x86
 from ipykernel.kernelapp import IPKernelApp
@@ -1350,18 +1349,20 @@ class SwiftKernel(Kernel):
 
 
 def send_at_once(stream: Any) -> None:
-    """Make a ZMQStream send each message when it is given, not when its loop next turns.
+    """Make a ZMQStream send each message when it is given, on its socket, not when its loop next turns.
 
     ZMQStream queues a send until its loop polls again, so ipykernel's reply to a cell waited for
     the handler's end (the idle status and its return through the loop): 0.5-1 ms of every reply
     here. Only for a stream used on its loop's own thread (the shell stream, once
     ``drop_shell_channel_thread`` left it on the main thread), so that the order stays as sent.
+    The message goes straight to the socket: a ROUTER socket's send never blocks (a reply to a
+    client that is gone is dropped), so the stream's queue, and the poller state it updates for
+    each message (0.07 ms of a cell in py-spy), would hold nothing.
     """
-    queue = stream.send_multipart
+    socket = stream.socket
 
     def send_multipart(msg: Any, *args: Any, **kwargs: Any) -> None:
-        queue(msg, *args, **kwargs)
-        stream.flush(zmq.POLLOUT)
+        socket.send_multipart(msg, *args, **kwargs)
 
     stream.send_multipart = send_multipart
 
@@ -1382,14 +1383,14 @@ class IOPubWakes:
         self._thread = thread
         self._local = threading.local()
         self._owed = False
-        self._wake = thread.schedule
+        schedule_and_wake = thread.schedule
 
         def schedule(f: Callable[[], None]) -> None:
             if getattr(self._local, "deferring", False) and thread.thread.is_alive():
                 thread._events.append(f)  # what ipykernel's schedule does, less the wake
                 self._owed = True
             else:
-                self._wake(f)
+                schedule_and_wake(f)
 
         thread.schedule = schedule
 
