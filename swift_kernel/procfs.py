@@ -35,10 +35,9 @@ def proc_status(pid: int) -> tuple[str, int]:
     try:
         state = _state_in(f"/proc/{pid}/stat")
         pending = 0
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith(("SigPnd:", "ShdPnd:")):
-                    pending |= int(line.split()[1], 16)
+        for line in _read_record(f"/proc/{pid}/status").splitlines():
+            if line.startswith(("SigPnd:", "ShdPnd:")):
+                pending |= int(line.split()[1], 16)
         return state, pending
     except (OSError, IndexError, ValueError):
         return "X", 0
@@ -92,14 +91,22 @@ class ProcessMemory:
         self._pid, self._fd = 0, -1
 
 
-def _stat_fields(stat_path: str) -> list[str]:
-    """Return the fields of a /proc stat file after the parenthesized command name (the state first)."""
-    fd = os.open(stat_path, os.O_RDONLY | os.O_CLOEXEC)  # not open(): its buffered file costs more than the read
+def _read_record(path: str) -> str:
+    """Return a /proc file that Linux writes whole at one read (stat, status, statm, syscall, schedstat).
+
+    Not ``open()``: its buffered text file cost more than the read itself, on paths taken around
+    every cell and every 10 ms of the progress watchdog.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        data = os.read(fd, 4096)
+        return os.read(fd, 4096).decode(errors="replace")  # a command name may be any bytes
     finally:
         os.close(fd)
-    return data.rsplit(b")", 1)[1].decode().split()
+
+
+def _stat_fields(stat_path: str) -> list[str]:
+    """Return the fields of a /proc stat file after the parenthesized command name (the state first)."""
+    return _read_record(stat_path).rsplit(")", 1)[1].split()
 
 
 def _state_in(stat_path: str) -> str:
@@ -251,10 +258,9 @@ def reading_stdin(pid: int) -> bool:
     """
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/syscall") as syscall:
-                # "0 0x0 ..." is read(0, ...) on x86_64 (syscall 0; aarch64's read is 63).
-                if not syscall.read().startswith(("0 0x0 ", "63 0x0 ")):
-                    continue
+            # "0 0x0 ..." is read(0, ...) on x86_64 (syscall 0; aarch64's read is 63).
+            if not _read_record(f"/proc/{pid}/task/{task}/syscall").startswith(("0 0x0 ", "63 0x0 ")):
+                continue
             if _state_in(f"/proc/{pid}/task/{task}/stat") == "S":
                 return True
     except OSError:
@@ -275,8 +281,7 @@ _WAITING_CALLS = {
 def waiting_in_call(pid: int) -> bool:
     """Say whether the main thread of ``pid`` sleeps in a system call that waits for time or input."""
     try:
-        with open(f"/proc/{pid}/syscall") as syscall:
-            number = syscall.read().split(" ", 1)[0]
+        number = _read_record(f"/proc/{pid}/syscall").split(" ", 1)[0]
     except OSError:
         return False
     return number.isdigit() and int(number) in _WAITING_CALLS
@@ -285,8 +290,7 @@ def waiting_in_call(pid: int) -> bool:
 def thread_cpu_ns(pid: int, tid: int = 0) -> int:
     """Return how long thread ``tid`` (default: the main thread) of ``pid`` has run on a CPU, in ns (0 if unknown)."""
     try:
-        with open(f"/proc/{pid}/task/{tid}/schedstat" if tid else f"/proc/{pid}/schedstat") as schedstat:
-            return int(schedstat.read().split()[0])
+        return int(_read_record(f"/proc/{pid}/task/{tid}/schedstat" if tid else f"/proc/{pid}/schedstat").split()[0])
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -303,8 +307,7 @@ def process_cpu_seconds(pid: int) -> float:
 def resident_bytes(pid: int) -> int:
     """Return a process's resident memory in bytes (0 when it is gone)."""
     try:
-        with open(f"/proc/{pid}/statm") as statm:
-            return int(statm.read().split()[1]) * _PAGE_SIZE
+        return int(_read_record(f"/proc/{pid}/statm").split()[1]) * _PAGE_SIZE
     except (OSError, ValueError, IndexError):
         return 0
 
