@@ -433,10 +433,7 @@ class SwiftKernel(Kernel):
         # early replies' idle would leave frontends showing a starting kernel until the next request.
         if status == "starting" and self._said_starting:
             return
-        if self.iopub_wakes is not None and (status, channel) == ("busy", "shell"):
-            with self.iopub_wakes.deferred():
-                super()._publish_status(status, channel, parent)
-        else:
+        with self._iopub_deferred() if (status, channel) == ("busy", "shell") else contextlib.nullcontext():
             super()._publish_status(status, channel, parent)
 
     # ----- messages ---------------------------------------------------------------------------
@@ -449,8 +446,12 @@ class SwiftKernel(Kernel):
 
     def _publish_execute_input(self, code: str, parent: dict[str, Any], execution_count: int) -> None:
         """Publish the cell's code; it waits for ``_wake_iopub`` like the busy status before it."""
-        with self.iopub_wakes.deferred() if self.iopub_wakes is not None else contextlib.nullcontext():
+        with self._iopub_deferred():
             super()._publish_execute_input(code, parent, execution_count)
+
+    def _iopub_deferred(self) -> contextlib.AbstractContextManager[None]:
+        """Queue what is published in the block until ``_wake_iopub`` (``IOPubWakes``), if the app set that up."""
+        return self.iopub_wakes.deferred() if self.iopub_wakes is not None else contextlib.nullcontext()
 
     def _wake_iopub(self) -> None:
         """Send the busy status and execute_input held back (``IOPubWakes``); safe from any thread."""
