@@ -133,7 +133,6 @@ class CellWarnings:
     def __init__(self, asked: DelayedAsk, code: str, cell_name: str, emit: Callable[[str], None]) -> None:
         """Watch ``asked``'s answer; ``emit`` takes the rendered text, from any thread."""
         self._asked = asked
-        self._found = asked.found
         self._code = code
         self._cell_name = cell_name
         self._emit = emit
@@ -184,6 +183,6 @@ class CellWarnings:
         if self._failed:
             return
         self._asked.now()
-        if not self._found.done() and wait > 0:
+        if not self._asked.found.done() and wait > 0:
             # asyncio.wait, not wait_for: the request goes on after this, and late warnings still count.
-            await asyncio.wait({asyncio.wrap_future(self._found)}, timeout=wait)
+            await asyncio.wait({asyncio.wrap_future(self._asked.found)}, timeout=wait)
